@@ -1,0 +1,389 @@
+//! Command-argument encoding by the RFC 3501 grammar of each position.
+//!
+//! CPython 3.0–3.14 sends arguments as they are, so `create('Space Box')`
+//! creates `Space` and `create('{5}')` leaves the server waiting for a
+//! literal. Here every argument is encoded for its position:
+//!
+//! - astring positions (mailbox, user, ACL identifier, quota root, ...):
+//!   an atom stays bare, an argument already written as a valid quoted
+//!   string passes unchanged (imaplib users often quote themselves),
+//!   7-bit text is quoted with `\` and `"` escaped, and 8-bit or very long
+//!   text becomes a literal;
+//! - structural positions (sequence sets, fetch items, flag lists, ...)
+//!   pass unchanged when they are a well-formed run of atoms, quoted
+//!   strings, parenthesized lists and `[...]` sections, and are refused
+//!   otherwise;
+//! - any argument containing CR, LF or NUL is refused, whatever its
+//!   position, before a byte is sent (CVE-2025-15366).
+
+use crate::error::{ImapError, Result};
+use crate::pyrepr;
+
+/// Arguments longer than this are sent as literals rather than quoted
+/// strings: servers limit line lengths (RFC 7162 suggests 8192 octets).
+pub const MAX_QUOTED: usize = 1024;
+
+/// The grammar an argument is encoded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// RFC 3501 `astring`: mailbox names, user names, ACL identifiers and
+    /// rights, quota roots, charsets.
+    Astring,
+    /// RFC 3501 `list-mailbox`: an astring in which `%` and `*` may stay bare.
+    ListMailbox,
+    /// The LOGIN password: always a quoted string (as imaplib's `_quote`)
+    /// or, when 8-bit, a literal.
+    Password,
+    /// A structural argument that must be well-formed for its position;
+    /// the text names the position in the refusal message.
+    Structural(&'static str),
+    /// An argument of unknown grammar (xatom, annotations): passes unchanged
+    /// when well-formed, else is encoded as an astring.
+    Raw,
+}
+
+/// A piece of an encoded command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes that go on the command line as they are.
+    Text(Vec<u8>),
+    /// A literal: the `{n}` marker, then these bytes.
+    Literal(Vec<u8>),
+}
+
+/// Refuses arguments that could end the command line early.
+pub fn check_line_safe(arg: &[u8]) -> Result<()> {
+    if arg.iter().any(|&c| matches!(c, b'\r' | b'\n' | 0)) {
+        return Err(ImapError::error(format!(
+            "argument contains CR, LF or NUL (refused to prevent command injection): {}",
+            pyrepr::bytes_truncated(arg, 80)
+        )));
+    }
+    Ok(())
+}
+
+/// RFC 3501 `ATOM-CHAR`: any CHAR except atom-specials.
+pub fn is_atom_char(c: u8) -> bool {
+    matches!(c, 0x21..=0x7e) && !matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+}
+
+/// RFC 3501 `ASTRING-CHAR = ATOM-CHAR / resp-specials`.
+pub fn is_astring_char(c: u8) -> bool {
+    is_atom_char(c) || c == b']'
+}
+
+/// RFC 3501 `list-char = ATOM-CHAR / list-wildcards / resp-specials`.
+pub fn is_list_char(c: u8) -> bool {
+    is_astring_char(c) || c == b'%' || c == b'*'
+}
+
+/// RFC 3501 `quoted`: `"` then QUOTED-CHARs (`\` escapes only `\` and `"`)
+/// then `"`, nothing after. `utf8` allows UTF-8 inside (RFC 6855).
+pub fn is_quoted(arg: &[u8], utf8: bool) -> bool {
+    if arg.len() < 2 || arg[0] != b'"' || arg[arg.len() - 1] != b'"' {
+        return false;
+    }
+    quoted_len(arg, utf8) == Some(arg.len())
+}
+
+/// Length of the quoted string starting at `arg[0] == b'"'`, if valid.
+fn quoted_len(arg: &[u8], utf8: bool) -> Option<usize> {
+    let mut i = 1;
+    while i < arg.len() {
+        match arg[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => match arg.get(i + 1) {
+                Some(b'"' | b'\\') => i += 2,
+                _ => return None,
+            },
+            b'\r' | b'\n' | 0 => return None,
+            c if c >= 0x80 && !utf8 => return None,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Whether `arg` is a well-formed sequence of atoms, quoted strings,
+/// parenthesized lists and `[...]` sections separated by spaces, with no
+/// literal marker (`{`), no control character and no 8-bit byte: such an
+/// argument cannot change the command's structure.
+pub fn is_well_formed(arg: &[u8]) -> bool {
+    if arg.is_empty() {
+        return false;
+    }
+    let (mut parens, mut brackets) = (0usize, 0usize);
+    let mut i = 0;
+    while i < arg.len() {
+        match arg[i] {
+            b'(' => parens += 1,
+            b')' => {
+                if parens == 0 {
+                    return false;
+                }
+                parens -= 1;
+            }
+            b'[' => brackets += 1,
+            b']' => brackets = brackets.saturating_sub(1),
+            b'"' => match quoted_len(&arg[i..], false) {
+                Some(n) => {
+                    i += n;
+                    continue;
+                }
+                None => return false,
+            },
+            b'{' => return false,
+            c if c < 0x20 || c >= 0x7f => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    parens == 0 && brackets == 0
+}
+
+fn quote(arg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(arg.len() + 2);
+    out.push(b'"');
+    for &c in arg {
+        if c == b'"' || c == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out.push(b'"');
+    out
+}
+
+fn astring(arg: &[u8], bare_ok: fn(u8) -> bool, utf8: bool) -> Piece {
+    if !arg.is_empty() && arg.iter().all(|&c| bare_ok(c)) {
+        return Piece::Text(arg.to_vec());
+    }
+    if is_quoted(arg, utf8) {
+        return Piece::Text(arg.to_vec());
+    }
+    quoted_or_literal(arg, utf8)
+}
+
+fn quoted_or_literal(arg: &[u8], utf8: bool) -> Piece {
+    let seven_bit = arg.iter().all(|&c| c < 0x80);
+    let utf8_ok = utf8 && std::str::from_utf8(arg).is_ok();
+    if arg.len() <= MAX_QUOTED && (seven_bit || utf8_ok) {
+        Piece::Text(quote(arg))
+    } else {
+        Piece::Literal(arg.to_vec())
+    }
+}
+
+/// Encodes one argument for its position. `utf8` is the session's UTF-8
+/// mode (RFC 6855), in which 8-bit text may be quoted.
+///
+/// # Errors
+/// `error` for CR, LF or NUL anywhere, and for a structural argument that
+/// is not well-formed.
+pub fn encode(arg: &[u8], kind: ArgKind, utf8: bool) -> Result<Piece> {
+    check_line_safe(arg)?;
+    Ok(match kind {
+        ArgKind::Astring => astring(arg, is_astring_char, utf8),
+        ArgKind::ListMailbox => astring(arg, is_list_char, utf8),
+        ArgKind::Password => quoted_or_literal(arg, utf8),
+        ArgKind::Structural(what) => {
+            if !is_well_formed(arg) {
+                return Err(ImapError::error(format!(
+                    "malformed {what} argument: {}",
+                    pyrepr::bytes_truncated(arg, 80)
+                )));
+            }
+            Piece::Text(arg.to_vec())
+        }
+        ArgKind::Raw => {
+            if is_well_formed(arg) {
+                Piece::Text(arg.to_vec())
+            } else {
+                astring(arg, is_astring_char, utf8)
+            }
+        }
+    })
+}
+
+/// Search keys that take string arguments, and how many (RFC 3501 §6.4.4):
+/// the arguments after them are values and are encoded as astrings.
+fn search_key_arity(key: &[u8]) -> Option<usize> {
+    const KEYS: &[(&str, usize)] = &[
+        ("ALL", 0), ("ANSWERED", 0), ("BCC", 1), ("BEFORE", 1), ("BODY", 1), ("CC", 1),
+        ("DELETED", 0), ("DRAFT", 0), ("FLAGGED", 0), ("FROM", 1), ("HEADER", 2),
+        ("KEYWORD", 1), ("LARGER", 1), ("NEW", 0), ("NOT", 0), ("OLD", 0), ("ON", 1),
+        ("OR", 0), ("RECENT", 0), ("SEEN", 0), ("SENTBEFORE", 1), ("SENTON", 1),
+        ("SENTSINCE", 1), ("SINCE", 1), ("SMALLER", 1), ("SUBJECT", 1), ("TEXT", 1),
+        ("TO", 1), ("UID", 1), ("UNANSWERED", 0), ("UNDELETED", 0), ("UNDRAFT", 0),
+        ("UNFLAGGED", 0), ("UNKEYWORD", 1), ("UNSEEN", 0), ("MODSEQ", 1), ("OLDER", 1),
+        ("YOUNGER", 1), ("RETURN", 0), ("CHARSET", 1), ("FUZZY", 0), ("X-GM-RAW", 1),
+        ("X-GM-MSGID", 1), ("X-GM-THRID", 1), ("X-GM-LABELS", 1), ("EMAILID", 1),
+        ("THREADID", 1), ("SAVEDBEFORE", 1), ("SAVEDON", 1), ("SAVEDSINCE", 1),
+        ("SAVEDATESUPPORTED", 0), ("FILTER", 1), ("ANNOTATION", 3),
+    ];
+    let key = std::str::from_utf8(key).ok()?;
+    KEYS.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|&(_, n)| n)
+}
+
+fn is_sequence_set(tok: &[u8]) -> bool {
+    !tok.is_empty() && tok.iter().all(|&c| c.is_ascii_digit() || matches!(c, b':' | b',' | b'*' | b'$'))
+}
+
+/// Encodes SEARCH (and SORT/THREAD) criteria given as separate arguments,
+/// as imaplib's `search(charset, *criteria)` receives them.
+///
+/// An argument that is a well-formed run of search keys (`UNSEEN`,
+/// `FROM "a b"`, `(OR SEEN FLAGGED)`, `1:*`) passes unchanged; the values
+/// that follow a lone key taking arguments (`'SUBJECT', 'hello world'`) are
+/// astrings, quoted or sent as literals as needed.
+pub fn encode_search(criteria: &[&[u8]], utf8: bool) -> Result<Vec<Piece>> {
+    let mut out = Vec::with_capacity(criteria.len());
+    let mut pending_values = 0usize;
+    for &arg in criteria {
+        check_line_safe(arg)?;
+        if pending_values > 0 {
+            pending_values -= 1;
+            out.push(encode(arg, ArgKind::Astring, utf8)?);
+            continue;
+        }
+        let first = arg
+            .split(|&c| c == b' ')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii_start();
+        let first = first.strip_prefix(b"(").unwrap_or(first);
+        let structural = is_well_formed(arg)
+            && (search_key_arity(first).is_some() || is_sequence_set(first) || first.is_empty());
+        if structural {
+            if !arg.contains(&b' ') {
+                pending_values = search_key_arity(first).unwrap_or(0);
+            }
+            out.push(Piece::Text(arg.to_vec()));
+        } else {
+            out.push(encode(arg, ArgKind::Astring, utf8)?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(p: Piece) -> Vec<u8> {
+        match p {
+            Piece::Text(t) => t,
+            Piece::Literal(l) => panic!("unexpected literal {l:?}"),
+        }
+    }
+
+    #[test]
+    fn astring_positions() {
+        let enc = |s: &[u8]| text(encode(s, ArgKind::Astring, false).unwrap());
+        assert_eq!(enc(b"INBOX"), b"INBOX");
+        assert_eq!(enc(b"Space Box"), b"\"Space Box\"");
+        assert_eq!(enc(b"{5}"), b"\"{5}\"");
+        assert_eq!(enc(b"a\"b\\c"), b"\"a\\\"b\\\\c\"");
+        assert_eq!(enc(b""), b"\"\"");
+        assert_eq!(enc(b"a]b"), b"a]b");
+        assert_eq!(enc(b"50%"), b"\"50%\"");
+        assert_eq!(enc(b"(x)"), b"\"(x)\"");
+        // Already quoted by the caller: unchanged.
+        assert_eq!(enc(b"\"My Box\""), b"\"My Box\"");
+        assert_eq!(enc(b"~{5}"), b"\"~{5}\"");
+    }
+
+    #[test]
+    fn eight_bit_goes_as_literal() {
+        let name = "Entwürfe".as_bytes();
+        assert_eq!(encode(name, ArgKind::Astring, false).unwrap(), Piece::Literal(name.to_vec()));
+        // In UTF-8 mode it may be quoted.
+        assert_eq!(
+            encode(name, ArgKind::Astring, true).unwrap(),
+            Piece::Text(format!("\"{}\"", "Entwürfe").into_bytes())
+        );
+        let long = vec![b'x'; MAX_QUOTED + 1];
+        let mut spaced = long.clone();
+        spaced[0] = b' ';
+        assert_eq!(encode(&spaced, ArgKind::Astring, false).unwrap(), Piece::Literal(spaced));
+        // A long atom is still an atom.
+        assert_eq!(encode(&long, ArgKind::Astring, false).unwrap(), Piece::Text(long));
+    }
+
+    #[test]
+    fn cr_lf_nul_refused_everywhere() {
+        for bad in [&b"a\rb"[..], b"a\nb", b"a\0b", b"INBOX\r\nA1 DELETE x"] {
+            for kind in [
+                ArgKind::Astring,
+                ArgKind::ListMailbox,
+                ArgKind::Password,
+                ArgKind::Structural("x"),
+                ArgKind::Raw,
+            ] {
+                let err = encode(bad, kind, false).unwrap_err();
+                assert!(err.message().contains("CR, LF or NUL"), "{err}");
+            }
+            assert!(encode_search(&[b"FROM", bad], false).is_err());
+        }
+    }
+
+    #[test]
+    fn structural_positions_pass_unchanged() {
+        for ok in [
+            &b"1:*"[..],
+            b"2,4:7",
+            b"BODY.PEEK[HEADER]<0.10>",
+            b"(UID FLAGS)",
+            b"(\\Deleted)",
+            b"(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])",
+            b"BODY[]",
+            b"(MESSAGES UNSEEN)",
+            b"+FLAGS.SILENT",
+        ] {
+            assert_eq!(text(encode(ok, ArgKind::Structural("t"), false).unwrap()), ok);
+        }
+        for bad in [&b"(UID"[..], b"UID)", b"BODY[", b"x {5}", b"x ~{5}", b"\"open", b"", b"\xff"] {
+            assert!(encode(bad, ArgKind::Structural("t"), false).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn list_patterns_keep_wildcards() {
+        let enc = |s: &[u8]| text(encode(s, ArgKind::ListMailbox, false).unwrap());
+        assert_eq!(enc(b"*"), b"*");
+        assert_eq!(enc(b"INBOX/%"), b"INBOX/%");
+        assert_eq!(enc(b"\"\""), b"\"\"");
+        assert_eq!(enc(b"My Box/*"), b"\"My Box/*\"");
+    }
+
+    #[test]
+    fn password_always_quoted() {
+        assert_eq!(text(encode(b"secret", ArgKind::Password, false).unwrap()), b"\"secret\"");
+        assert_eq!(
+            text(encode(b"p a\"s\\s w", ArgKind::Password, false).unwrap()),
+            b"\"p a\\\"s\\\\s w\""
+        );
+    }
+
+    #[test]
+    fn search_criteria() {
+        let enc = |c: &[&[u8]]| -> Vec<Vec<u8>> {
+            encode_search(c, false).unwrap().into_iter().map(text).collect()
+        };
+        assert_eq!(enc(&[b"ALL"]), vec![b"ALL".to_vec()]);
+        assert_eq!(enc(&[b"FROM \"a b\" UNSEEN"]), vec![b"FROM \"a b\" UNSEEN".to_vec()]);
+        assert_eq!(
+            enc(&[b"SUBJECT", b"hello world"]),
+            vec![b"SUBJECT".to_vec(), b"\"hello world\"".to_vec()]
+        );
+        assert_eq!(
+            enc(&[b"HEADER", b"X-Tag", b"new one", b"SEEN"]),
+            vec![b"HEADER".to_vec(), b"X-Tag".to_vec(), b"\"new one\"".to_vec(), b"SEEN".to_vec()]
+        );
+        assert_eq!(enc(&[b"1:*", b"(OR SEEN FLAGGED)"]), vec![b"1:*".to_vec(), b"(OR SEEN FLAGGED)".to_vec()]);
+        // A value that is not a search key is an astring.
+        assert_eq!(enc(&[b"{5}"]), vec![b"\"{5}\"".to_vec()]);
+        let pieces = encode_search(&[b"BODY", "grüße".as_bytes()], false).unwrap();
+        assert_eq!(pieces[1], Piece::Literal("grüße".as_bytes().to_vec()));
+    }
+}

@@ -1,0 +1,824 @@
+//! imaplib's `IMAP4` class: one method per command, driving a
+//! [`Session`] over a byte [`Transport`].
+//!
+//! This is the only layer that performs I/O. It feeds what the transport
+//! returns into the session in large chunks and writes the session's
+//! [`Action`]s; everything protocol-specific lives in the session.
+
+use crate::encode::{self, ArgKind, Piece};
+use crate::error::{ImapError, Result};
+use crate::session::{Action, Poll, Session, State};
+use crate::util::{self, TimeValue};
+use crate::{pyrepr, DataItem, Response};
+
+/// Bytes asked of the transport per read.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// A failure of the underlying byte stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The host's policy refused the connection; the text says what to grant.
+    Denied(String),
+    /// The connect or read timeout expired.
+    Timeout,
+    /// Any other I/O failure.
+    Io(String),
+}
+
+impl TransportError {
+    /// imaplib's translation: socket errors become `abort('socket error: ...')`;
+    /// a policy denial is a usage `error`, retrying cannot help.
+    pub fn into_imap(self) -> ImapError {
+        match self {
+            TransportError::Denied(m) => ImapError::error(m),
+            TransportError::Timeout => ImapError::abort("socket error: timed out"),
+            TransportError::Io(m) => ImapError::abort(format!("socket error: {m}")),
+        }
+    }
+}
+
+/// A bidirectional byte stream to an IMAP server.
+pub trait Transport {
+    /// Up to `max` bytes; empty at EOF. Blocks until something arrives.
+    fn read(&mut self, max: usize) -> std::result::Result<Vec<u8>, TransportError>;
+    /// Writes everything.
+    fn write(&mut self, data: &[u8]) -> std::result::Result<(), TransportError>;
+    /// Closes both directions.
+    fn shutdown(&mut self);
+}
+
+type TypData = (String, Vec<DataItem>);
+
+/// An imaplib session over transport `T`.
+pub struct Imap4<T: Transport> {
+    transport: Option<T>,
+    session: Session,
+}
+
+fn text(s: &str) -> Piece {
+    Piece::Text(s.as_bytes().to_vec())
+}
+
+fn arg(s: &str, kind: ArgKind, utf8: bool) -> Result<Piece> {
+    encode::encode(s.as_bytes(), kind, utf8)
+}
+
+/// imaplib wraps flags and sort criteria in parentheses unless they are.
+fn parenthesize(s: &str) -> String {
+    if s.starts_with('(') && s.ends_with(')') {
+        s.to_string()
+    } else {
+        format!("({s})")
+    }
+}
+
+/// imaplib's `MapCRLF.sub(CRLF, message)`: every CR, LF or CRLF becomes CRLF.
+pub fn map_crlf(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32);
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if message.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+impl<T: Transport> Imap4<T> {
+    /// imaplib's `__init__` after `open`: reads the greeting, sets the
+    /// state, asks for CAPABILITY and checks the protocol version.
+    /// `seed` picks the tag prefix (imaplib uses `random`).
+    ///
+    /// # Errors
+    /// As imaplib: `error(welcome)` for a greeting that is neither OK nor
+    /// PREAUTH, `error('server not IMAP4 compliant')`, `abort` on EOF.
+    pub fn connect(transport: T, seed: u64, debug: u32) -> Result<Self> {
+        let mut session = Session::new(seed);
+        session.debug = debug;
+        let mut imap = Imap4 { transport: Some(transport), session };
+        match imap.handshake() {
+            Ok(()) => Ok(imap),
+            Err(e) => {
+                imap.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    fn handshake(&mut self) -> Result<()> {
+        let welcome = self.get_response()?;
+        self.session.welcome = welcome.clone().unwrap_or_default();
+        if self.session.has_untagged("PREAUTH") {
+            self.session.state = State::Auth;
+        } else if self.session.has_untagged("OK") {
+            self.session.state = State::NonAuth;
+        } else {
+            let shown = match &welcome {
+                Some(w) => pyrepr::bytes_truncated(w, crate::error::QUOTE_LIMIT),
+                None => "None".into(),
+            };
+            return Err(ImapError::error(shown));
+        }
+        self.get_capabilities()?;
+        for version in ["IMAP4REV1", "IMAP4"] {
+            if self.session.capabilities.iter().any(|c| c == version) {
+                self.session.protocol_version = version.to_string();
+                return Ok(());
+            }
+        }
+        Err(ImapError::error("server not IMAP4 compliant"))
+    }
+
+    fn get_capabilities(&mut self) -> Result<()> {
+        let r = self.capability()?;
+        let last = match r.data.last() {
+            None | Some(DataItem::None) => {
+                return Err(ImapError::error("no CAPABILITY response from server"))
+            }
+            Some(item) => item.first_bytes().to_vec(),
+        };
+        self.session.capabilities = util::split_whitespace(&last.to_ascii_uppercase())
+            .into_iter()
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .collect();
+        Ok(())
+    }
+
+    /// The protocol session (state, capabilities, untagged responses).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Mutable access to the session, e.g. to set `debug`.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn flush_log(&mut self) {
+        for line in self.session.take_log() {
+            eprintln!("  {} {line}", String::from_utf8_lossy(self.session.tag_prefix()));
+        }
+    }
+
+    fn transport(&mut self) -> Result<&mut T> {
+        self.transport
+            .as_mut()
+            .ok_or_else(|| ImapError::abort("socket error: connection closed"))
+    }
+
+    /// Reads one chunk from the transport into the framer.
+    fn fill(&mut self) -> Result<()> {
+        let data = self.transport()?.read(READ_CHUNK).map_err(TransportError::into_imap)?;
+        if data.is_empty() {
+            self.session.framer().feed_eof();
+        } else {
+            self.session.framer().feed(&data);
+        }
+        Ok(())
+    }
+
+    /// imaplib's `_get_response`: `None` for a continuation, else the
+    /// response's first line.
+    fn get_response(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            let polled = self.session.poll_response();
+            self.flush_log();
+            match polled? {
+                Poll::NeedInput => {
+                    if self.session.framer().is_eof() {
+                        return Err(ImapError::abort("socket error: EOF"));
+                    }
+                    self.fill()?;
+                }
+                Poll::Continuation => return Ok(None),
+                Poll::Response(line) => return Ok(Some(line)),
+            }
+        }
+    }
+
+    fn send_bytes(&mut self, data: &[u8]) -> Result<()> {
+        self.transport()?.write(data).map_err(TransportError::into_imap)
+    }
+
+    /// imaplib's `_command`: sends the command (waiting for continuations
+    /// before synchronizing literals) and returns its tag.
+    fn command(&mut self, name: &str, args: &[Piece], message: Option<&[u8]>, redact_after: Option<usize>) -> Result<Vec<u8>> {
+        let plan = self.session.start_command(name, args, message, redact_after);
+        self.flush_log();
+        let plan = plan?;
+        for action in plan.actions {
+            match action {
+                Action::Send(bytes) => self.send_bytes(&bytes)?,
+                Action::AwaitContinuation => loop {
+                    if self.get_response()?.is_none() {
+                        break;
+                    }
+                    if self.session.is_completed(&plan.tag) {
+                        return Ok(plan.tag);
+                    }
+                },
+            }
+        }
+        Ok(plan.tag)
+    }
+
+    /// imaplib's `_get_tagged_response`.
+    fn get_tagged_response(&mut self, tag: &[u8], expect_bye: bool) -> Result<TypData> {
+        loop {
+            if let Some(result) = self.session.take_tagged(tag) {
+                return Ok(result);
+            }
+            if expect_bye {
+                if let Some(bye) = self.session.pop_untagged("BYE") {
+                    return Ok(("BYE".to_string(), bye));
+                }
+            }
+            self.session.check_bye()?;
+            self.get_response()?;
+        }
+    }
+
+    /// imaplib's `_command_complete`.
+    fn command_complete(&mut self, name: &str, tag: &[u8]) -> Result<TypData> {
+        let logout = name == "LOGOUT";
+        if !logout {
+            self.session.check_bye()?;
+        }
+        let (typ, data) = self.get_tagged_response(tag, logout).map_err(|e| {
+            // `except self.abort` also catches readonly and re-raises abort.
+            let prefix = format!("command: {name} => ");
+            match e {
+                ImapError::Error(m) => ImapError::Error(format!("{prefix}{m}")),
+                other => ImapError::Abort(format!("{prefix}{}", other.message())),
+            }
+        })?;
+        if !logout {
+            self.session.check_bye()?;
+        }
+        if typ == "BAD" {
+            return Err(ImapError::error(format!("{name} command error: {typ} {}", pyrepr::list(&data))));
+        }
+        Ok((typ, data))
+    }
+
+    fn simple(&mut self, name: &str, args: &[Piece]) -> Result<TypData> {
+        let tag = self.command(name, args, None, None)?;
+        self.command_complete(name, &tag)
+    }
+
+    fn simple_untagged(&mut self, name: &str, args: &[Piece], untagged: &str) -> Result<Response> {
+        let (typ, dat) = self.simple(name, args)?;
+        let (typ, dat) = self.session.untagged_response(typ, dat, untagged);
+        Ok(Response::new(typ, dat))
+    }
+
+    fn utf8(&self) -> bool {
+        self.session.utf8_enabled
+    }
+
+    fn astring(&self, s: &str) -> Result<Piece> {
+        arg(s, ArgKind::Astring, self.utf8())
+    }
+
+    fn structural(&self, s: &str, what: &'static str) -> Result<Piece> {
+        arg(s, ArgKind::Structural(what), self.utf8())
+    }
+
+    fn search_pieces(&self, criteria: &[String]) -> Result<Vec<Piece>> {
+        let refs: Vec<&[u8]> = criteria.iter().map(|c| c.as_bytes()).collect();
+        encode::encode_search(&refs, self.utf8())
+    }
+
+    // ----- imaplib's public methods, in its order -----
+
+    /// `recent()`.
+    pub fn recent(&mut self) -> Result<Response> {
+        let (typ, dat) = self.session.untagged_response("OK".into(), vec![DataItem::None], "RECENT");
+        if dat.last().is_some_and(DataItem::is_truthy) {
+            return Ok(Response::new(typ, dat));
+        }
+        let r = self.noop()?;
+        let (typ, dat) = self.session.untagged_response(r.typ, r.data, "RECENT");
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `response(code)`.
+    pub fn response(&mut self, code: &str) -> Response {
+        let (_, dat) = self.session.untagged_response(code.to_string(), vec![DataItem::None], &code.to_uppercase());
+        Response::new(code, dat)
+    }
+
+    /// `append(mailbox, flags, date_time, message)`.
+    pub fn append(&mut self, mailbox: &str, flags: Option<&str>, date_time: Option<&TimeValue>, message: &[u8]) -> Result<Response> {
+        let mailbox = if mailbox.is_empty() { "INBOX" } else { mailbox };
+        let mut args = vec![self.astring(mailbox)?];
+        if let Some(f) = flags.filter(|f| !f.is_empty()) {
+            args.push(self.structural(&parenthesize(f), "flags")?);
+        }
+        if let Some(dt) = date_time {
+            args.push(self.structural(&util::time2internaldate(dt)?, "date_time")?);
+        }
+        let literal = map_crlf(message);
+        let tag = self.command("APPEND", &args, Some(&literal), None)?;
+        let (typ, dat) = self.command_complete("APPEND", &tag)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `capability()`.
+    pub fn capability(&mut self) -> Result<Response> {
+        self.simple_untagged("CAPABILITY", &[], "CAPABILITY")
+    }
+
+    /// `check()`.
+    pub fn check(&mut self) -> Result<Response> {
+        let (typ, dat) = self.simple("CHECK", &[])?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `close()`: the state is AUTH afterwards, even on failure.
+    pub fn close(&mut self) -> Result<Response> {
+        let r = self.simple("CLOSE", &[]);
+        self.session.state = State::Auth;
+        let (typ, dat) = r?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `copy(message_set, new_mailbox)`.
+    pub fn copy(&mut self, message_set: &str, new_mailbox: &str) -> Result<Response> {
+        let args = [self.structural(message_set, "message_set")?, self.astring(new_mailbox)?];
+        let (typ, dat) = self.simple("COPY", &args)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `create(mailbox)`.
+    pub fn create(&mut self, mailbox: &str) -> Result<Response> {
+        self.mailbox_command("CREATE", mailbox)
+    }
+
+    /// `delete(mailbox)`.
+    pub fn delete(&mut self, mailbox: &str) -> Result<Response> {
+        self.mailbox_command("DELETE", mailbox)
+    }
+
+    fn mailbox_command(&mut self, name: &str, mailbox: &str) -> Result<Response> {
+        let args = [self.astring(mailbox)?];
+        let (typ, dat) = self.simple(name, &args)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `deleteacl(mailbox, who)`.
+    pub fn deleteacl(&mut self, mailbox: &str, who: &str) -> Result<Response> {
+        let args = [self.astring(mailbox)?, self.astring(who)?];
+        let (typ, dat) = self.simple("DELETEACL", &args)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `enable(capability)`.
+    pub fn enable(&mut self, capability: &str) -> Result<Response> {
+        if !self.session.capabilities.iter().any(|c| c == "ENABLE") {
+            return Err(ImapError::error("Server does not support ENABLE"));
+        }
+        let args = [self.structural(capability, "capability")?];
+        let (typ, dat) = self.simple("ENABLE", &args)?;
+        if typ == "OK" && capability.to_uppercase().contains("UTF8=ACCEPT") {
+            self.session.utf8_enabled = true;
+        }
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `expunge()`.
+    pub fn expunge(&mut self) -> Result<Response> {
+        self.simple_untagged("EXPUNGE", &[], "EXPUNGE")
+    }
+
+    /// `fetch(message_set, message_parts)`.
+    pub fn fetch(&mut self, message_set: &str, message_parts: &str) -> Result<Response> {
+        let args = [self.structural(message_set, "message_set")?, self.structural(message_parts, "message_parts")?];
+        self.simple_untagged("FETCH", &args, "FETCH")
+    }
+
+    /// `getacl(mailbox)`.
+    pub fn getacl(&mut self, mailbox: &str) -> Result<Response> {
+        let args = [self.astring(mailbox)?];
+        self.simple_untagged("GETACL", &args, "ACL")
+    }
+
+    /// `getannotation(mailbox, entry, attribute)`.
+    pub fn getannotation(&mut self, mailbox: &str, entry: &str, attribute: &str) -> Result<Response> {
+        let utf8 = self.utf8();
+        let args = [self.astring(mailbox)?, arg(entry, ArgKind::Raw, utf8)?, arg(attribute, ArgKind::Raw, utf8)?];
+        self.simple_untagged("GETANNOTATION", &args, "ANNOTATION")
+    }
+
+    /// `getquota(root)`.
+    pub fn getquota(&mut self, root: &str) -> Result<Response> {
+        let args = [self.astring(root)?];
+        self.simple_untagged("GETQUOTA", &args, "QUOTA")
+    }
+
+    /// `getquotaroot(mailbox)`: `(typ, quotaroot, quota)`.
+    pub fn getquotaroot(&mut self, mailbox: &str) -> Result<(String, Vec<DataItem>, Vec<DataItem>)> {
+        let args = [self.astring(mailbox)?];
+        let (typ, dat) = self.simple("GETQUOTAROOT", &args)?;
+        let (_, quota) = self.session.untagged_response(typ.clone(), dat.clone(), "QUOTA");
+        let (typ, quotaroot) = self.session.untagged_response(typ, dat, "QUOTAROOT");
+        Ok((typ, quotaroot, quota))
+    }
+
+    /// `list(directory='""', pattern='*')`.
+    pub fn list(&mut self, directory: Option<&str>, pattern: Option<&str>) -> Result<Response> {
+        self.list_command("LIST", directory, pattern)
+    }
+
+    /// `lsub(directory='""', pattern='*')`.
+    pub fn lsub(&mut self, directory: Option<&str>, pattern: Option<&str>) -> Result<Response> {
+        self.list_command("LSUB", directory, pattern)
+    }
+
+    fn list_command(&mut self, name: &str, directory: Option<&str>, pattern: Option<&str>) -> Result<Response> {
+        let utf8 = self.utf8();
+        let args = [
+            self.astring(directory.unwrap_or("\"\""))?,
+            arg(pattern.unwrap_or("*"), ArgKind::ListMailbox, utf8)?,
+        ];
+        self.simple_untagged(name, &args, name)
+    }
+
+    /// `login(user, password)`: a reply other than OK raises `error`.
+    pub fn login(&mut self, user: &str, password: &str) -> Result<Response> {
+        let utf8 = self.utf8();
+        let args = [self.astring(user)?, arg(password, ArgKind::Password, utf8)?];
+        let tag = self.command("LOGIN", &args, None, Some(1))?;
+        let (typ, dat) = self.command_complete("LOGIN", &tag)?;
+        if typ != "OK" {
+            return Err(ImapError::error(dat.last().map(pyrepr::item).unwrap_or_default()));
+        }
+        self.session.state = State::Auth;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `logout()`: returns `('BYE', [...])` and closes the connection.
+    pub fn logout(&mut self) -> Result<Response> {
+        self.session.state = State::Logout;
+        let r = self.simple("LOGOUT", &[]);
+        self.shutdown();
+        let (typ, dat) = r?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `move(message_set, new_mailbox)` (RFC 6851).
+    pub fn move_(&mut self, message_set: &str, new_mailbox: &str) -> Result<Response> {
+        let args = [self.structural(message_set, "message_set")?, self.astring(new_mailbox)?];
+        let (typ, dat) = self.simple("MOVE", &args)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `myrights(mailbox)`.
+    pub fn myrights(&mut self, mailbox: &str) -> Result<Response> {
+        let args = [self.astring(mailbox)?];
+        self.simple_untagged("MYRIGHTS", &args, "MYRIGHTS")
+    }
+
+    /// `namespace()`.
+    pub fn namespace(&mut self) -> Result<Response> {
+        self.simple_untagged("NAMESPACE", &[], "NAMESPACE")
+    }
+
+    /// `noop()`.
+    pub fn noop(&mut self) -> Result<Response> {
+        let (typ, dat) = self.simple("NOOP", &[])?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `partial(message_num, message_part, start, length)`.
+    pub fn partial(&mut self, message_num: &str, message_part: &str, start: &str, length: &str) -> Result<Response> {
+        let args = [
+            self.structural(message_num, "message_num")?,
+            self.structural(message_part, "message_part")?,
+            self.structural(start, "start")?,
+            self.structural(length, "length")?,
+        ];
+        self.simple_untagged("PARTIAL", &args, "FETCH")
+    }
+
+    /// `proxyauth(user)`.
+    pub fn proxyauth(&mut self, user: &str) -> Result<Response> {
+        self.mailbox_command("PROXYAUTH", user)
+    }
+
+    /// `rename(oldmailbox, newmailbox)`.
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<Response> {
+        let args = [self.astring(old)?, self.astring(new)?];
+        let (typ, dat) = self.simple("RENAME", &args)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `search(charset, *criteria)`.
+    pub fn search(&mut self, charset: Option<&str>, criteria: &[String]) -> Result<Response> {
+        let mut args = Vec::new();
+        if let Some(cs) = charset.filter(|c| !c.is_empty()) {
+            if self.utf8() {
+                return Err(ImapError::error("Non-None charset not valid in UTF8 mode"));
+            }
+            args.push(text("CHARSET"));
+            args.push(self.astring(cs)?);
+        }
+        args.extend(self.search_pieces(criteria)?);
+        self.simple_untagged("SEARCH", &args, "SEARCH")
+    }
+
+    /// `select(mailbox='INBOX', readonly=False)`.
+    pub fn select(&mut self, mailbox: Option<&str>, readonly: bool) -> Result<Response> {
+        let mailbox = mailbox.unwrap_or("INBOX");
+        let args = [self.astring(mailbox)?];
+        self.session.clear_untagged();
+        self.session.is_readonly = readonly;
+        let name = if readonly { "EXAMINE" } else { "SELECT" };
+        let (typ, dat) = self.simple(name, &args)?;
+        if typ != "OK" {
+            self.session.state = State::Auth;
+            return Ok(Response::new(typ, dat));
+        }
+        self.session.state = State::Selected;
+        if self.session.has_untagged("READ-ONLY") && !readonly {
+            return Err(ImapError::Readonly(format!("{mailbox} is not writable")));
+        }
+        let exists = self.session.get_untagged("EXISTS").map(<[DataItem]>::to_vec).unwrap_or_else(|| vec![DataItem::None]);
+        Ok(Response::new(typ, exists))
+    }
+
+    /// `setacl(mailbox, who, what)`.
+    pub fn setacl(&mut self, mailbox: &str, who: &str, what: &str) -> Result<Response> {
+        let args = [self.astring(mailbox)?, self.astring(who)?, self.astring(what)?];
+        let (typ, dat) = self.simple("SETACL", &args)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `setannotation(*args)`.
+    pub fn setannotation(&mut self, args: &[String]) -> Result<Response> {
+        let utf8 = self.utf8();
+        let pieces = args.iter().map(|a| arg(a, ArgKind::Raw, utf8)).collect::<Result<Vec<_>>>()?;
+        self.simple_untagged("SETANNOTATION", &pieces, "ANNOTATION")
+    }
+
+    /// `setquota(root, limits)`.
+    pub fn setquota(&mut self, root: &str, limits: &str) -> Result<Response> {
+        let args = [self.astring(root)?, self.structural(limits, "limits")?];
+        self.simple_untagged("SETQUOTA", &args, "QUOTA")
+    }
+
+    /// `sort(sort_criteria, charset, *search_criteria)`.
+    pub fn sort(&mut self, sort_criteria: &str, charset: &str, search_criteria: &[String]) -> Result<Response> {
+        let mut args = vec![self.structural(&parenthesize(sort_criteria), "sort_criteria")?, self.astring(charset)?];
+        args.extend(self.search_pieces(search_criteria)?);
+        self.simple_untagged("SORT", &args, "SORT")
+    }
+
+    /// `status(mailbox, names)`.
+    pub fn status(&mut self, mailbox: &str, names: &str) -> Result<Response> {
+        let args = [self.astring(mailbox)?, self.structural(names, "names")?];
+        self.simple_untagged("STATUS", &args, "STATUS")
+    }
+
+    /// `store(message_set, command, flags)`.
+    pub fn store(&mut self, message_set: &str, command: &str, flags: &str) -> Result<Response> {
+        let args = [
+            self.structural(message_set, "message_set")?,
+            self.structural(command, "command")?,
+            self.structural(&parenthesize(flags), "flags")?,
+        ];
+        self.simple_untagged("STORE", &args, "FETCH")
+    }
+
+    /// `subscribe(mailbox)`.
+    pub fn subscribe(&mut self, mailbox: &str) -> Result<Response> {
+        self.mailbox_command("SUBSCRIBE", mailbox)
+    }
+
+    /// `unsubscribe(mailbox)`.
+    pub fn unsubscribe(&mut self, mailbox: &str) -> Result<Response> {
+        self.mailbox_command("UNSUBSCRIBE", mailbox)
+    }
+
+    /// `thread(threading_algorithm, charset, *search_criteria)`.
+    pub fn thread(&mut self, algorithm: &str, charset: &str, search_criteria: &[String]) -> Result<Response> {
+        let mut args = vec![self.structural(algorithm, "threading_algorithm")?, self.astring(charset)?];
+        args.extend(self.search_pieces(search_criteria)?);
+        self.simple_untagged("THREAD", &args, "THREAD")
+    }
+
+    /// `uid(command, *args)`.
+    pub fn uid(&mut self, command: &str, args: &[String]) -> Result<Response> {
+        let command = command.to_uppercase();
+        if self.session.allowed_states(&command).is_none() {
+            return Err(ImapError::error(format!("Unknown IMAP4 UID command: {command}")));
+        }
+        self.session.check_state(&command)?;
+        let mut pieces = vec![text(&command)];
+        pieces.extend(self.uid_args(&command, args)?);
+        let (typ, dat) = self.simple("UID", &pieces)?;
+        let name = if matches!(command.as_str(), "SEARCH" | "SORT" | "THREAD") { command.as_str() } else { "FETCH" };
+        let (typ, dat) = self.session.untagged_response(typ, dat, name);
+        Ok(Response::new(typ, dat))
+    }
+
+    /// Encodes the arguments of `UID command` by the grammar of `command`.
+    fn uid_args(&self, command: &str, args: &[String]) -> Result<Vec<Piece>> {
+        let utf8 = self.utf8();
+        let at = |i: usize, kind: ArgKind| arg(&args[i], kind, utf8);
+        let set = ArgKind::Structural("message_set");
+        match command {
+            "SEARCH" => self.search_pieces(args),
+            "SORT" | "THREAD" if args.len() >= 2 => {
+                let mut v = vec![at(0, ArgKind::Structural("criteria"))?, at(1, ArgKind::Astring)?];
+                v.extend(self.search_pieces(&args[2..])?);
+                Ok(v)
+            }
+            "COPY" | "MOVE" if args.len() == 2 => Ok(vec![at(0, set)?, at(1, ArgKind::Astring)?]),
+            _ => (0..args.len())
+                .map(|i| at(i, if i == 0 { set } else { ArgKind::Structural("argument") }))
+                .collect(),
+        }
+    }
+
+    /// `unselect()`: the state is AUTH afterwards, even on failure.
+    pub fn unselect(&mut self) -> Result<Response> {
+        let r = self.simple("UNSELECT", &[]);
+        self.session.state = State::Auth;
+        let (typ, dat) = r?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `xatom(name, *args)`: unknown names become allowed in the current state.
+    pub fn xatom(&mut self, name: &str, args: &[String]) -> Result<Response> {
+        let name = name.to_uppercase();
+        encode::check_line_safe(name.as_bytes())?;
+        if !name.bytes().all(encode::is_atom_char) || name.is_empty() {
+            return Err(ImapError::error(format!("malformed command name: {}", pyrepr::bytes(name.as_bytes()))));
+        }
+        self.session.register_command(&name);
+        let utf8 = self.utf8();
+        let pieces = args.iter().map(|a| arg(a, ArgKind::Raw, utf8)).collect::<Result<Vec<_>>>()?;
+        let (typ, dat) = self.simple(&name, &pieces)?;
+        Ok(Response::new(typ, dat))
+    }
+
+    // ----- raw access -----
+
+    /// imaplib's `send(data)`: raw bytes, unchecked.
+    pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.send_bytes(data)
+    }
+
+    /// imaplib's `read(size)`.
+    pub fn read(&mut self, size: u64) -> Result<Vec<u8>> {
+        loop {
+            if let Some(data) = self.session.framer().read(size) {
+                return Ok(data);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// imaplib's `readline()`.
+    pub fn readline(&mut self) -> Result<Vec<u8>> {
+        loop {
+            if let Some(line) = self.session.framer().readline()? {
+                return Ok(line);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// imaplib's `shutdown()`: closes the transport.
+    pub fn shutdown(&mut self) {
+        if let Some(mut t) = self.transport.take() {
+            t.shutdown();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A transport that replays canned server chunks and records writes.
+    #[derive(Default)]
+    struct Script {
+        input: VecDeque<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl Transport for Script {
+        fn read(&mut self, _max: usize) -> std::result::Result<Vec<u8>, TransportError> {
+            Ok(self.input.pop_front().unwrap_or_default())
+        }
+        fn write(&mut self, data: &[u8]) -> std::result::Result<(), TransportError> {
+            self.written.extend_from_slice(data);
+            Ok(())
+        }
+        fn shutdown(&mut self) {}
+    }
+
+    fn connect(chunks: &[&[u8]]) -> Result<Imap4<Script>> {
+        let script = Script { input: chunks.iter().map(|c| c.to_vec()).collect(), written: Vec::new() };
+        Imap4::connect(script, 0, 0)
+    }
+
+    const GREETING: &[u8] = b"* OK ready\r\n";
+    const CAPS: &[u8] = b"* CAPABILITY IMAP4rev1 ENABLE\r\nBAAA0 OK done\r\n";
+
+    #[test]
+    fn greeting_states() {
+        let imap = connect(&[GREETING, CAPS]).unwrap();
+        assert_eq!(imap.session().state, State::NonAuth);
+        assert_eq!(imap.session().protocol_version, "IMAP4REV1");
+        assert_eq!(imap.session().welcome, b"* OK ready");
+        let imap = connect(&[b"* PREAUTH hi\r\n", CAPS]).unwrap();
+        assert_eq!(imap.session().state, State::Auth);
+        let err = connect(&[b"* BYE go away\r\n"]).err().unwrap();
+        assert_eq!(err, ImapError::error("b'* BYE go away'"));
+        let err = connect(&[GREETING, b"* CAPABILITY FOO\r\nBAAA0 OK done\r\n"]).err().unwrap();
+        assert_eq!(err, ImapError::error("server not IMAP4 compliant"));
+        let err = connect(&[]).err().unwrap();
+        assert_eq!(err, ImapError::abort("socket error: EOF"));
+    }
+
+    #[test]
+    fn bad_raises_error_no_returns() {
+        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 BAD nope\r\n", b"BAAA2 NO exists\r\n"]).unwrap();
+        imap.session_mut().state = State::Auth;
+        let err = imap.create("x").unwrap_err();
+        assert_eq!(err, ImapError::error("CREATE command error: BAD [b'nope']"));
+        let r = imap.create("Space Box").unwrap();
+        assert_eq!(r, Response::new("NO", vec![DataItem::Bytes(b"exists".to_vec())]));
+        let written = String::from_utf8(imap.transport.as_ref().unwrap().written.clone()).unwrap();
+        assert!(written.ends_with("BAAA1 CREATE x\r\nBAAA2 CREATE \"Space Box\"\r\n"), "{written}");
+    }
+
+    #[test]
+    fn bye_mid_command_aborts() {
+        let mut imap = connect(&[GREETING, CAPS, b"* BYE shutting down\r\n"]).unwrap();
+        let err = imap.noop().unwrap_err();
+        assert_eq!(err, ImapError::abort("command: NOOP => shutting down"));
+    }
+
+    #[test]
+    fn readonly_after_writable_select() {
+        let mut imap = connect(&[GREETING, CAPS, b"* 2 EXISTS\r\nBAAA1 OK [READ-ONLY] done\r\n"]).unwrap();
+        imap.session_mut().state = State::Auth;
+        let err = imap.select(Some("INBOX"), false).unwrap_err();
+        assert_eq!(err, ImapError::Readonly("INBOX is not writable".into()));
+    }
+
+    #[test]
+    fn login_no_raises_with_repr() {
+        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"]).unwrap();
+        let err = imap.login("u", "p").unwrap_err();
+        assert_eq!(err, ImapError::error("b'[AUTHENTICATIONFAILED] Authentication failed.'"));
+        assert_eq!(imap.response("AUTHENTICATIONFAILED").data, vec![DataItem::Bytes(Vec::new())]);
+    }
+
+    #[test]
+    fn logout_returns_bye() {
+        let mut imap = connect(&[GREETING, CAPS, b"* BYE Logging out\r\nBAAA1 OK done\r\n"]).unwrap();
+        let r = imap.logout().unwrap();
+        assert_eq!(r, Response::new("BYE", vec![DataItem::Bytes(b"Logging out".to_vec())]));
+        assert_eq!(imap.session().state, State::Logout);
+    }
+
+    #[test]
+    fn uid_checks() {
+        let mut imap = connect(&[GREETING, CAPS]).unwrap();
+        assert_eq!(imap.uid("frob", &[]).unwrap_err(), ImapError::error("Unknown IMAP4 UID command: FROB"));
+        assert_eq!(
+            imap.uid("fetch", &["1".into(), "(FLAGS)".into()]).unwrap_err(),
+            ImapError::error("command FETCH illegal in state NONAUTH, only allowed in states SELECTED")
+        );
+    }
+
+    #[test]
+    fn injection_refused_before_send() {
+        let mut imap = connect(&[GREETING, CAPS]).unwrap();
+        imap.session_mut().state = State::Auth;
+        let before = imap.transport.as_ref().unwrap().written.len();
+        assert!(imap.create("x\r\nA1 DELETE INBOX").is_err());
+        assert!(imap.login("u\0", "p").is_err());
+        assert_eq!(imap.transport.as_ref().unwrap().written.len(), before);
+    }
+
+    #[test]
+    fn map_crlf_matches_imaplib() {
+        assert_eq!(map_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
+    }
+}

@@ -1,0 +1,681 @@
+//! The sans-IO imaplib session: tags, state table, response dispatch and
+//! untagged-response bookkeeping, with no sockets and no clocks.
+//!
+//! [`Session::start_command`] turns a command into [`Action`]s for the
+//! driver to perform; [`Session::poll_response`] consumes buffered server
+//! bytes one response at a time, exactly as imaplib's `_get_response`
+//! does, and says when it needs more input.
+
+use crate::encode::Piece;
+use crate::error::{ImapError, Result};
+use crate::framing::Framer;
+use crate::{pyrepr, util, DataItem};
+
+/// imaplib's connection states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Connected, not logged in.
+    NonAuth,
+    /// Logged in, no mailbox selected.
+    Auth,
+    /// A mailbox is selected.
+    Selected,
+    /// LOGOUT sent, or the connection is gone.
+    Logout,
+}
+
+impl State {
+    /// imaplib's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::NonAuth => "NONAUTH",
+            State::Auth => "AUTH",
+            State::Selected => "SELECTED",
+            State::Logout => "LOGOUT",
+        }
+    }
+}
+
+use State::{Auth, Logout, NonAuth, Selected};
+
+/// imaplib's `Commands` table: the states each command is allowed in.
+pub fn command_states(name: &str) -> Option<&'static [State]> {
+    const ANY: &[State] = &[NonAuth, Auth, Selected, Logout];
+    const AUTH_SEL: &[State] = &[Auth, Selected];
+    const SEL: &[State] = &[Selected];
+    Some(match name {
+        "APPEND" | "CREATE" | "DELETE" | "DELETEACL" | "EXAMINE" | "GETACL" | "GETANNOTATION"
+        | "GETQUOTA" | "GETQUOTAROOT" | "MYRIGHTS" | "LIST" | "LSUB" | "NAMESPACE" | "RENAME"
+        | "SELECT" | "SETACL" | "SETANNOTATION" | "SETQUOTA" | "STATUS" | "SUBSCRIBE"
+        | "UNSUBSCRIBE" | "IDLE" => AUTH_SEL,
+        "AUTHENTICATE" | "LOGIN" | "STARTTLS" => &[NonAuth],
+        "CAPABILITY" | "LOGOUT" | "NOOP" => ANY,
+        "CHECK" | "CLOSE" | "COPY" | "EXPUNGE" | "FETCH" | "MOVE" | "PARTIAL" | "SEARCH"
+        | "SORT" | "STORE" | "THREAD" | "UID" | "UNSELECT" => SEL,
+        "ENABLE" | "PROXYAUTH" => &[Auth],
+        _ => return None,
+    })
+}
+
+/// What the driver must do to send a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes.
+    Send(Vec<u8>),
+    /// Read responses until a continuation request (`+`) arrives; stop early
+    /// if the command completes (the server refused the literal).
+    AwaitContinuation,
+}
+
+/// A command ready to go on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandPlan {
+    /// The command's tag.
+    pub tag: Vec<u8>,
+    /// Writes and waits, in order.
+    pub actions: Vec<Action>,
+}
+
+/// Result of [`Session::poll_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poll {
+    /// The buffered bytes do not hold a whole response yet.
+    NeedInput,
+    /// A continuation request; its text is in [`Session::continuation`].
+    Continuation,
+    /// A tagged or untagged response was stored; this is its first line.
+    Response(Vec<u8>),
+}
+
+/// Where `poll_response` stopped inside an untagged response.
+#[derive(Debug, Default)]
+enum Partial {
+    #[default]
+    Idle,
+    /// Have `dat` of response `typ`; it may announce a literal.
+    Body { first: Vec<u8>, typ: String, dat: Vec<u8> },
+    /// A literal was stored; the trailer line is next.
+    Trailer { first: Vec<u8>, typ: String },
+}
+
+/// One imaplib session's protocol state.
+#[derive(Debug)]
+pub struct Session {
+    framer: Framer,
+    tagpre: Vec<u8>,
+    tagnum: u64,
+    tagged: Vec<(Vec<u8>, Option<(String, Vec<DataItem>)>)>,
+    untagged: Vec<(String, Vec<DataItem>)>,
+    partial: Partial,
+    extra_commands: Vec<(String, State)>,
+    /// The text of the last continuation request (`None` for a bare `+`).
+    pub continuation: Option<Vec<u8>>,
+    /// imaplib's `state`.
+    pub state: State,
+    /// imaplib's `capabilities`, upper-cased.
+    pub capabilities: Vec<String>,
+    /// imaplib's `PROTOCOL_VERSION`.
+    pub protocol_version: String,
+    /// imaplib's `welcome`.
+    pub welcome: Vec<u8>,
+    /// imaplib's `utf8_enabled`.
+    pub utf8_enabled: bool,
+    /// imaplib's `is_readonly`: the READ-ONLY state the caller asked for.
+    pub is_readonly: bool,
+    /// imaplib's `debug`; 4 or more records the traffic in [`Session::take_log`].
+    pub debug: u32,
+    log: Vec<String>,
+}
+
+/// imaplib's `_Literal`: `.*{(?P<size>\d+)}$`. A size too large for u64
+/// saturates: it can never arrive anyway.
+pub fn literal_size(dat: &[u8]) -> Option<u64> {
+    let body = dat.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&c| c == b'{')?;
+    let digits = &body[open + 1..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |acc, d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
+}
+
+/// Length of the `[A-Z]+` (or, with `dash`, `[A-Z-]+`) run at the start.
+fn upper_run(b: &[u8], dash: bool) -> usize {
+    b.iter().take_while(|&&c| c.is_ascii_uppercase() || (dash && c == b'-')).count()
+}
+
+/// imaplib's `Untagged_response` / `_Untagged_status` match of a line:
+/// `(type, data)`.
+fn match_untagged(line: &[u8]) -> Option<(String, Vec<u8>)> {
+    let rest = line.strip_prefix(b"* ")?;
+    let n = upper_run(rest, true);
+    if n > 0 {
+        let typ = String::from_utf8_lossy(&rest[..n]).into_owned();
+        let dat = rest[n..].strip_prefix(b" ").map(<[u8]>::to_vec).unwrap_or_default();
+        return Some((typ, dat));
+    }
+    let d = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    if d == 0 || rest.get(d) != Some(&b' ') {
+        return None;
+    }
+    let after = &rest[d + 1..];
+    let n = upper_run(after, true);
+    if n == 0 {
+        return None;
+    }
+    let typ = String::from_utf8_lossy(&after[..n]).into_owned();
+    let mut dat = rest[..d].to_vec();
+    if after.get(n) == Some(&b' ') && after.len() > n + 1 {
+        dat.push(b' ');
+        dat.extend_from_slice(&after[n + 1..]);
+    }
+    Some((typ, dat))
+}
+
+/// imaplib's `Response_code`: `\[(?P<type>[A-Z-]+)( (?P<data>.*))?\]` at
+/// the start of `dat`; the greedy data runs to the last `]`, so a `]`
+/// inside PERMANENTFLAGS survives.
+pub fn match_response_code(dat: &[u8]) -> Option<(String, Vec<u8>)> {
+    let rest = dat.strip_prefix(b"[")?;
+    let n = upper_run(rest, true);
+    if n == 0 {
+        return None;
+    }
+    let typ = String::from_utf8_lossy(&rest[..n]).into_owned();
+    let after = &rest[n..];
+    if after.first() == Some(&b' ') {
+        if let Some(close) = after.iter().rposition(|&c| c == b']') {
+            if close >= 1 {
+                return Some((typ, after[1..close].to_vec()));
+            }
+        }
+    }
+    if after.first() == Some(&b']') {
+        return Some((typ, Vec::new()));
+    }
+    None
+}
+
+impl Session {
+    /// A session whose tag prefix is `Int2AP(4096 + seed % 61440)`, i.e.
+    /// imaplib's `random.randint(4096, 65535)` given a random `seed`.
+    pub fn new(seed: u64) -> Self {
+        Session {
+            framer: Framer::new(),
+            tagpre: util::int2ap(4096 + seed % (65536 - 4096)),
+            tagnum: 0,
+            tagged: Vec::new(),
+            untagged: Vec::new(),
+            partial: Partial::Idle,
+            extra_commands: Vec::new(),
+            continuation: None,
+            state: Logout,
+            capabilities: Vec::new(),
+            protocol_version: String::new(),
+            welcome: Vec::new(),
+            utf8_enabled: false,
+            is_readonly: false,
+            debug: 0,
+            log: Vec::new(),
+        }
+    }
+
+    /// The tag prefix (imaplib's `tagpre`).
+    pub fn tag_prefix(&self) -> &[u8] {
+        &self.tagpre
+    }
+
+    /// The framer, for the driver's raw `read`/`readline` and for feeding.
+    pub fn framer(&mut self) -> &mut Framer {
+        &mut self.framer
+    }
+
+    /// Log lines recorded at `debug >= 4` since the last call.
+    pub fn take_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.log)
+    }
+
+    fn trace(&mut self, line: impl FnOnce() -> String) {
+        if self.debug >= 4 {
+            self.log.push(line());
+        }
+    }
+
+    /// The states `name` is allowed in: imaplib's table plus names added by
+    /// `xatom`.
+    pub fn allowed_states(&self, name: &str) -> Option<Vec<State>> {
+        if let Some(states) = command_states(name) {
+            return Some(states.to_vec());
+        }
+        self.extra_commands
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| vec![*s])
+    }
+
+    /// imaplib's `xatom` side effect: an unknown command becomes allowed in
+    /// the current state.
+    pub fn register_command(&mut self, name: &str) {
+        if self.allowed_states(name).is_none() {
+            self.extra_commands.push((name.to_string(), self.state));
+        }
+    }
+
+    /// imaplib's state check and its message.
+    pub fn check_state(&self, name: &str) -> Result<()> {
+        let allowed = self
+            .allowed_states(name)
+            .ok_or_else(|| ImapError::error(format!("Unknown IMAP4 command: {name}")))?;
+        if allowed.contains(&self.state) {
+            return Ok(());
+        }
+        let names: Vec<&str> = allowed.iter().map(|s| s.name()).collect();
+        Err(ImapError::error(format!(
+            "command {name} illegal in state {}, only allowed in states {}",
+            self.state.name(),
+            names.join(", ")
+        )))
+    }
+
+    fn has_capability(&self, cap: &str) -> bool {
+        self.capabilities.iter().any(|c| c == cap)
+    }
+
+    /// Whether a literal of `len` bytes may be sent without waiting for a
+    /// continuation (RFC 7888 LITERAL+, or LITERAL- up to 4096 bytes).
+    pub fn non_synchronizing(&self, len: usize) -> bool {
+        self.has_capability("LITERAL+") || (self.has_capability("LITERAL-") && len <= 4096)
+    }
+
+    /// imaplib's `_command` up to the send: checks the state, clears old
+    /// OK/NO/BAD data, raises `readonly` if the mailbox turned READ-ONLY,
+    /// allocates a tag and lays out the bytes, with a continuation wait
+    /// before each synchronizing literal. `message` is APPEND's literal.
+    /// `redact_after` hides arguments from that index on in the debug log.
+    pub fn start_command(
+        &mut self,
+        name: &str,
+        args: &[Piece],
+        message: Option<&[u8]>,
+        redact_after: Option<usize>,
+    ) -> Result<CommandPlan> {
+        self.check_state(name)?;
+        self.untagged.retain(|(t, _)| !matches!(t.as_str(), "OK" | "NO" | "BAD"));
+        if self.untagged.iter().any(|(t, _)| t == "READ-ONLY") && !self.is_readonly {
+            return Err(ImapError::Readonly("mailbox status changed to READ-ONLY".into()));
+        }
+        let mut tag = self.tagpre.clone();
+        tag.extend_from_slice(self.tagnum.to_string().as_bytes());
+        self.tagnum += 1;
+        self.tagged.push((tag.clone(), None));
+
+        let mut actions = Vec::new();
+        let mut line = tag.clone();
+        line.push(b' ');
+        line.extend_from_slice(name.as_bytes());
+        let mut shown = String::from_utf8_lossy(&line).into_owned();
+        for (i, arg) in args.iter().enumerate() {
+            line.push(b' ');
+            let redact = redact_after.is_some_and(|r| i >= r);
+            match arg {
+                Piece::Text(t) => {
+                    line.extend_from_slice(t);
+                    shown.push(' ');
+                    shown.push_str(&if redact { "<redacted>".into() } else { String::from_utf8_lossy(t).into_owned() });
+                }
+                Piece::Literal(l) => {
+                    self.push_literal(&mut actions, &mut line, b"", l);
+                    shown.push_str(&if redact { " <redacted>".into() } else { format!(" {{{}}} {}", l.len(), pyrepr::bytes_truncated(l, 80)) });
+                }
+            }
+        }
+        if let Some(msg) = message {
+            if self.utf8_enabled {
+                // RFC 6855: the message goes inside UTF8 (...) as a literal8.
+                line.extend_from_slice(b" UTF8 (");
+                self.push_literal(&mut actions, &mut line, b"~", msg);
+                line.push(b')');
+            } else {
+                line.push(b' ');
+                self.push_literal(&mut actions, &mut line, b"", msg);
+            }
+            shown.push_str(&format!(" <message of {} bytes>", msg.len()));
+        }
+        line.extend_from_slice(b"\r\n");
+        actions.push(Action::Send(line));
+        self.trace(|| format!("> {shown}"));
+        Ok(CommandPlan { tag, actions })
+    }
+
+    fn push_literal(&self, actions: &mut Vec<Action>, line: &mut Vec<u8>, prefix: &[u8], data: &[u8]) {
+        let plus = self.non_synchronizing(data.len());
+        line.extend_from_slice(prefix);
+        line.extend_from_slice(format!("{{{}{}}}\r\n", data.len(), if plus { "+" } else { "" }).as_bytes());
+        actions.push(Action::Send(std::mem::take(line)));
+        if !plus {
+            actions.push(Action::AwaitContinuation);
+        }
+        line.extend_from_slice(data);
+    }
+
+    /// The completion of `tag` if it has arrived, removing it.
+    pub fn take_tagged(&mut self, tag: &[u8]) -> Option<(String, Vec<DataItem>)> {
+        let pos = self.tagged.iter().position(|(t, r)| t == tag && r.is_some())?;
+        self.tagged.remove(pos).1
+    }
+
+    /// Whether `tag` has completed (without removing it).
+    pub fn is_completed(&self, tag: &[u8]) -> bool {
+        self.tagged.iter().any(|(t, r)| t == tag && r.is_some())
+    }
+
+    /// Forgets a tag whose command could not be sent.
+    pub fn abandon(&mut self, tag: &[u8]) {
+        self.tagged.retain(|(t, _)| t != tag);
+    }
+
+    /// imaplib's `_append_untagged`.
+    pub fn append_untagged(&mut self, typ: &str, item: DataItem) {
+        match self.untagged.iter_mut().find(|(t, _)| t == typ) {
+            Some((_, v)) => v.push(item),
+            None => self.untagged.push((typ.to_string(), vec![item])),
+        }
+    }
+
+    /// Pops the untagged data stored under `name`.
+    pub fn pop_untagged(&mut self, name: &str) -> Option<Vec<DataItem>> {
+        let pos = self.untagged.iter().position(|(t, _)| t == name)?;
+        Some(self.untagged.remove(pos).1)
+    }
+
+    /// The untagged data under `name`, left in place.
+    pub fn get_untagged(&self, name: &str) -> Option<&[DataItem]> {
+        self.untagged.iter().find(|(t, _)| t == name).map(|(_, v)| v.as_slice())
+    }
+
+    /// Whether anything is stored under `name`.
+    pub fn has_untagged(&self, name: &str) -> bool {
+        self.get_untagged(name).is_some()
+    }
+
+    /// All stored untagged responses, in order of first arrival.
+    pub fn untagged_responses(&self) -> &[(String, Vec<DataItem>)] {
+        &self.untagged
+    }
+
+    /// Drops all untagged responses (as `select` does).
+    pub fn clear_untagged(&mut self) {
+        self.untagged.clear();
+    }
+
+    /// imaplib's `_check_bye`: a stored BYE raises `abort` with its text.
+    pub fn check_bye(&self) -> Result<()> {
+        match self.get_untagged("BYE").and_then(<[DataItem]>::last) {
+            Some(item) => Err(ImapError::Abort(String::from_utf8_lossy(item.first_bytes()).into_owned())),
+            None => Ok(()),
+        }
+    }
+
+    /// imaplib's `_untagged_response(typ, dat, name)`.
+    pub fn untagged_response(&mut self, typ: String, dat: Vec<DataItem>, name: &str) -> (String, Vec<DataItem>) {
+        if typ == "NO" {
+            return (typ, dat);
+        }
+        match self.pop_untagged(name) {
+            Some(data) => (typ, data),
+            None => (typ, vec![DataItem::None]),
+        }
+    }
+
+    /// imaplib's `_get_line` on buffered input.
+    fn get_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let Some(mut line) = self.framer.readline()? else {
+            return Ok(None);
+        };
+        if line.is_empty() {
+            return Err(ImapError::abort("socket error: EOF"));
+        }
+        if !line.ends_with(b"\r\n") {
+            return Err(ImapError::abort_bytes("socket error: unterminated line", &line));
+        }
+        line.truncate(line.len() - 2);
+        self.trace(|| format!("< {}", pyrepr::bytes_truncated(&line, 400)));
+        Ok(Some(line))
+    }
+
+    fn bracket(&mut self, typ: &str, dat: &[u8]) {
+        if matches!(typ, "OK" | "NO" | "BAD") {
+            if let Some((code, data)) = match_response_code(dat) {
+                self.append_untagged(&code, DataItem::Bytes(data));
+            }
+        }
+    }
+
+    fn match_tagged(&self, line: &[u8]) -> Option<(Vec<u8>, String, Vec<u8>)> {
+        let rest = line.strip_prefix(self.tagpre.as_slice())?;
+        let d = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if d == 0 || rest.get(d) != Some(&b' ') {
+            return None;
+        }
+        let after = &rest[d + 1..];
+        let n = upper_run(after, false);
+        if n == 0 || after.get(n) != Some(&b' ') {
+            return None;
+        }
+        Some((
+            line[..self.tagpre.len() + d].to_vec(),
+            String::from_utf8_lossy(&after[..n]).into_owned(),
+            after[n + 1..].to_vec(),
+        ))
+    }
+
+    /// imaplib's `_get_response` on buffered input: stores one whole
+    /// response (an untagged one with all its literals) or reports a
+    /// continuation; `NeedInput` if the buffer does not hold it yet.
+    ///
+    /// # Errors
+    /// `abort` for EOF, a line not ending in CRLF, an unknown tag or an
+    /// unrecognised line (quoting it); `error` for an over-long line.
+    pub fn poll_response(&mut self) -> Result<Poll> {
+        loop {
+            match std::mem::take(&mut self.partial) {
+                Partial::Idle => {
+                    let Some(line) = self.get_line()? else {
+                        return Ok(Poll::NeedInput);
+                    };
+                    if let Some((tag, typ, dat)) = self.match_tagged(&line) {
+                        let Some(slot) = self.tagged.iter_mut().find(|(t, _)| *t == tag) else {
+                            return Err(ImapError::abort_bytes("unexpected tagged response", &line));
+                        };
+                        slot.1 = Some((typ.clone(), vec![DataItem::Bytes(dat.clone())]));
+                        self.bracket(&typ, &dat);
+                        return Ok(Poll::Response(line));
+                    }
+                    if let Some((typ, dat)) = match_untagged(&line) {
+                        self.partial = Partial::Body { first: line, typ, dat };
+                        continue;
+                    }
+                    if let Some(rest) = line.strip_prefix(b"+") {
+                        self.continuation = rest.strip_prefix(b" ").map(<[u8]>::to_vec);
+                        return Ok(Poll::Continuation);
+                    }
+                    return Err(ImapError::abort_bytes("unexpected response", &line));
+                }
+                Partial::Body { first, typ, dat } => {
+                    if let Some(size) = literal_size(&dat) {
+                        self.trace(|| format!("read literal size {size}"));
+                        match self.framer.read(size) {
+                            None => {
+                                self.partial = Partial::Body { first, typ, dat };
+                                return Ok(Poll::NeedInput);
+                            }
+                            Some(data) => {
+                                self.append_untagged(&typ, DataItem::Literal(dat, data));
+                                self.partial = Partial::Trailer { first, typ };
+                                continue;
+                            }
+                        }
+                    }
+                    self.bracket(&typ, &dat);
+                    self.append_untagged(&typ, DataItem::Bytes(dat));
+                    return Ok(Poll::Response(first));
+                }
+                Partial::Trailer { first, typ } => match self.get_line()? {
+                    None => {
+                        self.partial = Partial::Trailer { first, typ };
+                        return Ok(Poll::NeedInput);
+                    }
+                    Some(dat) => self.partial = Partial::Body { first, typ, dat },
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let mut s = Session::new(0);
+        s.state = State::Selected;
+        s
+    }
+
+    fn feed(s: &mut Session, data: &[u8]) {
+        s.framer().feed(data);
+    }
+
+    #[test]
+    fn tag_prefix_is_int2ap_of_range() {
+        assert_eq!(Session::new(0).tag_prefix(), b"BAAA");
+        assert_eq!(Session::new(65535 - 4096).tag_prefix(), b"PPPP");
+    }
+
+    #[test]
+    fn fetch_literal_becomes_tuple_then_trailer() {
+        let mut s = session();
+        let plan = s.start_command("FETCH", &[Piece::Text(b"1".to_vec()), Piece::Text(b"(RFC822)".to_vec())], None, None).unwrap();
+        assert_eq!(plan.actions, vec![Action::Send(b"BAAA0 FETCH 1 (RFC822)\r\n".to_vec())]);
+        feed(&mut s, b"* 1 FETCH (UID 1 RFC822 {5}\r\nhel");
+        assert_eq!(s.poll_response().unwrap(), Poll::NeedInput);
+        feed(&mut s, b"lo)\r\nBAAA0 OK done\r\n");
+        assert_eq!(s.poll_response().unwrap(), Poll::Response(b"* 1 FETCH (UID 1 RFC822 {5}".to_vec()));
+        assert_eq!(s.poll_response().unwrap(), Poll::Response(b"BAAA0 OK done".to_vec()));
+        assert_eq!(s.take_tagged(b"BAAA0").unwrap(), ("OK".to_string(), vec![DataItem::Bytes(b"done".to_vec())]));
+        assert_eq!(
+            s.pop_untagged("FETCH").unwrap(),
+            vec![
+                DataItem::Literal(b"1 (UID 1 RFC822 {5}".to_vec(), b"hello".to_vec()),
+                DataItem::Bytes(b")".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn response_codes_stored_under_their_name() {
+        let mut s = session();
+        feed(&mut s, b"* OK [PERMANENTFLAGS (\\Answered \\* ])] Flags permitted.\r\n* OK [READ-WRITE] rw\r\n* 3 EXISTS\r\n");
+        for _ in 0..3 {
+            assert!(matches!(s.poll_response().unwrap(), Poll::Response(_)));
+        }
+        assert_eq!(s.pop_untagged("PERMANENTFLAGS").unwrap(), vec![DataItem::Bytes(b"(\\Answered \\* ])".to_vec())]);
+        assert_eq!(s.pop_untagged("READ-WRITE").unwrap(), vec![DataItem::Bytes(b"".to_vec())]);
+        assert_eq!(s.pop_untagged("EXISTS").unwrap(), vec![DataItem::Bytes(b"3".to_vec())]);
+        assert_eq!(s.pop_untagged("OK").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn state_table_message() {
+        let mut s = Session::new(0);
+        s.state = State::Auth;
+        let err = s.start_command("SEARCH", &[], None, None).unwrap_err();
+        assert_eq!(err, ImapError::error("command SEARCH illegal in state AUTH, only allowed in states SELECTED"));
+        let err = s.start_command("APPEND", &[], None, None);
+        assert!(err.is_ok());
+        s.state = State::NonAuth;
+        assert_eq!(
+            s.check_state("LIST").unwrap_err().message(),
+            "command LIST illegal in state NONAUTH, only allowed in states AUTH, SELECTED"
+        );
+    }
+
+    #[test]
+    fn synchronizing_and_non_synchronizing_literals() {
+        let mut s = session();
+        s.state = State::Auth;
+        let plan = s.start_command("CREATE", &[Piece::Literal(b"caf\xc3\xa9".to_vec())], None, None).unwrap();
+        assert_eq!(
+            plan.actions,
+            vec![
+                Action::Send(b"BAAA0 CREATE {5}\r\n".to_vec()),
+                Action::AwaitContinuation,
+                Action::Send(b"caf\xc3\xa9\r\n".to_vec()),
+            ]
+        );
+        s.capabilities.push("LITERAL+".into());
+        let plan = s.start_command("APPEND", &[Piece::Text(b"INBOX".to_vec())], Some(b"hi"), None).unwrap();
+        assert_eq!(
+            plan.actions,
+            vec![Action::Send(b"BAAA1 APPEND INBOX {2+}\r\n".to_vec()), Action::Send(b"hi\r\n".to_vec())]
+        );
+        s.utf8_enabled = true;
+        let plan = s.start_command("APPEND", &[Piece::Text(b"INBOX".to_vec())], Some(b"hi"), None).unwrap();
+        assert_eq!(
+            plan.actions,
+            vec![Action::Send(b"BAAA2 APPEND INBOX UTF8 (~{2+}\r\n".to_vec()), Action::Send(b"hi)\r\n".to_vec())]
+        );
+    }
+
+    #[test]
+    fn malformed_lines_abort_with_bytes() {
+        let mut s = session();
+        feed(&mut s, b"garbage here\r\n");
+        let err = s.poll_response().unwrap_err();
+        assert_eq!(err, ImapError::abort("unexpected response: b'garbage here'"));
+
+        let mut s = session();
+        feed(&mut s, b"* OK bare lf\n");
+        assert_eq!(s.poll_response().unwrap_err(), ImapError::abort("socket error: unterminated line: b'* OK bare lf\\n'"));
+
+        let mut s = session();
+        feed(&mut s, b"BAAA7 OK who?\r\n");
+        assert!(s.poll_response().unwrap_err().message().starts_with("unexpected tagged response"));
+
+        let mut s = session();
+        s.framer().feed_eof();
+        assert_eq!(s.poll_response().unwrap_err(), ImapError::abort("socket error: EOF"));
+    }
+
+    #[test]
+    fn truncated_huge_literal_aborts_without_allocation() {
+        let mut s = session();
+        feed(&mut s, b"* 1 FETCH (BODY[] {18446744073709551615}\r\nabc");
+        assert_eq!(s.poll_response().unwrap(), Poll::NeedInput);
+        s.framer().feed_eof();
+        assert_eq!(s.poll_response().unwrap_err(), ImapError::abort("socket error: EOF"));
+    }
+
+    #[test]
+    fn continuation_and_status_forms() {
+        let mut s = session();
+        feed(&mut s, b"+ go ahead\r\n+\r\n* 1 FETCH \r\n* NO\r\n");
+        assert_eq!(s.poll_response().unwrap(), Poll::Continuation);
+        assert_eq!(s.continuation.as_deref(), Some(&b"go ahead"[..]));
+        assert_eq!(s.poll_response().unwrap(), Poll::Continuation);
+        assert_eq!(s.continuation, None);
+        s.poll_response().unwrap();
+        assert_eq!(s.pop_untagged("FETCH").unwrap(), vec![DataItem::Bytes(b"1".to_vec())]);
+        s.poll_response().unwrap();
+        assert_eq!(s.pop_untagged("NO").unwrap(), vec![DataItem::Bytes(b"".to_vec())]);
+    }
+
+    #[test]
+    fn literal_size_pattern() {
+        assert_eq!(literal_size(b"1 (RFC822 {12}"), Some(12));
+        assert_eq!(literal_size(b"1 (BINARY[] ~{12}"), Some(12));
+        assert_eq!(literal_size(b"1 (X {}"), None);
+        assert_eq!(literal_size(b"1 (X {1a}"), None);
+        assert_eq!(literal_size(b"{99999999999999999999999}"), Some(u64::MAX));
+    }
+}

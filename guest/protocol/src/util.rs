@@ -1,0 +1,412 @@
+//! imaplib's module-level functions: `Int2AP`, `ParseFlags`,
+//! `Internaldate2tuple`, `Time2Internaldate`.
+//!
+//! The component has no local time zone, so where CPython converts to local
+//! time we use UTC, and callers who want another offset say so explicitly
+//! ([`TimeValue::ZonedEpoch`], [`TimeValue::Civil`]).
+
+use crate::error::{ImapError, Result};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Python's `time.struct_time` in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StructTime {
+    /// Full year.
+    pub year: i32,
+    /// Month 1..12.
+    pub mon: u8,
+    /// Day 1..31.
+    pub mday: u8,
+    /// Hour 0..23.
+    pub hour: u8,
+    /// Minute 0..59.
+    pub min: u8,
+    /// Second 0..61.
+    pub sec: u8,
+    /// Monday is 0.
+    pub wday: u8,
+    /// 1..366.
+    pub yday: u16,
+    /// Always 0: UTC has no daylight saving.
+    pub isdst: i8,
+}
+
+/// Calendar fields with an offset east of UTC in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    /// Full year.
+    pub year: i32,
+    /// Month 1..12.
+    pub month: u8,
+    /// Day 1..31.
+    pub day: u8,
+    /// Hour 0..23.
+    pub hour: u8,
+    /// Minute 0..59.
+    pub minute: u8,
+    /// Second 0..59.
+    pub second: u8,
+    /// Offset east of UTC, seconds.
+    pub utc_offset: i32,
+}
+
+/// The inputs `Time2Internaldate` accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeValue {
+    /// Seconds since the epoch, shown in UTC.
+    Epoch(f64),
+    /// Seconds since the epoch, shown at an offset east of UTC (seconds).
+    ZonedEpoch(f64, i32),
+    /// Calendar fields with their offset.
+    Civil(CivilTime),
+    /// Already `"DD-Mon-YYYY HH:MM:SS +HHMM"`, quotes included.
+    Quoted(String),
+}
+
+/// `Int2AP(num)`: base 16 with the digits `A`..`P` (0 gives an empty string,
+/// as in Python).
+pub fn int2ap(mut num: u64) -> Vec<u8> {
+    const AP: &[u8; 16] = b"ABCDEFGHIJKLMNOP";
+    let mut out = Vec::new();
+    while num > 0 {
+        out.push(AP[(num % 16) as usize]);
+        num /= 16;
+    }
+    out.reverse();
+    out
+}
+
+/// Python's `bytes.split()` with no argument: split on ASCII whitespace.
+pub fn split_whitespace(b: &[u8]) -> Vec<Vec<u8>> {
+    b.split(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .filter(|s| !s.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// `ParseFlags(resp)`: imaplib's `.*FLAGS \((?P<flags>[^\)]*)\)` matched at
+/// the start. The greedy `.*` (which cannot cross a newline) picks the last
+/// `FLAGS (` on the first line that has a closing parenthesis after it.
+pub fn parse_flags(resp: &[u8]) -> Vec<Vec<u8>> {
+    let first_line_end = resp.iter().position(|&c| c == b'\n').unwrap_or(resp.len());
+    let needle = b"FLAGS (";
+    let mut start = None;
+    let mut p = 0;
+    while p + needle.len() <= resp.len() && p <= first_line_end {
+        if &resp[p..p + needle.len()] == needle {
+            let body = p + needle.len();
+            if resp[body..].contains(&b')') {
+                start = Some(body);
+            }
+        }
+        p += 1;
+    }
+    match start {
+        Some(body) => {
+            let end = body + resp[body..].iter().position(|&c| c == b')').unwrap_or(0);
+            split_whitespace(&resp[body..end])
+        }
+        None => Vec::new(),
+    }
+}
+
+fn digits<const N: usize>(b: &[u8]) -> Option<u32> {
+    if b.len() < N || !b[..N].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b[..N].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
+}
+
+/// The fields of `DD-Mon-YYYY HH:MM:SS +HHMM"` (imaplib's InternalDate
+/// pattern after the opening quote); the month is returned as its name.
+fn internaldate_fields(b: &[u8]) -> Option<(u32, [u8; 3], i32, u32, u32, u32, i64)> {
+    if b.len() < 27 {
+        return None;
+    }
+    let day = match b[0] {
+        b' ' => digits::<1>(&b[1..])?,
+        b'0'..=b'3' => digits::<2>(b)?,
+        _ => return None,
+    };
+    let mon = [b[3], b[4], b[5]];
+    if b[2] != b'-'
+        || !mon[0].is_ascii_uppercase()
+        || !mon[1].is_ascii_lowercase()
+        || !mon[2].is_ascii_lowercase()
+        || b[6] != b'-'
+    {
+        return None;
+    }
+    let year = digits::<4>(&b[7..])? as i32;
+    if b[11] != b' ' || b[14] != b':' || b[17] != b':' || b[20] != b' ' || b[26] != b'"' {
+        return None;
+    }
+    let hour = digits::<2>(&b[12..])?;
+    let min = digits::<2>(&b[15..])?;
+    let sec = digits::<2>(&b[18..])?;
+    let sign: i64 = match b[21] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let zoneh = i64::from(digits::<2>(&b[22..])?);
+    let zonem = i64::from(digits::<2>(&b[24..])?);
+    Some((day, mon, year, hour, min, sec, sign * (zoneh * 60 + zonem) * 60))
+}
+
+/// `Internaldate2tuple(resp)`: the INTERNALDATE in a FETCH response as a UTC
+/// struct_time. `None` when there is none, or (where Python raises
+/// `KeyError`) when the month name is unknown.
+pub fn internaldate2tuple(resp: &[u8]) -> Option<StructTime> {
+    let first_line_end = resp.iter().position(|&c| c == b'\n').unwrap_or(resp.len());
+    let needle = b"INTERNALDATE \"";
+    let mut p = first_line_end.min(resp.len().saturating_sub(needle.len()));
+    // Greedy `.*`: try the rightmost occurrence first.
+    loop {
+        if resp[p..].starts_with(needle) {
+            if let Some((day, mon, year, hour, min, sec, zone)) =
+                internaldate_fields(&resp[p + needle.len()..])
+            {
+                let month = MONTHS.iter().position(|m| m.as_bytes() == mon)? as u32 + 1;
+                let days = days_from_civil(i64::from(year), month, day);
+                let utc = days * 86400
+                    + i64::from(hour) * 3600
+                    + i64::from(min) * 60
+                    + i64::from(sec)
+                    - zone;
+                return Some(gmtime(utc));
+            }
+        }
+        if p == 0 {
+            return None;
+        }
+        p -= 1;
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date; months and days out
+/// of range roll over as `calendar.timegm` does.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let (y, m) = {
+        let m0 = i64::from(m) - 1;
+        (y + m0.div_euclid(12), m0.rem_euclid(12) as u32 + 1)
+    };
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `time.gmtime(t)`.
+pub fn gmtime(t: i64) -> StructTime {
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    let yday = days - days_from_civil(y, 1, 1) + 1;
+    StructTime {
+        year: y as i32,
+        mon: m as u8,
+        mday: d as u8,
+        hour: (secs / 3600) as u8,
+        min: (secs % 3600 / 60) as u8,
+        sec: (secs % 60) as u8,
+        // 1970-01-01 was a Thursday (3 with Monday = 0).
+        wday: (days + 3).rem_euclid(7) as u8,
+        yday: yday as u16,
+        isdst: 0,
+    }
+}
+
+fn format_internaldate(t: &CivilTime) -> Result<String> {
+    if !(1..=12).contains(&t.month)
+        || !(1..=31).contains(&t.day)
+        || t.hour > 23
+        || t.minute > 59
+        || t.second > 59
+        || !(0..=9999).contains(&t.year)
+        || t.utc_offset.abs() >= 86400
+    {
+        return Err(ImapError::error(format!("date_time out of range: {t:?}")));
+    }
+    let sign = if t.utc_offset < 0 { '-' } else { '+' };
+    let off = t.utc_offset.unsigned_abs();
+    let mut zone = format!("{sign}{:02}{:02}", off / 3600, off % 3600 / 60);
+    if off % 60 != 0 {
+        // strftime's %z shows seconds when the offset has them.
+        zone.push_str(&format!("{:02}", off % 60));
+    }
+    Ok(format!(
+        "\"{:02}-{}-{:04} {:02}:{:02}:{:02} {zone}\"",
+        t.day,
+        MONTHS[usize::from(t.month) - 1],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
+    ))
+}
+
+fn civil_at_offset(epoch: f64, offset: i32) -> Result<CivilTime> {
+    if !epoch.is_finite() {
+        return Err(ImapError::error("date_time is not a finite number"));
+    }
+    // datetime.fromtimestamp truncates toward negative infinity for display.
+    let local = epoch.floor() as i64 + i64::from(offset);
+    let st = gmtime(local);
+    Ok(CivilTime {
+        year: st.year,
+        month: st.mon,
+        day: st.mday,
+        hour: st.hour,
+        minute: st.min,
+        second: st.sec,
+        utc_offset: offset,
+    })
+}
+
+/// `Time2Internaldate(date_time)`: `"DD-Mon-YYYY HH:MM:SS +HHMM"` including
+/// the double quotes.
+pub fn time2internaldate(value: &TimeValue) -> Result<String> {
+    match value {
+        TimeValue::Epoch(t) => format_internaldate(&civil_at_offset(*t, 0)?),
+        TimeValue::ZonedEpoch(t, off) => format_internaldate(&civil_at_offset(*t, *off)?),
+        TimeValue::Civil(c) => format_internaldate(c),
+        TimeValue::Quoted(s) => {
+            if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+                Ok(s.clone())
+            } else {
+                Err(ImapError::error("date_time not of a known type"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timegm(y: i64, m: u32, d: u32, hh: i64, mm: i64, ss: i64) -> i64 {
+        days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss
+    }
+
+    fn to_epoch(t: &StructTime) -> i64 {
+        timegm(
+            i64::from(t.year),
+            u32::from(t.mon),
+            u32::from(t.mday),
+            i64::from(t.hour),
+            i64::from(t.min),
+            i64::from(t.sec),
+        )
+    }
+
+    #[test]
+    fn int2ap_is_base16_a_to_p() {
+        assert_eq!(int2ap(0), b"");
+        assert_eq!(int2ap(1), b"B");
+        assert_eq!(int2ap(16), b"BA");
+        assert_eq!(int2ap(4096), b"BAAA");
+        assert_eq!(int2ap(65535), b"PPPP");
+        assert_eq!(int2ap(0xABC), b"KLM");
+    }
+
+    #[test]
+    fn parse_flags_vectors() {
+        assert_eq!(
+            parse_flags(b"1 (FLAGS (\\Seen \\Deleted) UID 3)"),
+            vec![b"\\Seen".to_vec(), b"\\Deleted".to_vec()]
+        );
+        assert!(parse_flags(b"1 (UID 3)").is_empty());
+        assert!(parse_flags(b"1 (FLAGS ())").is_empty());
+        // The greedy prefix takes the last FLAGS on the line.
+        assert_eq!(parse_flags(b"FLAGS (a) FLAGS (b c)"), vec![b"b".to_vec(), b"c".to_vec()]);
+        // The prefix cannot cross a newline.
+        assert!(parse_flags(b"x\nFLAGS (a)").is_empty());
+        // ...but the flag list can.
+        assert_eq!(parse_flags(b"FLAGS (a\nb)"), vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    // CPython's test_Internaldate2tuple vectors: all three name the same instant.
+    #[test]
+    fn internaldate2tuple_cpython_vectors() {
+        let t0 = timegm(2000, 1, 1, 0, 0, 0);
+        for s in [
+            &b"25 (INTERNALDATE \"01-Jan-2000 00:00:00 +0000\")"[..],
+            b"25 (INTERNALDATE \"01-Jan-2000 11:30:00 +1130\")",
+            b"25 (INTERNALDATE \"31-Dec-1999 12:30:00 -1130\")",
+        ] {
+            let tt = internaldate2tuple(s).expect("parses");
+            assert_eq!(to_epoch(&tt), t0, "{}", String::from_utf8_lossy(s));
+        }
+        // issue10941: two different hours stay different.
+        assert_ne!(
+            internaldate2tuple(b"25 (INTERNALDATE \"02-Apr-2000 02:30:00 +0000\")"),
+            internaldate2tuple(b"25 (INTERNALDATE \"02-Apr-2000 03:30:00 +0000\")")
+        );
+        let tt = internaldate2tuple(b"25 (INTERNALDATE \" 1-Jan-2000 00:00:00 +0000\")").unwrap();
+        assert_eq!((tt.year, tt.mon, tt.mday, tt.wday, tt.yday), (2000, 1, 1, 5, 1));
+        assert_eq!(internaldate2tuple(b"25 (INTERNALDATE \"01-Foo-2000 00:00:00 +0000\")"), None);
+        assert_eq!(internaldate2tuple(b"25 (UID 1)"), None);
+    }
+
+    // CPython's test_Time2Internaldate: every accepted form of the same
+    // instant gives the same string.
+    #[test]
+    fn time2internaldate_cpython_vectors() {
+        let expected = "\"18-May-2033 05:33:20 +0200\"";
+        let civil = CivilTime {
+            year: 2033,
+            month: 5,
+            day: 18,
+            hour: 5,
+            minute: 33,
+            second: 20,
+            utc_offset: 7200,
+        };
+        for v in [
+            TimeValue::ZonedEpoch(2_000_000_000.0, 7200),
+            TimeValue::ZonedEpoch(2_000_000_000.5, 7200),
+            TimeValue::Civil(civil),
+            TimeValue::Quoted(expected.to_string()),
+        ] {
+            assert_eq!(time2internaldate(&v).unwrap(), expected, "{v:?}");
+        }
+        assert_eq!(
+            time2internaldate(&TimeValue::Epoch(2_000_000_000.0)).unwrap(),
+            "\"18-May-2033 03:33:20 +0000\""
+        );
+        assert_eq!(
+            time2internaldate(&TimeValue::ZonedEpoch(0.0, -(11 * 3600 + 30 * 60))).unwrap(),
+            "\"31-Dec-1969 12:30:00 -1130\""
+        );
+        assert!(time2internaldate(&TimeValue::Quoted("18-May-2033".into())).is_err());
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for d in [-800_000i64, -1, 0, 59, 60, 11_016, 2_932_896] {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+        }
+    }
+}
