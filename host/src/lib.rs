@@ -1,1 +1,20 @@
+//! # wasimap-host
+//!
+//! The native side of wasimap: it composes a plugin with the embedded
+//! protocol component, runs it under wasmtime with WASI limited to stdio,
+//! clocks and random, and implements the `wasimap:imap/transport` import
+//! over TCP, subject to a deny-by-default [`policy::Policy`].
 
+pub mod bindings;
+pub mod compose;
+pub mod policy;
+pub mod runner;
+pub mod state;
+pub mod transport;
+
+pub use policy::Policy;
+pub use runner::{Runner, RunnerConfig};
+
+/// The protocol component (`guest/protocol` built for wasm32-wasip2),
+/// embedded at build time.
+pub const PROTOCOL_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasimap_protocol.wasm"));

@@ -121,13 +121,18 @@ do_stop() {
 }
 
 # Body of the background watcher: wait for OWNER to die, then stop DIR.
+# Exits early if the server was stopped or DIR was restarted by someone else.
 do_watch() {
     local dir=$1 owner=$2 token=$3
+    same_start() {
+        [[ -r $dir/start-token && $(<"$dir/start-token") == "$token" ]] 2>/dev/null
+    }
     while kill -0 "$owner" 2>/dev/null && alive "$owner"; do
+        same_start && master_pid "$dir" >/dev/null || exit 0
         sleep 0.5
     done
     # Only stop the server we were started for.
-    if [[ -r $dir/start-token && $(cat "$dir/start-token" 2>/dev/null) == "$token" ]]; then
+    if same_start; then
         do_stop "$dir"
     fi
 }

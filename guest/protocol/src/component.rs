@@ -1,0 +1,391 @@
+//! The WIT glue: exports `wasimap:imap/client` over the host's
+//! `wasimap:imap/transport`. Conversions only; behaviour lives in
+//! [`crate::imap4`] and below.
+
+use std::cell::RefCell;
+
+use crate::imap4::{Imap4, Transport, TransportError};
+use crate::util;
+
+wit_bindgen::generate!({
+    world: "protocol",
+    path: "../../wit",
+});
+
+use exports::wasimap::imap::client::{self as wit, Guest, GuestImap4, QuotarootResponse};
+use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
+use wasimap::imap::types::{self as t, DataItem as WitItem, ImapError as WitError, Response as WitResponse};
+
+struct Component;
+
+export!(Component);
+
+/// The host's connection as a [`Transport`].
+struct HostTransport(Connection);
+
+fn transport_error(e: host::TransportError) -> TransportError {
+    match e {
+        host::TransportError::Denied(m) => TransportError::Denied(m),
+        host::TransportError::Timeout => TransportError::Timeout,
+        host::TransportError::Io(m) => TransportError::Io(m),
+    }
+}
+
+impl Transport for HostTransport {
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, TransportError> {
+        self.0.read(u32::try_from(max).unwrap_or(u32::MAX)).map_err(transport_error)
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        self.0.write(data).map_err(transport_error)
+    }
+
+    fn shutdown(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+fn item(d: crate::DataItem) -> WitItem {
+    match d {
+        crate::DataItem::None => WitItem::None,
+        crate::DataItem::Bytes(b) => WitItem::Bytes(b),
+        crate::DataItem::Literal(h, l) => WitItem::Literal((h, l)),
+    }
+}
+
+fn items(v: Vec<crate::DataItem>) -> Vec<WitItem> {
+    v.into_iter().map(item).collect()
+}
+
+fn response(r: crate::Response) -> WitResponse {
+    WitResponse { typ: r.typ, data: items(r.data) }
+}
+
+fn error(e: crate::ImapError) -> WitError {
+    match e {
+        crate::ImapError::Abort(m) => WitError::Abort(m),
+        crate::ImapError::Readonly(m) => WitError::Readonly(m),
+        other => WitError::Error(other.message().to_string()),
+    }
+}
+
+type WitResult = Result<WitResponse, WitError>;
+
+fn done(r: crate::Result<crate::Response>) -> WitResult {
+    r.map(response).map_err(error)
+}
+
+fn time_value(v: t::TimeValue) -> util::TimeValue {
+    match v {
+        t::TimeValue::Epoch(s) => util::TimeValue::Epoch(s),
+        t::TimeValue::ZonedEpoch((s, off)) => util::TimeValue::ZonedEpoch(s, off),
+        t::TimeValue::Civil(c) => util::TimeValue::Civil(util::CivilTime {
+            year: c.year,
+            month: c.month,
+            day: c.day,
+            hour: c.hour,
+            minute: c.minute,
+            second: c.second,
+            utc_offset: c.utc_offset,
+        }),
+        t::TimeValue::Quoted(s) => util::TimeValue::Quoted(s),
+    }
+}
+
+/// A random tag seed: std seeds `RandomState` from WASI's random source.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish()
+}
+
+/// Seconds (imaplib's float timeout) to milliseconds, refusing 0 as imaplib does.
+fn timeout_ms(timeout: Option<f64>) -> Result<Option<u32>, WitError> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t == 0.0 => Err(WitError::Error("Non-blocking socket (timeout=0) is not supported".into())),
+        Some(t) if !(t > 0.0) || !t.is_finite() => Err(WitError::Error(format!("invalid timeout: {t}"))),
+        Some(t) => Ok(Some((t * 1000.0).ceil().min(f64::from(u32::MAX)) as u32)),
+    }
+}
+
+/// The `imap4` resource: one session behind a `RefCell`, since WIT methods
+/// take `&self`.
+struct Session(RefCell<Imap4<HostTransport>>);
+
+impl Session {
+    fn with<R>(&self, f: impl FnOnce(&mut Imap4<HostTransport>) -> R) -> R {
+        f(&mut self.0.borrow_mut())
+    }
+}
+
+impl Guest for Component {
+    type Imap4 = Session;
+
+    fn int2ap(num: u64) -> Vec<u8> {
+        util::int2ap(num)
+    }
+
+    fn parse_flags(resp: Vec<u8>) -> Vec<Vec<u8>> {
+        util::parse_flags(&resp)
+    }
+
+    fn internaldate2tuple(resp: Vec<u8>) -> Option<t::StructTime> {
+        util::internaldate2tuple(&resp).map(|s| t::StructTime {
+            year: s.year,
+            mon: s.mon,
+            mday: s.mday,
+            hour: s.hour,
+            min: s.min,
+            sec: s.sec,
+            wday: s.wday,
+            yday: s.yday,
+            isdst: s.isdst,
+        })
+    }
+
+    fn time2internaldate(value: t::TimeValue) -> Result<String, WitError> {
+        util::time2internaldate(&time_value(value)).map_err(error)
+    }
+}
+
+impl GuestImap4 for Session {
+    fn open_tcp(host_name: String, port: u16, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
+        let ms = timeout_ms(timeout)?;
+        let options = ConnectOptions { connect_timeout_ms: ms, read_timeout_ms: ms };
+        let conn = host::connect_tcp(&host_name, port, options)
+            .map_err(|e| error(transport_error(e).into_imap()))?;
+        let imap = Imap4::connect(HostTransport(conn), random_seed(), 0).map_err(error)?;
+        Ok(wit::Imap4::new(Session(RefCell::new(imap))))
+    }
+
+    fn append(&self, mailbox: String, flags: Option<String>, date_time: Option<t::TimeValue>, message: Vec<u8>) -> WitResult {
+        let dt = date_time.map(time_value);
+        done(self.with(|s| s.append(&mailbox, flags.as_deref(), dt.as_ref(), &message)))
+    }
+
+    fn capability(&self) -> WitResult {
+        done(self.with(|s| s.capability()))
+    }
+
+    fn check(&self) -> WitResult {
+        done(self.with(|s| s.check()))
+    }
+
+    fn close(&self) -> WitResult {
+        done(self.with(|s| s.close()))
+    }
+
+    fn copy(&self, message_set: String, new_mailbox: String) -> WitResult {
+        done(self.with(|s| s.copy(&message_set, &new_mailbox)))
+    }
+
+    fn create(&self, mailbox: String) -> WitResult {
+        done(self.with(|s| s.create(&mailbox)))
+    }
+
+    fn delete(&self, mailbox: String) -> WitResult {
+        done(self.with(|s| s.delete(&mailbox)))
+    }
+
+    fn deleteacl(&self, mailbox: String, who: String) -> WitResult {
+        done(self.with(|s| s.deleteacl(&mailbox, &who)))
+    }
+
+    fn enable(&self, capability: String) -> WitResult {
+        done(self.with(|s| s.enable(&capability)))
+    }
+
+    fn expunge(&self) -> WitResult {
+        done(self.with(|s| s.expunge()))
+    }
+
+    fn fetch(&self, message_set: String, message_parts: String) -> WitResult {
+        done(self.with(|s| s.fetch(&message_set, &message_parts)))
+    }
+
+    fn getacl(&self, mailbox: String) -> WitResult {
+        done(self.with(|s| s.getacl(&mailbox)))
+    }
+
+    fn getannotation(&self, mailbox: String, entry: String, attribute: String) -> WitResult {
+        done(self.with(|s| s.getannotation(&mailbox, &entry, &attribute)))
+    }
+
+    fn getquota(&self, root: String) -> WitResult {
+        done(self.with(|s| s.getquota(&root)))
+    }
+
+    fn getquotaroot(&self, mailbox: String) -> Result<QuotarootResponse, WitError> {
+        self.with(|s| s.getquotaroot(&mailbox))
+            .map(|(typ, quotaroot, quota)| QuotarootResponse { typ, quotaroot: items(quotaroot), quota: items(quota) })
+            .map_err(error)
+    }
+
+    fn list(&self, directory: Option<String>, pattern: Option<String>) -> WitResult {
+        done(self.with(|s| s.list(directory.as_deref(), pattern.as_deref())))
+    }
+
+    fn login(&self, user: String, password: String) -> WitResult {
+        done(self.with(|s| s.login(&user, &password)))
+    }
+
+    fn logout(&self) -> WitResult {
+        done(self.with(|s| s.logout()))
+    }
+
+    fn lsub(&self, directory: Option<String>, pattern: Option<String>) -> WitResult {
+        done(self.with(|s| s.lsub(directory.as_deref(), pattern.as_deref())))
+    }
+
+    fn move_(&self, message_set: String, new_mailbox: String) -> WitResult {
+        done(self.with(|s| s.move_(&message_set, &new_mailbox)))
+    }
+
+    fn myrights(&self, mailbox: String) -> WitResult {
+        done(self.with(|s| s.myrights(&mailbox)))
+    }
+
+    fn namespace(&self) -> WitResult {
+        done(self.with(|s| s.namespace()))
+    }
+
+    fn noop(&self) -> WitResult {
+        done(self.with(|s| s.noop()))
+    }
+
+    fn partial(&self, message_num: String, message_part: String, start: String, length: String) -> WitResult {
+        done(self.with(|s| s.partial(&message_num, &message_part, &start, &length)))
+    }
+
+    fn proxyauth(&self, user: String) -> WitResult {
+        done(self.with(|s| s.proxyauth(&user)))
+    }
+
+    fn recent(&self) -> WitResult {
+        done(self.with(|s| s.recent()))
+    }
+
+    fn rename(&self, old_mailbox: String, new_mailbox: String) -> WitResult {
+        done(self.with(|s| s.rename(&old_mailbox, &new_mailbox)))
+    }
+
+    fn response(&self, code: String) -> WitResponse {
+        response(self.with(|s| s.response(&code)))
+    }
+
+    fn search(&self, charset: Option<String>, criteria: Vec<String>) -> WitResult {
+        done(self.with(|s| s.search(charset.as_deref(), &criteria)))
+    }
+
+    fn select(&self, mailbox: Option<String>, readonly: bool) -> WitResult {
+        done(self.with(|s| s.select(mailbox.as_deref(), readonly)))
+    }
+
+    fn setacl(&self, mailbox: String, who: String, what: String) -> WitResult {
+        done(self.with(|s| s.setacl(&mailbox, &who, &what)))
+    }
+
+    fn setannotation(&self, args: Vec<String>) -> WitResult {
+        done(self.with(|s| s.setannotation(&args)))
+    }
+
+    fn setquota(&self, root: String, limits: String) -> WitResult {
+        done(self.with(|s| s.setquota(&root, &limits)))
+    }
+
+    fn sort(&self, sort_criteria: String, charset: String, search_criteria: Vec<String>) -> WitResult {
+        done(self.with(|s| s.sort(&sort_criteria, &charset, &search_criteria)))
+    }
+
+    fn status(&self, mailbox: String, names: String) -> WitResult {
+        done(self.with(|s| s.status(&mailbox, &names)))
+    }
+
+    fn store(&self, message_set: String, command: String, flags: String) -> WitResult {
+        done(self.with(|s| s.store(&message_set, &command, &flags)))
+    }
+
+    fn subscribe(&self, mailbox: String) -> WitResult {
+        done(self.with(|s| s.subscribe(&mailbox)))
+    }
+
+    fn thread(&self, threading_algorithm: String, charset: String, search_criteria: Vec<String>) -> WitResult {
+        done(self.with(|s| s.thread(&threading_algorithm, &charset, &search_criteria)))
+    }
+
+    fn uid(&self, command: String, args: Vec<String>) -> WitResult {
+        done(self.with(|s| s.uid(&command, &args)))
+    }
+
+    fn unselect(&self) -> WitResult {
+        done(self.with(|s| s.unselect()))
+    }
+
+    fn unsubscribe(&self, mailbox: String) -> WitResult {
+        done(self.with(|s| s.unsubscribe(&mailbox)))
+    }
+
+    fn xatom(&self, name: String, args: Vec<String>) -> WitResult {
+        done(self.with(|s| s.xatom(&name, &args)))
+    }
+
+    fn send(&self, data: Vec<u8>) -> Result<(), WitError> {
+        self.with(|s| s.send(&data)).map_err(error)
+    }
+
+    fn read(&self, size: u64) -> Result<Vec<u8>, WitError> {
+        self.with(|s| s.read(size)).map_err(error)
+    }
+
+    fn readline(&self) -> Result<Vec<u8>, WitError> {
+        self.with(|s| s.readline()).map_err(error)
+    }
+
+    fn shutdown(&self) {
+        self.with(|s| s.shutdown());
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        self.with(|s| s.session().capabilities.clone())
+    }
+
+    fn protocol_version(&self) -> String {
+        self.with(|s| s.session().protocol_version.clone())
+    }
+
+    fn state(&self) -> String {
+        self.with(|s| s.session().state.name().to_string())
+    }
+
+    fn welcome(&self) -> Vec<u8> {
+        self.with(|s| s.session().welcome.clone())
+    }
+
+    fn debug(&self) -> u32 {
+        self.with(|s| s.session().debug)
+    }
+
+    fn set_debug(&self, level: u32) {
+        self.with(|s| s.session_mut().debug = level);
+    }
+
+    fn utf8_enabled(&self) -> bool {
+        self.with(|s| s.session().utf8_enabled)
+    }
+
+    fn tag_prefix(&self) -> Vec<u8> {
+        self.with(|s| s.session().tag_prefix().to_vec())
+    }
+
+    fn untagged_responses(&self) -> Vec<(String, Vec<WitItem>)> {
+        self.with(|s| {
+            s.session()
+                .untagged_responses()
+                .iter()
+                .map(|(name, data)| (name.clone(), items(data.clone())))
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Host bindings generated from the `composed` world in `wit/`.
+
+wasmtime::component::bindgen!({
+    world: "composed",
+    path: "../wit",
+    with: {
+        "wasimap:imap/transport.connection": crate::transport::Connection,
+    },
+});
+
+pub use wasimap::imap::transport::{ConnectOptions, TransportError};

@@ -1,0 +1,177 @@
+//! Deny-by-default permissions for what plugins may reach.
+//!
+//! Every transport request maps, in one exhaustive function
+//! ([`required_permission`]), to the permission it needs; the [`Policy`]
+//! grants permissions. A denial names the flag that would grant it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Something a plugin asks the host to do on its behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request<'a> {
+    /// Open a TCP connection.
+    ConnectTcp {
+        /// Host name or IP literal as the plugin gave it.
+        host: &'a str,
+        /// Port.
+        port: u16,
+    },
+}
+
+/// A permission a user can grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Permission {
+    /// Connect to `host:port` (`--allow HOST:PORT`).
+    Connect {
+        /// Host name or IP literal.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Permission::Connect { host, port } => {
+                if host.contains(':') {
+                    write!(f, "[{host}]:{port}")
+                } else {
+                    write!(f, "{host}:{port}")
+                }
+            }
+        }
+    }
+}
+
+/// The permission each request needs. Exhaustive on purpose: a new kind of
+/// request does not compile until it says what it needs.
+pub fn required_permission(request: &Request<'_>) -> Permission {
+    match *request {
+        Request::ConnectTcp { host, port } => Permission::Connect { host: host.to_ascii_lowercase(), port },
+    }
+}
+
+/// `HOST:PORT` with `*` wildcards in the host (`*.example.org:993`) and `*`
+/// for any port (`127.0.0.1:*`). IPv6 literals go in brackets: `[::1]:143`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: String,
+    port: Option<u16>,
+}
+
+impl FromStr for HostPattern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid host pattern {s:?}: expected HOST:PORT, e.g. imap.example.org:993 or 127.0.0.1:*");
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+            (h, p)
+        } else {
+            s.rsplit_once(':').ok_or_else(bad)?
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        let port = match port {
+            "*" => None,
+            p => Some(p.parse::<u16>().map_err(|_| bad())?),
+        };
+        Ok(HostPattern { host: host.to_ascii_lowercase(), port })
+    }
+}
+
+/// Glob match where `*` stands for any run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else { return false };
+            (0..=rest.len()).filter(|&i| rest.is_char_boundary(i)).any(|i| glob(tail, &rest[i..]))
+        }
+    }
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str, port: u16) -> bool {
+        self.port.is_none_or(|p| p == port) && glob(&self.host, host)
+    }
+}
+
+/// What the user granted. The default grants nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    allow: Vec<HostPattern>,
+}
+
+impl Policy {
+    /// A policy that denies everything.
+    pub fn deny_all() -> Self {
+        Self::default()
+    }
+
+    /// Grants connections matching `pattern`.
+    pub fn allow(mut self, pattern: HostPattern) -> Self {
+        self.allow.push(pattern);
+        self
+    }
+
+    /// Whether `permission` is granted.
+    pub fn grants(&self, permission: &Permission) -> bool {
+        match permission {
+            Permission::Connect { host, port } => self.allow.iter().any(|p| p.matches(host, *port)),
+        }
+    }
+
+    /// Checks a request; the error is the message the plugin sees.
+    pub fn check(&self, request: &Request<'_>) -> Result<(), String> {
+        let needed = required_permission(request);
+        if self.grants(&needed) {
+            return Ok(());
+        }
+        Err(match &needed {
+            Permission::Connect { .. } => {
+                format!("connection to {needed} not allowed (grant it with --allow {needed})")
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(patterns: &[&str]) -> Policy {
+        patterns.iter().fold(Policy::deny_all(), |p, s| p.allow(s.parse().unwrap()))
+    }
+
+    fn tcp(host: &str, port: u16) -> Request<'_> {
+        Request::ConnectTcp { host, port }
+    }
+
+    #[test]
+    fn deny_by_default_with_a_helpful_message() {
+        let err = Policy::deny_all().check(&tcp("imap.example.org", 993)).unwrap_err();
+        assert_eq!(err, "connection to imap.example.org:993 not allowed (grant it with --allow imap.example.org:993)");
+        let err = Policy::deny_all().check(&tcp("::1", 143)).unwrap_err();
+        assert!(err.ends_with("--allow [::1]:143)"), "{err}");
+    }
+
+    #[test]
+    fn patterns() {
+        let p = policy(&["*.example.org:993", "127.0.0.1:*", "[::1]:143"]);
+        assert!(p.check(&tcp("imap.example.org", 993)).is_ok());
+        assert!(p.check(&tcp("IMAP.Example.ORG", 993)).is_ok());
+        assert!(p.check(&tcp("imap.example.org", 143)).is_err());
+        assert!(p.check(&tcp("example.org.evil.com", 993)).is_err());
+        assert!(p.check(&tcp("127.0.0.1", 31337)).is_ok());
+        assert!(p.check(&tcp("127.0.0.2", 143)).is_err());
+        assert!(p.check(&tcp("::1", 143)).is_ok());
+        assert!("nohost".parse::<HostPattern>().is_err());
+        assert!("h:99999".parse::<HostPattern>().is_err());
+    }
+}
