@@ -1,0 +1,62 @@
+//! Used by build scripts to compile guest crates (the protocol component,
+//! plugins) for `wasm32-wasip2` from a native build.
+//!
+//! The nested cargo gets its own target directory (`target/guest`) so it
+//! cannot deadlock on the lock of the outer build, and is stripped of the
+//! outer build's flags and wrappers, which are meant for the host target.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root, from a build script's `CARGO_MANIFEST_DIR`.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    manifest
+        .ancestors()
+        .find(|d| d.join("wit").is_dir() && d.join("Cargo.toml").is_file())
+        .expect("workspace root with wit/")
+        .to_path_buf()
+}
+
+/// Builds `packages` in release mode for wasm32-wasip2 and returns the path
+/// of each package's `.wasm`, in order. Prints `rerun-if-changed` for the
+/// sources given in `watch` (relative to the workspace root) and `wit/`.
+///
+/// # Panics
+/// When cargo fails: a build script cannot continue without the guests.
+pub fn build_guests(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
+    let root = workspace_root();
+    for w in watch.iter().chain(&["wit", "Cargo.lock"]) {
+        println!("cargo:rerun-if-changed={}", root.join(w).display());
+    }
+    let target_dir = root.join("target/guest");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"]).arg(&target_dir);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("running cargo for the guest crates");
+    assert!(
+        status.success(),
+        "building {packages:?} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+    );
+    packages
+        .iter()
+        .map(|p| wasm_path(&target_dir, p))
+        .collect()
+}
+
+fn wasm_path(target_dir: &Path, package: &str) -> PathBuf {
+    target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")))
+}

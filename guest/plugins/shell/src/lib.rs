@@ -1,0 +1,311 @@
+//! The `shell` plugin: an imaplib session scripted as JSON lines.
+//!
+//! Each line on stdin is one call, each answer one line on stdout; the
+//! format is in `docs/shell.md`. Bytes travel as `{"b": "..."}` with each
+//! byte 0..255 as the code point U+0000..U+00FF (lossless latin-1).
+
+use std::io::{BufRead, Write};
+
+use serde_json::{json, Map, Value};
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../../../wit",
+});
+
+use wasimap::imap::client::{self, Imap4};
+use wasimap::imap::types::{DataItem, ImapError, Response, TimeValue};
+
+struct Shell;
+
+export!(Shell);
+
+/// A failed line: imaplib's exception class and message.
+struct Failure {
+    class: &'static str,
+    message: String,
+}
+
+impl From<ImapError> for Failure {
+    fn from(e: ImapError) -> Self {
+        match e {
+            ImapError::Error(m) => Failure { class: "error", message: m },
+            ImapError::Abort(m) => Failure { class: "abort", message: m },
+            ImapError::Readonly(m) => Failure { class: "readonly", message: m },
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { class: "usage", message: message.into() }
+}
+
+type Answer = Result<Value, Failure>;
+
+fn bytes(b: &[u8]) -> Value {
+    json!({ "b": b.iter().map(|&c| char::from(c)).collect::<String>() })
+}
+
+fn item(d: &DataItem) -> Value {
+    match d {
+        DataItem::None => Value::Null,
+        DataItem::Bytes(b) => bytes(b),
+        DataItem::Literal((h, l)) => json!([bytes(h), bytes(l)]),
+    }
+}
+
+fn items(v: &[DataItem]) -> Value {
+    Value::Array(v.iter().map(item).collect())
+}
+
+fn response(r: Response) -> Value {
+    json!({ "typ": r.typ, "data": items(&r.data) })
+}
+
+/// Bytes from `{"b": ...}` (latin-1) or a string (UTF-8).
+fn to_bytes(v: &Value) -> Result<Vec<u8>, Failure> {
+    match v {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Object(o) => match o.get("b") {
+            Some(Value::String(s)) => s
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).map_err(|_| usage(format!("{{\"b\"}} holds a code point above U+00FF: {c:?}"))))
+                .collect(),
+            _ => Err(usage(format!("expected bytes, got {v}"))),
+        },
+        _ => Err(usage(format!("expected bytes, got {v}"))),
+    }
+}
+
+/// A string argument: strings, numbers, and bytes that are UTF-8.
+fn to_string(v: &Value) -> Result<String, Failure> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Object(_) => String::from_utf8(to_bytes(v)?).map_err(|_| usage("bytes argument is not UTF-8")),
+        _ => Err(usage(format!("expected a string, got {v}"))),
+    }
+}
+
+fn opt_string(v: Option<&Value>) -> Result<Option<String>, Failure> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => to_string(v).map(Some),
+    }
+}
+
+fn time_value(v: &Value) -> Result<TimeValue, Failure> {
+    match v {
+        Value::Number(n) => Ok(TimeValue::Epoch(n.as_f64().unwrap_or_default())),
+        Value::String(s) => Ok(TimeValue::Quoted(s.clone())),
+        _ => Err(usage(format!("unsupported date_time {v}: give seconds or a quoted internal date"))),
+    }
+}
+
+/// The positional arguments of one call.
+struct Args<'a>(&'a [Value]);
+
+impl Args<'_> {
+    fn need(&self, i: usize, method: &str) -> Result<&Value, Failure> {
+        self.0.get(i).ok_or_else(|| usage(format!("{method}: missing argument {}", i + 1)))
+    }
+    fn string(&self, i: usize, method: &str) -> Result<String, Failure> {
+        to_string(self.need(i, method)?)
+    }
+    fn opt(&self, i: usize) -> Result<Option<String>, Failure> {
+        opt_string(self.0.get(i))
+    }
+    fn rest(&self, from: usize) -> Result<Vec<String>, Failure> {
+        self.0.iter().skip(from).map(to_string).collect()
+    }
+}
+
+fn open(line: &[Value]) -> Result<Imap4, Failure> {
+    let (kind, rest) = line.split_first().ok_or_else(|| usage("empty open line"))?;
+    let mut rest = rest.to_vec();
+    let mut timeout = None;
+    if let Some(Value::Object(o)) = rest.last() {
+        if let Some(t) = o.get("timeout") {
+            timeout = Some(t.as_f64().ok_or_else(|| usage("timeout must be a number"))?);
+            rest.pop();
+        }
+    }
+    let args = Args(&rest);
+    match kind.as_str() {
+        Some("IMAP4") => {
+            let host = args.opt(0)?.unwrap_or_else(|| "localhost".into());
+            let port = match args.0.get(1) {
+                None | Some(Value::Null) => 143,
+                Some(p) => to_string(p)?.parse().map_err(|_| usage("port must be 0..65535"))?,
+            };
+            Ok(Imap4::open_tcp(&host, port, timeout)?)
+        }
+        Some(other) => Err(usage(format!("unknown connection class {other:?} (this build supports IMAP4)"))),
+        None => Err(usage("the first line must be [\"IMAP4\", host, port]")),
+    }
+}
+
+fn getattr(imap: &Imap4, name: &str) -> Answer {
+    Ok(match name {
+        "capabilities" => json!(imap.capabilities()),
+        "PROTOCOL_VERSION" => json!(imap.protocol_version()),
+        "state" => json!(imap.state()),
+        "welcome" => bytes(&imap.welcome()),
+        "utf8_enabled" => json!(imap.utf8_enabled()),
+        "debug" => json!(imap.debug()),
+        "tagpre" => bytes(&imap.tag_prefix()),
+        "untagged_responses" => {
+            let mut map = Map::new();
+            for (name, data) in imap.untagged_responses() {
+                map.insert(name, items(&data));
+            }
+            Value::Object(map)
+        }
+        other => return Err(usage(format!("unknown attribute {other:?}"))),
+    })
+}
+
+fn utility(name: &str, args: &Args<'_>) -> Option<Answer> {
+    let run = || -> Answer {
+        Ok(match name {
+            "Int2AP" => {
+                let n = args.need(0, name)?.as_u64().ok_or_else(|| usage("Int2AP takes a non-negative integer"))?;
+                bytes(&client::int2ap(n))
+            }
+            "ParseFlags" => Value::Array(client::parse_flags(&to_bytes(args.need(0, name)?)?).iter().map(|f| bytes(f)).collect()),
+            "Internaldate2tuple" => match client::internaldate2tuple(&to_bytes(args.need(0, name)?)?) {
+                None => Value::Null,
+                Some(t) => json!([t.year, t.mon, t.mday, t.hour, t.min, t.sec, t.wday, t.yday, t.isdst]),
+            },
+            "Time2Internaldate" => json!(client::time2internaldate(&time_value(args.need(0, name)?)?)?),
+            _ => unreachable!(),
+        })
+    };
+    matches!(name, "Int2AP" | "ParseFlags" | "Internaldate2tuple" | "Time2Internaldate").then(run)
+}
+
+fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
+    let m = method;
+    let r = match method {
+        "getattr" => return getattr(imap, &a.string(0, m)?),
+        "setattr" => match a.string(0, m)?.as_str() {
+            "debug" => {
+                imap.set_debug(a.need(1, m)?.as_u64().ok_or_else(|| usage("debug must be an integer"))? as u32);
+                return Ok(Value::Null);
+            }
+            other => return Err(usage(format!("attribute {other:?} is read-only"))),
+        },
+        "append" => {
+            let dt = match a.0.get(2) {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(time_value(v)?),
+            };
+            imap.append(&a.opt(0)?.unwrap_or_default(), a.opt(1)?.as_deref(), dt.as_ref(), &to_bytes(a.need(3, m)?)?)
+        }
+        "capability" => imap.capability(),
+        "check" => imap.check(),
+        "close" => imap.close(),
+        "copy" => imap.copy(&a.string(0, m)?, &a.string(1, m)?),
+        "create" => imap.create(&a.string(0, m)?),
+        "delete" => imap.delete(&a.string(0, m)?),
+        "deleteacl" => imap.deleteacl(&a.string(0, m)?, &a.string(1, m)?),
+        "enable" => imap.enable(&a.string(0, m)?),
+        "expunge" => imap.expunge(),
+        "fetch" => imap.fetch(&a.string(0, m)?, &a.string(1, m)?),
+        "getacl" => imap.getacl(&a.string(0, m)?),
+        "getannotation" => imap.getannotation(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
+        "getquota" => imap.getquota(&a.string(0, m)?),
+        "getquotaroot" => {
+            let r = imap.getquotaroot(&a.string(0, m)?)?;
+            return Ok(json!({ "typ": r.typ, "data": [items(&r.quotaroot), items(&r.quota)] }));
+        }
+        "list" => imap.list(a.opt(0)?.as_deref(), a.opt(1)?.as_deref()),
+        "login" => imap.login(&a.string(0, m)?, &a.string(1, m)?),
+        "logout" => imap.logout(),
+        "lsub" => imap.lsub(a.opt(0)?.as_deref(), a.opt(1)?.as_deref()),
+        "move" => imap.move_(&a.string(0, m)?, &a.string(1, m)?),
+        "myrights" => imap.myrights(&a.string(0, m)?),
+        "namespace" => imap.namespace(),
+        "noop" => imap.noop(),
+        "partial" => imap.partial(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?, &a.string(3, m)?),
+        "proxyauth" => imap.proxyauth(&a.string(0, m)?),
+        "recent" => imap.recent(),
+        "rename" => imap.rename(&a.string(0, m)?, &a.string(1, m)?),
+        "response" => Ok(imap.response(&a.string(0, m)?)),
+        "search" => imap.search(a.opt(0)?.as_deref(), &a.rest(1)?),
+        "select" => {
+            let readonly = a.0.get(1).and_then(Value::as_bool).unwrap_or(false);
+            imap.select(a.opt(0)?.as_deref(), readonly)
+        }
+        "setacl" => imap.setacl(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
+        "setannotation" => imap.setannotation(&a.rest(0)?),
+        "setquota" => imap.setquota(&a.string(0, m)?, &a.string(1, m)?),
+        "sort" => imap.sort(&a.string(0, m)?, &a.string(1, m)?, &a.rest(2)?),
+        "status" => imap.status(&a.string(0, m)?, &a.string(1, m)?),
+        "store" => imap.store(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
+        "subscribe" => imap.subscribe(&a.string(0, m)?),
+        "thread" => imap.thread(&a.string(0, m)?, &a.string(1, m)?, &a.rest(2)?),
+        "uid" => imap.uid(&a.string(0, m)?, &a.rest(1)?),
+        "unselect" => imap.unselect(),
+        "unsubscribe" => imap.unsubscribe(&a.string(0, m)?),
+        "xatom" => imap.xatom(&a.string(0, m)?, &a.rest(1)?),
+        "send" => return imap.send(&to_bytes(a.need(0, m)?)?).map(|()| Value::Null).map_err(Failure::from),
+        "read" => {
+            let n = a.need(0, m)?.as_u64().ok_or_else(|| usage("read takes a size"))?;
+            return Ok(bytes(&imap.read(n)?));
+        }
+        "readline" => return Ok(bytes(&imap.readline()?)),
+        "shutdown" => {
+            imap.shutdown();
+            return Ok(Value::Null);
+        }
+        other => return Err(usage(format!("unknown method {other:?}"))),
+    };
+    Ok(response(r?))
+}
+
+fn answer(out: &mut impl Write, a: Answer) {
+    let v = match a {
+        Ok(v @ Value::Object(_)) if v.get("typ").is_some() => v,
+        Ok(v) => json!({ "value": v }),
+        Err(f) => json!({ "error": f.class, "message": f.message }),
+    };
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+impl Guest for Shell {
+    fn run(_args: Vec<String>) -> Result<(), String> {
+        let stdin = std::io::stdin();
+        let mut out = std::io::stdout().lock();
+        let mut imap: Option<Imap4> = None;
+        for line in stdin.lock().lines() {
+            let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed: Result<Vec<Value>, Failure> = serde_json::from_str::<Value>(&line)
+                .map_err(|e| usage(format!("invalid JSON: {e}")))
+                .and_then(|v| match v {
+                    Value::Array(a) => Ok(a),
+                    _ => Err(usage("each line must be a JSON array")),
+                });
+            let result = parsed.and_then(|parts| {
+                let (method, rest) = parts.split_first().ok_or_else(|| usage("empty call"))?;
+                let method = method.as_str().ok_or_else(|| usage("the method name must be a string"))?;
+                if let Some(r) = utility(method, &Args(rest)) {
+                    return r;
+                }
+                match &imap {
+                    None => {
+                        imap = Some(open(&parts)?);
+                        Ok(Value::Null)
+                    }
+                    Some(session) => call(session, method, &Args(rest)),
+                }
+            });
+            answer(&mut out, result);
+        }
+        Ok(())
+    }
+}

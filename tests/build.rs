@@ -1,0 +1,10 @@
+//! Builds the plugins the integration tests run, and tells the tests where
+//! they are (`env!("WASIMAP_PLUGIN_<NAME>")`).
+
+fn main() {
+    let plugins = ["shell", "triage"];
+    let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins"]);
+    for (name, path) in plugins.iter().zip(paths) {
+        println!("cargo:rustc-env=WASIMAP_PLUGIN_{}={}", name.to_uppercase(), path.display());
+    }
+}
