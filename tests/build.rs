@@ -5,6 +5,10 @@ fn main() {
     let plugins = ["shell", "triage"];
     let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins"]);
     for (name, path) in plugins.iter().zip(paths) {
-        println!("cargo:rustc-env=WASIMAP_PLUGIN_{}={}", name.to_uppercase(), path.display());
+        println!(
+            "cargo:rustc-env=WASIMAP_PLUGIN_{}={}",
+            name.to_uppercase(),
+            path.display()
+        );
     }
 }

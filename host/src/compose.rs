@@ -25,6 +25,9 @@ pub fn compose(plugin: &[u8], protocol: &[u8]) -> Result<Vec<u8>> {
     }
     let plugin_id = graph.register_package(plugin_pkg)?;
     let protocol_id = graph.register_package(protocol_pkg)?;
-    wac_graph::plug(&mut graph, vec![protocol_id], plugin_id).context("plugging the protocol component into the plugin")?;
-    graph.encode(EncodeOptions::default()).context("encoding the composed component")
+    wac_graph::plug(&mut graph, vec![protocol_id], plugin_id)
+        .context("plugging the protocol component into the plugin")?;
+    graph
+        .encode(EncodeOptions::default())
+        .context("encoding the composed component")
 }

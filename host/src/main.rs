@@ -16,7 +16,11 @@ const EXIT_PLUGIN_ERROR: u8 = 1;
 const EXIT_TRAP: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "wasimap", version, about = "Run IMAP automation plugins (WebAssembly components) in a sandbox")]
+#[command(
+    name = "wasimap",
+    version,
+    about = "Run IMAP automation plugins (WebAssembly components) in a sandbox"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,9 +55,21 @@ enum Command {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run { allow, timeout, memory, cache_dir, no_cache, plugin, args } => {
+        Command::Run {
+            allow,
+            timeout,
+            memory,
+            cache_dir,
+            no_cache,
+            plugin,
+            args,
+        } => {
             let policy = allow.into_iter().fold(Policy::deny_all(), Policy::allow);
-            let mut config = RunnerConfig { policy, memory_limit: memory << 20, ..RunnerConfig::default() };
+            let mut config = RunnerConfig {
+                policy,
+                memory_limit: memory << 20,
+                ..RunnerConfig::default()
+            };
             if no_cache {
                 config.cache_dir = None;
             } else if cache_dir.is_some() {

@@ -51,7 +51,10 @@ impl fmt::Display for Permission {
 /// request does not compile until it says what it needs.
 pub fn required_permission(request: &Request<'_>) -> Permission {
     match *request {
-        Request::ConnectTcp { host, port } => Permission::Connect { host: host.to_ascii_lowercase(), port },
+        Request::ConnectTcp { host, port } => Permission::Connect {
+            host: host.to_ascii_lowercase(),
+            port,
+        },
     }
 }
 
@@ -67,7 +70,8 @@ impl FromStr for HostPattern {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid host pattern {s:?}: expected HOST:PORT, e.g. imap.example.org:993 or 127.0.0.1:*");
+        let bad =
+            || format!("invalid host pattern {s:?}: expected HOST:PORT, e.g. imap.example.org:993 or 127.0.0.1:*");
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
             (h, p)
@@ -81,7 +85,10 @@ impl FromStr for HostPattern {
             "*" => None,
             p => Some(p.parse::<u16>().map_err(|_| bad())?),
         };
-        Ok(HostPattern { host: host.to_ascii_lowercase(), port })
+        Ok(HostPattern {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 }
 
@@ -90,8 +97,12 @@ fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, tail)) => {
-            let Some(rest) = text.strip_prefix(head) else { return false };
-            (0..=rest.len()).filter(|&i| rest.is_char_boundary(i)).any(|i| glob(tail, &rest[i..]))
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .filter(|&i| rest.is_char_boundary(i))
+                .any(|i| glob(tail, &rest[i..]))
         }
     }
 }
@@ -146,7 +157,9 @@ mod tests {
     use super::*;
 
     fn policy(patterns: &[&str]) -> Policy {
-        patterns.iter().fold(Policy::deny_all(), |p, s| p.allow(s.parse().unwrap()))
+        patterns
+            .iter()
+            .fold(Policy::deny_all(), |p, s| p.allow(s.parse().unwrap()))
     }
 
     fn tcp(host: &str, port: u16) -> Request<'_> {
@@ -156,7 +169,10 @@ mod tests {
     #[test]
     fn deny_by_default_with_a_helpful_message() {
         let err = Policy::deny_all().check(&tcp("imap.example.org", 993)).unwrap_err();
-        assert_eq!(err, "connection to imap.example.org:993 not allowed (grant it with --allow imap.example.org:993)");
+        assert_eq!(
+            err,
+            "connection to imap.example.org:993 not allowed (grant it with --allow imap.example.org:993)"
+        );
         let err = Policy::deny_all().check(&tcp("::1", 143)).unwrap_err();
         assert!(err.ends_with("--allow [::1]:143)"), "{err}");
     }

@@ -96,7 +96,11 @@ impl Runner {
         if let Some(dir) = &config.cache_dir {
             let mut cc = CacheConfig::new();
             cc.with_directory(dir);
-            wasm.cache(Some(Cache::new(cc).map_err(anyhow::Error::from).context("setting up the compilation cache")?));
+            wasm.cache(Some(
+                Cache::new(cc)
+                    .map_err(anyhow::Error::from)
+                    .context("setting up the compilation cache")?,
+            ));
         }
         let engine = Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
@@ -111,7 +115,12 @@ impl Runner {
                 e.increment_epoch();
             }
         });
-        Ok(Runner { engine, linker, config, ticker_stop })
+        Ok(Runner {
+            engine,
+            linker,
+            config,
+            ticker_stop,
+        })
     }
 
     /// The engine (for cache statistics and embedding).
@@ -123,7 +132,9 @@ impl Runner {
     /// it (served from the on-disk cache when compiled before).
     pub fn load(&self, plugin: &[u8]) -> Result<Component> {
         let composed = compose::compose(plugin, crate::PROTOCOL_COMPONENT)?;
-        Component::new(&self.engine, &composed).map_err(anyhow::Error::from).context("compiling the composed plugin")
+        Component::new(&self.engine, &composed)
+            .map_err(anyhow::Error::from)
+            .context("compiling the composed plugin")
     }
 
     /// Runs a loaded plugin's `run(args)`.
@@ -144,7 +155,9 @@ impl Runner {
             }
             Stdio::Captured(input) => {
                 let (out, err) = (MemoryOutputPipe::new(64 << 20), MemoryOutputPipe::new(16 << 20));
-                wasi.stdin(MemoryInputPipe::new(input.clone())).stdout(out.clone()).stderr(err.clone());
+                wasi.stdin(MemoryInputPipe::new(input.clone()))
+                    .stdout(out.clone())
+                    .stderr(err.clone());
                 Some((out, err))
             }
         };

@@ -23,18 +23,27 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
-
 
 fn table_error(e: wasmtime::component::ResourceTableError) -> TransportError {
     TransportError::Io(format!("invalid connection handle: {e}"))
 }
 
 impl transport::Host for HostState {
-    fn connect_tcp(&mut self, host: String, port: u16, options: ConnectOptions) -> Result<Resource<Connection>, TransportError> {
-        self.policy.check(&Request::ConnectTcp { host: &host, port }).map_err(TransportError::Denied)?;
+    fn connect_tcp(
+        &mut self,
+        host: String,
+        port: u16,
+        options: ConnectOptions,
+    ) -> Result<Resource<Connection>, TransportError> {
+        self.policy
+            .check(&Request::ConnectTcp { host: &host, port })
+            .map_err(TransportError::Denied)?;
         let conn = Connection::open_tcp(&host, port, &options)?;
         tracing::debug!(%host, port, "connected");
         self.table.push(conn).map_err(table_error)

@@ -33,7 +33,9 @@ pub struct Dovecot {
 impl Dovecot {
     /// A value of the server's `env` file (`WASIMAP_IMAP_PORT`, ...).
     pub fn get(&self, key: &str) -> &str {
-        self.env.get(key).unwrap_or_else(|| panic!("{key} missing from the Dovecot env file"))
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from the Dovecot env file"))
     }
 
     /// Plain IMAP port on 127.0.0.1.
@@ -73,7 +75,11 @@ pub fn dovecot() -> &'static Dovecot {
             .stderr(std::process::Stdio::inherit())
             .output()
             .expect("running tests/dovecot/server.sh");
-        assert!(out.status.success(), "starting Dovecot failed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "starting Dovecot failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let env = parse_env(&std::fs::read_to_string(dir.join("env")).expect("Dovecot env file"));
         Dovecot { env }
     })
@@ -82,7 +88,11 @@ pub fn dovecot() -> &'static Dovecot {
 /// A user name no other test uses (Dovecot creates the mailbox on login).
 pub fn unique_user(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Path of a plugin built by this crate's build script.
@@ -135,7 +145,12 @@ pub fn run_plugin(name: &str, args: &[String], stdin: &[u8]) -> Outcome {
 pub fn shell(script: &[Value]) -> Vec<Value> {
     let input: String = script.iter().map(|v| format!("{v}\n")).collect();
     let outcome = run_plugin("shell", &[], input.as_bytes());
-    assert_eq!(outcome.result, Ok(()), "shell failed; stderr: {}", String::from_utf8_lossy(&outcome.stderr));
+    assert_eq!(
+        outcome.result,
+        Ok(()),
+        "shell failed; stderr: {}",
+        String::from_utf8_lossy(&outcome.stderr)
+    );
     let answers: Vec<Value> = String::from_utf8(outcome.stdout)
         .expect("utf-8 output")
         .lines()

@@ -41,7 +41,10 @@ fn message(from: &str, subject: &str, body: &str) -> Value {
 }
 
 fn list_names(answer: &Value) -> Vec<String> {
-    lines(answer).into_iter().map(|l| l.splitn(3, ' ').nth(2).unwrap_or_default().to_string()).collect()
+    lines(answer)
+        .into_iter()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or_default().to_string())
+        .collect()
 }
 
 #[test]
@@ -70,10 +73,17 @@ fn create_rename_delete_with_rfc_quoting() {
     assert_ok(&a[5]);
     let names = list_names(&a[6]);
     assert!(names.contains(&"\"Renamed Box\"".to_string()), "{names:?}");
-    assert!(!names.contains(&"\"Space Box\"".to_string()) && !names.contains(&"\"{5}\"".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"\"Space Box\"".to_string()) && !names.contains(&"\"{5}\"".to_string()),
+        "{names:?}"
+    );
     // 8-bit names go as a literal; Dovecot 2.3 wants modified UTF-7 and says NO.
     assert_eq!(a[7]["typ"], "NO");
-    assert!(lines(&a[7])[0].starts_with("Mailbox name is not valid mUTF-7"), "{}", a[7]);
+    assert!(
+        lines(&a[7])[0].starts_with("Mailbox name is not valid mUTF-7"),
+        "{}",
+        a[7]
+    );
 }
 
 #[test]
@@ -82,9 +92,21 @@ fn append_select_fetch_store_expunge() {
         "store",
         vec![
             // Dovecot replaces dates in the future with the arrival time: use past ones.
-            json!(["append", "INBOX", "\\Seen", "\"18-May-2021 05:33:20 +0200\"", message("a@example.org", "one", "first")]),
+            json!([
+                "append",
+                "INBOX",
+                "\\Seen",
+                "\"18-May-2021 05:33:20 +0200\"",
+                message("a@example.org", "one", "first")
+            ]),
             json!(["append", "", null, null, b("Subject: two\nbare LF\n")]),
-            json!(["append", "INBOX", "(\\Flagged)", 1600000000, message("c@example.org", "three", "third")]),
+            json!([
+                "append",
+                "INBOX",
+                "(\\Flagged)",
+                1600000000,
+                message("c@example.org", "three", "third")
+            ]),
             json!(["select", "INBOX"]),
             json!(["fetch", "1", "(FLAGS INTERNALDATE RFC822)"]),
             json!(["fetch", "2", "BODY.PEEK[]"]),
@@ -103,7 +125,10 @@ fn append_select_fetch_store_expunge() {
     let fetched = &a[4]["data"];
     let header = fetched[0][0]["b"].as_str().unwrap();
     // Dovecot reports the date in its own zone (UTC here).
-    assert!(header.contains("INTERNALDATE \"18-May-2021 03:33:20 +0000\""), "{header}");
+    assert!(
+        header.contains("INTERNALDATE \"18-May-2021 03:33:20 +0000\""),
+        "{header}"
+    );
     assert!(header.contains("\\Seen"), "{header}");
     assert_eq!(fetched[0][1], message("a@example.org", "one", "first"));
     assert_eq!(fetched[1], b(")"));
@@ -116,7 +141,10 @@ fn append_select_fetch_store_expunge() {
     let flags = lines(&a[9]);
     assert_eq!(flags.len(), 2);
     assert!(flags[1].contains("\\Flagged"), "{flags:?}");
-    assert!(flags[1].contains("INTERNALDATE \"13-Sep-2020 12:26:40 +0000\""), "{flags:?}");
+    assert!(
+        flags[1].contains("INTERNALDATE \"13-Sep-2020 12:26:40 +0000\""),
+        "{flags:?}"
+    );
     assert_ok(&a[10]);
 }
 
@@ -125,9 +153,27 @@ fn search_sort_thread_and_uid() {
     let a = session(
         "search",
         vec![
-            json!(["append", "INBOX", null, null, message("alice@example.org", "b-topic", "x")]),
-            json!(["append", "INBOX", null, null, message("bob@example.org", "a topic here", "y")]),
-            json!(["append", "INBOX", null, null, message("alice@example.org", "Re: b-topic", "z")]),
+            json!([
+                "append",
+                "INBOX",
+                null,
+                null,
+                message("alice@example.org", "b-topic", "x")
+            ]),
+            json!([
+                "append",
+                "INBOX",
+                null,
+                null,
+                message("bob@example.org", "a topic here", "y")
+            ]),
+            json!([
+                "append",
+                "INBOX",
+                null,
+                null,
+                message("alice@example.org", "Re: b-topic", "z")
+            ]),
             json!(["select", "INBOX"]),
             json!(["search", null, "FROM", "alice@example.org"]),
             json!(["search", null, "SUBJECT", "topic here"]),
@@ -152,7 +198,10 @@ fn search_sort_thread_and_uid() {
     assert!(lines(&a[11])[0].contains("\\Answered"), "{}", a[11]);
     // Sizes grow with the subject: 1 < 3 < 2.
     assert_eq!(lines(&a[12]), vec!["2 3 1"]);
-    assert_eq!(a[13], json!({"error": "error", "message": "Unknown IMAP4 UID command: FROB"}));
+    assert_eq!(
+        a[13],
+        json!({"error": "error", "message": "Unknown IMAP4 UID command: FROB"})
+    );
 }
 
 #[test]
@@ -222,7 +271,11 @@ fn examine_close_unselect_and_state() {
     assert_ok(&a[8]);
     assert_eq!(a[9], json!({"value": "AUTH"}));
     assert_eq!(a[10]["typ"], "NO");
-    assert!(lines(&a[10])[0].starts_with("Mailbox doesn't exist: Nonexistent"), "{}", a[10]);
+    assert!(
+        lines(&a[10])[0].starts_with("Mailbox doesn't exist: Nonexistent"),
+        "{}",
+        a[10]
+    );
     assert_eq!(a[11], json!({"value": "AUTH"}));
     assert_eq!(
         a[12],
@@ -260,7 +313,11 @@ fn acl_quota_namespace() {
     assert_eq!(a[6]["data"][1], json!([b("\"User quota\" (STORAGE 0 1048576)")]));
     assert_eq!(lines(&a[7]), vec!["\"User quota\" (STORAGE 0 1048576)"]);
     assert_eq!(a[8]["typ"], "NO");
-    assert!(lines(&a[8])[0].starts_with("Quota can be changed only by admin"), "{}", a[8]);
+    assert!(
+        lines(&a[8])[0].starts_with("Quota can be changed only by admin"),
+        "{}",
+        a[8]
+    );
     assert_eq!(lines(&a[9]), vec!["((\"\" \"/\")) NIL NIL"]);
 }
 
@@ -279,7 +336,12 @@ fn unsupported_commands_raise_error() {
             json!(["noop"]),
         ],
     );
-    for (answer, name) in [(&a[0], "GETANNOTATION"), (&a[1], "SETANNOTATION"), (&a[2], "PROXYAUTH"), (&a[4], "PARTIAL")] {
+    for (answer, name) in [
+        (&a[0], "GETANNOTATION"),
+        (&a[1], "SETANNOTATION"),
+        (&a[2], "PROXYAUTH"),
+        (&a[4], "PARTIAL"),
+    ] {
         assert_eq!(answer["error"], "error", "{answer}");
         let msg = answer["message"].as_str().unwrap();
         let expected = format!("{name} command error: BAD [b'Error in IMAP command {name}: Unknown command");
@@ -337,7 +399,10 @@ fn enable_recent_xatom_and_attributes() {
     assert!(lines(&a[10])[0].starts_with("IMAP4rev1 "), "{}", a[10]);
     // `capabilities` keeps the greeting-time list, as imaplib does.
     let caps = a[11]["value"].as_array().unwrap();
-    assert!(caps.contains(&json!("IMAP4REV1")) && caps.contains(&json!("AUTH=PLAIN")), "{caps:?}");
+    assert!(
+        caps.contains(&json!("IMAP4REV1")) && caps.contains(&json!("AUTH=PLAIN")),
+        "{caps:?}"
+    );
 }
 
 #[test]
@@ -373,9 +438,20 @@ fn raw_send_readline_read() {
         ],
     );
     assert_eq!(a[0], json!({"value": null}));
-    assert!(a[1]["value"]["b"].as_str().unwrap().starts_with("RAW1 OK NOOP completed"), "{}", a[1]);
+    assert!(
+        a[1]["value"]["b"]
+            .as_str()
+            .unwrap()
+            .starts_with("RAW1 OK NOOP completed"),
+        "{}",
+        a[1]
+    );
     assert_eq!(a[3], json!({"value": b("RAW2")}));
-    assert!(a[4]["value"]["b"].as_str().unwrap().starts_with(" OK NOOP completed"), "{}", a[4]);
+    assert!(
+        a[4]["value"]["b"].as_str().unwrap().starts_with(" OK NOOP completed"),
+        "{}",
+        a[4]
+    );
     assert!(a[4]["value"]["b"].as_str().unwrap().ends_with("\r\n"));
     assert_ok(&a[5]);
 }
@@ -390,7 +466,10 @@ fn login_failure_raises_and_logout_says_bye() {
         json!(["response", "AUTHENTICATIONFAILED"]),
         json!(["logout"]),
     ]);
-    assert_eq!(a[1], json!({"error": "error", "message": "b'[AUTHENTICATIONFAILED] Authentication failed.'"}));
+    assert_eq!(
+        a[1],
+        json!({"error": "error", "message": "b'[AUTHENTICATIONFAILED] Authentication failed.'"})
+    );
     assert_eq!(a[2], json!({"typ": "AUTHENTICATIONFAILED", "data": [b("")]}));
     assert_eq!(a[3], json!({"typ": "BYE", "data": [b("Logging out")]}));
 }
@@ -431,7 +510,10 @@ fn utilities_through_the_component() {
     let a = shell(&[
         json!(["Int2AP", 4096]),
         json!(["ParseFlags", b("1 (FLAGS (\\Seen \\Answered) UID 2)")]),
-        json!(["Internaldate2tuple", b("25 (INTERNALDATE \"01-Jan-2000 11:30:00 +1130\")")]),
+        json!([
+            "Internaldate2tuple",
+            b("25 (INTERNALDATE \"01-Jan-2000 11:30:00 +1130\")")
+        ]),
         json!(["Time2Internaldate", 2000000000]),
         json!(["Time2Internaldate", "\"18-May-2033 05:33:20 +0200\""]),
     ]);

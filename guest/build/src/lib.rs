@@ -32,7 +32,9 @@ pub fn build_guests(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
     let target_dir = root.join("target/guest");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"]).arg(&target_dir);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir);
     for p in packages {
         cmd.args(["-p", p]);
     }
@@ -51,12 +53,11 @@ pub fn build_guests(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
         status.success(),
         "building {packages:?} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
     );
-    packages
-        .iter()
-        .map(|p| wasm_path(&target_dir, p))
-        .collect()
+    packages.iter().map(|p| wasm_path(&target_dir, p)).collect()
 }
 
 fn wasm_path(target_dir: &Path, package: &str) -> PathBuf {
-    target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")))
+    target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
 }

@@ -33,7 +33,9 @@ fn transport_error(e: host::TransportError) -> TransportError {
 
 impl Transport for HostTransport {
     fn read(&mut self, max: usize) -> Result<Vec<u8>, TransportError> {
-        self.0.read(u32::try_from(max).unwrap_or(u32::MAX)).map_err(transport_error)
+        self.0
+            .read(u32::try_from(max).unwrap_or(u32::MAX))
+            .map_err(transport_error)
     }
 
     fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
@@ -58,7 +60,10 @@ fn items(v: Vec<crate::DataItem>) -> Vec<WitItem> {
 }
 
 fn response(r: crate::Response) -> WitResponse {
-    WitResponse { typ: r.typ, data: items(r.data) }
+    WitResponse {
+        typ: r.typ,
+        data: items(r.data),
+    }
 }
 
 fn error(e: crate::ImapError) -> WitError {
@@ -100,14 +105,9 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
-/// Seconds (imaplib's float timeout) to milliseconds, refusing 0 as imaplib does.
+/// imaplib's timeout in the host's milliseconds.
 fn timeout_ms(timeout: Option<f64>) -> Result<Option<u32>, WitError> {
-    match timeout {
-        None => Ok(None),
-        Some(t) if t == 0.0 => Err(WitError::Error("Non-blocking socket (timeout=0) is not supported".into())),
-        Some(t) if !(t > 0.0) || !t.is_finite() => Err(WitError::Error(format!("invalid timeout: {t}"))),
-        Some(t) => Ok(Some((t * 1000.0).ceil().min(f64::from(u32::MAX)) as u32)),
-    }
+    crate::imap4::timeout_millis(timeout).map_err(error)
 }
 
 /// The `imap4` resource: one session behind a `RefCell`, since WIT methods
@@ -153,14 +153,22 @@ impl Guest for Component {
 impl GuestImap4 for Session {
     fn open_tcp(host_name: String, port: u16, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let ms = timeout_ms(timeout)?;
-        let options = ConnectOptions { connect_timeout_ms: ms, read_timeout_ms: ms };
-        let conn = host::connect_tcp(&host_name, port, options)
-            .map_err(|e| error(transport_error(e).into_imap()))?;
+        let options = ConnectOptions {
+            connect_timeout_ms: ms,
+            read_timeout_ms: ms,
+        };
+        let conn = host::connect_tcp(&host_name, port, options).map_err(|e| error(transport_error(e).into_imap()))?;
         let imap = Imap4::connect(HostTransport(conn), random_seed(), 0).map_err(error)?;
         Ok(wit::Imap4::new(Session(RefCell::new(imap))))
     }
 
-    fn append(&self, mailbox: String, flags: Option<String>, date_time: Option<t::TimeValue>, message: Vec<u8>) -> WitResult {
+    fn append(
+        &self,
+        mailbox: String,
+        flags: Option<String>,
+        date_time: Option<t::TimeValue>,
+        message: Vec<u8>,
+    ) -> WitResult {
         let dt = date_time.map(time_value);
         done(self.with(|s| s.append(&mailbox, flags.as_deref(), dt.as_ref(), &message)))
     }
@@ -219,7 +227,11 @@ impl GuestImap4 for Session {
 
     fn getquotaroot(&self, mailbox: String) -> Result<QuotarootResponse, WitError> {
         self.with(|s| s.getquotaroot(&mailbox))
-            .map(|(typ, quotaroot, quota)| QuotarootResponse { typ, quotaroot: items(quotaroot), quota: items(quota) })
+            .map(|(typ, quotaroot, quota)| QuotarootResponse {
+                typ,
+                quotaroot: items(quotaroot),
+                quota: items(quota),
+            })
             .map_err(error)
     }
 

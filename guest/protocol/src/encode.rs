@@ -133,7 +133,7 @@ pub fn is_well_formed(arg: &[u8]) -> bool {
                 None => return false,
             },
             b'{' => return false,
-            c if c < 0x20 || c >= 0x7f => return false,
+            c if !(0x20..0x7f).contains(&c) => return false,
             _ => {}
         }
         i += 1;
@@ -209,24 +209,69 @@ pub fn encode(arg: &[u8], kind: ArgKind, utf8: bool) -> Result<Piece> {
 /// the arguments after them are values and are encoded as astrings.
 fn search_key_arity(key: &[u8]) -> Option<usize> {
     const KEYS: &[(&str, usize)] = &[
-        ("ALL", 0), ("ANSWERED", 0), ("BCC", 1), ("BEFORE", 1), ("BODY", 1), ("CC", 1),
-        ("DELETED", 0), ("DRAFT", 0), ("FLAGGED", 0), ("FROM", 1), ("HEADER", 2),
-        ("KEYWORD", 1), ("LARGER", 1), ("NEW", 0), ("NOT", 0), ("OLD", 0), ("ON", 1),
-        ("OR", 0), ("RECENT", 0), ("SEEN", 0), ("SENTBEFORE", 1), ("SENTON", 1),
-        ("SENTSINCE", 1), ("SINCE", 1), ("SMALLER", 1), ("SUBJECT", 1), ("TEXT", 1),
-        ("TO", 1), ("UID", 1), ("UNANSWERED", 0), ("UNDELETED", 0), ("UNDRAFT", 0),
-        ("UNFLAGGED", 0), ("UNKEYWORD", 1), ("UNSEEN", 0), ("MODSEQ", 1), ("OLDER", 1),
-        ("YOUNGER", 1), ("RETURN", 0), ("CHARSET", 1), ("FUZZY", 0), ("X-GM-RAW", 1),
-        ("X-GM-MSGID", 1), ("X-GM-THRID", 1), ("X-GM-LABELS", 1), ("EMAILID", 1),
-        ("THREADID", 1), ("SAVEDBEFORE", 1), ("SAVEDON", 1), ("SAVEDSINCE", 1),
-        ("SAVEDATESUPPORTED", 0), ("FILTER", 1), ("ANNOTATION", 3),
+        ("ALL", 0),
+        ("ANSWERED", 0),
+        ("BCC", 1),
+        ("BEFORE", 1),
+        ("BODY", 1),
+        ("CC", 1),
+        ("DELETED", 0),
+        ("DRAFT", 0),
+        ("FLAGGED", 0),
+        ("FROM", 1),
+        ("HEADER", 2),
+        ("KEYWORD", 1),
+        ("LARGER", 1),
+        ("NEW", 0),
+        ("NOT", 0),
+        ("OLD", 0),
+        ("ON", 1),
+        ("OR", 0),
+        ("RECENT", 0),
+        ("SEEN", 0),
+        ("SENTBEFORE", 1),
+        ("SENTON", 1),
+        ("SENTSINCE", 1),
+        ("SINCE", 1),
+        ("SMALLER", 1),
+        ("SUBJECT", 1),
+        ("TEXT", 1),
+        ("TO", 1),
+        ("UID", 1),
+        ("UNANSWERED", 0),
+        ("UNDELETED", 0),
+        ("UNDRAFT", 0),
+        ("UNFLAGGED", 0),
+        ("UNKEYWORD", 1),
+        ("UNSEEN", 0),
+        ("MODSEQ", 1),
+        ("OLDER", 1),
+        ("YOUNGER", 1),
+        ("RETURN", 0),
+        ("CHARSET", 1),
+        ("FUZZY", 0),
+        ("X-GM-RAW", 1),
+        ("X-GM-MSGID", 1),
+        ("X-GM-THRID", 1),
+        ("X-GM-LABELS", 1),
+        ("EMAILID", 1),
+        ("THREADID", 1),
+        ("SAVEDBEFORE", 1),
+        ("SAVEDON", 1),
+        ("SAVEDSINCE", 1),
+        ("SAVEDATESUPPORTED", 0),
+        ("FILTER", 1),
+        ("ANNOTATION", 3),
     ];
     let key = std::str::from_utf8(key).ok()?;
     KEYS.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|&(_, n)| n)
 }
 
 fn is_sequence_set(tok: &[u8]) -> bool {
-    !tok.is_empty() && tok.iter().all(|&c| c.is_ascii_digit() || matches!(c, b':' | b',' | b'*' | b'$'))
+    !tok.is_empty()
+        && tok
+            .iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b':' | b',' | b'*' | b'$'))
 }
 
 /// Encodes SEARCH (and SORT/THREAD) criteria given as separate arguments,
@@ -246,14 +291,10 @@ pub fn encode_search(criteria: &[&[u8]], utf8: bool) -> Result<Vec<Piece>> {
             out.push(encode(arg, ArgKind::Astring, utf8)?);
             continue;
         }
-        let first = arg
-            .split(|&c| c == b' ')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii_start();
+        let first = arg.split(|&c| c == b' ').next().unwrap_or_default().trim_ascii_start();
         let first = first.strip_prefix(b"(").unwrap_or(first);
-        let structural = is_well_formed(arg)
-            && (search_key_arity(first).is_some() || is_sequence_set(first) || first.is_empty());
+        let structural =
+            is_well_formed(arg) && (search_key_arity(first).is_some() || is_sequence_set(first) || first.is_empty());
         if structural {
             if !arg.contains(&b' ') {
                 pending_values = search_key_arity(first).unwrap_or(0);
@@ -296,7 +337,10 @@ mod tests {
     #[test]
     fn eight_bit_goes_as_literal() {
         let name = "Entwürfe".as_bytes();
-        assert_eq!(encode(name, ArgKind::Astring, false).unwrap(), Piece::Literal(name.to_vec()));
+        assert_eq!(
+            encode(name, ArgKind::Astring, false).unwrap(),
+            Piece::Literal(name.to_vec())
+        );
         // In UTF-8 mode it may be quoted.
         assert_eq!(
             encode(name, ArgKind::Astring, true).unwrap(),
@@ -305,7 +349,10 @@ mod tests {
         let long = vec![b'x'; MAX_QUOTED + 1];
         let mut spaced = long.clone();
         spaced[0] = b' ';
-        assert_eq!(encode(&spaced, ArgKind::Astring, false).unwrap(), Piece::Literal(spaced));
+        assert_eq!(
+            encode(&spaced, ArgKind::Astring, false).unwrap(),
+            Piece::Literal(spaced)
+        );
         // A long atom is still an atom.
         assert_eq!(encode(&long, ArgKind::Astring, false).unwrap(), Piece::Text(long));
     }
@@ -342,7 +389,16 @@ mod tests {
         ] {
             assert_eq!(text(encode(ok, ArgKind::Structural("t"), false).unwrap()), ok);
         }
-        for bad in [&b"(UID"[..], b"UID)", b"BODY[", b"x {5}", b"x ~{5}", b"\"open", b"", b"\xff"] {
+        for bad in [
+            &b"(UID"[..],
+            b"UID)",
+            b"BODY[",
+            b"x {5}",
+            b"x ~{5}",
+            b"\"open",
+            b"",
+            b"\xff",
+        ] {
             assert!(encode(bad, ArgKind::Structural("t"), false).is_err(), "{bad:?}");
         }
     }
@@ -358,7 +414,10 @@ mod tests {
 
     #[test]
     fn password_always_quoted() {
-        assert_eq!(text(encode(b"secret", ArgKind::Password, false).unwrap()), b"\"secret\"");
+        assert_eq!(
+            text(encode(b"secret", ArgKind::Password, false).unwrap()),
+            b"\"secret\""
+        );
         assert_eq!(
             text(encode(b"p a\"s\\s w", ArgKind::Password, false).unwrap()),
             b"\"p a\\\"s\\\\s w\""
@@ -367,9 +426,7 @@ mod tests {
 
     #[test]
     fn search_criteria() {
-        let enc = |c: &[&[u8]]| -> Vec<Vec<u8>> {
-            encode_search(c, false).unwrap().into_iter().map(text).collect()
-        };
+        let enc = |c: &[&[u8]]| -> Vec<Vec<u8>> { encode_search(c, false).unwrap().into_iter().map(text).collect() };
         assert_eq!(enc(&[b"ALL"]), vec![b"ALL".to_vec()]);
         assert_eq!(enc(&[b"FROM \"a b\" UNSEEN"]), vec![b"FROM \"a b\" UNSEEN".to_vec()]);
         assert_eq!(
@@ -378,9 +435,17 @@ mod tests {
         );
         assert_eq!(
             enc(&[b"HEADER", b"X-Tag", b"new one", b"SEEN"]),
-            vec![b"HEADER".to_vec(), b"X-Tag".to_vec(), b"\"new one\"".to_vec(), b"SEEN".to_vec()]
+            vec![
+                b"HEADER".to_vec(),
+                b"X-Tag".to_vec(),
+                b"\"new one\"".to_vec(),
+                b"SEEN".to_vec()
+            ]
         );
-        assert_eq!(enc(&[b"1:*", b"(OR SEEN FLAGGED)"]), vec![b"1:*".to_vec(), b"(OR SEEN FLAGGED)".to_vec()]);
+        assert_eq!(
+            enc(&[b"1:*", b"(OR SEEN FLAGGED)"]),
+            vec![b"1:*".to_vec(), b"(OR SEEN FLAGGED)".to_vec()]
+        );
         // A value that is not a search key is an astring.
         assert_eq!(enc(&[b"{5}"]), vec![b"\"{5}\"".to_vec()]);
         let pieces = encode_search(&[b"BODY", "grüße".as_bytes()], false).unwrap();

@@ -170,7 +170,11 @@ mod tests {
 
         let mut f = Framer::new();
         f.feed(&vec![b'a'; MAXLINE + 1]);
-        assert!(f.readline().unwrap_err().message().contains("got more than 1000000 bytes"));
+        assert!(f
+            .readline()
+            .unwrap_err()
+            .message()
+            .contains("got more than 1000000 bytes"));
     }
 
     #[test]

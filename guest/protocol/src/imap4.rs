@@ -50,6 +50,20 @@ pub trait Transport {
 
 type TypData = (String, Vec<DataItem>);
 
+/// imaplib's `timeout` (seconds, `None` for none) as whole milliseconds.
+///
+/// # Errors
+/// imaplib's `Non-blocking socket (timeout=0) is not supported` for 0, and
+/// an `error` for negative or non-finite values.
+pub fn timeout_millis(timeout: Option<f64>) -> Result<Option<u32>> {
+    match timeout {
+        None => Ok(None),
+        Some(0.0) => Err(ImapError::error("Non-blocking socket (timeout=0) is not supported")),
+        Some(t) if t.is_nan() || t.is_infinite() || t < 0.0 => Err(ImapError::error(format!("invalid timeout: {t}"))),
+        Some(t) => Ok(Some((t * 1000.0).ceil().min(f64::from(u32::MAX)) as u32)),
+    }
+}
+
 /// An imaplib session over transport `T`.
 pub struct Imap4<T: Transport> {
     transport: Option<T>,
@@ -104,7 +118,10 @@ impl<T: Transport> Imap4<T> {
     pub fn connect(transport: T, seed: u64, debug: u32) -> Result<Self> {
         let mut session = Session::new(seed);
         session.debug = debug;
-        let mut imap = Imap4 { transport: Some(transport), session };
+        let mut imap = Imap4 {
+            transport: Some(transport),
+            session,
+        };
         match imap.handshake() {
             Ok(()) => Ok(imap),
             Err(e) => {
@@ -141,9 +158,7 @@ impl<T: Transport> Imap4<T> {
     fn get_capabilities(&mut self) -> Result<()> {
         let r = self.capability()?;
         let last = match r.data.last() {
-            None | Some(DataItem::None) => {
-                return Err(ImapError::error("no CAPABILITY response from server"))
-            }
+            None | Some(DataItem::None) => return Err(ImapError::error("no CAPABILITY response from server")),
             Some(item) => item.first_bytes().to_vec(),
         };
         self.session.capabilities = util::split_whitespace(&last.to_ascii_uppercase())
@@ -211,7 +226,13 @@ impl<T: Transport> Imap4<T> {
 
     /// imaplib's `_command`: sends the command (waiting for continuations
     /// before synchronizing literals) and returns its tag.
-    fn command(&mut self, name: &str, args: &[Piece], message: Option<&[u8]>, redact_after: Option<usize>) -> Result<Vec<u8>> {
+    fn command(
+        &mut self,
+        name: &str,
+        args: &[Piece],
+        message: Option<&[u8]>,
+        redact_after: Option<usize>,
+    ) -> Result<Vec<u8>> {
         let plan = self.session.start_command(name, args, message, redact_after);
         self.flush_log();
         let plan = plan?;
@@ -265,7 +286,10 @@ impl<T: Transport> Imap4<T> {
             self.session.check_bye()?;
         }
         if typ == "BAD" {
-            return Err(ImapError::error(format!("{name} command error: {typ} {}", pyrepr::list(&data))));
+            return Err(ImapError::error(format!(
+                "{name} command error: {typ} {}",
+                pyrepr::list(&data)
+            )));
         }
         Ok((typ, data))
     }
@@ -302,7 +326,9 @@ impl<T: Transport> Imap4<T> {
 
     /// `recent()`.
     pub fn recent(&mut self) -> Result<Response> {
-        let (typ, dat) = self.session.untagged_response("OK".into(), vec![DataItem::None], "RECENT");
+        let (typ, dat) = self
+            .session
+            .untagged_response("OK".into(), vec![DataItem::None], "RECENT");
         if dat.last().is_some_and(DataItem::is_truthy) {
             return Ok(Response::new(typ, dat));
         }
@@ -313,12 +339,20 @@ impl<T: Transport> Imap4<T> {
 
     /// `response(code)`.
     pub fn response(&mut self, code: &str) -> Response {
-        let (_, dat) = self.session.untagged_response(code.to_string(), vec![DataItem::None], &code.to_uppercase());
+        let (_, dat) = self
+            .session
+            .untagged_response(code.to_string(), vec![DataItem::None], &code.to_uppercase());
         Response::new(code, dat)
     }
 
     /// `append(mailbox, flags, date_time, message)`.
-    pub fn append(&mut self, mailbox: &str, flags: Option<&str>, date_time: Option<&TimeValue>, message: &[u8]) -> Result<Response> {
+    pub fn append(
+        &mut self,
+        mailbox: &str,
+        flags: Option<&str>,
+        date_time: Option<&TimeValue>,
+        message: &[u8],
+    ) -> Result<Response> {
         let mailbox = if mailbox.is_empty() { "INBOX" } else { mailbox };
         let mut args = vec![self.astring(mailbox)?];
         if let Some(f) = flags.filter(|f| !f.is_empty()) {
@@ -402,7 +436,10 @@ impl<T: Transport> Imap4<T> {
 
     /// `fetch(message_set, message_parts)`.
     pub fn fetch(&mut self, message_set: &str, message_parts: &str) -> Result<Response> {
-        let args = [self.structural(message_set, "message_set")?, self.structural(message_parts, "message_parts")?];
+        let args = [
+            self.structural(message_set, "message_set")?,
+            self.structural(message_parts, "message_parts")?,
+        ];
         self.simple_untagged("FETCH", &args, "FETCH")
     }
 
@@ -415,7 +452,11 @@ impl<T: Transport> Imap4<T> {
     /// `getannotation(mailbox, entry, attribute)`.
     pub fn getannotation(&mut self, mailbox: &str, entry: &str, attribute: &str) -> Result<Response> {
         let utf8 = self.utf8();
-        let args = [self.astring(mailbox)?, arg(entry, ArgKind::Raw, utf8)?, arg(attribute, ArgKind::Raw, utf8)?];
+        let args = [
+            self.astring(mailbox)?,
+            arg(entry, ArgKind::Raw, utf8)?,
+            arg(attribute, ArgKind::Raw, utf8)?,
+        ];
         self.simple_untagged("GETANNOTATION", &args, "ANNOTATION")
     }
 
@@ -552,7 +593,11 @@ impl<T: Transport> Imap4<T> {
         if self.session.has_untagged("READ-ONLY") && !readonly {
             return Err(ImapError::Readonly(format!("{mailbox} is not writable")));
         }
-        let exists = self.session.get_untagged("EXISTS").map(<[DataItem]>::to_vec).unwrap_or_else(|| vec![DataItem::None]);
+        let exists = self
+            .session
+            .get_untagged("EXISTS")
+            .map(<[DataItem]>::to_vec)
+            .unwrap_or_else(|| vec![DataItem::None]);
         Ok(Response::new(typ, exists))
     }
 
@@ -566,7 +611,10 @@ impl<T: Transport> Imap4<T> {
     /// `setannotation(*args)`.
     pub fn setannotation(&mut self, args: &[String]) -> Result<Response> {
         let utf8 = self.utf8();
-        let pieces = args.iter().map(|a| arg(a, ArgKind::Raw, utf8)).collect::<Result<Vec<_>>>()?;
+        let pieces = args
+            .iter()
+            .map(|a| arg(a, ArgKind::Raw, utf8))
+            .collect::<Result<Vec<_>>>()?;
         self.simple_untagged("SETANNOTATION", &pieces, "ANNOTATION")
     }
 
@@ -578,7 +626,10 @@ impl<T: Transport> Imap4<T> {
 
     /// `sort(sort_criteria, charset, *search_criteria)`.
     pub fn sort(&mut self, sort_criteria: &str, charset: &str, search_criteria: &[String]) -> Result<Response> {
-        let mut args = vec![self.structural(&parenthesize(sort_criteria), "sort_criteria")?, self.astring(charset)?];
+        let mut args = vec![
+            self.structural(&parenthesize(sort_criteria), "sort_criteria")?,
+            self.astring(charset)?,
+        ];
         args.extend(self.search_pieces(search_criteria)?);
         self.simple_untagged("SORT", &args, "SORT")
     }
@@ -611,7 +662,10 @@ impl<T: Transport> Imap4<T> {
 
     /// `thread(threading_algorithm, charset, *search_criteria)`.
     pub fn thread(&mut self, algorithm: &str, charset: &str, search_criteria: &[String]) -> Result<Response> {
-        let mut args = vec![self.structural(algorithm, "threading_algorithm")?, self.astring(charset)?];
+        let mut args = vec![
+            self.structural(algorithm, "threading_algorithm")?,
+            self.astring(charset)?,
+        ];
         args.extend(self.search_pieces(search_criteria)?);
         self.simple_untagged("THREAD", &args, "THREAD")
     }
@@ -626,7 +680,11 @@ impl<T: Transport> Imap4<T> {
         let mut pieces = vec![text(&command)];
         pieces.extend(self.uid_args(&command, args)?);
         let (typ, dat) = self.simple("UID", &pieces)?;
-        let name = if matches!(command.as_str(), "SEARCH" | "SORT" | "THREAD") { command.as_str() } else { "FETCH" };
+        let name = if matches!(command.as_str(), "SEARCH" | "SORT" | "THREAD") {
+            command.as_str()
+        } else {
+            "FETCH"
+        };
         let (typ, dat) = self.session.untagged_response(typ, dat, name);
         Ok(Response::new(typ, dat))
     }
@@ -663,11 +721,17 @@ impl<T: Transport> Imap4<T> {
         let name = name.to_uppercase();
         encode::check_line_safe(name.as_bytes())?;
         if !name.bytes().all(encode::is_atom_char) || name.is_empty() {
-            return Err(ImapError::error(format!("malformed command name: {}", pyrepr::bytes(name.as_bytes()))));
+            return Err(ImapError::error(format!(
+                "malformed command name: {}",
+                pyrepr::bytes(name.as_bytes())
+            )));
         }
         self.session.register_command(&name);
         let utf8 = self.utf8();
-        let pieces = args.iter().map(|a| arg(a, ArgKind::Raw, utf8)).collect::<Result<Vec<_>>>()?;
+        let pieces = args
+            .iter()
+            .map(|a| arg(a, ArgKind::Raw, utf8))
+            .collect::<Result<Vec<_>>>()?;
         let (typ, dat) = self.simple(&name, &pieces)?;
         Ok(Response::new(typ, dat))
     }
@@ -731,7 +795,10 @@ mod tests {
     }
 
     fn connect(chunks: &[&[u8]]) -> Result<Imap4<Script>> {
-        let script = Script { input: chunks.iter().map(|c| c.to_vec()).collect(), written: Vec::new() };
+        let script = Script {
+            input: chunks.iter().map(|c| c.to_vec()).collect(),
+            written: Vec::new(),
+        };
         Imap4::connect(script, 0, 0)
     }
 
@@ -748,7 +815,9 @@ mod tests {
         assert_eq!(imap.session().state, State::Auth);
         let err = connect(&[b"* BYE go away\r\n"]).err().unwrap();
         assert_eq!(err, ImapError::error("b'* BYE go away'"));
-        let err = connect(&[GREETING, b"* CAPABILITY FOO\r\nBAAA0 OK done\r\n"]).err().unwrap();
+        let err = connect(&[GREETING, b"* CAPABILITY FOO\r\nBAAA0 OK done\r\n"])
+            .err()
+            .unwrap();
         assert_eq!(err, ImapError::error("server not IMAP4 compliant"));
         let err = connect(&[]).err().unwrap();
         assert_eq!(err, ImapError::abort("socket error: EOF"));
@@ -763,7 +832,10 @@ mod tests {
         let r = imap.create("Space Box").unwrap();
         assert_eq!(r, Response::new("NO", vec![DataItem::Bytes(b"exists".to_vec())]));
         let written = String::from_utf8(imap.transport.as_ref().unwrap().written.clone()).unwrap();
-        assert!(written.ends_with("BAAA1 CREATE x\r\nBAAA2 CREATE \"Space Box\"\r\n"), "{written}");
+        assert!(
+            written.ends_with("BAAA1 CREATE x\r\nBAAA2 CREATE \"Space Box\"\r\n"),
+            "{written}"
+        );
     }
 
     #[test]
@@ -783,10 +855,21 @@ mod tests {
 
     #[test]
     fn login_no_raises_with_repr() {
-        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"]).unwrap();
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"BAAA1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        ])
+        .unwrap();
         let err = imap.login("u", "p").unwrap_err();
-        assert_eq!(err, ImapError::error("b'[AUTHENTICATIONFAILED] Authentication failed.'"));
-        assert_eq!(imap.response("AUTHENTICATIONFAILED").data, vec![DataItem::Bytes(Vec::new())]);
+        assert_eq!(
+            err,
+            ImapError::error("b'[AUTHENTICATIONFAILED] Authentication failed.'")
+        );
+        assert_eq!(
+            imap.response("AUTHENTICATIONFAILED").data,
+            vec![DataItem::Bytes(Vec::new())]
+        );
     }
 
     #[test]
@@ -800,7 +883,10 @@ mod tests {
     #[test]
     fn uid_checks() {
         let mut imap = connect(&[GREETING, CAPS]).unwrap();
-        assert_eq!(imap.uid("frob", &[]).unwrap_err(), ImapError::error("Unknown IMAP4 UID command: FROB"));
+        assert_eq!(
+            imap.uid("frob", &[]).unwrap_err(),
+            ImapError::error("Unknown IMAP4 UID command: FROB")
+        );
         assert_eq!(
             imap.uid("fetch", &["1".into(), "(FLAGS)".into()]).unwrap_err(),
             ImapError::error("command FETCH illegal in state NONAUTH, only allowed in states SELECTED")
@@ -815,6 +901,19 @@ mod tests {
         assert!(imap.create("x\r\nA1 DELETE INBOX").is_err());
         assert!(imap.login("u\0", "p").is_err());
         assert_eq!(imap.transport.as_ref().unwrap().written.len(), before);
+    }
+
+    #[test]
+    fn timeouts_as_imaplib() {
+        assert_eq!(timeout_millis(None), Ok(None));
+        assert_eq!(timeout_millis(Some(1.5)), Ok(Some(1500)));
+        assert_eq!(timeout_millis(Some(0.0001)), Ok(Some(1)));
+        assert_eq!(
+            timeout_millis(Some(0.0)),
+            Err(ImapError::error("Non-blocking socket (timeout=0) is not supported"))
+        );
+        assert!(timeout_millis(Some(-1.0)).is_err());
+        assert!(timeout_millis(Some(f64::NAN)).is_err());
     }
 
     #[test]

@@ -44,14 +44,13 @@ pub fn command_states(name: &str) -> Option<&'static [State]> {
     const AUTH_SEL: &[State] = &[Auth, Selected];
     const SEL: &[State] = &[Selected];
     Some(match name {
-        "APPEND" | "CREATE" | "DELETE" | "DELETEACL" | "EXAMINE" | "GETACL" | "GETANNOTATION"
-        | "GETQUOTA" | "GETQUOTAROOT" | "MYRIGHTS" | "LIST" | "LSUB" | "NAMESPACE" | "RENAME"
-        | "SELECT" | "SETACL" | "SETANNOTATION" | "SETQUOTA" | "STATUS" | "SUBSCRIBE"
-        | "UNSUBSCRIBE" | "IDLE" => AUTH_SEL,
+        "APPEND" | "CREATE" | "DELETE" | "DELETEACL" | "EXAMINE" | "GETACL" | "GETANNOTATION" | "GETQUOTA"
+        | "GETQUOTAROOT" | "MYRIGHTS" | "LIST" | "LSUB" | "NAMESPACE" | "RENAME" | "SELECT" | "SETACL"
+        | "SETANNOTATION" | "SETQUOTA" | "STATUS" | "SUBSCRIBE" | "UNSUBSCRIBE" | "IDLE" => AUTH_SEL,
         "AUTHENTICATE" | "LOGIN" | "STARTTLS" => &[NonAuth],
         "CAPABILITY" | "LOGOUT" | "NOOP" => ANY,
-        "CHECK" | "CLOSE" | "COPY" | "EXPUNGE" | "FETCH" | "MOVE" | "PARTIAL" | "SEARCH"
-        | "SORT" | "STORE" | "THREAD" | "UID" | "UNSELECT" => SEL,
+        "CHECK" | "CLOSE" | "COPY" | "EXPUNGE" | "FETCH" | "MOVE" | "PARTIAL" | "SEARCH" | "SORT" | "STORE"
+        | "THREAD" | "UID" | "UNSELECT" => SEL,
         "ENABLE" | "PROXYAUTH" => &[Auth],
         _ => return None,
     })
@@ -87,6 +86,9 @@ pub enum Poll {
     Response(Vec<u8>),
 }
 
+/// A tagged completion: status word and imaplib's `[data]`.
+pub type Completion = (String, Vec<DataItem>);
+
 /// Where `poll_response` stopped inside an untagged response.
 #[derive(Debug, Default)]
 enum Partial {
@@ -104,7 +106,7 @@ pub struct Session {
     framer: Framer,
     tagpre: Vec<u8>,
     tagnum: u64,
-    tagged: Vec<(Vec<u8>, Option<(String, Vec<DataItem>)>)>,
+    tagged: Vec<(Vec<u8>, Option<Completion>)>,
     untagged: Vec<(String, Vec<DataItem>)>,
     partial: Partial,
     extra_commands: Vec<(String, State)>,
@@ -136,12 +138,16 @@ pub fn literal_size(dat: &[u8]) -> Option<u64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(digits.iter().fold(0u64, |acc, d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
+    Some(digits.iter().fold(0u64, |acc, d| {
+        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
 }
 
 /// Length of the `[A-Z]+` (or, with `dash`, `[A-Z-]+`) run at the start.
 fn upper_run(b: &[u8], dash: bool) -> usize {
-    b.iter().take_while(|&&c| c.is_ascii_uppercase() || (dash && c == b'-')).count()
+    b.iter()
+        .take_while(|&&c| c.is_ascii_uppercase() || (dash && c == b'-'))
+        .count()
 }
 
 /// imaplib's `Untagged_response` / `_Untagged_status` match of a line:
@@ -300,7 +306,8 @@ impl Session {
         redact_after: Option<usize>,
     ) -> Result<CommandPlan> {
         self.check_state(name)?;
-        self.untagged.retain(|(t, _)| !matches!(t.as_str(), "OK" | "NO" | "BAD"));
+        self.untagged
+            .retain(|(t, _)| !matches!(t.as_str(), "OK" | "NO" | "BAD"));
         if self.untagged.iter().any(|(t, _)| t == "READ-ONLY") && !self.is_readonly {
             return Err(ImapError::Readonly("mailbox status changed to READ-ONLY".into()));
         }
@@ -321,11 +328,19 @@ impl Session {
                 Piece::Text(t) => {
                     line.extend_from_slice(t);
                     shown.push(' ');
-                    shown.push_str(&if redact { "<redacted>".into() } else { String::from_utf8_lossy(t).into_owned() });
+                    shown.push_str(&if redact {
+                        "<redacted>".into()
+                    } else {
+                        String::from_utf8_lossy(t).into_owned()
+                    });
                 }
                 Piece::Literal(l) => {
                     self.push_literal(&mut actions, &mut line, b"", l);
-                    shown.push_str(&if redact { " <redacted>".into() } else { format!(" {{{}}} {}", l.len(), pyrepr::bytes_truncated(l, 80)) });
+                    shown.push_str(&if redact {
+                        " <redacted>".into()
+                    } else {
+                        format!(" {{{}}} {}", l.len(), pyrepr::bytes_truncated(l, 80))
+                    });
                 }
             }
         }
@@ -411,7 +426,9 @@ impl Session {
     /// imaplib's `_check_bye`: a stored BYE raises `abort` with its text.
     pub fn check_bye(&self) -> Result<()> {
         match self.get_untagged("BYE").and_then(<[DataItem]>::last) {
-            Some(item) => Err(ImapError::Abort(String::from_utf8_lossy(item.first_bytes()).into_owned())),
+            Some(item) => Err(ImapError::Abort(
+                String::from_utf8_lossy(item.first_bytes()).into_owned(),
+            )),
             None => Ok(()),
         }
     }
@@ -555,14 +572,27 @@ mod tests {
     #[test]
     fn fetch_literal_becomes_tuple_then_trailer() {
         let mut s = session();
-        let plan = s.start_command("FETCH", &[Piece::Text(b"1".to_vec()), Piece::Text(b"(RFC822)".to_vec())], None, None).unwrap();
+        let plan = s
+            .start_command(
+                "FETCH",
+                &[Piece::Text(b"1".to_vec()), Piece::Text(b"(RFC822)".to_vec())],
+                None,
+                None,
+            )
+            .unwrap();
         assert_eq!(plan.actions, vec![Action::Send(b"BAAA0 FETCH 1 (RFC822)\r\n".to_vec())]);
         feed(&mut s, b"* 1 FETCH (UID 1 RFC822 {5}\r\nhel");
         assert_eq!(s.poll_response().unwrap(), Poll::NeedInput);
         feed(&mut s, b"lo)\r\nBAAA0 OK done\r\n");
-        assert_eq!(s.poll_response().unwrap(), Poll::Response(b"* 1 FETCH (UID 1 RFC822 {5}".to_vec()));
+        assert_eq!(
+            s.poll_response().unwrap(),
+            Poll::Response(b"* 1 FETCH (UID 1 RFC822 {5}".to_vec())
+        );
         assert_eq!(s.poll_response().unwrap(), Poll::Response(b"BAAA0 OK done".to_vec()));
-        assert_eq!(s.take_tagged(b"BAAA0").unwrap(), ("OK".to_string(), vec![DataItem::Bytes(b"done".to_vec())]));
+        assert_eq!(
+            s.take_tagged(b"BAAA0").unwrap(),
+            ("OK".to_string(), vec![DataItem::Bytes(b"done".to_vec())])
+        );
         assert_eq!(
             s.pop_untagged("FETCH").unwrap(),
             vec![
@@ -575,12 +605,21 @@ mod tests {
     #[test]
     fn response_codes_stored_under_their_name() {
         let mut s = session();
-        feed(&mut s, b"* OK [PERMANENTFLAGS (\\Answered \\* ])] Flags permitted.\r\n* OK [READ-WRITE] rw\r\n* 3 EXISTS\r\n");
+        feed(
+            &mut s,
+            b"* OK [PERMANENTFLAGS (\\Answered \\* ])] Flags permitted.\r\n* OK [READ-WRITE] rw\r\n* 3 EXISTS\r\n",
+        );
         for _ in 0..3 {
             assert!(matches!(s.poll_response().unwrap(), Poll::Response(_)));
         }
-        assert_eq!(s.pop_untagged("PERMANENTFLAGS").unwrap(), vec![DataItem::Bytes(b"(\\Answered \\* ])".to_vec())]);
-        assert_eq!(s.pop_untagged("READ-WRITE").unwrap(), vec![DataItem::Bytes(b"".to_vec())]);
+        assert_eq!(
+            s.pop_untagged("PERMANENTFLAGS").unwrap(),
+            vec![DataItem::Bytes(b"(\\Answered \\* ])".to_vec())]
+        );
+        assert_eq!(
+            s.pop_untagged("READ-WRITE").unwrap(),
+            vec![DataItem::Bytes(b"".to_vec())]
+        );
         assert_eq!(s.pop_untagged("EXISTS").unwrap(), vec![DataItem::Bytes(b"3".to_vec())]);
         assert_eq!(s.pop_untagged("OK").unwrap().len(), 2);
     }
@@ -590,7 +629,10 @@ mod tests {
         let mut s = Session::new(0);
         s.state = State::Auth;
         let err = s.start_command("SEARCH", &[], None, None).unwrap_err();
-        assert_eq!(err, ImapError::error("command SEARCH illegal in state AUTH, only allowed in states SELECTED"));
+        assert_eq!(
+            err,
+            ImapError::error("command SEARCH illegal in state AUTH, only allowed in states SELECTED")
+        );
         let err = s.start_command("APPEND", &[], None, None);
         assert!(err.is_ok());
         s.state = State::NonAuth;
@@ -604,7 +646,9 @@ mod tests {
     fn synchronizing_and_non_synchronizing_literals() {
         let mut s = session();
         s.state = State::Auth;
-        let plan = s.start_command("CREATE", &[Piece::Literal(b"caf\xc3\xa9".to_vec())], None, None).unwrap();
+        let plan = s
+            .start_command("CREATE", &[Piece::Literal(b"caf\xc3\xa9".to_vec())], None, None)
+            .unwrap();
         assert_eq!(
             plan.actions,
             vec![
@@ -614,16 +658,26 @@ mod tests {
             ]
         );
         s.capabilities.push("LITERAL+".into());
-        let plan = s.start_command("APPEND", &[Piece::Text(b"INBOX".to_vec())], Some(b"hi"), None).unwrap();
+        let plan = s
+            .start_command("APPEND", &[Piece::Text(b"INBOX".to_vec())], Some(b"hi"), None)
+            .unwrap();
         assert_eq!(
             plan.actions,
-            vec![Action::Send(b"BAAA1 APPEND INBOX {2+}\r\n".to_vec()), Action::Send(b"hi\r\n".to_vec())]
+            vec![
+                Action::Send(b"BAAA1 APPEND INBOX {2+}\r\n".to_vec()),
+                Action::Send(b"hi\r\n".to_vec())
+            ]
         );
         s.utf8_enabled = true;
-        let plan = s.start_command("APPEND", &[Piece::Text(b"INBOX".to_vec())], Some(b"hi"), None).unwrap();
+        let plan = s
+            .start_command("APPEND", &[Piece::Text(b"INBOX".to_vec())], Some(b"hi"), None)
+            .unwrap();
         assert_eq!(
             plan.actions,
-            vec![Action::Send(b"BAAA2 APPEND INBOX UTF8 (~{2+}\r\n".to_vec()), Action::Send(b"hi)\r\n".to_vec())]
+            vec![
+                Action::Send(b"BAAA2 APPEND INBOX UTF8 (~{2+}\r\n".to_vec()),
+                Action::Send(b"hi)\r\n".to_vec())
+            ]
         );
     }
 
@@ -636,11 +690,18 @@ mod tests {
 
         let mut s = session();
         feed(&mut s, b"* OK bare lf\n");
-        assert_eq!(s.poll_response().unwrap_err(), ImapError::abort("socket error: unterminated line: b'* OK bare lf\\n'"));
+        assert_eq!(
+            s.poll_response().unwrap_err(),
+            ImapError::abort("socket error: unterminated line: b'* OK bare lf\\n'")
+        );
 
         let mut s = session();
         feed(&mut s, b"BAAA7 OK who?\r\n");
-        assert!(s.poll_response().unwrap_err().message().starts_with("unexpected tagged response"));
+        assert!(s
+            .poll_response()
+            .unwrap_err()
+            .message()
+            .starts_with("unexpected tagged response"));
 
         let mut s = session();
         s.framer().feed_eof();

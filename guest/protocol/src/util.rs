@@ -120,9 +120,12 @@ fn digits<const N: usize>(b: &[u8]) -> Option<u32> {
     Some(b[..N].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
 }
 
+/// Day, month name, year, hour, minute, second, zone offset in seconds.
+type InternalDateFields = (u32, [u8; 3], i32, u32, u32, u32, i64);
+
 /// The fields of `DD-Mon-YYYY HH:MM:SS +HHMM"` (imaplib's InternalDate
 /// pattern after the opening quote); the month is returned as its name.
-fn internaldate_fields(b: &[u8]) -> Option<(u32, [u8; 3], i32, u32, u32, u32, i64)> {
+fn internaldate_fields(b: &[u8]) -> Option<InternalDateFields> {
     if b.len() < 27 {
         return None;
     }
@@ -167,16 +170,10 @@ pub fn internaldate2tuple(resp: &[u8]) -> Option<StructTime> {
     // Greedy `.*`: try the rightmost occurrence first.
     loop {
         if resp[p..].starts_with(needle) {
-            if let Some((day, mon, year, hour, min, sec, zone)) =
-                internaldate_fields(&resp[p + needle.len()..])
-            {
+            if let Some((day, mon, year, hour, min, sec, zone)) = internaldate_fields(&resp[p + needle.len()..]) {
                 let month = MONTHS.iter().position(|m| m.as_bytes() == mon)? as u32 + 1;
                 let days = days_from_civil(i64::from(year), month, day);
-                let utc = days * 86400
-                    + i64::from(hour) * 3600
-                    + i64::from(min) * 60
-                    + i64::from(sec)
-                    - zone;
+                let utc = days * 86400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec) - zone;
                 return Some(gmtime(utc));
             }
         }
@@ -251,7 +248,7 @@ fn format_internaldate(t: &CivilTime) -> Result<String> {
     let sign = if t.utc_offset < 0 { '-' } else { '+' };
     let off = t.utc_offset.unsigned_abs();
     let mut zone = format!("{sign}{:02}{:02}", off / 3600, off % 3600 / 60);
-    if off % 60 != 0 {
+    if !off.is_multiple_of(60) {
         // strftime's %z shows seconds when the offset has them.
         zone.push_str(&format!("{:02}", off % 60));
     }
@@ -339,7 +336,10 @@ mod tests {
         assert!(parse_flags(b"1 (UID 3)").is_empty());
         assert!(parse_flags(b"1 (FLAGS ())").is_empty());
         // The greedy prefix takes the last FLAGS on the line.
-        assert_eq!(parse_flags(b"FLAGS (a) FLAGS (b c)"), vec![b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            parse_flags(b"FLAGS (a) FLAGS (b c)"),
+            vec![b"b".to_vec(), b"c".to_vec()]
+        );
         // The prefix cannot cross a newline.
         assert!(parse_flags(b"x\nFLAGS (a)").is_empty());
         // ...but the flag list can.
@@ -365,7 +365,10 @@ mod tests {
         );
         let tt = internaldate2tuple(b"25 (INTERNALDATE \" 1-Jan-2000 00:00:00 +0000\")").unwrap();
         assert_eq!((tt.year, tt.mon, tt.mday, tt.wday, tt.yday), (2000, 1, 1, 5, 1));
-        assert_eq!(internaldate2tuple(b"25 (INTERNALDATE \"01-Foo-2000 00:00:00 +0000\")"), None);
+        assert_eq!(
+            internaldate2tuple(b"25 (INTERNALDATE \"01-Foo-2000 00:00:00 +0000\")"),
+            None
+        );
         assert_eq!(internaldate2tuple(b"25 (UID 1)"), None);
     }
 

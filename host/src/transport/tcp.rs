@@ -28,7 +28,9 @@ impl TcpConnection {
             match attempt {
                 Ok(stream) => {
                     stream.set_nodelay(true).map_err(|e| io_error(&e))?;
-                    stream.set_read_timeout(duration(options.read_timeout_ms)).map_err(|e| io_error(&e))?;
+                    stream
+                        .set_read_timeout(duration(options.read_timeout_ms))
+                        .map_err(|e| io_error(&e))?;
                     return Ok(TcpConnection { stream });
                 }
                 Err(e) => last = io_error(&e),

@@ -29,15 +29,27 @@ struct Failure {
 impl From<ImapError> for Failure {
     fn from(e: ImapError) -> Self {
         match e {
-            ImapError::Error(m) => Failure { class: "error", message: m },
-            ImapError::Abort(m) => Failure { class: "abort", message: m },
-            ImapError::Readonly(m) => Failure { class: "readonly", message: m },
+            ImapError::Error(m) => Failure {
+                class: "error",
+                message: m,
+            },
+            ImapError::Abort(m) => Failure {
+                class: "abort",
+                message: m,
+            },
+            ImapError::Readonly(m) => Failure {
+                class: "readonly",
+                message: m,
+            },
         }
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { class: "usage", message: message.into() }
+    Failure {
+        class: "usage",
+        message: message.into(),
+    }
 }
 
 type Answer = Result<Value, Failure>;
@@ -69,7 +81,10 @@ fn to_bytes(v: &Value) -> Result<Vec<u8>, Failure> {
         Value::Object(o) => match o.get("b") {
             Some(Value::String(s)) => s
                 .chars()
-                .map(|c| u8::try_from(u32::from(c)).map_err(|_| usage(format!("{{\"b\"}} holds a code point above U+00FF: {c:?}"))))
+                .map(|c| {
+                    u8::try_from(u32::from(c))
+                        .map_err(|_| usage(format!("{{\"b\"}} holds a code point above U+00FF: {c:?}")))
+                })
                 .collect(),
             _ => Err(usage(format!("expected bytes, got {v}"))),
         },
@@ -98,7 +113,9 @@ fn time_value(v: &Value) -> Result<TimeValue, Failure> {
     match v {
         Value::Number(n) => Ok(TimeValue::Epoch(n.as_f64().unwrap_or_default())),
         Value::String(s) => Ok(TimeValue::Quoted(s.clone())),
-        _ => Err(usage(format!("unsupported date_time {v}: give seconds or a quoted internal date"))),
+        _ => Err(usage(format!(
+            "unsupported date_time {v}: give seconds or a quoted internal date"
+        ))),
     }
 }
 
@@ -107,7 +124,9 @@ struct Args<'a>(&'a [Value]);
 
 impl Args<'_> {
     fn need(&self, i: usize, method: &str) -> Result<&Value, Failure> {
-        self.0.get(i).ok_or_else(|| usage(format!("{method}: missing argument {}", i + 1)))
+        self.0
+            .get(i)
+            .ok_or_else(|| usage(format!("{method}: missing argument {}", i + 1)))
     }
     fn string(&self, i: usize, method: &str) -> Result<String, Failure> {
         to_string(self.need(i, method)?)
@@ -140,7 +159,9 @@ fn open(line: &[Value]) -> Result<Imap4, Failure> {
             };
             Ok(Imap4::open_tcp(&host, port, timeout)?)
         }
-        Some(other) => Err(usage(format!("unknown connection class {other:?} (this build supports IMAP4)"))),
+        Some(other) => Err(usage(format!(
+            "unknown connection class {other:?} (this build supports IMAP4)"
+        ))),
         None => Err(usage("the first line must be [\"IMAP4\", host, port]")),
     }
 }
@@ -169,10 +190,18 @@ fn utility(name: &str, args: &Args<'_>) -> Option<Answer> {
     let run = || -> Answer {
         Ok(match name {
             "Int2AP" => {
-                let n = args.need(0, name)?.as_u64().ok_or_else(|| usage("Int2AP takes a non-negative integer"))?;
+                let n = args
+                    .need(0, name)?
+                    .as_u64()
+                    .ok_or_else(|| usage("Int2AP takes a non-negative integer"))?;
                 bytes(&client::int2ap(n))
             }
-            "ParseFlags" => Value::Array(client::parse_flags(&to_bytes(args.need(0, name)?)?).iter().map(|f| bytes(f)).collect()),
+            "ParseFlags" => Value::Array(
+                client::parse_flags(&to_bytes(args.need(0, name)?)?)
+                    .iter()
+                    .map(|f| bytes(f))
+                    .collect(),
+            ),
             "Internaldate2tuple" => match client::internaldate2tuple(&to_bytes(args.need(0, name)?)?) {
                 None => Value::Null,
                 Some(t) => json!([t.year, t.mon, t.mday, t.hour, t.min, t.sec, t.wday, t.yday, t.isdst]),
@@ -181,7 +210,11 @@ fn utility(name: &str, args: &Args<'_>) -> Option<Answer> {
             _ => unreachable!(),
         })
     };
-    matches!(name, "Int2AP" | "ParseFlags" | "Internaldate2tuple" | "Time2Internaldate").then(run)
+    matches!(
+        name,
+        "Int2AP" | "ParseFlags" | "Internaldate2tuple" | "Time2Internaldate"
+    )
+    .then(run)
 }
 
 fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
@@ -190,7 +223,11 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
         "getattr" => return getattr(imap, &a.string(0, m)?),
         "setattr" => match a.string(0, m)?.as_str() {
             "debug" => {
-                imap.set_debug(a.need(1, m)?.as_u64().ok_or_else(|| usage("debug must be an integer"))? as u32);
+                imap.set_debug(
+                    a.need(1, m)?
+                        .as_u64()
+                        .ok_or_else(|| usage("debug must be an integer"))? as u32,
+                );
                 return Ok(Value::Null);
             }
             other => return Err(usage(format!("attribute {other:?} is read-only"))),
@@ -200,7 +237,12 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(time_value(v)?),
             };
-            imap.append(&a.opt(0)?.unwrap_or_default(), a.opt(1)?.as_deref(), dt.as_ref(), &to_bytes(a.need(3, m)?)?)
+            imap.append(
+                &a.opt(0)?.unwrap_or_default(),
+                a.opt(1)?.as_deref(),
+                dt.as_ref(),
+                &to_bytes(a.need(3, m)?)?,
+            )
         }
         "capability" => imap.capability(),
         "check" => imap.check(),
@@ -249,7 +291,12 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
         "unselect" => imap.unselect(),
         "unsubscribe" => imap.unsubscribe(&a.string(0, m)?),
         "xatom" => imap.xatom(&a.string(0, m)?, &a.rest(1)?),
-        "send" => return imap.send(&to_bytes(a.need(0, m)?)?).map(|()| Value::Null).map_err(Failure::from),
+        "send" => {
+            return imap
+                .send(&to_bytes(a.need(0, m)?)?)
+                .map(|()| Value::Null)
+                .map_err(Failure::from)
+        }
         "read" => {
             let n = a.need(0, m)?.as_u64().ok_or_else(|| usage("read takes a size"))?;
             return Ok(bytes(&imap.read(n)?));
@@ -292,7 +339,9 @@ impl Guest for Shell {
                 });
             let result = parsed.and_then(|parts| {
                 let (method, rest) = parts.split_first().ok_or_else(|| usage("empty call"))?;
-                let method = method.as_str().ok_or_else(|| usage("the method name must be a string"))?;
+                let method = method
+                    .as_str()
+                    .ok_or_else(|| usage("the method name must be a string"))?;
                 if let Some(r) = utility(method, &Args(rest)) {
                     return r;
                 }

@@ -114,7 +114,9 @@ fn mailbox_names(data: &[DataItem]) -> Vec<(String, bool)> {
         let (name, flags) = match d {
             DataItem::Literal((h, l)) => (l.clone(), h.clone()),
             DataItem::Bytes(b) => {
-                let Some(close) = b.iter().position(|&c| c == b')') else { continue };
+                let Some(close) = b.iter().position(|&c| c == b')') else {
+                    continue;
+                };
                 let rest = b[close + 1..].trim_ascii_start();
                 // Skip the delimiter: a quoted char or NIL.
                 let after = if rest.starts_with(b"\"") {
@@ -124,12 +126,18 @@ fn mailbox_names(data: &[DataItem]) -> Vec<(String, bool)> {
                     rest.get(3..).unwrap_or_default()
                 };
                 let raw = after.trim_ascii();
-                let name = if raw.len() >= 2 && raw.starts_with(b"\"") { unquote(raw) } else { raw.to_vec() };
+                let name = if raw.len() >= 2 && raw.starts_with(b"\"") {
+                    unquote(raw)
+                } else {
+                    raw.to_vec()
+                };
                 (name, b[..close].to_vec())
             }
             DataItem::None => continue,
         };
-        let selectable = !String::from_utf8_lossy(&flags).to_ascii_lowercase().contains("\\noselect");
+        let selectable = !String::from_utf8_lossy(&flags)
+            .to_ascii_lowercase()
+            .contains("\\noselect");
         names.push((String::from_utf8_lossy(&name).into_owned(), selectable));
     }
     names
@@ -139,17 +147,29 @@ fn mailbox_names(data: &[DataItem]) -> Vec<(String, bool)> {
 fn status_counts(data: &[DataItem]) -> (u64, u64) {
     let text = data.first().map(line).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
-    let items = text.rsplit_once('(').map(|(_, r)| r.trim_end_matches(')')).unwrap_or("");
+    let items = text
+        .rsplit_once('(')
+        .map(|(_, r)| r.trim_end_matches(')'))
+        .unwrap_or("");
     let words: Vec<&str> = items.split_whitespace().collect();
     let get = |k: &str| {
-        words.windows(2).find(|w| w[0].eq_ignore_ascii_case(k)).and_then(|w| w[1].parse().ok()).unwrap_or(0)
+        words
+            .windows(2)
+            .find(|w| w[0].eq_ignore_ascii_case(k))
+            .and_then(|w| w[1].parse().ok())
+            .unwrap_or(0)
     };
     (get("MESSAGES"), get("UNSEEN"))
 }
 
 fn numbers(data: &[DataItem]) -> Vec<String> {
     data.iter()
-        .flat_map(|d| String::from_utf8_lossy(&line(d)).split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|d| {
+            String::from_utf8_lossy(&line(d))
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -184,12 +204,20 @@ fn run(o: &Options) -> Result<(), String> {
     println!();
 
     ok(imap.select(Some(&o.mailbox), false).map_err(err)?, "SELECT")?;
-    let found = ok(imap.uid("SEARCH", &["UNSEEN".into(), "FROM".into(), o.from.clone()]).map_err(err)?, "SEARCH")?;
+    let found = ok(
+        imap.uid("SEARCH", &["UNSEEN".into(), "FROM".into(), o.from.clone()])
+            .map_err(err)?,
+        "SEARCH",
+    )?;
     let uids = numbers(&found.data);
     println!("{} unseen message(s) from {} in {}", uids.len(), o.from, o.mailbox);
     if !uids.is_empty() {
         let set = uids.join(",");
-        let fetched = ok(imap.uid("FETCH", &[set.clone(), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])".into()]).map_err(err)?, "FETCH")?;
+        let fetched = ok(
+            imap.uid("FETCH", &[set.clone(), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])".into()])
+                .map_err(err)?,
+            "FETCH",
+        )?;
         for d in &fetched.data {
             if let DataItem::Literal((_, body)) = d {
                 println!("  - {}", subject(body));
@@ -197,7 +225,11 @@ fn run(o: &Options) -> Result<(), String> {
         }
         match &o.move_to {
             None => {
-                ok(imap.uid("STORE", &[set, "+FLAGS".into(), "(\\Flagged)".into()]).map_err(err)?, "STORE")?;
+                ok(
+                    imap.uid("STORE", &[set, "+FLAGS".into(), "(\\Flagged)".into()])
+                        .map_err(err)?,
+                    "STORE",
+                )?;
                 println!("flagged {} message(s)", uids.len());
             }
             Some(target) => {
@@ -205,7 +237,11 @@ fn run(o: &Options) -> Result<(), String> {
                     ok(imap.uid("MOVE", &[set, target.clone()]).map_err(err)?, "MOVE")?;
                 } else {
                     ok(imap.uid("COPY", &[set.clone(), target.clone()]).map_err(err)?, "COPY")?;
-                    ok(imap.uid("STORE", &[set, "+FLAGS.SILENT".into(), "(\\Deleted)".into()]).map_err(err)?, "STORE")?;
+                    ok(
+                        imap.uid("STORE", &[set, "+FLAGS.SILENT".into(), "(\\Deleted)".into()])
+                            .map_err(err)?,
+                        "STORE",
+                    )?;
                     ok(imap.expunge().map_err(err)?, "EXPUNGE")?;
                 }
                 println!("moved {} message(s) to {target}", uids.len());

@@ -1,0 +1,48 @@
+# wasimap: the verbs people use. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+guest_target := "target/guest"
+plugins := "-p shell -p triage"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Build the protocol component and the example plugins for wasm32-wasip2.
+build-guest:
+    cargo build --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-protocol {{plugins}}
+    @ls -l {{guest_target}}/wasm32-wasip2/release/*.wasm
+
+# Build everything: guests and the release `wasimap` binary.
+build: build-guest
+    cargo build --release -p wasimap-host
+
+# Start a private Dovecot on 127.0.0.1, seed a mailbox, run the triage plugin against it.
+demo: build
+    tests/demo.sh target/release/wasimap {{guest_target}}/wasm32-wasip2/release
+
+# Run every test: unit tests, and integration tests against one shared private Dovecot.
+test:
+    cargo build -p wasimap-host --bin wasimap
+    dir="$PWD/target/dovecot-just-test"; \
+    tests/dovecot/server.sh start "$dir" --owner-pid $$ > /dev/null; \
+    trap 'tests/dovecot/server.sh stop "$dir" > /dev/null' EXIT; \
+    WASIMAP_DOVECOT_ENV="$dir/env" cargo test
+
+# Formatting and lints, as CI wants them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-protocol {{plugins}} -- -D warnings
+
+# Lints then tests.
+ci: lint test
+
+# Start a private Dovecot in DIR (prints its ports); stop it with `just server-stop DIR`.
+server DIR="target/dovecot":
+    tests/dovecot/server.sh start {{DIR}}
+
+# Stop a Dovecot started with `just server`.
+server-stop DIR="target/dovecot":
+    tests/dovecot/server.sh stop {{DIR}}
