@@ -9,3 +9,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use wasimap::imap::transport::{ConnectOptions, TransportError};
+pub use wasimap::imap::types::TlsOptions;

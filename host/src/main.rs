@@ -33,6 +33,12 @@ enum Command {
         /// Allow connections to HOST:PORT (wildcards: `*.example.org:993`, `127.0.0.1:*`). Repeatable.
         #[arg(long = "allow", value_name = "HOST:PORT")]
         allow: Vec<HostPattern>,
+        /// Allow running COMMAND for stream connections (`*` matches any text). Repeatable.
+        #[arg(long = "allow-exec", value_name = "COMMAND")]
+        allow_exec: Vec<String>,
+        /// Allow reading PATH (CA files named in TLS options; `*` matches any text). Repeatable.
+        #[arg(long = "allow-read", value_name = "PATH")]
+        allow_read: Vec<String>,
         /// Wall-clock limit in seconds.
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<f64>,
@@ -57,6 +63,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run {
             allow,
+            allow_exec,
+            allow_read,
             timeout,
             memory,
             cache_dir,
@@ -65,6 +73,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             args,
         } => {
             let policy = allow.into_iter().fold(Policy::deny_all(), Policy::allow);
+            let policy = allow_exec.into_iter().fold(policy, Policy::allow_exec);
+            let policy = allow_read.into_iter().fold(policy, Policy::allow_read);
             let mut config = RunnerConfig {
                 policy,
                 memory_limit: memory << 20,

@@ -18,6 +18,23 @@ pub enum Request<'a> {
         /// Port.
         port: u16,
     },
+    /// Open a TCP connection and run TLS on it.
+    ConnectTls {
+        /// Host name or IP literal as the plugin gave it.
+        host: &'a str,
+        /// Port.
+        port: u16,
+    },
+    /// Run a command as a connection (`IMAP4_stream`).
+    Exec {
+        /// The command line, as given to `/bin/sh -c`.
+        command: &'a str,
+    },
+    /// Read a file on the host (a CA bundle named in TLS options).
+    ReadFile {
+        /// The path as the plugin gave it.
+        path: &'a str,
+    },
 }
 
 /// A permission a user can grant.
@@ -31,6 +48,10 @@ pub enum Permission {
         /// Port.
         port: u16,
     },
+    /// Run this command line (`--allow-exec COMMAND`).
+    Exec(String),
+    /// Read this file (`--allow-read PATH`).
+    ReadFile(String),
 }
 
 impl fmt::Display for Permission {
@@ -43,6 +64,8 @@ impl fmt::Display for Permission {
                     write!(f, "{host}:{port}")
                 }
             }
+            Permission::Exec(command) => write!(f, "{command}"),
+            Permission::ReadFile(path) => write!(f, "{path}"),
         }
     }
 }
@@ -51,10 +74,12 @@ impl fmt::Display for Permission {
 /// request does not compile until it says what it needs.
 pub fn required_permission(request: &Request<'_>) -> Permission {
     match *request {
-        Request::ConnectTcp { host, port } => Permission::Connect {
+        Request::ConnectTcp { host, port } | Request::ConnectTls { host, port } => Permission::Connect {
             host: host.to_ascii_lowercase(),
             port,
         },
+        Request::Exec { command } => Permission::Exec(command.to_string()),
+        Request::ReadFile { path } => Permission::ReadFile(path.to_string()),
     }
 }
 
@@ -117,6 +142,8 @@ impl HostPattern {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     allow: Vec<HostPattern>,
+    allow_exec: Vec<String>,
+    allow_read: Vec<String>,
 }
 
 impl Policy {
@@ -131,10 +158,25 @@ impl Policy {
         self
     }
 
+    /// Grants running commands matching `pattern` (`*` matches any text,
+    /// e.g. `/usr/lib/dovecot/imap *`).
+    pub fn allow_exec(mut self, pattern: impl Into<String>) -> Self {
+        self.allow_exec.push(pattern.into());
+        self
+    }
+
+    /// Grants reading files matching `pattern` (`*` matches any text).
+    pub fn allow_read(mut self, pattern: impl Into<String>) -> Self {
+        self.allow_read.push(pattern.into());
+        self
+    }
+
     /// Whether `permission` is granted.
     pub fn grants(&self, permission: &Permission) -> bool {
         match permission {
             Permission::Connect { host, port } => self.allow.iter().any(|p| p.matches(host, *port)),
+            Permission::Exec(command) => self.allow_exec.iter().any(|p| glob(p, command)),
+            Permission::ReadFile(path) => self.allow_read.iter().any(|p| glob(p, path)),
         }
     }
 
@@ -147,6 +189,12 @@ impl Policy {
         Err(match &needed {
             Permission::Connect { .. } => {
                 format!("connection to {needed} not allowed (grant it with --allow {needed})")
+            }
+            Permission::Exec(command) => {
+                format!("running {command:?} not allowed (grant it with --allow-exec {command:?})")
+            }
+            Permission::ReadFile(path) => {
+                format!("reading {path:?} not allowed (grant it with --allow-read {path:?})")
             }
         })
     }
@@ -187,7 +235,43 @@ mod tests {
         assert!(p.check(&tcp("127.0.0.1", 31337)).is_ok());
         assert!(p.check(&tcp("127.0.0.2", 143)).is_err());
         assert!(p.check(&tcp("::1", 143)).is_ok());
+        assert!(p
+            .check(&Request::ConnectTls {
+                host: "imap.example.org",
+                port: 993
+            })
+            .is_ok());
         assert!("nohost".parse::<HostPattern>().is_err());
         assert!("h:99999".parse::<HostPattern>().is_err());
+    }
+
+    #[test]
+    fn exec_and_read_are_denied_unless_granted() {
+        let deny = Policy::deny_all();
+        let err = deny
+            .check(&Request::Exec {
+                command: "/usr/lib/dovecot/imap -u x",
+            })
+            .unwrap_err();
+        assert_eq!(err, "running \"/usr/lib/dovecot/imap -u x\" not allowed (grant it with --allow-exec \"/usr/lib/dovecot/imap -u x\")");
+        assert!(deny
+            .check(&Request::ReadFile { path: "/etc/shadow" })
+            .unwrap_err()
+            .contains("--allow-read"));
+        let p = Policy::deny_all()
+            .allow_exec("/usr/lib/dovecot/imap *")
+            .allow_read("/tmp/certs/*.pem");
+        assert!(p
+            .check(&Request::Exec {
+                command: "/usr/lib/dovecot/imap -c c -u x"
+            })
+            .is_ok());
+        assert!(p.check(&Request::Exec { command: "/bin/sh" }).is_err());
+        assert!(p
+            .check(&Request::ReadFile {
+                path: "/tmp/certs/ca.pem"
+            })
+            .is_ok());
+        assert!(p.check(&Request::ReadFile { path: "/etc/passwd" }).is_err());
     }
 }

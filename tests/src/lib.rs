@@ -7,6 +7,8 @@
 //! `WASIMAP_DOVECOT_ENV` to the `env` file of a server already running
 //! (as `just test` does) to share one across binaries.
 
+pub mod script_server;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +43,11 @@ impl Dovecot {
     /// Plain IMAP port on 127.0.0.1.
     pub fn imap_port(&self) -> u16 {
         self.get("WASIMAP_IMAP_PORT").parse().unwrap()
+    }
+
+    /// Implicit-TLS port on 127.0.0.1.
+    pub fn imaps_port(&self) -> u16 {
+        self.get("WASIMAP_IMAPS_PORT").parse().unwrap()
     }
 
     /// The password every ordinary user has.
@@ -108,7 +115,12 @@ pub fn plugin_path(name: &str) -> PathBuf {
 pub fn runner() -> &'static Runner {
     static RUNNER: OnceLock<Runner> = OnceLock::new();
     RUNNER.get_or_init(|| {
-        let policy = Policy::deny_all().allow("127.0.0.1:*".parse::<HostPattern>().unwrap());
+        let d = dovecot();
+        let policy = Policy::deny_all()
+            .allow("127.0.0.1:*".parse::<HostPattern>().unwrap())
+            .allow("localhost:*".parse::<HostPattern>().unwrap())
+            .allow_exec(format!("{} *", d.get("WASIMAP_STREAM_COMMAND")))
+            .allow_read(format!("{}/certs/*", d.get("WASIMAP_DOVECOT_DIR")));
         let config = RunnerConfig {
             policy,
             cache_dir: Some(root().join("target/wasimap-cache")),

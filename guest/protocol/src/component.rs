@@ -12,9 +12,11 @@ wit_bindgen::generate!({
     path: "../../wit",
 });
 
-use exports::wasimap::imap::client::{self as wit, Guest, GuestImap4, QuotarootResponse};
+use exports::wasimap::imap::client::{self as wit, Guest, GuestImap4, QuotarootResponse, SaslStep as WitStep};
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
-use wasimap::imap::types::{self as t, DataItem as WitItem, ImapError as WitError, Response as WitResponse};
+use wasimap::imap::types::{
+    self as t, DataItem as WitItem, ImapError as WitError, Response as WitResponse, TlsOptions,
+};
 
 struct Component;
 
@@ -27,6 +29,7 @@ fn transport_error(e: host::TransportError) -> TransportError {
     match e {
         host::TransportError::Denied(m) => TransportError::Denied(m),
         host::TransportError::Timeout => TransportError::Timeout,
+        host::TransportError::Tls(m) => TransportError::Tls(m),
         host::TransportError::Io(m) => TransportError::Io(m),
     }
 }
@@ -111,8 +114,41 @@ fn timeout_ms(timeout: Option<f64>) -> Result<Option<u32>, WitError> {
 }
 
 /// The `imap4` resource: one session behind a `RefCell`, since WIT methods
-/// take `&self`.
-struct Session(RefCell<Imap4<HostTransport>>);
+/// take `&self`; the host name is kept for STARTTLS verification.
+struct Session(RefCell<Imap4<HostTransport>>, String);
+
+fn options(timeout: Option<f64>) -> Result<ConnectOptions, WitError> {
+    let ms = timeout_ms(timeout)?;
+    Ok(ConnectOptions {
+        connect_timeout_ms: ms,
+        read_timeout_ms: ms,
+    })
+}
+
+/// Greeting and capabilities over a fresh connection.
+fn start(
+    conn: Result<Connection, host::TransportError>,
+    host_name: &str,
+    port: Option<u16>,
+    tls: bool,
+) -> Result<wit::Imap4, WitError> {
+    let conn = conn.map_err(|e| error(transport_error(e).into_imap()))?;
+    let mut imap = Imap4::connect(HostTransport(conn), random_seed(), 0).map_err(error)?;
+    if tls {
+        imap.set_tls_established();
+    }
+    if let Some(port) = port {
+        imap.set_endpoint(host_name, port);
+    }
+    Ok(wit::Imap4::new(Session(RefCell::new(imap), host_name.to_string())))
+}
+
+fn step(s: crate::imap4::SaslStep) -> WitStep {
+    match s {
+        crate::imap4::SaslStep::Challenge(c) => WitStep::Challenge(c),
+        crate::imap4::SaslStep::Done(r) => WitStep::Done(response(r)),
+    }
+}
 
 impl Session {
     fn with<R>(&self, f: impl FnOnce(&mut Imap4<HostTransport>) -> R) -> R {
@@ -152,14 +188,43 @@ impl Guest for Component {
 
 impl GuestImap4 for Session {
     fn open_tcp(host_name: String, port: u16, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
-        let ms = timeout_ms(timeout)?;
-        let options = ConnectOptions {
-            connect_timeout_ms: ms,
-            read_timeout_ms: ms,
-        };
-        let conn = host::connect_tcp(&host_name, port, options).map_err(|e| error(transport_error(e).into_imap()))?;
-        let imap = Imap4::connect(HostTransport(conn), random_seed(), 0).map_err(error)?;
-        Ok(wit::Imap4::new(Session(RefCell::new(imap))))
+        let conn = host::connect_tcp(&host_name, port, options(timeout)?);
+        start(conn, &host_name, Some(port), false)
+    }
+
+    fn open_tls(host_name: String, port: u16, timeout: Option<f64>, tls: TlsOptions) -> Result<wit::Imap4, WitError> {
+        let conn = host::connect_tls(&host_name, port, options(timeout)?, &tls);
+        start(conn, &host_name, Some(port), true)
+    }
+
+    fn open_stream(command: String, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
+        let conn = host::connect_process(&command, options(timeout)?);
+        start(conn, "", None, false)
+    }
+
+    fn starttls(&self, tls: TlsOptions) -> WitResult {
+        let host_name = self.1.clone();
+        done(self.with(|s| s.starttls(|t| t.0.start_tls(&host_name, &tls).map_err(transport_error))))
+    }
+
+    fn authenticate(&self, mechanism: String, user: String, secret: String) -> WitResult {
+        done(self.with(|s| s.authenticate(&mechanism, &user, &secret)))
+    }
+
+    fn authenticate_start(&self, mechanism: String, initial_response: Option<Vec<u8>>) -> Result<WitStep, WitError> {
+        self.with(|s| s.authenticate_start(&mechanism, initial_response.as_deref()))
+            .map(step)
+            .map_err(error)
+    }
+
+    fn authenticate_step(&self, response: Option<Vec<u8>>) -> Result<WitStep, WitError> {
+        self.with(|s| s.authenticate_step(response.as_deref()))
+            .map(step)
+            .map_err(error)
+    }
+
+    fn login_cram_md5(&self, user: String, password: String) -> WitResult {
+        done(self.with(|s| s.login_cram_md5(&user, &password)))
     }
 
     fn append(

@@ -5,8 +5,12 @@
 //! returns into the session in large chunks and writes the session's
 //! [`Action`]s; everything protocol-specific lives in the session.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
 use crate::encode::{self, ArgKind, Piece};
 use crate::error::{ImapError, Result};
+use crate::sasl;
 use crate::session::{Action, Poll, Session, State};
 use crate::util::{self, TimeValue};
 use crate::{pyrepr, DataItem, Response};
@@ -22,6 +26,8 @@ pub enum TransportError {
     Denied(String),
     /// The connect or read timeout expired.
     Timeout,
+    /// The TLS handshake or certificate verification failed.
+    Tls(String),
     /// Any other I/O failure.
     Io(String),
 }
@@ -33,6 +39,7 @@ impl TransportError {
         match self {
             TransportError::Denied(m) => ImapError::error(m),
             TransportError::Timeout => ImapError::abort("socket error: timed out"),
+            TransportError::Tls(m) => ImapError::abort(format!("TLS error: {m}")),
             TransportError::Io(m) => ImapError::abort(format!("socket error: {m}")),
         }
     }
@@ -64,10 +71,31 @@ pub fn timeout_millis(timeout: Option<f64>) -> Result<Option<u32>> {
     }
 }
 
+/// One step of a caller-driven AUTHENTICATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslStep {
+    /// The server's challenge, base64-decoded.
+    Challenge(Vec<u8>),
+    /// AUTHENTICATE completed with OK.
+    Done(Response),
+}
+
+/// An AUTHENTICATE in progress.
+#[derive(Debug)]
+struct AuthExchange {
+    tag: Vec<u8>,
+    /// An initial response not sent with SASL-IR: the answer to the first
+    /// challenge.
+    initial: Option<Vec<u8>>,
+}
+
 /// An imaplib session over transport `T`.
 pub struct Imap4<T: Transport> {
     transport: Option<T>,
     session: Session,
+    tls: bool,
+    endpoint: Option<(String, u16)>,
+    auth: Option<AuthExchange>,
 }
 
 fn text(s: &str) -> Piece {
@@ -121,6 +149,9 @@ impl<T: Transport> Imap4<T> {
         let mut imap = Imap4 {
             transport: Some(transport),
             session,
+            tls: false,
+            endpoint: None,
+            auth: None,
         };
         match imap.handshake() {
             Ok(()) => Ok(imap),
@@ -233,6 +264,11 @@ impl<T: Transport> Imap4<T> {
         message: Option<&[u8]>,
         redact_after: Option<usize>,
     ) -> Result<Vec<u8>> {
+        if self.auth.is_some() {
+            return Err(ImapError::error(
+                "AUTHENTICATE in progress: answer with authenticate-step first",
+            ));
+        }
         let plan = self.session.start_command(name, args, message, redact_after);
         self.flush_log();
         let plan = plan?;
@@ -736,6 +772,190 @@ impl<T: Transport> Imap4<T> {
         Ok(Response::new(typ, dat))
     }
 
+    // ----- TLS and authentication -----
+
+    /// Whether the connection is protected by TLS (implicit or STARTTLS).
+    pub fn tls_established(&self) -> bool {
+        self.tls
+    }
+
+    /// Records that the transport is TLS from the start (`IMAP4_SSL`).
+    pub fn set_tls_established(&mut self) {
+        self.tls = true;
+    }
+
+    /// The server's host and port, for OAUTHBEARER's `host=`/`port=`.
+    pub fn set_endpoint(&mut self, host: &str, port: u16) {
+        self.endpoint = Some((host.to_string(), port));
+    }
+
+    /// `starttls()`: sends STARTTLS and, on OK, lets `upgrade` turn the
+    /// transport into TLS, then reads the capabilities again.
+    ///
+    /// # Errors
+    /// imaplib's: `abort('TLS session already established')`,
+    /// `abort('TLS not supported by server')`,
+    /// `error("Couldn't establish TLS session")`; and `abort` when the
+    /// server sent bytes after its OK and before the handshake (they could
+    /// be an attacker's injected plaintext responses).
+    pub fn starttls(
+        &mut self,
+        upgrade: impl FnOnce(&mut T) -> std::result::Result<(), TransportError>,
+    ) -> Result<Response> {
+        if self.tls {
+            return Err(ImapError::abort("TLS session already established"));
+        }
+        if !self.session.capabilities.iter().any(|c| c == "STARTTLS") {
+            return Err(ImapError::abort("TLS not supported by server"));
+        }
+        let (typ, dat) = self.simple("STARTTLS", &[])?;
+        if typ != "OK" {
+            return Err(ImapError::error("Couldn't establish TLS session"));
+        }
+        if self.session.framer().buffered() > 0 {
+            self.shutdown();
+            return Err(ImapError::abort(
+                "unexpected data after STARTTLS OK, before the TLS handshake",
+            ));
+        }
+        upgrade(self.transport()?).map_err(TransportError::into_imap)?;
+        self.tls = true;
+        self.get_capabilities()?;
+        let (typ, dat) = self.session.untagged_response(typ, dat, "STARTTLS");
+        Ok(Response::new(typ, dat))
+    }
+
+    /// `authenticate(mechanism, authobject)` with a built-in mechanism.
+    ///
+    /// # Errors
+    /// `error` with the server's text when the reply is not OK (as
+    /// imaplib), or for a mechanism that is not built in.
+    pub fn authenticate(&mut self, mechanism: &str, user: &str, secret: &str) -> Result<Response> {
+        let mut mech = sasl::Mechanism::new(mechanism, user, secret, self.endpoint.clone())?;
+        let initial = mech.initial_response();
+        let mut step = self.authenticate_start(mech.name(), initial.as_deref())?;
+        if initial.is_some() {
+            // Sent with SASL-IR, or as the answer to the first challenge.
+            mech.initial_sent();
+        }
+        loop {
+            match step {
+                SaslStep::Done(r) => return Ok(r),
+                SaslStep::Challenge(ch) => {
+                    let answer = mech.respond(&ch);
+                    step = self.authenticate_step(Some(&answer))?;
+                }
+            }
+        }
+    }
+
+    /// `login_cram_md5(user, password)`.
+    pub fn login_cram_md5(&mut self, user: &str, password: &str) -> Result<Response> {
+        self.authenticate("CRAM-MD5", user, password)
+    }
+
+    /// Starts an AUTHENTICATE the caller drives with
+    /// [`Imap4::authenticate_step`] (imaplib's authobject, turned inside
+    /// out). `initial` goes with SASL-IR when the server offers it, else as
+    /// the answer to the first (empty) challenge.
+    pub fn authenticate_start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslStep> {
+        let mech = mechanism.to_ascii_uppercase();
+        if mech.is_empty() || !mech.bytes().all(encode::is_atom_char) {
+            return Err(ImapError::error(format!(
+                "malformed mechanism name: {}",
+                pyrepr::bytes(mech.as_bytes())
+            )));
+        }
+        let ir = initial.is_some() && self.session.capabilities.iter().any(|c| c == "SASL-IR");
+        let mut args = vec![text(&mech)];
+        if ir {
+            let encoded = B64.encode(initial.unwrap_or_default());
+            args.push(text(if encoded.is_empty() { "=" } else { &encoded }));
+        }
+        let tag = self.command("AUTHENTICATE", &args, None, Some(1))?;
+        self.auth = Some(AuthExchange {
+            tag,
+            initial: if ir { None } else { initial.map(<[u8]>::to_vec) },
+        });
+        self.auth_next()
+    }
+
+    /// Answers the last challenge; `None` cancels with `*`.
+    pub fn authenticate_step(&mut self, response: Option<&[u8]>) -> Result<SaslStep> {
+        if self.auth.is_none() {
+            return Err(ImapError::error("no AUTHENTICATE in progress"));
+        }
+        let line = match response {
+            Some(r) => format!("{}\r\n", B64.encode(r)),
+            None => "*\r\n".to_string(),
+        };
+        if self.session.debug >= 4 {
+            eprintln!(
+                "  {} > <redacted SASL response>",
+                String::from_utf8_lossy(self.session.tag_prefix())
+            );
+        }
+        if let Err(e) = self.send_bytes(line.as_bytes()) {
+            self.auth = None;
+            return Err(e);
+        }
+        self.auth_next()
+    }
+
+    /// Reads until the next challenge or the completion of AUTHENTICATE.
+    fn auth_next(&mut self) -> Result<SaslStep> {
+        let tag = self
+            .auth
+            .as_ref()
+            .map(|a| a.tag.clone())
+            .ok_or_else(|| ImapError::error("no AUTHENTICATE in progress"))?;
+        loop {
+            if self.session.is_completed(&tag) {
+                return self.auth_finish(&tag);
+            }
+            let got = self.get_response();
+            let got = match got {
+                Ok(g) => g,
+                Err(e) => {
+                    self.auth = None;
+                    return Err(e);
+                }
+            };
+            if got.is_none() {
+                let challenge = self.session.continuation.clone().unwrap_or_default();
+                let decoded = match B64.decode(challenge.trim_ascii()) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        self.auth = None;
+                        return Err(ImapError::abort_bytes(
+                            "invalid base64 in AUTHENTICATE challenge",
+                            &challenge,
+                        ));
+                    }
+                };
+                if let Some(initial) = self.auth.as_mut().and_then(|a| a.initial.take()) {
+                    self.send_bytes(format!("{}\r\n", B64.encode(initial)).as_bytes())?;
+                    continue;
+                }
+                return Ok(SaslStep::Challenge(decoded));
+            }
+        }
+    }
+
+    fn auth_finish(&mut self, tag: &[u8]) -> Result<SaslStep> {
+        self.auth = None;
+        let (typ, dat) = self.command_complete("AUTHENTICATE", tag)?;
+        if typ != "OK" {
+            let last = dat
+                .last()
+                .map(|d| String::from_utf8_lossy(d.first_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(ImapError::error(last));
+        }
+        self.session.state = State::Auth;
+        Ok(SaslStep::Done(Response::new(typ, dat)))
+    }
+
     // ----- raw access -----
 
     /// imaplib's `send(data)`: raw bytes, unchecked.
@@ -901,6 +1121,73 @@ mod tests {
         assert!(imap.create("x\r\nA1 DELETE INBOX").is_err());
         assert!(imap.login("u\0", "p").is_err());
         assert_eq!(imap.transport.as_ref().unwrap().written.len(), before);
+    }
+
+    fn written(imap: &Imap4<Script>) -> String {
+        String::from_utf8_lossy(&imap.transport.as_ref().unwrap().written).into_owned()
+    }
+
+    #[test]
+    fn starttls_refuses_plaintext_after_ok() {
+        let caps = b"* CAPABILITY IMAP4rev1 STARTTLS\r\nBAAA0 OK done\r\n";
+        let mut imap = connect(&[
+            GREETING,
+            caps,
+            b"BAAA1 OK Begin TLS\r\n* OK [CAPABILITY IMAP4rev1] injected\r\n",
+        ])
+        .unwrap();
+        let mut upgraded = false;
+        let err = imap
+            .starttls(|_| {
+                upgraded = true;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(err.message().starts_with("unexpected data after STARTTLS OK"), "{err}");
+        assert!(!upgraded, "no handshake over a poisoned buffer");
+
+        let mut imap = connect(&[GREETING, CAPS]).unwrap();
+        assert_eq!(
+            imap.starttls(|_| Ok(())).unwrap_err(),
+            ImapError::abort("TLS not supported by server")
+        );
+        let mut imap = connect(&[GREETING, caps, b"BAAA1 NO no TLS today\r\n"]).unwrap();
+        assert_eq!(
+            imap.starttls(|_| Ok(())).unwrap_err(),
+            ImapError::error("Couldn't establish TLS session")
+        );
+    }
+
+    #[test]
+    fn sasl_ir_when_offered_else_first_challenge() {
+        let caps = b"* CAPABILITY IMAP4rev1 SASL-IR\r\nBAAA0 OK done\r\n";
+        let mut imap = connect(&[GREETING, caps, b"BAAA1 OK welcome\r\n"]).unwrap();
+        imap.authenticate("plain", "alice", "secret").unwrap();
+        assert!(
+            written(&imap).ends_with("BAAA1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+            "{}",
+            written(&imap)
+        );
+        assert_eq!(imap.session().state, State::Auth);
+
+        let mut imap = connect(&[GREETING, CAPS, b"+ \r\n", b"BAAA1 OK welcome\r\n"]).unwrap();
+        imap.authenticate("PLAIN", "alice", "secret").unwrap();
+        assert!(
+            written(&imap).ends_with("BAAA1 AUTHENTICATE PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n"),
+            "{}",
+            written(&imap)
+        );
+
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"+ PDEyMzQ+\r\n",
+            b"BAAA1 NO [AUTHENTICATIONFAILED] nope\r\n",
+        ])
+        .unwrap();
+        let err = imap.login_cram_md5("tim", "tanstaaftanstaaf").unwrap_err();
+        assert_eq!(err, ImapError::error("[AUTHENTICATIONFAILED] nope"));
+        assert_eq!(imap.session().state, State::NonAuth);
     }
 
     #[test]

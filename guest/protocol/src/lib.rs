@@ -15,6 +15,7 @@ pub mod error;
 pub mod framing;
 pub mod imap4;
 pub mod pyrepr;
+pub mod sasl;
 pub mod session;
 pub mod util;
 

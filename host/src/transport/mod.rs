@@ -1,20 +1,30 @@
-//! Byte streams behind the `connection` resource.
+//! Byte streams behind the `connection` resource: TCP, TLS over TCP
+//! (implicit or upgraded by STARTTLS), and child processes.
 
+pub mod process;
 pub mod tcp;
+pub mod tls;
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use crate::bindings::{ConnectOptions, TransportError};
+use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 
 /// Largest read handed to a guest at once.
 pub const MAX_READ: usize = 1 << 20;
 
 /// An open connection owned by the guest through a resource handle.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub enum Connection {
     /// Plain TCP.
     Tcp(tcp::TcpConnection),
+    /// TLS over TCP.
+    Tls(Box<tls::TlsStream>),
+    /// A child process's stdin and stdout.
+    Process(process::ProcessConnection),
+    /// Closed, or in the middle of a STARTTLS upgrade that failed.
+    #[default]
+    Closed,
 }
 
 /// Milliseconds from WIT to a `Duration`; `None` and 0 mean no limit.
@@ -30,20 +40,82 @@ pub fn io_error(e: &io::Error) -> TransportError {
     }
 }
 
+fn closed() -> TransportError {
+    TransportError::Io("connection closed".into())
+}
+
+fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, TransportError> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A peer that closes without close_notify is EOF for IMAP:
+            // the protocol frames its own end (BYE, tagged LOGOUT reply).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(io_error(&e)),
+        }
+    }
+}
+
 impl Connection {
+    /// Opens a TCP connection (the policy was checked by the caller).
+    pub fn open_tcp(host: &str, port: u16, options: &ConnectOptions) -> Result<Self, TransportError> {
+        tcp::TcpConnection::connect(host, port, options).map(Connection::Tcp)
+    }
+
+    /// Opens TCP and runs the TLS handshake.
+    pub fn open_tls(
+        host: &str,
+        port: u16,
+        options: &ConnectOptions,
+        tls: &TlsOptions,
+        ca_file: Option<&[u8]>,
+    ) -> Result<Self, TransportError> {
+        let tcp = tcp::TcpConnection::connect(host, port, options)?;
+        tls::handshake(tcp.stream, host, tls, ca_file).map(|s| Connection::Tls(Box::new(s)))
+    }
+
+    /// Starts a command as a connection.
+    pub fn open_process(command: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
+        process::ProcessConnection::spawn(command, duration(options.read_timeout_ms)).map(Connection::Process)
+    }
+
+    /// Upgrades plain TCP to TLS in place (STARTTLS).
+    pub fn start_tls(&mut self, host: &str, tls: &TlsOptions, ca_file: Option<&[u8]>) -> Result<(), TransportError> {
+        match std::mem::take(self) {
+            Connection::Tcp(tcp) => {
+                *self = Connection::Tls(Box::new(tls::handshake(tcp.stream, host, tls, ca_file)?));
+                Ok(())
+            }
+            other => {
+                let what = match &other {
+                    Connection::Tls(_) => "the connection is already TLS",
+                    Connection::Process(_) => "a process connection cannot be upgraded to TLS",
+                    _ => "the connection is closed",
+                };
+                *self = other;
+                Err(TransportError::Io(what.into()))
+            }
+        }
+    }
+
+    /// Whether the stream is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Connection::Tls(_))
+    }
+
     /// Reads up to `max` bytes (capped at [`MAX_READ`]); empty at EOF.
     pub fn read(&mut self, max: u32) -> Result<Vec<u8>, TransportError> {
         let max = (max as usize).clamp(1, MAX_READ);
+        if let Connection::Process(p) = self {
+            return p.read(max);
+        }
         let mut buf = vec![0; max];
-        let n = loop {
-            let r = match self {
-                Connection::Tcp(c) => c.stream.read(&mut buf),
-            };
-            match r {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(&e)),
-            }
+        let n = match self {
+            Connection::Tcp(c) => read_retrying(&mut c.stream, &mut buf)?,
+            Connection::Tls(s) => read_retrying(s.as_mut(), &mut buf)?,
+            Connection::Process(_) => unreachable!("handled above"),
+            Connection::Closed => return Err(closed()),
         };
         buf.truncate(n);
         Ok(buf)
@@ -53,6 +125,9 @@ impl Connection {
     pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
         let r = match self {
             Connection::Tcp(c) => c.stream.write_all(data).and_then(|()| c.stream.flush()),
+            Connection::Tls(s) => s.write_all(data).and_then(|()| s.flush()),
+            Connection::Process(p) => return p.write(data),
+            Connection::Closed => return Err(closed()),
         };
         r.map_err(|e| io_error(&e))
     }
@@ -61,11 +136,13 @@ impl Connection {
     pub fn shutdown(&mut self) {
         match self {
             Connection::Tcp(c) => c.shutdown(),
+            Connection::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+                let _ = s.sock.shutdown(std::net::Shutdown::Both);
+            }
+            Connection::Process(p) => p.shutdown(),
+            Connection::Closed => {}
         }
-    }
-
-    /// Opens the connection a request describes (the policy was checked).
-    pub fn open_tcp(host: &str, port: u16, options: &ConnectOptions) -> Result<Self, TransportError> {
-        tcp::TcpConnection::connect(host, port, options).map(Connection::Tcp)
     }
 }

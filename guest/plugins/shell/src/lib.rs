@@ -13,8 +13,8 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use wasimap::imap::client::{self, Imap4};
-use wasimap::imap::types::{DataItem, ImapError, Response, TimeValue};
+use wasimap::imap::client::{self, Imap4, SaslStep};
+use wasimap::imap::types::{DataItem, ImapError, Response, TimeValue, TlsOptions};
 
 struct Shell;
 
@@ -139,6 +139,42 @@ impl Args<'_> {
     }
 }
 
+/// imaplib's `ssl_context` as JSON: `{"ca_file": path, "ca_pem": bytes,
+/// "server_hostname": name, "insecure": true}`.
+fn tls_options(v: Option<&Value>) -> Result<TlsOptions, Failure> {
+    let mut tls = TlsOptions {
+        ca_pem: None,
+        ca_file: None,
+        server_name: None,
+        client_cert_pem: None,
+        client_key_pem: None,
+        dangerously_accept_invalid_certs: false,
+    };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(tls);
+    };
+    let o = v.as_object().ok_or_else(|| usage("TLS options must be an object"))?;
+    for (key, value) in o {
+        match key.as_str() {
+            "ca_file" => tls.ca_file = Some(to_string(value)?),
+            "ca_pem" => tls.ca_pem = Some(to_bytes(value)?),
+            "server_hostname" => tls.server_name = Some(to_string(value)?),
+            "certfile_pem" => tls.client_cert_pem = Some(to_bytes(value)?),
+            "keyfile_pem" => tls.client_key_pem = Some(to_bytes(value)?),
+            "insecure" => tls.dangerously_accept_invalid_certs = value.as_bool().unwrap_or(false),
+            other => return Err(usage(format!("unknown TLS option {other:?}"))),
+        }
+    }
+    Ok(tls)
+}
+
+fn port(v: Option<&Value>, default: u16) -> Result<u16, Failure> {
+    match v {
+        None | Some(Value::Null) => Ok(default),
+        Some(p) => to_string(p)?.parse().map_err(|_| usage("port must be 0..65535")),
+    }
+}
+
 fn open(line: &[Value]) -> Result<Imap4, Failure> {
     let (kind, rest) = line.split_first().ok_or_else(|| usage("empty open line"))?;
     let mut rest = rest.to_vec();
@@ -153,14 +189,16 @@ fn open(line: &[Value]) -> Result<Imap4, Failure> {
     match kind.as_str() {
         Some("IMAP4") => {
             let host = args.opt(0)?.unwrap_or_else(|| "localhost".into());
-            let port = match args.0.get(1) {
-                None | Some(Value::Null) => 143,
-                Some(p) => to_string(p)?.parse().map_err(|_| usage("port must be 0..65535"))?,
-            };
-            Ok(Imap4::open_tcp(&host, port, timeout)?)
+            Ok(Imap4::open_tcp(&host, port(args.0.get(1), 143)?, timeout)?)
         }
+        Some("IMAP4_SSL") => {
+            let host = args.opt(0)?.unwrap_or_else(|| "localhost".into());
+            let tls = tls_options(args.0.get(2))?;
+            Ok(Imap4::open_tls(&host, port(args.0.get(1), 993)?, timeout, &tls)?)
+        }
+        Some("IMAP4_stream") => Ok(Imap4::open_stream(&args.string(0, "IMAP4_stream")?, timeout)?),
         Some(other) => Err(usage(format!(
-            "unknown connection class {other:?} (this build supports IMAP4)"
+            "unknown connection class {other:?} (IMAP4, IMAP4_SSL, IMAP4_stream)"
         ))),
         None => Err(usage("the first line must be [\"IMAP4\", host, port]")),
     }
@@ -217,6 +255,14 @@ fn utility(name: &str, args: &Args<'_>) -> Option<Answer> {
     .then(run)
 }
 
+/// A challenge as `{"value": {"challenge": bytes}}`, a completion as a response.
+fn sasl_step(step: SaslStep) -> Answer {
+    Ok(match step {
+        SaslStep::Challenge(c) => json!({ "challenge": bytes(&c) }),
+        SaslStep::Done(r) => response(r),
+    })
+}
+
 fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
     let m = method;
     let r = match method {
@@ -244,6 +290,17 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
                 &to_bytes(a.need(3, m)?)?,
             )
         }
+        "authenticate" => imap.authenticate(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
+        "authenticate_start" => {
+            let initial = a.0.get(1).filter(|v| !v.is_null()).map(to_bytes).transpose()?;
+            return sasl_step(imap.authenticate_start(&a.string(0, m)?, initial.as_deref())?);
+        }
+        "authenticate_step" => {
+            let answer = a.0.first().filter(|v| !v.is_null()).map(to_bytes).transpose()?;
+            return sasl_step(imap.authenticate_step(answer.as_deref())?);
+        }
+        "login_cram_md5" => imap.login_cram_md5(&a.string(0, m)?, &a.string(1, m)?),
+        "starttls" => imap.starttls(&tls_options(a.0.first())?),
         "capability" => imap.capability(),
         "check" => imap.check(),
         "close" => imap.close(),

@@ -1,0 +1,117 @@
+//! Process connections (imaplib's `IMAP4_stream`): a command run with
+//! `/bin/sh -c`, its stdin and stdout as the connection, its stderr passed
+//! to the host's stderr. The child is killed and reaped on drop.
+
+use std::io::{self, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use crate::bindings::TransportError;
+
+/// A running command used as a byte stream.
+#[derive(Debug)]
+pub struct ProcessConnection {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Chunks read from stdout by a reader thread, so reads can time out.
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    pending: Vec<u8>,
+    eof: bool,
+    read_timeout: Option<Duration>,
+}
+
+impl ProcessConnection {
+    /// Starts `command`.
+    pub fn spawn(command: &str, read_timeout: Option<Duration>) -> Result<Self, TransportError> {
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| TransportError::Io(format!("cannot start {command:?}: {e}")))?;
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::sync_channel(16);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = tx.send(Ok(Vec::new()));
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx.send(Ok(buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(ProcessConnection {
+            child,
+            stdin,
+            chunks: rx,
+            pending: Vec::new(),
+            eof: false,
+            read_timeout,
+        })
+    }
+
+    /// Up to `max` bytes of the command's stdout; empty at EOF.
+    pub fn read(&mut self, max: usize) -> Result<Vec<u8>, TransportError> {
+        if self.pending.is_empty() && !self.eof {
+            let chunk = match self.read_timeout {
+                Some(t) => self.chunks.recv_timeout(t).map_err(|e| match e {
+                    RecvTimeoutError::Timeout => TransportError::Timeout,
+                    RecvTimeoutError::Disconnected => TransportError::Io("process output closed".into()),
+                })?,
+                None => self
+                    .chunks
+                    .recv()
+                    .map_err(|_| TransportError::Io("process output closed".into()))?,
+            };
+            let chunk = chunk.map_err(|e| super::io_error(&e))?;
+            if chunk.is_empty() {
+                self.eof = true;
+            }
+            self.pending = chunk;
+        }
+        let n = self.pending.len().min(max);
+        let rest = self.pending.split_off(n);
+        Ok(std::mem::replace(&mut self.pending, rest))
+    }
+
+    /// Writes to the command's stdin.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| TransportError::Io("stdin closed".into()))?;
+        stdin
+            .write_all(data)
+            .and_then(|()| stdin.flush())
+            .map_err(|e| super::io_error(&e))
+    }
+
+    /// Closes the command's stdin, as imaplib's `shutdown` does.
+    pub fn shutdown(&mut self) {
+        self.stdin = None;
+    }
+}
+
+impl Drop for ProcessConnection {
+    fn drop(&mut self) {
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
