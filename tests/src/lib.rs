@@ -120,6 +120,7 @@ pub fn runner() -> &'static Runner {
             .allow("127.0.0.1:*".parse::<HostPattern>().unwrap())
             .allow("localhost:*".parse::<HostPattern>().unwrap())
             .allow_exec(format!("{} *", d.get("WASIMAP_STREAM_COMMAND")))
+            .allow_exec(format!("sleep * & exec {} *", d.get("WASIMAP_STREAM_COMMAND")))
             .allow_read(format!("{}/certs/*", d.get("WASIMAP_DOVECOT_DIR")));
         let config = RunnerConfig {
             policy,

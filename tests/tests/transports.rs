@@ -332,3 +332,26 @@ mod oauth {
         assert_eq!(lines[3], b"AQ==\r\n");
     }
 }
+
+#[test]
+fn a_dropped_stream_connection_kills_its_processes() {
+    // A background child of the shell: killing only the shell would orphan it.
+    let sleeper = format!("sleep {}.25", 5000 + std::process::id() % 1000);
+    let command = format!(
+        "{sleeper} & exec {} -u {}",
+        dovecot().get("WASIMAP_STREAM_COMMAND"),
+        unique_user("reap")
+    );
+    let a = shell(&[json!(["IMAP4_stream", command]), json!(["noop"])]);
+    assert_eq!(a[1]["typ"], "OK");
+    // The shell plugin has returned: its connection resource was dropped.
+    let alive = std::process::Command::new("pgrep")
+        .args(["-f", &sleeper])
+        .output()
+        .unwrap();
+    assert!(
+        alive.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&alive.stdout)
+    );
+}

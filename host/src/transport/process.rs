@@ -1,8 +1,10 @@
 //! Process connections (imaplib's `IMAP4_stream`): a command run with
 //! `/bin/sh -c`, its stdin and stdout as the connection, its stderr passed
-//! to the host's stderr. The child is killed and reaped on drop.
+//! to the host's stderr. The child's whole process group is killed and the
+//! child reaped on drop.
 
 use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
@@ -27,6 +29,9 @@ impl ProcessConnection {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
+            // Its own process group, so dropping the connection can end
+            // everything the shell started, not only the shell.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -111,6 +116,12 @@ impl ProcessConnection {
 impl Drop for ProcessConnection {
     fn drop(&mut self) {
         self.stdin = None;
+        if let Ok(pgid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: killpg only sends a signal; the group is ours (process_group(0)).
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
