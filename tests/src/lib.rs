@@ -186,3 +186,121 @@ pub fn login_lines(user: &str) -> Vec<Value> {
         serde_json::json!(["login", user, d.password()]),
     ]
 }
+
+/// Runs a script through CPython's imaplib (`tests/python/imaplib_shell.py`,
+/// the reference side of the differential tests), in UTC.
+pub fn python_shell(script: &[Value]) -> Vec<Value> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(root().join("tests/python/imaplib_shell.py"))
+        .env("TZ", "UTC")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let input: String = script.iter().map(|v| format!("{v}\n")).collect();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON answer"))
+        .collect();
+    assert_eq!(
+        answers.len(),
+        script.len(),
+        "python: {answers:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    answers
+}
+
+/// Replaces what legitimately differs between two runs against Dovecot:
+/// timings, UIDVALIDITY values, and the user names given.
+pub fn normalize(v: &Value, users: &[&str]) -> Value {
+    use std::sync::LazyLock;
+    static TIMING: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)").unwrap());
+    static UIDVALIDITY: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(UIDVALIDITY|APPENDUID|COPYUID) \d+").unwrap());
+    match v {
+        Value::String(s) => {
+            let mut s = TIMING.replace_all(s, "(T secs)").into_owned();
+            s = UIDVALIDITY.replace_all(&s, "$1 N").into_owned();
+            for user in users {
+                s = s.replace(user, "USER");
+            }
+            Value::String(s)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| normalize(x, users)).collect()),
+        Value::Object(o) => {
+            let typ = o.get("typ").and_then(Value::as_str).unwrap_or_default();
+            Value::Object(
+                o.iter()
+                    .map(|(k, x)| {
+                        // `untagged_responses` and `response(code)` hold bare
+                        // UIDVALIDITY values.
+                        let bare = is_uid_code(k) || (k == "data" && is_uid_code(typ));
+                        (
+                            k.clone(),
+                            if bare {
+                                mask_leading_number(x)
+                            } else {
+                                normalize(x, users)
+                            },
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
+}
+
+fn is_uid_code(name: &str) -> bool {
+    matches!(name, "UIDVALIDITY" | "COPYUID" | "APPENDUID")
+}
+
+/// `[{"b": "1795 1 1"}]` → `[{"b": "N 1 1"}]`.
+fn mask_leading_number(items: &Value) -> Value {
+    use std::sync::LazyLock;
+    static LEADING: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(r"^\d+").unwrap());
+    let masked = items.as_array().into_iter().flatten().map(|d| match d["b"].as_str() {
+        Some(s) => serde_json::json!({ "b": LEADING.replace(s, "N") }),
+        None => d.clone(),
+    });
+    Value::Array(masked.collect())
+}
+
+/// Runs the same session, built for a fresh user by `calls`, through
+/// wasimap and through CPython's imaplib, and returns both sides'
+/// normalized answers (open and login first).
+pub fn differential(prefix: &str, calls: impl Fn(&str) -> Vec<Value>) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let (wuser, puser) = (unique_user(&format!("{prefix}w")), unique_user(&format!("{prefix}p")));
+    let script = |user: &str| {
+        let mut s = login_lines(user);
+        s.extend(calls(user));
+        s
+    };
+    let (wscript, pscript) = (script(&wuser), script(&puser));
+    let ours = shell(&wscript).iter().map(|a| normalize(a, &[&wuser])).collect();
+    let theirs = python_shell(&pscript).iter().map(|a| normalize(a, &[&puser])).collect();
+    (
+        normalize(&Value::Array(wscript), &[&wuser]).as_array().unwrap().clone(),
+        ours,
+        theirs,
+    )
+}
+
+/// Asserts both sides answered every line alike, naming the first line
+/// that differs.
+pub fn assert_same(script: &[Value], ours: &[Value], theirs: &[Value]) {
+    for (i, call) in script.iter().enumerate() {
+        assert_eq!(
+            ours[i], theirs[i],
+            "line {i}: {call}\n wasimap: {}\n CPython: {}",
+            ours[i], theirs[i]
+        );
+    }
+}

@@ -34,8 +34,15 @@ pub struct ScriptServer {
     handle: Option<JoinHandle<Vec<Vec<u8>>>>,
 }
 
-fn tag_of(line: &[u8]) -> Vec<u8> {
-    line.split(|&c| c == b' ').next().unwrap_or_default().to_vec()
+/// The tag of a command line (`TAG COMMAND ...`); `None` for SASL answers
+/// and literal data, which must not change the tag used in replies.
+fn tag_of(line: &[u8]) -> Option<Vec<u8>> {
+    let mut words = line.split(|&c| c == b' ');
+    let tag = words.next()?;
+    let command = words.next()?.trim_ascii_end();
+    let is_tag = !tag.is_empty() && tag.iter().all(u8::is_ascii_alphanumeric);
+    let is_command = !command.is_empty() && command.iter().all(u8::is_ascii_uppercase);
+    (is_tag && is_command).then(|| tag.to_vec())
 }
 
 fn run(stream: TcpStream, steps: Vec<Step>) -> Vec<Vec<u8>> {
@@ -66,9 +73,8 @@ fn run(stream: TcpStream, steps: Vec<Step>) -> Vec<Vec<u8>> {
                 match reader.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        // SASL answers (no space) are not commands: keep the tag.
-                        if line.contains(&b' ') {
-                            tag = tag_of(&line);
+                        if let Some(t) = tag_of(&line) {
+                            tag = t;
                         }
                         received.push(line);
                     }
@@ -107,8 +113,17 @@ impl ScriptServer {
 
 /// The usual opening: greeting, then the CAPABILITY exchange with `caps`.
 pub fn greeting(caps: &str) -> Vec<Step> {
+    opening("OK", caps)
+}
+
+/// A PREAUTH greeting (the session starts in AUTH), then CAPABILITY.
+pub fn preauth(caps: &str) -> Vec<Step> {
+    opening("PREAUTH", caps)
+}
+
+fn opening(status: &str, caps: &str) -> Vec<Step> {
     vec![
-        send("* OK scripted server ready\r\n"),
+        send(format!("* {status} scripted server ready\r\n")),
         Step::Expect,
         send(format!("* CAPABILITY {caps}\r\n{{tag}} OK CAPABILITY completed\r\n")),
     ]

@@ -533,8 +533,9 @@ impl Session {
                             }
                         }
                     }
+                    // imaplib stores the line before the code it carries.
+                    self.append_untagged(&typ, DataItem::Bytes(dat.clone()));
                     self.bracket(&typ, &dat);
-                    self.append_untagged(&typ, DataItem::Bytes(dat));
                     return Ok(Poll::Response(first));
                 }
                 Partial::Trailer { first, typ } => match self.get_line()? {

@@ -1,0 +1,420 @@
+//! The same sessions through CPython's imaplib and through wasimap (shell
+//! plugin → protocol component → host), compared line by line. Where
+//! wasimap deliberately differs from CPython 3.11, the test asserts the
+//! documented behaviour of each side instead (docs/architecture.md,
+//! "Differences from CPython's imaplib").
+
+use serde_json::{json, Value};
+use wasimap_tests::script_server::{preauth, send, ScriptServer, Step};
+use wasimap_tests::{assert_same, b, differential, dovecot, python_shell, shell, unique_user};
+
+fn msg(from: &str, subject: &str) -> Value {
+    b(&format!(
+        "From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@d>\r\n\r\nbody of {subject}\r\n"
+    ))
+}
+
+/// Every imaplib method that works over a plain connection, with the
+/// happy paths and the error paths (NO, BAD, wrong state, readonly).
+#[test]
+fn every_method_matches_cpython() {
+    let (script, ours, theirs) = differential("every", |user| {
+        vec![
+            json!(["capability"]),
+            json!(["noop"]),
+            json!(["getattr", "capabilities"]),
+            json!(["getattr", "PROTOCOL_VERSION"]),
+            json!(["getattr", "state"]),
+            json!(["getattr", "welcome"]),
+            json!(["getattr", "utf8_enabled"]),
+            json!(["enable", "CONDSTORE"]),
+            json!(["create", "Work"]),
+            json!(["create", "Work/Sub"]),
+            json!(["list"]),
+            json!(["list", "\"\"", "Work/%"]),
+            json!(["subscribe", "Work"]),
+            json!(["lsub"]),
+            json!(["unsubscribe", "Work"]),
+            json!(["lsub"]),
+            json!([
+                "append",
+                "INBOX",
+                "(\\Seen)",
+                "\"01-Feb-2024 10:00:00 +0100\"",
+                msg("ann@example.org", "alpha")
+            ]),
+            json!([
+                "append",
+                "INBOX",
+                null,
+                "\"02-Feb-2024 10:00:00 +0100\"",
+                msg("bob@example.org", "beta")
+            ]),
+            json!([
+                "append",
+                "INBOX",
+                "\\Flagged",
+                "\"03-Feb-2024 10:00:00 +0100\"",
+                msg("ann@example.org", "gamma")
+            ]),
+            json!(["status", "INBOX", "(MESSAGES UNSEEN UIDNEXT)"]),
+            json!(["search", null, "ALL"]),
+            json!(["select", "INBOX"]),
+            json!(["response", "FLAGS"]),
+            json!(["response", "PERMANENTFLAGS"]),
+            json!(["response", "UIDNEXT"]),
+            json!(["recent"]),
+            json!(["fetch", "1:*", "(FLAGS INTERNALDATE RFC822.SIZE)"]),
+            json!(["fetch", "1", "(RFC822)"]),
+            json!(["fetch", "2", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])"]),
+            json!(["search", null, "FROM", "ann@example.org"]),
+            json!(["search", "UTF-8", "UNSEEN"]),
+            json!(["sort", "(SUBJECT)", "UTF-8", "ALL"]),
+            json!(["thread", "REFERENCES", "UTF-8", "ALL"]),
+            json!(["store", "1", "+FLAGS", "(\\Answered)"]),
+            json!(["uid", "FETCH", "1:*", "(UID FLAGS)"]),
+            json!(["uid", "SEARCH", "ALL"]),
+            json!(["uid", "STORE", "2", "+FLAGS.SILENT", "(\\Seen)"]),
+            json!(["uid", "SORT", "(REVERSE SUBJECT)", "UTF-8", "ALL"]),
+            json!(["uid", "THREAD", "ORDEREDSUBJECT", "UTF-8", "ALL"]),
+            json!(["copy", "1", "Work"]),
+            json!(["response", "COPYUID"]),
+            json!(["uid", "COPY", "2", "Work"]),
+            json!(["xatom", "MOVE", "3", "Work"]),
+            json!(["response", "COPYUID"]),
+            json!(["check"]),
+            json!(["store", "1", "+FLAGS", "(\\Deleted)"]),
+            json!(["expunge"]),
+            json!(["getacl", "INBOX"]),
+            json!(["myrights", "INBOX"]),
+            json!(["setacl", "Work", "bob", "lr"]),
+            json!(["getacl", "Work"]),
+            json!(["deleteacl", "Work", "bob"]),
+            json!(["getquotaroot", "INBOX"]),
+            json!(["getquota", "\"User quota\""]),
+            json!(["setquota", "\"User quota\"", "(STORAGE 512)"]),
+            json!(["namespace"]),
+            json!(["xatom", "ID", "(\"name\" \"diff\")"]),
+            json!(["response", "ID"]),
+            json!(["partial", "1", "BODY[]", "0", "10"]),
+            json!(["getannotation", "INBOX", "/comment", "value.priv"]),
+            json!(["setannotation", "INBOX", "(/comment (value.priv \"x\"))"]),
+            json!(["proxyauth", "bob"]),
+            json!(["uid", "frob"]),
+            json!(["login", "someone", "x"]),
+            json!(["send", b("RAW1 NOOP\r\n")]),
+            json!(["readline"]),
+            json!(["send", b("RAW2 NOOP\r\n")]),
+            json!(["read", 4]),
+            json!(["readline"]),
+            json!(["unselect"]),
+            json!(["getattr", "state"]),
+            json!(["search", null, "ALL"]),
+            json!(["select", "Work", true]),
+            json!(["response", "READ-ONLY"]),
+            json!(["fetch", "1:*", "(FLAGS)"]),
+            json!(["close"]),
+            json!(["select", "Nonexistent"]),
+            json!(["rename", "Work/Sub", "Work/Renamed"]),
+            json!(["delete", "Work/Renamed"]),
+            json!(["create", "RO"]),
+            json!(["setacl", "RO", user, "lr"]),
+            json!(["select", "RO"]),
+            json!(["getattr", "state"]),
+            json!(["Int2AP", 4242]),
+            json!(["ParseFlags", b("1 (FLAGS (\\Seen $Junk) UID 9)")]),
+            json!([
+                "Internaldate2tuple",
+                b("1 (INTERNALDATE \"31-Dec-1999 12:30:00 -1130\")")
+            ]),
+            json!(["Time2Internaldate", 2000000000]),
+            json!(["Time2Internaldate", "\"18-May-2033 05:33:20 +0200\""]),
+            json!(["logout"]),
+            json!(["getattr", "state"]),
+        ]
+    });
+    assert_same(&script, &ours, &theirs);
+    // The run did what it says, on both sides.
+    let last_select = &ours[ours.len() - 9];
+    assert_eq!(last_select["error"], "readonly", "{last_select}");
+}
+
+/// The untagged responses a command leaves behind are where imaplib puts
+/// them: a COPYUID is only visible through `response('COPYUID')`, and the
+/// attribute `untagged_responses` carries everything not yet taken.
+#[test]
+fn untagged_carry_over_matches_cpython() {
+    let (script, ours, theirs) = differential("carry", |_| {
+        vec![
+            json!(["create", "Dest"]),
+            json!(["append", "INBOX", null, null, msg("c@example.org", "carry")]),
+            json!(["select", "INBOX"]),
+            json!(["getattr", "untagged_responses"]),
+            json!(["copy", "1", "Dest"]),
+            json!(["getattr", "untagged_responses"]),
+            json!(["response", "COPYUID"]),
+            json!(["response", "COPYUID"]),
+            json!(["noop"]),
+            json!(["recent"]),
+        ]
+    });
+    assert_same(&script, &ours, &theirs);
+    assert_eq!(ours[8]["typ"], "COPYUID");
+    assert_eq!(ours[9], json!({"typ": "COPYUID", "data": [null]}));
+}
+
+// ----- documented deviations from CPython 3.11 -----
+
+fn list_names(answer: &Value) -> Vec<String> {
+    answer["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["b"].as_str().unwrap().rsplit_once(' ').unwrap().1.to_string())
+        .collect()
+}
+
+/// Row "argument quoting": CPython sends `CREATE Space Box` (creating
+/// `Space`); wasimap sends `"Space Box"`.
+#[test]
+fn deviation_quoting_space_box() {
+    let (_, ours, theirs) = differential("quote", |_| vec![json!(["create", "Space Box"]), json!(["list"])]);
+    assert_eq!(ours[2]["typ"], "OK");
+    assert!(list_names(&ours[3]).contains(&"Box\"".to_string()), "{}", ours[3]);
+    assert_eq!(theirs[2]["typ"], "OK");
+    assert!(
+        list_names(&theirs[3]).contains(&"Space".to_string()),
+        "CPython created `Space`: {}",
+        theirs[3]
+    );
+}
+
+/// Row "argument quoting": `create('{5}')` leaves CPython waiting for a
+/// literal until its timeout; wasimap creates `{5}`.
+#[test]
+fn deviation_quoting_literal_marker() {
+    let d = dovecot();
+    let script = |user: &str| {
+        vec![
+            json!(["IMAP4", "127.0.0.1", d.imap_port(), {"timeout": 2}]),
+            json!(["login", user, d.password()]),
+            json!(["create", "{5}"]),
+        ]
+    };
+    let ours = shell(&script(&unique_user("brace")));
+    assert_eq!(ours[2]["typ"], "OK", "{}", ours[2]);
+    let theirs = python_shell(&script(&unique_user("brace")));
+    assert_eq!(theirs[2]["error"], "exception", "{}", theirs[2]);
+    assert!(
+        theirs[2]["message"].as_str().unwrap().contains("timed out"),
+        "{}",
+        theirs[2]
+    );
+}
+
+/// Row "CR, LF, NUL": CPython sends the injected command; wasimap refuses
+/// before sending anything.
+#[test]
+fn deviation_crlf_injection() {
+    let (_, ours, theirs) = differential("inject", |_| {
+        vec![
+            json!(["create", "x\r\nZ1 CREATE injected"]),
+            json!(["noop"]),
+            json!(["list"]),
+        ]
+    });
+    assert_eq!(ours[2]["error"], "error");
+    assert!(ours[2]["message"].as_str().unwrap().contains("CR, LF or NUL"));
+    assert_eq!(list_names(&ours[4]), vec!["INBOX"]);
+    assert!(
+        list_names(&theirs[4]).contains(&"injected".to_string()),
+        "CPython was injected: {}",
+        theirs[4]
+    );
+}
+
+/// Row "8-bit arguments": CPython cannot encode them; wasimap sends a
+/// literal (Dovecot 2.3 then wants modified UTF-7).
+#[test]
+fn deviation_eight_bit_argument() {
+    let (_, ours, theirs) = differential("eight", |_| vec![json!(["create", "Entw\u{fc}rfe"])]);
+    assert_eq!(ours[2]["typ"], "NO");
+    assert!(ours[2]["data"][0]["b"]
+        .as_str()
+        .unwrap()
+        .starts_with("Mailbox name is not valid mUTF-7"));
+    assert_eq!(theirs[2]["error"], "exception");
+    assert!(
+        theirs[2]["message"].as_str().unwrap().starts_with("UnicodeEncodeError"),
+        "{}",
+        theirs[2]
+    );
+}
+
+/// TLS: without a context, CPython 3.11 here verifies too (its default
+/// context loads the system roots), so both refuse the project's private CA.
+#[test]
+fn tls_without_a_ca_is_refused_on_both_sides() {
+    let d = dovecot();
+    let script = [json!(["IMAP4_SSL", "127.0.0.1", d.imaps_port()])];
+    let ours = shell(&script);
+    assert_eq!(ours[0]["error"], "abort");
+    assert!(
+        ours[0]["message"].as_str().unwrap().contains("UnknownIssuer"),
+        "{}",
+        ours[0]
+    );
+    let theirs = python_shell(&script);
+    assert!(
+        theirs[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CERTIFICATE_VERIFY_FAILED"),
+        "{}",
+        theirs[0]
+    );
+}
+
+/// Row "move()": CPython 3.11 has no `move` method (MOVE only through
+/// `uid` or `xatom`); wasimap has one.
+#[test]
+fn deviation_move_method() {
+    let (_, ours, theirs) = differential("move", |_| {
+        vec![
+            json!(["create", "Dest"]),
+            json!(["append", "INBOX", null, null, msg("m@example.org", "moved")]),
+            json!(["select", "INBOX"]),
+            json!(["move", "1", "Dest"]),
+        ]
+    });
+    assert_eq!(ours[5]["typ"], "OK", "{}", ours[5]);
+    assert_eq!(theirs[5]["error"], "exception");
+    assert!(
+        theirs[5]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown IMAP4 command: 'move'"),
+        "{}",
+        theirs[5]
+    );
+}
+
+/// Rows "literals" and "UTF-8 APPEND": with LITERAL+ wasimap sends `{n+}`
+/// without waiting; after ENABLE UTF8=ACCEPT it sends RFC 6855's
+/// `UTF8 (~{n}...)` where CPython puts `UTF8 (` inside the literal.
+#[test]
+fn deviation_literal_plus_and_utf8_append() {
+    let append = json!(["append", "INBOX", null, null, b("Subject: x\r\n\r\nhi")]);
+    let mut steps = preauth("IMAP4rev1 LITERAL+");
+    steps.extend([Step::Expect, Step::Expect, send("{tag} OK [APPENDUID 1 1] done\r\n")]);
+    let server = ScriptServer::start(steps);
+    let ours = shell(&[
+        json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
+        append.clone(),
+    ]);
+    assert_eq!(ours[1]["typ"], "OK", "{ours:?}");
+    let lines = server.received();
+    assert!(
+        lines[1].ends_with(b" APPEND INBOX {16+}\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&lines[1])
+    );
+
+    // CPython: always synchronizing.
+    let mut steps = preauth("IMAP4rev1 LITERAL+");
+    steps.extend([
+        Step::Expect,
+        send("+ go ahead\r\n"),
+        Step::Expect,
+        send("{tag} OK [APPENDUID 1 1] done\r\n"),
+    ]);
+    let server = ScriptServer::start(steps);
+    let theirs = python_shell(&[
+        json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
+        append.clone(),
+    ]);
+    assert_eq!(theirs[1]["typ"], "OK", "{theirs:?}");
+    let lines = server.received();
+    assert!(
+        lines[1].ends_with(b" APPEND INBOX {16}\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&lines[1])
+    );
+
+    // UTF-8 mode.
+    let caps = "IMAP4rev1 ENABLE UTF8=ACCEPT";
+    let mut steps = preauth(caps);
+    steps.extend([
+        Step::Expect,
+        send("* ENABLED UTF8=ACCEPT\r\n{tag} OK enabled\r\n"),
+        Step::Expect,
+        send("+ go ahead\r\n"),
+        // The literal's three lines.
+        Step::Expect,
+        Step::Expect,
+        Step::Expect,
+        send("{tag} OK done\r\n"),
+    ]);
+    let server = ScriptServer::start(steps);
+    let ours = shell(&[
+        json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
+        json!(["enable", "UTF8=ACCEPT"]),
+        json!(["getattr", "utf8_enabled"]),
+        append.clone(),
+    ]);
+    assert_eq!(ours[2], json!({"value": true}));
+    assert_eq!(ours[3]["typ"], "OK", "{}", ours[3]);
+    let lines = server.received();
+    assert!(
+        lines[2].ends_with(b" APPEND INBOX UTF8 (~{16}\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&lines[2])
+    );
+    assert_eq!(lines[3..].concat(), b"Subject: x\r\n\r\nhi)\r\n");
+
+    let mut steps = preauth(caps);
+    steps.extend([
+        Step::Expect,
+        send("* ENABLED UTF8=ACCEPT\r\n{tag} OK enabled\r\n"),
+        Step::Expect,
+        send("+ go ahead\r\n"),
+        // The literal's three lines.
+        Step::Expect,
+        Step::Expect,
+        Step::Expect,
+        send("{tag} OK done\r\n"),
+    ]);
+    let server = ScriptServer::start(steps);
+    let theirs = python_shell(&[
+        json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
+        json!(["enable", "UTF8=ACCEPT"]),
+        json!(["getattr", "utf8_enabled"]),
+        append,
+    ]);
+    assert_eq!(theirs[3]["typ"], "OK", "{}", theirs[3]);
+    let lines = server.received();
+    // The marker counts the `UTF8 (` and `)` that CPython puts inside the literal.
+    assert!(
+        lines[2].ends_with(b" APPEND INBOX {23}\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&lines[2])
+    );
+    assert_eq!(lines[3..].concat(), b"UTF8 (Subject: x\r\n\r\nhi)\r\n");
+}
+
+/// Row "read timeout": a stalled server raises CPython's TimeoutError
+/// (not an imaplib exception); wasimap raises `abort`.
+#[test]
+fn deviation_read_timeout_is_abort() {
+    let steps = vec![Step::Sleep(std::time::Duration::from_secs(3))];
+    let server = ScriptServer::start(steps);
+    let ours = shell(&[json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 0.5}])]);
+    assert_eq!(ours[0], json!({"error": "abort", "message": "socket error: timed out"}));
+    drop(server.received());
+    let server = ScriptServer::start(vec![Step::Sleep(std::time::Duration::from_secs(3))]);
+    let theirs = python_shell(&[json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 0.5}])]);
+    assert_eq!(
+        theirs[0],
+        json!({"error": "exception", "message": "TimeoutError: timed out"})
+    );
+}
