@@ -122,6 +122,10 @@ impl transport::HostConnection for HostState {
             .start_tls(&host, &tls, ca.as_deref())
     }
 
+    fn set_read_timeout(&mut self, conn: Resource<Connection>, ms: Option<u32>) -> Result<(), TransportError> {
+        self.table.get_mut(&conn).map_err(table_error)?.set_read_timeout(crate::transport::duration(ms))
+    }
+
     fn is_tls(&mut self, conn: Resource<Connection>) -> bool {
         self.table.get(&conn).is_ok_and(Connection::is_tls)
     }

@@ -3,6 +3,8 @@
 //! [`crate::imap4`] and below.
 
 use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
 
 use crate::imap4::{Imap4, Transport, TransportError};
 use crate::util;
@@ -12,7 +14,7 @@ wit_bindgen::generate!({
     path: "../../wit",
 });
 
-use exports::wasimap::imap::client::{self as wit, Guest, GuestImap4, QuotarootResponse, SaslStep as WitStep};
+use exports::wasimap::imap::client::{self as wit, Guest, GuestIdler, GuestImap4, QuotarootResponse, SaslStep as WitStep};
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
 use wasimap::imap::types::{
     self as t, DataItem as WitItem, ImapError as WitError, Response as WitResponse, TlsOptions,
@@ -47,6 +49,11 @@ impl Transport for HostTransport {
 
     fn shutdown(&mut self) {
         self.0.shutdown();
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        let ms = timeout.map(|t| u32::try_from(t.as_millis().max(1)).unwrap_or(u32::MAX));
+        self.0.set_read_timeout(ms).map_err(transport_error)
     }
 }
 
@@ -115,7 +122,11 @@ fn timeout_ms(timeout: Option<f64>) -> Result<Option<u32>, WitError> {
 
 /// The `imap4` resource: one session behind a `RefCell`, since WIT methods
 /// take `&self`; the host name is kept for STARTTLS verification.
-struct Session(RefCell<Imap4<HostTransport>>, String);
+struct Session(Rc<RefCell<Imap4<HostTransport>>>, String);
+
+fn read_timeout(timeout: Option<f64>) -> Option<Duration> {
+    timeout.and_then(|t| Duration::try_from_secs_f64(t).ok())
+}
 
 fn options(timeout: Option<f64>) -> Result<ConnectOptions, WitError> {
     let ms = timeout_ms(timeout)?;
@@ -128,19 +139,21 @@ fn options(timeout: Option<f64>) -> Result<ConnectOptions, WitError> {
 /// Greeting and capabilities over a fresh connection.
 fn start(
     conn: Result<Connection, host::TransportError>,
+    read_timeout: Option<Duration>,
     host_name: &str,
     port: Option<u16>,
     tls: bool,
 ) -> Result<wit::Imap4, WitError> {
     let conn = conn.map_err(|e| error(transport_error(e).into_imap()))?;
     let mut imap = Imap4::connect(HostTransport(conn), random_seed(), 0).map_err(error)?;
+    imap.set_default_read_timeout(read_timeout);
     if tls {
         imap.set_tls_established();
     }
     if let Some(port) = port {
         imap.set_endpoint(host_name, port);
     }
-    Ok(wit::Imap4::new(Session(RefCell::new(imap), host_name.to_string())))
+    Ok(wit::Imap4::new(Session(Rc::new(RefCell::new(imap)), host_name.to_string())))
 }
 
 fn step(s: crate::imap4::SaslStep) -> WitStep {
@@ -156,8 +169,48 @@ impl Session {
     }
 }
 
+/// The `idler` resource: shares the session with its `imap4`.
+struct Idler(Rc<RefCell<Imap4<HostTransport>>>);
+
+fn seconds(t: f64) -> Result<Duration, WitError> {
+    Duration::try_from_secs_f64(t).map_err(|_| WitError::Error(format!("invalid timeout: {t}")))
+}
+
+fn idle_item((typ, datum): (String, crate::DataItem)) -> (String, Vec<WitItem>) {
+    (typ, vec![item(datum)])
+}
+
+impl GuestIdler for Idler {
+    fn next(&self, timeout: Option<f64>) -> Result<Option<(String, Vec<WitItem>)>, WitError> {
+        let timeout = timeout.map(seconds).transpose()?;
+        let r = self.0.borrow_mut().idle_next(timeout);
+        r.map(|o| o.map(idle_item)).map_err(error)
+    }
+
+    fn burst(&self, interval: f64) -> Result<Vec<(String, Vec<WitItem>)>, WitError> {
+        let interval = seconds(interval)?;
+        let r = self.0.borrow_mut().idle_burst(interval);
+        r.map(|v| v.into_iter().map(idle_item).collect()).map_err(error)
+    }
+
+    fn done(&self) -> WitResult {
+        let r = self.0.borrow_mut().idle_done();
+        done(r)
+    }
+}
+
+impl Drop for Idler {
+    fn drop(&mut self) {
+        let mut imap = self.0.borrow_mut();
+        if imap.idling() {
+            let _ = imap.idle_done();
+        }
+    }
+}
+
 impl Guest for Component {
     type Imap4 = Session;
+    type Idler = Idler;
 
     fn int2ap(num: u64) -> Vec<u8> {
         util::int2ap(num)
@@ -189,17 +242,17 @@ impl Guest for Component {
 impl GuestImap4 for Session {
     fn open_tcp(host_name: String, port: u16, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_tcp(&host_name, port, options(timeout)?);
-        start(conn, &host_name, Some(port), false)
+        start(conn, read_timeout(timeout), &host_name, Some(port), false)
     }
 
     fn open_tls(host_name: String, port: u16, timeout: Option<f64>, tls: TlsOptions) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_tls(&host_name, port, options(timeout)?, &tls);
-        start(conn, &host_name, Some(port), true)
+        start(conn, read_timeout(timeout), &host_name, Some(port), true)
     }
 
     fn open_stream(command: String, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_process(&command, options(timeout)?);
-        start(conn, "", None, false)
+        start(conn, read_timeout(timeout), "", None, false)
     }
 
     fn starttls(&self, tls: TlsOptions) -> WitResult {
@@ -221,6 +274,12 @@ impl GuestImap4 for Session {
         self.with(|s| s.authenticate_step(response.as_deref()))
             .map(step)
             .map_err(error)
+    }
+
+    fn idle(&self, duration: Option<f64>) -> Result<wit::Idler, WitError> {
+        let duration = duration.map(seconds).transpose()?;
+        self.with(|s| s.idle_start(duration)).map_err(error)?;
+        Ok(wit::Idler::new(Idler(self.0.clone())))
     }
 
     fn login_cram_md5(&self, user: String, password: String) -> WitResult {

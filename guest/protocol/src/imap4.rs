@@ -14,6 +14,7 @@ use crate::sasl;
 use crate::session::{Action, Poll, Session, State};
 use crate::util::{self, TimeValue};
 use crate::{pyrepr, DataItem, Response};
+use std::time::{Duration, Instant};
 
 /// Bytes asked of the transport per read.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -53,9 +54,19 @@ pub trait Transport {
     fn write(&mut self, data: &[u8]) -> std::result::Result<(), TransportError>;
     /// Closes both directions.
     fn shutdown(&mut self);
+    /// Changes the read timeout (`None`: wait forever), for IDLE's waits.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::result::Result<(), TransportError>;
 }
 
 type TypData = (String, Vec<DataItem>);
+
+/// An IDLE in progress.
+#[derive(Debug)]
+struct IdleState {
+    tag: Vec<u8>,
+    saved_state: State,
+    deadline: Option<Instant>,
+}
 
 /// imaplib's `timeout` (seconds, `None` for none) as whole milliseconds.
 ///
@@ -96,6 +107,9 @@ pub struct Imap4<T: Transport> {
     tls: bool,
     endpoint: Option<(String, u16)>,
     auth: Option<AuthExchange>,
+    idle: Option<IdleState>,
+    /// The read timeout chosen at connect time, restored after IDLE waits.
+    read_timeout: Option<Duration>,
 }
 
 fn text(s: &str) -> Piece {
@@ -152,6 +166,8 @@ impl<T: Transport> Imap4<T> {
             tls: false,
             endpoint: None,
             auth: None,
+            idle: None,
+            read_timeout: None,
         };
         match imap.handshake() {
             Ok(()) => Ok(imap),
@@ -219,6 +235,11 @@ impl<T: Transport> Imap4<T> {
         self.transport
             .as_mut()
             .ok_or_else(|| ImapError::abort("socket error: connection closed"))
+    }
+
+    /// Records the read timeout the transport was opened with.
+    pub fn set_default_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
     }
 
     /// Reads one chunk from the transport into the framer.
@@ -956,6 +977,127 @@ impl<T: Transport> Imap4<T> {
         Ok(SaslStep::Done(Response::new(typ, dat)))
     }
 
+    // ----- IDLE (imaplib 3.14's Idler) -----
+
+    /// `idle(duration)`'s `__enter__`: sends IDLE and waits for the
+    /// continuation; untagged responses are queued for
+    /// [`Imap4::idle_next`] from then on, and the state is IDLING.
+    ///
+    /// # Errors
+    /// `error('Server does not support IMAP4 IDLE')`; `error('idle denied: ...')`
+    /// on NO; the usual state errors.
+    pub fn idle_start(&mut self, duration: Option<Duration>) -> Result<()> {
+        if !self.session.capabilities.iter().any(|c| c == "IDLE") {
+            return Err(ImapError::error("Server does not support IMAP4 IDLE"));
+        }
+        self.session.start_capture();
+        let started = self.idle_enter();
+        if started.is_err() {
+            self.session.end_capture();
+        }
+        let tag = started?;
+        let saved_state = self.session.state;
+        self.session.state = State::Idling;
+        self.idle = Some(IdleState { tag, saved_state, deadline: duration.map(|d| Instant::now() + d) });
+        Ok(())
+    }
+
+    fn idle_enter(&mut self) -> Result<Vec<u8>> {
+        let tag = self.command("IDLE", &[], None, None)?;
+        while let Some(resp) = self.get_response()? {
+            if let Some((typ, data)) = self.session.take_tagged(&tag) {
+                if typ == "NO" {
+                    return Err(ImapError::error(format!("idle denied: {}", pyrepr::list(&data))));
+                }
+                return Err(ImapError::abort(format!("unexpected status response: {}", pyrepr::bytes(&resp))));
+            }
+        }
+        Ok(tag)
+    }
+
+    /// The next response while idling, `(typ, [datum])`, waiting at most
+    /// `timeout` (and never past the idle duration); `None` when the time
+    /// is up.
+    pub fn idle_next(&mut self, timeout: Option<Duration>) -> Result<Option<(String, DataItem)>> {
+        let deadline = self.idle.as_ref().ok_or_else(|| ImapError::error("not idling"))?.deadline;
+        let wait_until = match (timeout.map(|t| Instant::now() + t), deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        loop {
+            if let Some(r) = self.session.next_captured() {
+                return Ok(Some(r));
+            }
+            let remaining = match wait_until {
+                Some(t) => match t.checked_duration_since(Instant::now()) {
+                    Some(r) if !r.is_zero() => Some(r),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
+            if !self.idle_read(remaining)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads and stores responses for at most `wait`; false on timeout.
+    fn idle_read(&mut self, wait: Option<Duration>) -> Result<bool> {
+        self.transport()?.set_read_timeout(wait).map_err(TransportError::into_imap)?;
+        let polled = loop {
+            let polled = self.session.poll_response();
+            self.flush_log();
+            match polled {
+                Ok(Poll::NeedInput) => {
+                    if self.session.framer().is_eof() {
+                        break Err(ImapError::abort("socket error: EOF"));
+                    }
+                    let data = self.transport()?.read(READ_CHUNK);
+                    match data {
+                        Ok(d) if d.is_empty() => self.session.framer().feed_eof(),
+                        Ok(d) => self.session.framer().feed(&d),
+                        Err(TransportError::Timeout) => break Ok(false),
+                        Err(e) => break Err(e.into_imap()),
+                    }
+                }
+                Ok(_) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        let default = self.read_timeout;
+        self.transport()?.set_read_timeout(default).map_err(TransportError::into_imap)?;
+        polled
+    }
+
+    /// Python 3.14's `Idler.burst(interval)`: the next response (waiting
+    /// like [`Imap4::idle_next`] with no timeout), then every response that
+    /// follows within `interval` of the previous one.
+    pub fn idle_burst(&mut self, interval: Duration) -> Result<Vec<(String, DataItem)>> {
+        let mut out = Vec::new();
+        let Some(first) = self.idle_next(None)? else { return Ok(out) };
+        out.push(first);
+        while let Some(r) = self.idle_next(Some(interval))? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// `__exit__`: sends DONE, completes IDLE, restores the state; unread
+    /// responses go to the untagged responses.
+    pub fn idle_done(&mut self) -> Result<Response> {
+        let idle = self.idle.take().ok_or_else(|| ImapError::error("not idling"))?;
+        let result = self.send_bytes(b"DONE\r\n").and_then(|()| self.command_complete("IDLE", &idle.tag));
+        self.session.state = idle.saved_state;
+        self.session.end_capture();
+        let (typ, dat) = result?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// Whether an IDLE is in progress.
+    pub fn idling(&self) -> bool {
+        self.idle.is_some()
+    }
+
     // ----- raw access -----
 
     /// imaplib's `send(data)`: raw bytes, unchecked.
@@ -1012,6 +1154,9 @@ mod tests {
             Ok(())
         }
         fn shutdown(&mut self) {}
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> std::result::Result<(), TransportError> {
+            Ok(())
+        }
     }
 
     fn connect(chunks: &[&[u8]]) -> Result<Imap4<Script>> {
@@ -1188,6 +1333,47 @@ mod tests {
         let err = imap.login_cram_md5("tim", "tanstaaftanstaaf").unwrap_err();
         assert_eq!(err, ImapError::error("[AUTHENTICATIONFAILED] nope"));
         assert_eq!(imap.session().state, State::NonAuth);
+    }
+
+    #[test]
+    fn idle_queues_responses_and_done_restores_state() {
+        let caps = b"* CAPABILITY IMAP4rev1 IDLE\r\nBAAA0 OK done\r\n";
+        let mut imap = connect(&[
+            GREETING,
+            caps,
+            b"* 2 EXPUNGE\r\n+ idling\r\n",
+            b"* 1 EXISTS\r\n* 1 RECENT\r\n",
+            b"BAAA1 OK IDLE terminated\r\n",
+        ])
+        .unwrap();
+        imap.session_mut().state = State::Selected;
+        imap.idle_start(None).unwrap();
+        assert_eq!(imap.session().state, State::Idling);
+        assert_eq!(
+            imap.noop().unwrap_err().message(),
+            "command NOOP illegal in state IDLING, only allowed in states NONAUTH, AUTH, SELECTED, LOGOUT"
+        );
+        // A response that arrived before the continuation is delivered first.
+        assert_eq!(imap.idle_next(None).unwrap(), Some(("EXPUNGE".into(), DataItem::Bytes(b"2".to_vec()))));
+        assert_eq!(imap.idle_next(None).unwrap(), Some(("EXISTS".into(), DataItem::Bytes(b"1".to_vec()))));
+        let r = imap.idle_done().unwrap();
+        assert_eq!(r, Response::new("OK", vec![DataItem::Bytes(b"IDLE terminated".to_vec())]));
+        assert_eq!(imap.session().state, State::Selected);
+        // Unread responses are left in the untagged responses.
+        assert_eq!(imap.response("RECENT").data, vec![DataItem::Bytes(b"1".to_vec())]);
+        assert!(written(&imap).ends_with("BAAA1 IDLE\r\nDONE\r\n"), "{}", written(&imap));
+    }
+
+    #[test]
+    fn idle_refused_without_capability_or_by_the_server() {
+        let mut imap = connect(&[GREETING, CAPS]).unwrap();
+        assert_eq!(imap.idle_start(None).unwrap_err(), ImapError::error("Server does not support IMAP4 IDLE"));
+        let caps = b"* CAPABILITY IMAP4rev1 IDLE\r\nBAAA0 OK done\r\n";
+        let mut imap = connect(&[GREETING, caps, b"BAAA1 NO not now\r\n"]).unwrap();
+        imap.session_mut().state = State::Auth;
+        assert_eq!(imap.idle_start(None).unwrap_err(), ImapError::error("idle denied: [b'not now']"));
+        assert_eq!(imap.session().state, State::Auth);
+        assert!(!imap.idling());
     }
 
     #[test]

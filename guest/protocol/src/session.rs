@@ -22,6 +22,8 @@ pub enum State {
     Selected,
     /// LOGOUT sent, or the connection is gone.
     Logout,
+    /// Inside IDLE (imaplib 3.14): no command is allowed until DONE.
+    Idling,
 }
 
 impl State {
@@ -32,6 +34,7 @@ impl State {
             State::Auth => "AUTH",
             State::Selected => "SELECTED",
             State::Logout => "LOGOUT",
+            State::Idling => "IDLING",
         }
     }
 }
@@ -127,6 +130,9 @@ pub struct Session {
     /// imaplib's `debug`; 4 or more records the traffic in [`Session::take_log`].
     pub debug: u32,
     log: Vec<String>,
+    /// While IDLE runs, untagged responses queue here instead (imaplib's
+    /// `_idle_capture`).
+    capture: Option<std::collections::VecDeque<(String, DataItem)>>,
 }
 
 /// imaplib's `_Literal`: `.*{(?P<size>\d+)}$`. A size too large for u64
@@ -223,6 +229,7 @@ impl Session {
             is_readonly: false,
             debug: 0,
             log: Vec::new(),
+            capture: None,
         }
     }
 
@@ -391,6 +398,10 @@ impl Session {
 
     /// imaplib's `_append_untagged`.
     pub fn append_untagged(&mut self, typ: &str, item: DataItem) {
+        if let Some(queue) = &mut self.capture {
+            queue.push_back((typ.to_string(), item));
+            return;
+        }
         match self.untagged.iter_mut().find(|(t, _)| t == typ) {
             Some((_, v)) => v.push(item),
             None => self.untagged.push((typ.to_string(), vec![item])),
@@ -416,6 +427,25 @@ impl Session {
     /// All stored untagged responses, in order of first arrival.
     pub fn untagged_responses(&self) -> &[(String, Vec<DataItem>)] {
         &self.untagged
+    }
+
+    /// Starts queueing untagged responses for IDLE.
+    pub fn start_capture(&mut self) {
+        self.capture = Some(std::collections::VecDeque::new());
+    }
+
+    /// The next queued response of an IDLE.
+    pub fn next_captured(&mut self) -> Option<(String, DataItem)> {
+        self.capture.as_mut()?.pop_front()
+    }
+
+    /// Ends IDLE capture: what was not read goes to the untagged responses.
+    pub fn end_capture(&mut self) {
+        if let Some(queue) = self.capture.take() {
+            for (typ, item) in queue {
+                self.append_untagged(&typ, item);
+            }
+        }
     }
 
     /// Drops all untagged responses (as `select` does).

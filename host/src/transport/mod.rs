@@ -99,6 +99,20 @@ impl Connection {
         }
     }
 
+    /// Changes the read timeout.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        let r = match self {
+            Connection::Tcp(c) => c.stream.set_read_timeout(timeout),
+            Connection::Tls(s) => s.sock.set_read_timeout(timeout),
+            Connection::Process(p) => {
+                p.set_read_timeout(timeout);
+                Ok(())
+            }
+            Connection::Closed => return Err(closed()),
+        };
+        r.map_err(|e| io_error(&e))
+    }
+
     /// Whether the stream is TLS.
     pub fn is_tls(&self) -> bool {
         matches!(self, Connection::Tls(_))

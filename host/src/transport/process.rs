@@ -107,6 +107,11 @@ impl ProcessConnection {
             .map_err(|e| super::io_error(&e))
     }
 
+    /// Changes the read timeout.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
     /// Closes the command's stdin, as imaplib's `shutdown` does.
     pub fn shutdown(&mut self) {
         self.stdin = None;

@@ -13,7 +13,7 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use wasimap::imap::client::{self, Imap4, SaslStep};
+use wasimap::imap::client::{self, Idler, Imap4, SaslStep};
 use wasimap::imap::types::{DataItem, ImapError, Response, TimeValue, TlsOptions};
 
 struct Shell;
@@ -368,6 +368,42 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
     Ok(response(r?))
 }
 
+fn idle_response((typ, data): (String, Vec<DataItem>)) -> Value {
+    json!([typ, items(&data)])
+}
+
+fn seconds(v: Option<&Value>) -> Result<Option<f64>, Failure> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| usage("expected seconds")),
+    }
+}
+
+/// IMAP4 3.14's `with M.idle(duration) as idler:` as four calls: `idle`,
+/// `idle_next` (one iteration), `idle_burst`, `idle_done` (the exit).
+fn idle(imap: &Imap4, idler: &mut Option<Idler>, method: &str, a: &Args<'_>) -> Answer {
+    let not_idling = || usage("no idle in progress: call [\"idle\", duration] first");
+    match method {
+        "idle" => {
+            *idler = Some(imap.idle(seconds(a.0.first())?)?);
+            Ok(Value::Null)
+        }
+        "idle_next" => {
+            let next = idler.as_ref().ok_or_else(not_idling)?.next(seconds(a.0.first())?)?;
+            Ok(next.map(idle_response).unwrap_or(Value::Null))
+        }
+        "idle_burst" => {
+            let interval = seconds(a.0.first())?.unwrap_or(0.1);
+            let burst = idler.as_ref().ok_or_else(not_idling)?.burst(interval)?;
+            Ok(Value::Array(burst.into_iter().map(idle_response).collect()))
+        }
+        _ => {
+            let done = idler.take().ok_or_else(not_idling)?.done();
+            Ok(response(done?))
+        }
+    }
+}
+
 fn answer(out: &mut impl Write, a: Answer) {
     let v = match a {
         Ok(v @ Value::Object(_)) if v.get("typ").is_some() => v,
@@ -383,6 +419,7 @@ impl Guest for Shell {
         let stdin = std::io::stdin();
         let mut out = std::io::stdout().lock();
         let mut imap: Option<Imap4> = None;
+        let mut idler: Option<Idler> = None;
         for line in stdin.lock().lines() {
             let line = line.map_err(|e| format!("reading stdin: {e}"))?;
             if line.trim().is_empty() {
@@ -407,7 +444,10 @@ impl Guest for Shell {
                         imap = Some(open(&parts)?);
                         Ok(Value::Null)
                     }
-                    Some(session) => call(session, method, &Args(rest)),
+                    Some(session) => match method {
+                        "idle" | "idle_next" | "idle_burst" | "idle_done" => idle(session, &mut idler, method, &Args(rest)),
+                        _ => call(session, method, &Args(rest)),
+                    },
                 }
             });
             answer(&mut out, result);
