@@ -123,7 +123,10 @@ impl transport::HostConnection for HostState {
     }
 
     fn set_read_timeout(&mut self, conn: Resource<Connection>, ms: Option<u32>) -> Result<(), TransportError> {
-        self.table.get_mut(&conn).map_err(table_error)?.set_read_timeout(crate::transport::duration(ms))
+        self.table
+            .get_mut(&conn)
+            .map_err(table_error)?
+            .set_read_timeout(crate::transport::duration(ms))
     }
 
     fn is_tls(&mut self, conn: Resource<Connection>) -> bool {

@@ -63,7 +63,11 @@ fn idle_next_times_out_and_done_keeps_unread_responses() {
     ]);
     assert_eq!(a[2], json!({"value": null}), "nothing within 0.2 s");
     assert_eq!(a[3]["typ"], "OK");
-    assert_eq!(a[4], json!({"typ": "EXISTS", "data": [b("4")]}), "unread responses stay");
+    assert_eq!(
+        a[4],
+        json!({"typ": "EXISTS", "data": [b("4")]}),
+        "unread responses stay"
+    );
     let lines = server.received();
     assert!(lines[1].ends_with(b" IDLE\r\n"));
     assert_eq!(lines[2], b"DONE\r\n");
@@ -72,12 +76,23 @@ fn idle_next_times_out_and_done_keeps_unread_responses() {
 #[test]
 fn idle_refusals() {
     let server = ScriptServer::start(preauth("IMAP4rev1"));
-    let a = shell(&[json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]), json!(["idle", null])]);
-    assert_eq!(a[1], json!({"error": "error", "message": "Server does not support IMAP4 IDLE"}));
+    let a = shell(&[
+        json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
+        json!(["idle", null]),
+    ]);
+    assert_eq!(
+        a[1],
+        json!({"error": "error", "message": "Server does not support IMAP4 IDLE"})
+    );
     drop(server.received());
 
     let mut steps = preauth("IMAP4rev1 IDLE");
-    steps.extend([Step::Expect, send("{tag} NO [LIMIT] too many idlers\r\n"), Step::Expect, send("{tag} OK noop\r\n")]);
+    steps.extend([
+        Step::Expect,
+        send("{tag} NO [LIMIT] too many idlers\r\n"),
+        Step::Expect,
+        send("{tag} OK noop\r\n"),
+    ]);
     let server = ScriptServer::start(steps);
     let a = shell(&[
         json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
@@ -85,7 +100,10 @@ fn idle_refusals() {
         json!(["getattr", "state"]),
         json!(["noop"]),
     ]);
-    assert_eq!(a[1], json!({"error": "error", "message": "idle denied: [b'[LIMIT] too many idlers']"}));
+    assert_eq!(
+        a[1],
+        json!({"error": "error", "message": "idle denied: [b'[LIMIT] too many idlers']"})
+    );
     assert_eq!(a[2], json!({"value": "AUTH"}));
     assert_eq!(a[3]["typ"], "OK");
 }

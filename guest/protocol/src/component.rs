@@ -14,7 +14,9 @@ wit_bindgen::generate!({
     path: "../../wit",
 });
 
-use exports::wasimap::imap::client::{self as wit, Guest, GuestIdler, GuestImap4, QuotarootResponse, SaslStep as WitStep};
+use exports::wasimap::imap::client::{
+    self as wit, Guest, GuestIdler, GuestImap4, QuotarootResponse, SaslStep as WitStep,
+};
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
 use wasimap::imap::types::{
     self as t, DataItem as WitItem, ImapError as WitError, Response as WitResponse, TlsOptions,
@@ -153,7 +155,10 @@ fn start(
     if let Some(port) = port {
         imap.set_endpoint(host_name, port);
     }
-    Ok(wit::Imap4::new(Session(Rc::new(RefCell::new(imap)), host_name.to_string())))
+    Ok(wit::Imap4::new(Session(
+        Rc::new(RefCell::new(imap)),
+        host_name.to_string(),
+    )))
 }
 
 fn step(s: crate::imap4::SaslStep) -> WitStep {

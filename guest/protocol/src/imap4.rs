@@ -998,7 +998,11 @@ impl<T: Transport> Imap4<T> {
         let tag = started?;
         let saved_state = self.session.state;
         self.session.state = State::Idling;
-        self.idle = Some(IdleState { tag, saved_state, deadline: duration.map(|d| Instant::now() + d) });
+        self.idle = Some(IdleState {
+            tag,
+            saved_state,
+            deadline: duration.map(|d| Instant::now() + d),
+        });
         Ok(())
     }
 
@@ -1009,7 +1013,10 @@ impl<T: Transport> Imap4<T> {
                 if typ == "NO" {
                     return Err(ImapError::error(format!("idle denied: {}", pyrepr::list(&data))));
                 }
-                return Err(ImapError::abort(format!("unexpected status response: {}", pyrepr::bytes(&resp))));
+                return Err(ImapError::abort(format!(
+                    "unexpected status response: {}",
+                    pyrepr::bytes(&resp)
+                )));
             }
         }
         Ok(tag)
@@ -1019,7 +1026,11 @@ impl<T: Transport> Imap4<T> {
     /// `timeout` (and never past the idle duration); `None` when the time
     /// is up.
     pub fn idle_next(&mut self, timeout: Option<Duration>) -> Result<Option<(String, DataItem)>> {
-        let deadline = self.idle.as_ref().ok_or_else(|| ImapError::error("not idling"))?.deadline;
+        let deadline = self
+            .idle
+            .as_ref()
+            .ok_or_else(|| ImapError::error("not idling"))?
+            .deadline;
         let wait_until = match (timeout.map(|t| Instant::now() + t), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1043,7 +1054,9 @@ impl<T: Transport> Imap4<T> {
 
     /// Reads and stores responses for at most `wait`; false on timeout.
     fn idle_read(&mut self, wait: Option<Duration>) -> Result<bool> {
-        self.transport()?.set_read_timeout(wait).map_err(TransportError::into_imap)?;
+        self.transport()?
+            .set_read_timeout(wait)
+            .map_err(TransportError::into_imap)?;
         let polled = loop {
             let polled = self.session.poll_response();
             self.flush_log();
@@ -1065,7 +1078,9 @@ impl<T: Transport> Imap4<T> {
             }
         };
         let default = self.read_timeout;
-        self.transport()?.set_read_timeout(default).map_err(TransportError::into_imap)?;
+        self.transport()?
+            .set_read_timeout(default)
+            .map_err(TransportError::into_imap)?;
         polled
     }
 
@@ -1074,7 +1089,9 @@ impl<T: Transport> Imap4<T> {
     /// follows within `interval` of the previous one.
     pub fn idle_burst(&mut self, interval: Duration) -> Result<Vec<(String, DataItem)>> {
         let mut out = Vec::new();
-        let Some(first) = self.idle_next(None)? else { return Ok(out) };
+        let Some(first) = self.idle_next(None)? else {
+            return Ok(out);
+        };
         out.push(first);
         while let Some(r) = self.idle_next(Some(interval))? {
             out.push(r);
@@ -1086,7 +1103,9 @@ impl<T: Transport> Imap4<T> {
     /// responses go to the untagged responses.
     pub fn idle_done(&mut self) -> Result<Response> {
         let idle = self.idle.take().ok_or_else(|| ImapError::error("not idling"))?;
-        let result = self.send_bytes(b"DONE\r\n").and_then(|()| self.command_complete("IDLE", &idle.tag));
+        let result = self
+            .send_bytes(b"DONE\r\n")
+            .and_then(|()| self.command_complete("IDLE", &idle.tag));
         self.session.state = idle.saved_state;
         self.session.end_capture();
         let (typ, dat) = result?;
@@ -1354,10 +1373,19 @@ mod tests {
             "command NOOP illegal in state IDLING, only allowed in states NONAUTH, AUTH, SELECTED, LOGOUT"
         );
         // A response that arrived before the continuation is delivered first.
-        assert_eq!(imap.idle_next(None).unwrap(), Some(("EXPUNGE".into(), DataItem::Bytes(b"2".to_vec()))));
-        assert_eq!(imap.idle_next(None).unwrap(), Some(("EXISTS".into(), DataItem::Bytes(b"1".to_vec()))));
+        assert_eq!(
+            imap.idle_next(None).unwrap(),
+            Some(("EXPUNGE".into(), DataItem::Bytes(b"2".to_vec())))
+        );
+        assert_eq!(
+            imap.idle_next(None).unwrap(),
+            Some(("EXISTS".into(), DataItem::Bytes(b"1".to_vec())))
+        );
         let r = imap.idle_done().unwrap();
-        assert_eq!(r, Response::new("OK", vec![DataItem::Bytes(b"IDLE terminated".to_vec())]));
+        assert_eq!(
+            r,
+            Response::new("OK", vec![DataItem::Bytes(b"IDLE terminated".to_vec())])
+        );
         assert_eq!(imap.session().state, State::Selected);
         // Unread responses are left in the untagged responses.
         assert_eq!(imap.response("RECENT").data, vec![DataItem::Bytes(b"1".to_vec())]);
@@ -1367,11 +1395,17 @@ mod tests {
     #[test]
     fn idle_refused_without_capability_or_by_the_server() {
         let mut imap = connect(&[GREETING, CAPS]).unwrap();
-        assert_eq!(imap.idle_start(None).unwrap_err(), ImapError::error("Server does not support IMAP4 IDLE"));
+        assert_eq!(
+            imap.idle_start(None).unwrap_err(),
+            ImapError::error("Server does not support IMAP4 IDLE")
+        );
         let caps = b"* CAPABILITY IMAP4rev1 IDLE\r\nBAAA0 OK done\r\n";
         let mut imap = connect(&[GREETING, caps, b"BAAA1 NO not now\r\n"]).unwrap();
         imap.session_mut().state = State::Auth;
-        assert_eq!(imap.idle_start(None).unwrap_err(), ImapError::error("idle denied: [b'not now']"));
+        assert_eq!(
+            imap.idle_start(None).unwrap_err(),
+            ImapError::error("idle denied: [b'not now']")
+        );
         assert_eq!(imap.session().state, State::Auth);
         assert!(!imap.idling());
     }

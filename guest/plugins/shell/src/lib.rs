@@ -445,7 +445,9 @@ impl Guest for Shell {
                         Ok(Value::Null)
                     }
                     Some(session) => match method {
-                        "idle" | "idle_next" | "idle_burst" | "idle_done" => idle(session, &mut idler, method, &Args(rest)),
+                        "idle" | "idle_next" | "idle_burst" | "idle_done" => {
+                            idle(session, &mut idler, method, &Args(rest))
+                        }
                         _ => call(session, method, &Args(rest)),
                     },
                 }
