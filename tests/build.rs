@@ -2,7 +2,7 @@
 //! they are (`env!("WASIMAP_PLUGIN_<NAME>")`).
 
 fn main() {
-    let plugins = ["shell", "triage"];
+    let plugins = ["shell", "triage", "hostile"];
     let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins"]);
     for (name, path) in plugins.iter().zip(paths) {
         println!(

@@ -7,13 +7,18 @@
 
 pub mod bindings;
 pub mod compose;
+pub mod manifest;
 pub mod policy;
 pub mod runner;
+pub mod secrets;
 pub mod state;
 pub mod transport;
+pub mod view;
 
 pub use policy::Policy;
 pub use runner::{Runner, RunnerConfig};
+pub use secrets::{SecretSource, Secrets};
+pub use view::{add_to_linker, WasimapCtx, WasimapCtxView, WasimapView};
 
 /// The protocol component (`guest/protocol` built for wasm32-wasip2),
 /// embedded at build time.

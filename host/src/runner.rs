@@ -1,4 +1,4 @@
-//! Loading and running plugins: compose, compile (cached on disk),
+//! Loading and running plugins: check, compose, compile (cached on disk),
 //! instantiate in a fresh store with limits, call `run`.
 
 use std::path::PathBuf;
@@ -7,18 +7,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimitsBuilder};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::bindings::Composed;
 use crate::compose;
 use crate::policy::Policy;
+use crate::secrets::Secrets;
 use crate::state::HostState;
+use crate::view::WasimapCtx;
 
-/// Default memory limit of a plugin store.
+/// Default memory limit of a plugin store: 512 MiB.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// Default wall-clock limit of a run: one hour.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where a plugin's stdio goes.
 #[derive(Debug, Clone, Default)]
@@ -35,21 +39,27 @@ pub enum Stdio {
 pub struct RunnerConfig {
     /// What plugins may reach.
     pub policy: Policy,
+    /// Secrets the protocol component may send to servers.
+    pub secrets: Secrets,
     /// On-disk cache of compiled components; `None` disables it.
     pub cache_dir: Option<PathBuf>,
     /// Memory limit per store, bytes.
     pub memory_limit: usize,
-    /// Wall-clock limit per run; `None` for none.
-    pub timeout: Option<Duration>,
+    /// Wall-clock limit per run.
+    pub timeout: Duration,
+    /// Instruction budget per run (wasmtime fuel); `None` for none.
+    pub fuel: Option<u64>,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             policy: Policy::deny_all(),
+            secrets: Secrets::none(),
             cache_dir: default_cache_dir(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
-            timeout: None,
+            timeout: DEFAULT_TIMEOUT,
+            fuel: None,
         }
     }
 }
@@ -65,11 +75,50 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("wasimap"))
 }
 
+/// Why a run ended without the plugin's `run` returning.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The plugin panicked or executed `unreachable`.
+    #[error("plugin crashed (panic or unreachable code)")]
+    Crashed,
+    /// The wall-clock limit expired.
+    #[error("plugin exceeded the time limit of {0:?}")]
+    Timeout(Duration),
+    /// The memory limit was reached.
+    #[error("plugin exceeded the memory limit of {} MiB", .0 >> 20)]
+    OutOfMemory(usize),
+    /// The call stack overflowed (unbounded recursion).
+    #[error("plugin overflowed its stack (unbounded recursion?)")]
+    StackOverflow,
+    /// The fuel budget ran out.
+    #[error("plugin used up its fuel budget of {0} units")]
+    OutOfFuel(u64),
+    /// Any other trap or instantiation failure.
+    #[error("plugin failed: {0:#}")]
+    Other(anyhow::Error),
+}
+
+impl RunError {
+    /// The `wasimap` exit code for this failure (1 is the plugin's own error,
+    /// 2 a load or usage error).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Crashed => 3,
+            RunError::Timeout(_) => 4,
+            RunError::OutOfMemory(_) => 5,
+            RunError::StackOverflow => 6,
+            RunError::OutOfFuel(_) => 7,
+            RunError::Other(_) => 8,
+        }
+    }
+}
+
 /// What a plugin run produced.
 #[derive(Debug)]
 pub struct Outcome {
-    /// `run`'s result: `Err` carries the plugin's message.
-    pub result: Result<(), String>,
+    /// `run`'s result, or why it did not return.
+    pub result: Result<Result<(), String>, RunError>,
     /// Captured stdout (empty when inherited).
     pub stdout: Vec<u8>,
     /// Captured stderr (empty when inherited).
@@ -81,31 +130,37 @@ pub struct Runner {
     engine: Engine,
     linker: Linker<HostState>,
     config: RunnerConfig,
+    cache: Option<Cache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
 /// Epoch ticks per second: the resolution of the wall-clock limit.
 const TICKS_PER_SECOND: u64 = 100;
 
+/// The message wasmtime gives when `trap_on_grow_failure` stops a growth.
+const GROW_FAILURE: &str = "forcing trap when growing memory";
+
 impl Runner {
     /// An engine (with the on-disk cache if configured) and a linker holding
-    /// WASI and the transport.
+    /// WASI and the wasimap imports.
     pub fn new(config: RunnerConfig) -> Result<Self> {
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
-        if let Some(dir) = &config.cache_dir {
-            let mut cc = CacheConfig::new();
-            cc.with_directory(dir);
-            wasm.cache(Some(
-                Cache::new(cc)
-                    .map_err(anyhow::Error::from)
-                    .context("setting up the compilation cache")?,
-            ));
-        }
+        wasm.consume_fuel(config.fuel.is_some());
+        let cache = match &config.cache_dir {
+            Some(dir) => {
+                let mut cc = CacheConfig::new();
+                cc.with_directory(dir);
+                let cache = Cache::new(cc).map_err(anyhow::Error::from).context("setting up the compilation cache")?;
+                wasm.cache(Some(cache.clone()));
+                Some(cache)
+            }
+            None => None,
+        };
         let engine = Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        Composed::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        crate::view::add_to_linker(&mut linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (e, stop) = (engine.clone(), ticker_stop.clone());
@@ -115,34 +170,29 @@ impl Runner {
                 e.increment_epoch();
             }
         });
-        Ok(Runner {
-            engine,
-            linker,
-            config,
-            ticker_stop,
-        })
+        Ok(Runner { engine, linker, config, cache, ticker_stop })
     }
 
-    /// The engine (for cache statistics and embedding).
+    /// The engine (for embedding and inspection).
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
-    /// Composes a plugin with the embedded protocol component and compiles
-    /// it (served from the on-disk cache when compiled before).
+    /// Compilation-cache hits and misses so far (`None` without a cache).
+    pub fn cache_stats(&self) -> Option<(usize, usize)> {
+        self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
+    }
+
+    /// Checks a plugin's imports, composes it with the embedded protocol
+    /// component and compiles it (served from the on-disk cache when
+    /// compiled before).
     pub fn load(&self, plugin: &[u8]) -> Result<Component> {
         let composed = compose::compose(plugin, crate::PROTOCOL_COMPONENT)?;
-        Component::new(&self.engine, &composed)
-            .map_err(anyhow::Error::from)
-            .context("compiling the composed plugin")
+        Component::new(&self.engine, &composed).map_err(anyhow::Error::from).context("compiling the composed plugin")
     }
 
     /// Runs a loaded plugin's `run(args)`.
-    ///
-    /// # Errors
-    /// A trap (panic, limit, timeout) or a failed instantiation; the
-    /// plugin's own `Err` is in [`Outcome::result`].
-    pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Result<Outcome> {
+    pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         let mut argv = vec!["plugin".to_string()];
@@ -155,36 +205,46 @@ impl Runner {
             }
             Stdio::Captured(input) => {
                 let (out, err) = (MemoryOutputPipe::new(64 << 20), MemoryOutputPipe::new(16 << 20));
-                wasi.stdin(MemoryInputPipe::new(input.clone()))
-                    .stdout(out.clone())
-                    .stderr(err.clone());
+                wasi.stdin(MemoryInputPipe::new(input.clone())).stdout(out.clone()).stderr(err.clone());
                 Some((out, err))
             }
         };
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            policy: self.config.policy.clone(),
-            limits: StoreLimitsBuilder::new().memory_size(self.config.memory_limit).build(),
+            wasimap: WasimapCtx { policy: self.config.policy.clone(), secrets: self.config.secrets.clone() },
+            limits: StoreLimitsBuilder::new().memory_size(self.config.memory_limit).trap_on_grow_failure(true).build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        match self.config.timeout {
-            Some(t) => store.set_epoch_deadline((t.as_millis() as u64 * TICKS_PER_SECOND).div_ceil(1000).max(1)),
-            None => store.set_epoch_deadline(u64::MAX / 2),
+        let ticks = (self.config.timeout.as_millis() as u64 * TICKS_PER_SECOND).div_ceil(1000).max(1);
+        store.set_epoch_deadline(ticks);
+        if let Some(fuel) = self.config.fuel {
+            store.set_fuel(fuel).expect("fuel is enabled in the engine");
         }
-        let result = (|| -> Result<Result<(), String>> {
-            let instance = Composed::instantiate(&mut store, component, &self.linker)?;
-            Ok(instance.call_run(&mut store, args)?)
-        })();
+        let result = Composed::instantiate(&mut store, component, &self.linker)
+            .and_then(|instance| instance.call_run(&mut store, args))
+            .map_err(|e| self.classify(e));
         let (stdout, stderr) = match captured {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),
         };
-        match result {
-            Ok(result) => Ok(Outcome { result, stdout, stderr }),
-            Err(trap) => Err(trap.context(format!("plugin trapped; stderr: {}", String::from_utf8_lossy(&stderr)))),
+        Outcome { result, stdout, stderr }
+    }
+
+    fn classify(&self, e: wasmtime::Error) -> RunError {
+        let e = anyhow::Error::from(e);
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => return RunError::Timeout(self.config.timeout),
+            Some(Trap::StackOverflow) => return RunError::StackOverflow,
+            Some(Trap::OutOfFuel) => return RunError::OutOfFuel(self.config.fuel.unwrap_or(0)),
+            Some(Trap::UnreachableCodeReached) => return RunError::Crashed,
+            _ => {}
         }
+        if e.chain().any(|c| c.to_string().contains(GROW_FAILURE)) {
+            return RunError::OutOfMemory(self.config.memory_limit);
+        }
+        RunError::Other(e)
     }
 }
 

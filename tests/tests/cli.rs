@@ -129,3 +129,70 @@ fn a_non_plugin_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.wasm"));
 }
+
+#[test]
+fn inspect_tells_plugins_from_other_components() {
+    let out = Command::new(wasimap_binary()).arg("inspect").arg(plugin_path("triage")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("  wasimap:imap/client@0.1.0") && stdout.contains("runs: yes"), "{stdout}");
+    assert!(stdout.contains("exports:\n  run\n"), "{stdout}");
+
+    let protocol = std::env::temp_dir().join(format!("wasimap-protocol-{}.wasm", std::process::id()));
+    std::fs::write(&protocol, wasimap_host::PROTOCOL_COMPONENT).unwrap();
+    let out = Command::new(wasimap_binary()).arg("inspect").arg(&protocol).output().unwrap();
+    std::fs::remove_file(&protocol).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("runs: no") && stdout.contains("only the protocol component may use it"), "{stdout}");
+}
+
+#[test]
+fn limits_and_secrets_from_flags_and_manifest() {
+    let d = dovecot();
+    let hostile = plugin_path("triage").with_file_name("hostile.wasm");
+    let out = Command::new(wasimap_binary()).args(["run", "--timeout", "1"]).arg(&hostile).arg("loop").output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plugin exceeded the time limit of 1s"));
+
+    let dir = std::env::temp_dir().join(format!("wasimap-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("wasimap.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "allow = [\"127.0.0.1:{}\"]\n[limits]\nmemory-mib = 32\n[secrets]\nimap-password = \"env:WASIMAP_TEST_PW\"\n",
+            d.imap_port()
+        ),
+    )
+    .unwrap();
+    let user = unique_user("manifest");
+    let out = Command::new(wasimap_binary())
+        .args(["run", "--manifest"])
+        .arg(&manifest)
+        .arg(&hostile)
+        .args(["secret", "127.0.0.1", &d.imap_port().to_string(), &user, "imap-password"])
+        .env("WASIMAP_TEST_PW", d.password())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("login: OK"), "{stdout}");
+
+    let out = Command::new(wasimap_binary()).args(["run", "--manifest"]).arg(&manifest).arg(&hostile).arg("memory").output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plugin exceeded the memory limit of 32 MiB"));
+
+    // A secret given by flag, from a file.
+    let secret_file = dir.join("pw");
+    std::fs::write(&secret_file, format!("{}\n", d.password())).unwrap();
+    let out = Command::new(wasimap_binary())
+        .args(["run", "--allow", &format!("127.0.0.1:{}", d.imap_port()), "--secret"])
+        .arg(format!("pw=file:{}", secret_file.display()))
+        .arg(&hostile)
+        .args(["secret", "127.0.0.1", &d.imap_port().to_string(), &unique_user("flag"), "pw"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("login: OK"), "{}", String::from_utf8_lossy(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -109,6 +109,11 @@ fn time_value(v: t::TimeValue) -> util::TimeValue {
     }
 }
 
+/// A secret's value from the host; only this component ever holds it.
+fn reveal(name: &str) -> Result<String, WitError> {
+    wasimap::imap::secrets::reveal(name).map_err(WitError::Error)
+}
+
 /// A random tag seed: std seeds `RandomState` from WASI's random source.
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -285,6 +290,16 @@ impl GuestImap4 for Session {
         let duration = duration.map(seconds).transpose()?;
         self.with(|s| s.idle_start(duration)).map_err(error)?;
         Ok(wit::Idler::new(Idler(self.0.clone())))
+    }
+
+    fn login_secret(&self, user: String, secret_name: String) -> WitResult {
+        let secret = reveal(&secret_name)?;
+        done(self.with(|s| s.login(&user, &secret)))
+    }
+
+    fn authenticate_secret(&self, mechanism: String, user: String, secret_name: String) -> WitResult {
+        let secret = reveal(&secret_name)?;
+        done(self.with(|s| s.authenticate(&mechanism, &user, &secret)))
     }
 
     fn login_cram_md5(&self, user: String, password: String) -> WitResult {

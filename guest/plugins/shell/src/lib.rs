@@ -299,6 +299,8 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
             let answer = a.0.first().filter(|v| !v.is_null()).map(to_bytes).transpose()?;
             return sasl_step(imap.authenticate_step(answer.as_deref())?);
         }
+        "login_secret" => imap.login_secret(&a.string(0, m)?, &a.string(1, m)?),
+        "authenticate_secret" => imap.authenticate_secret(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
         "login_cram_md5" => imap.login_cram_md5(&a.string(0, m)?, &a.string(1, m)?),
         "starttls" => imap.starttls(&tls_options(a.0.first())?),
         "capability" => imap.capability(),

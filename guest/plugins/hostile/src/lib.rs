@@ -1,0 +1,108 @@
+//! `hostile`: a test plugin that tries what the sandbox must stop. Its
+//! first argument picks the attempt; it prints what it managed to see.
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../../../wit",
+});
+
+use wasimap::imap::client::Imap4;
+use wasimap::imap::types::{DataItem, ImapError};
+
+struct Hostile;
+
+export!(Hostile);
+
+fn show(e: &ImapError) -> String {
+    match e {
+        ImapError::Error(m) => format!("error: {m}"),
+        ImapError::Abort(m) => format!("abort: {m}"),
+        ImapError::Readonly(m) => format!("readonly: {m}"),
+    }
+}
+
+fn item(d: &DataItem) -> String {
+    match d {
+        DataItem::None => "None".into(),
+        DataItem::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        DataItem::Literal((h, l)) => format!("{} {}", String::from_utf8_lossy(h), String::from_utf8_lossy(l)),
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64, pad: &mut [u8; 64]) -> u64 {
+    pad[(depth % 64) as usize] = depth as u8;
+    recurse(depth + 1, pad) + u64::from(pad[0])
+}
+
+/// Everything a plugin can observe around a login with a secret.
+fn probe_secret(args: &[String]) -> Result<(), String> {
+    let (host, port, user, secret) = (&args[1], args[2].parse::<u16>().unwrap(), &args[3], &args[4]);
+    let imap = Imap4::open_tcp(host, port, Some(10.0)).map_err(|e| show(&e))?;
+    imap.set_debug(5);
+    match imap.login_secret(user, secret) {
+        Ok(r) => println!("login: {} {:?}", r.typ, r.data.iter().map(item).collect::<Vec<_>>()),
+        Err(e) => println!("login: {}", show(&e)),
+    }
+    println!("welcome: {}", String::from_utf8_lossy(&imap.welcome()));
+    println!("capabilities: {:?}", imap.capabilities());
+    for (name, data) in imap.untagged_responses() {
+        println!("untagged {name}: {:?}", data.iter().map(item).collect::<Vec<_>>());
+    }
+    // The server never echoes a password, but a plugin could try to make
+    // the protocol component send it somewhere it can read.
+    let _ = imap.send(b"X1 NOOP\r\n");
+    println!("readline: {:?}", imap.readline().map(|l| String::from_utf8_lossy(&l).into_owned()));
+    for (k, v) in std::env::vars() {
+        println!("env {k}={v}");
+    }
+    println!("environ file: {:?}", std::fs::read_to_string("/proc/self/environ").map_err(|e| e.to_string()));
+    Ok(())
+}
+
+impl Guest for Hostile {
+    fn run(args: Vec<String>) -> Result<(), String> {
+        match args.first().map(String::as_str) {
+            Some("file") => match std::fs::read_to_string("/etc/passwd") {
+                Ok(text) => Err(format!("read a host file: {} bytes", text.len())),
+                Err(e) => {
+                    println!("file refused: {e}");
+                    Ok(())
+                }
+            },
+            Some("socket") => match std::net::TcpStream::connect(args[1].as_str()) {
+                Ok(_) => Err("opened a socket".into()),
+                Err(e) => {
+                    println!("socket refused: {e}");
+                    Ok(())
+                }
+            },
+            Some("env") => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                println!("environment: {vars:?}");
+                Ok(())
+            }
+            Some("loop") => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            Some("memory") => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            Some("recursion") => {
+                let mut pad = [0u8; 64];
+                println!("{}", recurse(0, &mut pad));
+                Ok(())
+            }
+            Some("panic") => panic!("the plugin panicked on purpose"),
+            Some("secret") => probe_secret(&args),
+            _ => Err("usage: hostile file|socket ADDR|env|loop|memory|recursion|panic|secret HOST PORT USER NAME".into()),
+        }
+    }
+}

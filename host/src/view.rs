@@ -1,0 +1,162 @@
+//! The embedding API, in the style of wasmtime-wasi-http: a platform keeps
+//! a [`WasimapCtx`] (policy and secrets) in its store data, implements
+//! [`WasimapView`], and calls [`add_to_linker`] on its own `Linker`.
+//!
+//! ```no_run
+//! use wasmtime::component::{Linker, ResourceTable};
+//! use wasimap_host::{WasimapCtx, WasimapCtxView, WasimapView};
+//!
+//! struct MyState { table: ResourceTable, wasimap: WasimapCtx }
+//! impl WasimapView for MyState {
+//!     fn wasimap(&mut self) -> WasimapCtxView<'_> {
+//!         WasimapCtxView { ctx: &mut self.wasimap, table: &mut self.table }
+//!     }
+//! }
+//! # fn f(linker: &mut Linker<MyState>) -> wasmtime::Result<()> {
+//! wasimap_host::add_to_linker(linker)?;
+//! # Ok(()) }
+//! ```
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+use crate::bindings::wasimap::imap::{secrets, transport, types};
+use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+use crate::policy::{Policy, Request};
+use crate::secrets::Secrets;
+use crate::transport::Connection;
+
+/// What the wasimap imports need: the user's grants and secrets.
+#[derive(Debug, Clone, Default)]
+pub struct WasimapCtx {
+    /// What plugins may reach.
+    pub policy: Policy,
+    /// Secrets the protocol component may reveal to servers.
+    pub secrets: Secrets,
+}
+
+/// Borrowed access to a [`WasimapCtx`] and the store's resource table.
+pub struct WasimapCtxView<'a> {
+    /// Grants and secrets.
+    pub ctx: &'a mut WasimapCtx,
+    /// The table holding `connection` resources.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Implemented by store data that hosts wasimap components.
+pub trait WasimapView: Send {
+    /// The wasimap context and resource table of this store.
+    fn wasimap(&mut self) -> WasimapCtxView<'_>;
+}
+
+struct WasimapData;
+
+impl HasData for WasimapData {
+    type Data<'a> = WasimapCtxView<'a>;
+}
+
+/// Adds `wasimap:imap/{types,transport,secrets}` to `linker`.
+///
+/// # Errors
+/// When the linker already defines them.
+pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    Ok(())
+}
+
+impl types::Host for WasimapCtxView<'_> {}
+
+impl secrets::Host for WasimapCtxView<'_> {
+    fn reveal(&mut self, name: String) -> Result<String, String> {
+        tracing::debug!(secret = %name, value = "<redacted>", "secret revealed to the protocol component");
+        self.ctx.secrets.reveal(&name)
+    }
+}
+
+fn table_error(e: wasmtime::component::ResourceTableError) -> TransportError {
+    TransportError::Io(format!("invalid connection handle: {e}"))
+}
+
+impl WasimapCtxView<'_> {
+    /// Reads the CA file named in TLS options, if any, after checking the
+    /// permission. File contents never appear in errors.
+    fn ca_file(&self, tls: &TlsOptions) -> Result<Option<Vec<u8>>, TransportError> {
+        let Some(path) = &tls.ca_file else { return Ok(None) };
+        self.ctx.policy.check(&Request::ReadFile { path }).map_err(TransportError::Denied)?;
+        std::fs::read(path).map(Some).map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
+    }
+
+    fn push(&mut self, conn: Connection) -> Result<Resource<Connection>, TransportError> {
+        self.table.push(conn).map_err(table_error)
+    }
+
+    fn conn(&mut self, conn: &Resource<Connection>) -> Result<&mut Connection, TransportError> {
+        self.table.get_mut(conn).map_err(table_error)
+    }
+}
+
+impl transport::Host for WasimapCtxView<'_> {
+    fn connect_tcp(&mut self, host: String, port: u16, options: ConnectOptions) -> Result<Resource<Connection>, TransportError> {
+        self.ctx.policy.check(&Request::ConnectTcp { host: &host, port }).map_err(TransportError::Denied)?;
+        let conn = Connection::open_tcp(&host, port, &options)?;
+        tracing::debug!(%host, port, "connected");
+        self.push(conn)
+    }
+
+    fn connect_tls(
+        &mut self,
+        host: String,
+        port: u16,
+        options: ConnectOptions,
+        tls: TlsOptions,
+    ) -> Result<Resource<Connection>, TransportError> {
+        self.ctx.policy.check(&Request::ConnectTls { host: &host, port }).map_err(TransportError::Denied)?;
+        let ca = self.ca_file(&tls)?;
+        let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref())?;
+        tracing::debug!(%host, port, "connected with TLS");
+        self.push(conn)
+    }
+
+    fn connect_process(&mut self, command: String, options: ConnectOptions) -> Result<Resource<Connection>, TransportError> {
+        self.ctx.policy.check(&Request::Exec { command: &command }).map_err(TransportError::Denied)?;
+        let conn = Connection::open_process(&command, &options)?;
+        tracing::debug!(%command, "started");
+        self.push(conn)
+    }
+}
+
+impl transport::HostConnection for WasimapCtxView<'_> {
+    fn read(&mut self, conn: Resource<Connection>, max: u32) -> Result<Vec<u8>, TransportError> {
+        self.conn(&conn)?.read(max)
+    }
+
+    fn write(&mut self, conn: Resource<Connection>, data: Vec<u8>) -> Result<(), TransportError> {
+        self.conn(&conn)?.write(&data)
+    }
+
+    fn shutdown(&mut self, conn: Resource<Connection>) {
+        if let Ok(c) = self.conn(&conn) {
+            c.shutdown();
+        }
+    }
+
+    fn start_tls(&mut self, conn: Resource<Connection>, host: String, tls: TlsOptions) -> Result<(), TransportError> {
+        let ca = self.ca_file(&tls)?;
+        self.conn(&conn)?.start_tls(&host, &tls, ca.as_deref())
+    }
+
+    fn is_tls(&mut self, conn: Resource<Connection>) -> bool {
+        self.table.get(&conn).is_ok_and(Connection::is_tls)
+    }
+
+    fn set_read_timeout(&mut self, conn: Resource<Connection>, ms: Option<u32>) -> Result<(), TransportError> {
+        self.conn(&conn)?.set_read_timeout(crate::transport::duration(ms))
+    }
+
+    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        let mut c = self.table.delete(conn)?;
+        c.shutdown();
+        Ok(())
+    }
+}
