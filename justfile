@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
-plugins := "-p shell -p triage"
+plugins := "-p shell -p triage -p hostile"
 
 # Show the recipes.
 default:

@@ -60,12 +60,18 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let exports: Vec<String> = world.exports.keys().cloned().collect();
     let mut problems: Vec<String> = imports.iter().filter_map(|i| import_problem(i)).collect();
     if !imports.iter().any(|i| i == CLIENT_INTERFACE) {
-        problems.push(format!("does not import {CLIENT_INTERFACE}: it is not a wasimap plugin"));
+        problems.push(format!(
+            "does not import {CLIENT_INTERFACE}: it is not a wasimap plugin"
+        ));
     }
     if !exports.iter().any(|e| e == "run") {
         problems.push("does not export `run` (world wasimap:imap/plugin)".into());
     }
-    Ok(Inspection { imports, exports, problems })
+    Ok(Inspection {
+        imports,
+        exports,
+        problems,
+    })
 }
 
 /// Checks `plugin`, plugs `protocol` into it and encodes the result.
@@ -84,8 +90,11 @@ pub fn compose(plugin: &[u8], protocol: &[u8]) -> Result<Vec<u8>> {
         .context("loading the protocol component")?;
     let plugin_id = graph.register_package(plugin_pkg)?;
     let protocol_id = graph.register_package(protocol_pkg)?;
-    wac_graph::plug(&mut graph, vec![protocol_id], plugin_id).context("plugging the protocol component into the plugin")?;
-    graph.encode(EncodeOptions::default()).context("encoding the composed component")
+    wac_graph::plug(&mut graph, vec![protocol_id], plugin_id)
+        .context("plugging the protocol component into the plugin")?;
+    graph
+        .encode(EncodeOptions::default())
+        .context("encoding the composed component")
 }
 
 #[cfg(test)]
@@ -96,9 +105,13 @@ mod tests {
     fn plugins_may_not_import_the_host_side() {
         assert!(import_problem(CLIENT_INTERFACE).is_none());
         assert!(import_problem("wasi:cli/stdout@0.2.6").is_none());
-        assert!(import_problem("wasimap:imap/secrets@0.1.0").unwrap().contains("only the protocol component"));
+        assert!(import_problem("wasimap:imap/secrets@0.1.0")
+            .unwrap()
+            .contains("only the protocol component"));
         assert!(import_problem("wasimap:imap/transport@0.1.0").is_some());
-        assert!(import_problem("acme:evil/backdoor").unwrap().contains("does not provide"));
+        assert!(import_problem("acme:evil/backdoor")
+            .unwrap()
+            .contains("does not provide"));
     }
 
     #[test]
@@ -106,6 +119,9 @@ mod tests {
         let i = inspect(crate::PROTOCOL_COMPONENT).unwrap();
         assert!(!i.can_run());
         assert!(i.exports.contains(&CLIENT_INTERFACE.to_string()), "{i:?}");
-        assert!(i.imports.iter().any(|n| n.starts_with("wasimap:imap/transport")), "{i:?}");
+        assert!(
+            i.imports.iter().any(|n| n.starts_with("wasimap:imap/transport")),
+            "{i:?}"
+        );
     }
 }

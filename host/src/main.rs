@@ -17,12 +17,18 @@ const EXIT_PLUGIN_ERROR: u8 = 1;
 const EXIT_LOAD: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "wasimap", version, about = "Run IMAP automation plugins (WebAssembly components) in a sandbox")]
+#[command(
+    name = "wasimap",
+    version,
+    about = "Run IMAP automation plugins (WebAssembly components) in a sandbox"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run PLUGIN.wasm with the given arguments. Nothing is granted unless named here or in the manifest.
@@ -102,8 +108,14 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
     policy = allow.into_iter().fold(policy, Policy::allow);
     policy = allow_exec.into_iter().fold(policy, Policy::allow_exec);
     policy = allow_read.into_iter().fold(policy, Policy::allow_read);
-    let secrets = secret.into_iter().fold(manifest.secrets(Secrets::none())?, |s, (n, src)| s.define(n, src));
-    let mut config = RunnerConfig { policy, secrets, ..RunnerConfig::default() };
+    let secrets = secret
+        .into_iter()
+        .fold(manifest.secrets(Secrets::none())?, |s, (n, src)| s.define(n, src));
+    let mut config = RunnerConfig {
+        policy,
+        secrets,
+        ..RunnerConfig::default()
+    };
     if let Some(mib) = memory.or(manifest.limits.memory_mib) {
         config.memory_limit = mib << 20;
     } else {

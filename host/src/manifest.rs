@@ -109,11 +109,26 @@ mod tests {
         )
         .unwrap();
         let p = m.policy(Policy::deny_all()).unwrap();
-        assert!(p.check(&Request::ConnectTls { host: "imap.example.org", port: 993 }).is_ok());
-        assert!(p.check(&Request::Exec { command: "/usr/lib/dovecot/imap -u x" }).is_ok());
+        assert!(p
+            .check(&Request::ConnectTls {
+                host: "imap.example.org",
+                port: 993
+            })
+            .is_ok());
+        assert!(p
+            .check(&Request::Exec {
+                command: "/usr/lib/dovecot/imap -u x"
+            })
+            .is_ok());
         assert_eq!(m.limits.memory_mib, Some(64));
-        assert_eq!(m.secrets(Secrets::none()).unwrap().names().collect::<Vec<_>>(), vec!["pw"]);
-        assert!(toml::from_str::<Manifest>("allow-everything = true").is_err(), "unknown keys are refused");
+        assert_eq!(
+            m.secrets(Secrets::none()).unwrap().names().collect::<Vec<_>>(),
+            vec!["pw"]
+        );
+        assert!(
+            toml::from_str::<Manifest>("allow-everything = true").is_err(),
+            "unknown keys are refused"
+        );
         assert!(m.secrets(Secrets::none()).is_ok());
         let bad: Manifest = toml::from_str("[secrets]\npw = \"plain:x\"").unwrap();
         assert!(bad.secrets(Secrets::none()).is_err());

@@ -151,7 +151,9 @@ impl Runner {
             Some(dir) => {
                 let mut cc = CacheConfig::new();
                 cc.with_directory(dir);
-                let cache = Cache::new(cc).map_err(anyhow::Error::from).context("setting up the compilation cache")?;
+                let cache = Cache::new(cc)
+                    .map_err(anyhow::Error::from)
+                    .context("setting up the compilation cache")?;
                 wasm.cache(Some(cache.clone()));
                 Some(cache)
             }
@@ -170,7 +172,13 @@ impl Runner {
                 e.increment_epoch();
             }
         });
-        Ok(Runner { engine, linker, config, cache, ticker_stop })
+        Ok(Runner {
+            engine,
+            linker,
+            config,
+            cache,
+            ticker_stop,
+        })
     }
 
     /// The engine (for embedding and inspection).
@@ -188,7 +196,9 @@ impl Runner {
     /// compiled before).
     pub fn load(&self, plugin: &[u8]) -> Result<Component> {
         let composed = compose::compose(plugin, crate::PROTOCOL_COMPONENT)?;
-        Component::new(&self.engine, &composed).map_err(anyhow::Error::from).context("compiling the composed plugin")
+        Component::new(&self.engine, &composed)
+            .map_err(anyhow::Error::from)
+            .context("compiling the composed plugin")
     }
 
     /// Runs a loaded plugin's `run(args)`.
@@ -205,19 +215,29 @@ impl Runner {
             }
             Stdio::Captured(input) => {
                 let (out, err) = (MemoryOutputPipe::new(64 << 20), MemoryOutputPipe::new(16 << 20));
-                wasi.stdin(MemoryInputPipe::new(input.clone())).stdout(out.clone()).stderr(err.clone());
+                wasi.stdin(MemoryInputPipe::new(input.clone()))
+                    .stdout(out.clone())
+                    .stderr(err.clone());
                 Some((out, err))
             }
         };
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            wasimap: WasimapCtx { policy: self.config.policy.clone(), secrets: self.config.secrets.clone() },
-            limits: StoreLimitsBuilder::new().memory_size(self.config.memory_limit).trap_on_grow_failure(true).build(),
+            wasimap: WasimapCtx {
+                policy: self.config.policy.clone(),
+                secrets: self.config.secrets.clone(),
+            },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.config.memory_limit)
+                .trap_on_grow_failure(true)
+                .build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.config.timeout.as_millis() as u64 * TICKS_PER_SECOND).div_ceil(1000).max(1);
+        let ticks = (self.config.timeout.as_millis() as u64 * TICKS_PER_SECOND)
+            .div_ceil(1000)
+            .max(1);
         store.set_epoch_deadline(ticks);
         if let Some(fuel) = self.config.fuel {
             store.set_fuel(fuel).expect("fuel is enabled in the engine");

@@ -38,7 +38,9 @@ impl FromStr for SecretSource {
         } else if let Some(path) = s.strip_prefix("file:").filter(|p| !p.is_empty()) {
             Ok(SecretSource::File(PathBuf::from(path)))
         } else {
-            Err(format!("invalid secret source {s:?}: expected env:VARIABLE or file:PATH"))
+            Err(format!(
+                "invalid secret source {s:?}: expected env:VARIABLE or file:PATH"
+            ))
         }
     }
 }
@@ -87,12 +89,19 @@ impl Secrets {
     /// a value.
     pub fn reveal(&self, name: &str) -> Result<String, String> {
         match self.sources.get(name) {
-            None => Err(format!("unknown secret {name:?} (define it with --secret {name}=env:VARIABLE)")),
+            None => Err(format!(
+                "unknown secret {name:?} (define it with --secret {name}=env:VARIABLE)"
+            )),
             Some(SecretSource::Env(var)) => {
                 std::env::var(var).map_err(|_| format!("secret {name:?}: environment variable {var} is not set"))
             }
             Some(SecretSource::File(path)) => std::fs::read_to_string(path)
-                .map(|s| s.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&s).to_string())
+                .map(|s| {
+                    s.strip_suffix('\n')
+                        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                        .unwrap_or(&s)
+                        .to_string()
+                })
                 .map_err(|e| format!("secret {name:?}: cannot read {}: {}", path.display(), e.kind())),
             Some(SecretSource::Value(v)) => Ok(v.clone()),
         }
@@ -107,8 +116,13 @@ mod tests {
     fn definitions_and_resolution() {
         let (name, source) = parse_definition("imap=env:WASIMAP_TEST_SECRET_XYZ").unwrap();
         assert_eq!(name, "imap");
-        let secrets = Secrets::none().define(name, source).define("v", SecretSource::Value("hunter2".into()));
-        assert!(secrets.reveal("imap").unwrap_err().contains("WASIMAP_TEST_SECRET_XYZ is not set"));
+        let secrets = Secrets::none()
+            .define(name, source)
+            .define("v", SecretSource::Value("hunter2".into()));
+        assert!(secrets
+            .reveal("imap")
+            .unwrap_err()
+            .contains("WASIMAP_TEST_SECRET_XYZ is not set"));
         assert_eq!(secrets.reveal("v").unwrap(), "hunter2");
         assert_eq!(
             secrets.reveal("nope").unwrap_err(),

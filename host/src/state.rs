@@ -21,12 +21,18 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasimapView for HostState {
     fn wasimap(&mut self) -> WasimapCtxView<'_> {
-        WasimapCtxView { ctx: &mut self.wasimap, table: &mut self.table }
+        WasimapCtxView {
+            ctx: &mut self.wasimap,
+            table: &mut self.table,
+        }
     }
 }

@@ -83,8 +83,13 @@ impl WasimapCtxView<'_> {
     /// permission. File contents never appear in errors.
     fn ca_file(&self, tls: &TlsOptions) -> Result<Option<Vec<u8>>, TransportError> {
         let Some(path) = &tls.ca_file else { return Ok(None) };
-        self.ctx.policy.check(&Request::ReadFile { path }).map_err(TransportError::Denied)?;
-        std::fs::read(path).map(Some).map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
+        self.ctx
+            .policy
+            .check(&Request::ReadFile { path })
+            .map_err(TransportError::Denied)?;
+        std::fs::read(path)
+            .map(Some)
+            .map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
     }
 
     fn push(&mut self, conn: Connection) -> Result<Resource<Connection>, TransportError> {
@@ -97,8 +102,16 @@ impl WasimapCtxView<'_> {
 }
 
 impl transport::Host for WasimapCtxView<'_> {
-    fn connect_tcp(&mut self, host: String, port: u16, options: ConnectOptions) -> Result<Resource<Connection>, TransportError> {
-        self.ctx.policy.check(&Request::ConnectTcp { host: &host, port }).map_err(TransportError::Denied)?;
+    fn connect_tcp(
+        &mut self,
+        host: String,
+        port: u16,
+        options: ConnectOptions,
+    ) -> Result<Resource<Connection>, TransportError> {
+        self.ctx
+            .policy
+            .check(&Request::ConnectTcp { host: &host, port })
+            .map_err(TransportError::Denied)?;
         let conn = Connection::open_tcp(&host, port, &options)?;
         tracing::debug!(%host, port, "connected");
         self.push(conn)
@@ -111,15 +124,25 @@ impl transport::Host for WasimapCtxView<'_> {
         options: ConnectOptions,
         tls: TlsOptions,
     ) -> Result<Resource<Connection>, TransportError> {
-        self.ctx.policy.check(&Request::ConnectTls { host: &host, port }).map_err(TransportError::Denied)?;
+        self.ctx
+            .policy
+            .check(&Request::ConnectTls { host: &host, port })
+            .map_err(TransportError::Denied)?;
         let ca = self.ca_file(&tls)?;
         let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref())?;
         tracing::debug!(%host, port, "connected with TLS");
         self.push(conn)
     }
 
-    fn connect_process(&mut self, command: String, options: ConnectOptions) -> Result<Resource<Connection>, TransportError> {
-        self.ctx.policy.check(&Request::Exec { command: &command }).map_err(TransportError::Denied)?;
+    fn connect_process(
+        &mut self,
+        command: String,
+        options: ConnectOptions,
+    ) -> Result<Resource<Connection>, TransportError> {
+        self.ctx
+            .policy
+            .check(&Request::Exec { command: &command })
+            .map_err(TransportError::Denied)?;
         let conn = Connection::open_process(&command, &options)?;
         tracing::debug!(%command, "started");
         self.push(conn)

@@ -132,26 +132,45 @@ fn a_non_plugin_is_refused() {
 
 #[test]
 fn inspect_tells_plugins_from_other_components() {
-    let out = Command::new(wasimap_binary()).arg("inspect").arg(plugin_path("triage")).output().unwrap();
+    let out = Command::new(wasimap_binary())
+        .arg("inspect")
+        .arg(plugin_path("triage"))
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("  wasimap:imap/client@0.1.0") && stdout.contains("runs: yes"), "{stdout}");
+    assert!(
+        stdout.contains("  wasimap:imap/client@0.1.0") && stdout.contains("runs: yes"),
+        "{stdout}"
+    );
     assert!(stdout.contains("exports:\n  run\n"), "{stdout}");
 
     let protocol = std::env::temp_dir().join(format!("wasimap-protocol-{}.wasm", std::process::id()));
     std::fs::write(&protocol, wasimap_host::PROTOCOL_COMPONENT).unwrap();
-    let out = Command::new(wasimap_binary()).arg("inspect").arg(&protocol).output().unwrap();
+    let out = Command::new(wasimap_binary())
+        .arg("inspect")
+        .arg(&protocol)
+        .output()
+        .unwrap();
     std::fs::remove_file(&protocol).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("runs: no") && stdout.contains("only the protocol component may use it"), "{stdout}");
+    assert!(
+        stdout.contains("runs: no") && stdout.contains("only the protocol component may use it"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn limits_and_secrets_from_flags_and_manifest() {
     let d = dovecot();
     let hostile = plugin_path("triage").with_file_name("hostile.wasm");
-    let out = Command::new(wasimap_binary()).args(["run", "--timeout", "1"]).arg(&hostile).arg("loop").output().unwrap();
+    let out = Command::new(wasimap_binary())
+        .args(["run", "--timeout", "1"])
+        .arg(&hostile)
+        .arg("loop")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin exceeded the time limit of 1s"));
 
@@ -171,15 +190,31 @@ fn limits_and_secrets_from_flags_and_manifest() {
         .args(["run", "--manifest"])
         .arg(&manifest)
         .arg(&hostile)
-        .args(["secret", "127.0.0.1", &d.imap_port().to_string(), &user, "imap-password"])
+        .args([
+            "secret",
+            "127.0.0.1",
+            &d.imap_port().to_string(),
+            &user,
+            "imap-password",
+        ])
         .env("WASIMAP_TEST_PW", d.password())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("login: OK"), "{stdout}");
 
-    let out = Command::new(wasimap_binary()).args(["run", "--manifest"]).arg(&manifest).arg(&hostile).arg("memory").output().unwrap();
+    let out = Command::new(wasimap_binary())
+        .args(["run", "--manifest"])
+        .arg(&manifest)
+        .arg(&hostile)
+        .arg("memory")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin exceeded the memory limit of 32 MiB"));
 
@@ -190,9 +225,68 @@ fn limits_and_secrets_from_flags_and_manifest() {
         .args(["run", "--allow", &format!("127.0.0.1:{}", d.imap_port()), "--secret"])
         .arg(format!("pw=file:{}", secret_file.display()))
         .arg(&hostile)
-        .args(["secret", "127.0.0.1", &d.imap_port().to_string(), &unique_user("flag"), "pw"])
+        .args([
+            "secret",
+            "127.0.0.1",
+            &d.imap_port().to_string(),
+            &unique_user("flag"),
+            "pw",
+        ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("login: OK"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("login: OK"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `host/examples/embed.rs`: wasimap in an embedder's own wasmtime setup.
+#[test]
+fn the_embedding_example_runs_a_plugin() {
+    let d = dovecot();
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().unwrap().parent().unwrap().join("examples/embed");
+    assert!(
+        example.exists(),
+        "{} missing: `cargo test` builds the host's examples",
+        example.display()
+    );
+    let user = unique_user("embed");
+    let port = d.imap_port().to_string();
+    let hostile = plugin_path("triage").with_file_name("hostile.wasm");
+    let out = Command::new(&example)
+        .arg(&hostile)
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["secret", "127.0.0.1", &port, &user, "imap-password"])
+        .env("IMAP_PASSWORD", d.password())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("login: OK"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("embed: run 1 finished: Ok(())"));
+}
+
+#[test]
+fn a_grant_for_another_port_does_not_cover_this_one() {
+    let d = dovecot();
+    let port = d.imap_port().to_string();
+    let out = Command::new(wasimap_binary())
+        .args(["run", "--allow", &format!("127.0.0.1:{}", d.imaps_port())])
+        .arg(plugin_path("triage"))
+        .args(triage_args(&port, "nobody", "x", "a@b"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("connection to 127.0.0.1:{port} not allowed")),
+        "{stderr}"
+    );
 }

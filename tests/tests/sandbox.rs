@@ -20,12 +20,22 @@ fn hostile(args: &[&str]) -> wasimap_host::runner::Outcome {
 #[test]
 fn files_sockets_and_environment_are_out_of_reach() {
     let out = hostile(&["file"]);
-    assert!(matches!(out.result, Ok(Ok(()))), "{:?} {}", out.result, text(&out.stdout));
+    assert!(
+        matches!(out.result, Ok(Ok(()))),
+        "{:?} {}",
+        out.result,
+        text(&out.stdout)
+    );
     assert!(text(&out.stdout).starts_with("file refused"), "{}", text(&out.stdout));
 
     let addr = format!("127.0.0.1:{}", dovecot().imap_port());
     let out = hostile(&["socket", &addr]);
-    assert!(matches!(out.result, Ok(Ok(()))), "{:?} {}", out.result, text(&out.stdout));
+    assert!(
+        matches!(out.result, Ok(Ok(()))),
+        "{:?} {}",
+        out.result,
+        text(&out.stdout)
+    );
     assert!(text(&out.stdout).starts_with("socket refused"), "{}", text(&out.stdout));
 
     std::env::set_var("WASIMAP_TEST_HOST_ONLY", "x");
@@ -80,10 +90,13 @@ fn run_hostile(runner: &Runner, mode: &str) -> wasimap_host::runner::Outcome {
     runner.run(&component, &[mode.to_string()], Stdio::Captured(Vec::new()))
 }
 
+/// Recognises the expected failure.
+type Expect = fn(&RunError) -> bool;
+
 #[test]
 fn runaway_plugins_end_with_a_clear_error_and_the_host_lives_on() {
     let runner = limited(64, Duration::from_secs(2), None);
-    let cases: [(&str, fn(&RunError) -> bool, u8); 4] = [
+    let cases: [(&str, Expect, u8); 4] = [
         ("loop", |e| matches!(e, RunError::Timeout(_)), 4),
         ("memory", |e| matches!(e, RunError::OutOfMemory(_)), 5),
         ("recursion", |e| matches!(e, RunError::StackOverflow), 6),
@@ -95,7 +108,11 @@ fn runaway_plugins_end_with_a_clear_error_and_the_host_lives_on() {
         assert!(expected(&err), "{mode}: {err}");
         assert_eq!(err.exit_code(), code, "{mode}");
         if mode == "panic" {
-            assert!(text(&out.stderr).contains("the plugin panicked on purpose"), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains("the plugin panicked on purpose"),
+                "{}",
+                text(&out.stderr)
+            );
         }
         // The same runner still runs plugins.
         let ok = run_hostile(&runner, "env");
@@ -109,7 +126,9 @@ fn runaway_plugins_end_with_a_clear_error_and_the_host_lives_on() {
 
 #[test]
 fn plugins_may_not_bring_host_interfaces() {
-    let err = wasimap_tests::runner().load(wasimap_host::PROTOCOL_COMPONENT).unwrap_err();
+    let err = wasimap_tests::runner()
+        .load(wasimap_host::PROTOCOL_COMPONENT)
+        .unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("only the protocol component may use it"), "{msg}");
 }
@@ -118,7 +137,10 @@ fn plugins_may_not_bring_host_interfaces() {
 fn a_second_load_is_served_from_the_cache() {
     let dir = root().join(format!("target/cache-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = || RunnerConfig { cache_dir: Some(dir.clone()), ..RunnerConfig::default() };
+    let config = || RunnerConfig {
+        cache_dir: Some(dir.clone()),
+        ..RunnerConfig::default()
+    };
     let plugin = std::fs::read(plugin_path("triage")).unwrap();
     let first = Runner::new(config()).unwrap();
     first.load(&plugin).unwrap();

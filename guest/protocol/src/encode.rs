@@ -205,6 +205,33 @@ pub fn encode(arg: &[u8], kind: ArgKind, utf8: bool) -> Result<Piece> {
     })
 }
 
+/// Reads an encoded astring back (RFC 3501 `astring`: an atom, a quoted
+/// string, or a literal): what a server would see. `None` if the piece is
+/// not a single valid astring. Used by tests and fuzzing to check that
+/// encoding never changes the value.
+pub fn decode_astring(piece: &Piece) -> Option<Vec<u8>> {
+    match piece {
+        Piece::Literal(bytes) => Some(bytes.clone()),
+        Piece::Text(t) if t.first() == Some(&b'"') => {
+            if quoted_len(t, true)? != t.len() {
+                return None;
+            }
+            let mut out = Vec::with_capacity(t.len());
+            let mut escaped = false;
+            for &c in &t[1..t.len() - 1] {
+                if c == b'\\' && !escaped {
+                    escaped = true;
+                } else {
+                    out.push(c);
+                    escaped = false;
+                }
+            }
+            Some(out)
+        }
+        Piece::Text(t) => (!t.is_empty() && t.iter().all(|&c| is_list_char(c))).then(|| t.clone()),
+    }
+}
+
 /// Search keys that take string arguments, and how many (RFC 3501 §6.4.4):
 /// the arguments after them are values and are encoded as astrings.
 fn search_key_arity(key: &[u8]) -> Option<usize> {
@@ -422,6 +449,32 @@ mod tests {
             text(encode(b"p a\"s\\s w", ArgKind::Password, false).unwrap()),
             b"\"p a\\\"s\\\\s w\""
         );
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        for arg in [
+            &b"INBOX"[..],
+            b"Space Box",
+            b"{5}",
+            b"a\"b\\c",
+            b"",
+            b"caf\xc3\xa9",
+            b"\xff\xfe",
+            b"]",
+        ] {
+            for utf8 in [false, true] {
+                let piece = encode(arg, ArgKind::Astring, utf8).unwrap();
+                let expected = if is_quoted(arg, utf8) {
+                    decode_astring(&Piece::Text(arg.to_vec()))
+                } else {
+                    Some(arg.to_vec())
+                };
+                assert_eq!(decode_astring(&piece), expected, "{arg:?}");
+                let piece = encode(arg, ArgKind::Password, utf8).unwrap();
+                assert_eq!(decode_astring(&piece), Some(arg.to_vec()), "{arg:?}");
+            }
+        }
     }
 
     #[test]

@@ -52,11 +52,17 @@ fn probe_secret(args: &[String]) -> Result<(), String> {
     // The server never echoes a password, but a plugin could try to make
     // the protocol component send it somewhere it can read.
     let _ = imap.send(b"X1 NOOP\r\n");
-    println!("readline: {:?}", imap.readline().map(|l| String::from_utf8_lossy(&l).into_owned()));
+    println!(
+        "readline: {:?}",
+        imap.readline().map(|l| String::from_utf8_lossy(&l).into_owned())
+    );
     for (k, v) in std::env::vars() {
         println!("env {k}={v}");
     }
-    println!("environ file: {:?}", std::fs::read_to_string("/proc/self/environ").map_err(|e| e.to_string()));
+    println!(
+        "environ file: {:?}",
+        std::fs::read_to_string("/proc/self/environ").map_err(|e| e.to_string())
+    );
     Ok(())
 }
 
@@ -102,7 +108,9 @@ impl Guest for Hostile {
             }
             Some("panic") => panic!("the plugin panicked on purpose"),
             Some("secret") => probe_secret(&args),
-            _ => Err("usage: hostile file|socket ADDR|env|loop|memory|recursion|panic|secret HOST PORT USER NAME".into()),
+            _ => {
+                Err("usage: hostile file|socket ADDR|env|loop|memory|recursion|panic|secret HOST PORT USER NAME".into())
+            }
         }
     }
 }

@@ -1,0 +1,72 @@
+//! Embedding wasimap in your own wasmtime setup: your store data, your
+//! linker, your policy. Runs a wasimap plugin with the transport allowed to
+//! one host and one secret defined.
+//!
+//! ```text
+//! cargo run -p wasimap-host --example embed -- PLUGIN.wasm HOST:PORT [ARGS...]
+//! ```
+//! The secret `imap-password` is read from the environment variable
+//! `IMAP_PASSWORD`.
+
+use anyhow::{bail, Context, Result};
+use wasimap_host::bindings::Composed;
+use wasimap_host::policy::HostPattern;
+use wasimap_host::{compose, Policy, SecretSource, Secrets, WasimapCtx, WasimapCtxView, WasimapView};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The embedder's own store data: WASI, wasimap, and whatever else it needs.
+struct MyState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    wasimap: WasimapCtx,
+    runs: u32,
+}
+
+impl WasiView for MyState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasimapView for MyState {
+    fn wasimap(&mut self) -> WasimapCtxView<'_> {
+        WasimapCtxView {
+            ctx: &mut self.wasimap,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [plugin, allowed, rest @ ..] = args.as_slice() else {
+        bail!("usage: embed PLUGIN.wasm HOST:PORT [ARGS...]");
+    };
+    let engine = Engine::new(&Config::new())?;
+    let mut linker: Linker<MyState> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasimap_host::add_to_linker(&mut linker)?;
+
+    let plugin = std::fs::read(plugin).with_context(|| format!("reading {plugin}"))?;
+    let composed = compose::compose(&plugin, wasimap_host::PROTOCOL_COMPONENT)?;
+    let component = Component::new(&engine, &composed)?;
+
+    let policy = Policy::deny_all().allow(allowed.parse::<HostPattern>().map_err(anyhow::Error::msg)?);
+    let secrets = Secrets::none().define("imap-password", SecretSource::Env("IMAP_PASSWORD".into()));
+    let state = MyState {
+        table: ResourceTable::new(),
+        wasi: WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build(),
+        wasimap: WasimapCtx { policy, secrets },
+        runs: 1,
+    };
+    let mut store = Store::new(&engine, state);
+    let instance = Composed::instantiate(&mut store, &component, &linker)?;
+    let result = instance.call_run(&mut store, rest)?;
+    eprintln!("embed: run {} finished: {result:?}", store.data().runs);
+    result.map_err(anyhow::Error::msg)
+}
