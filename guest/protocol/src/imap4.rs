@@ -220,6 +220,11 @@ impl<T: Transport> Imap4<T> {
         &self.session
     }
 
+    /// The transport, while connected (tests inspect what was written).
+    pub fn transport_ref(&self) -> Option<&T> {
+        self.transport.as_ref()
+    }
+
     /// Mutable access to the session, e.g. to set `debug`.
     pub fn session_mut(&mut self) -> &mut Session {
         &mut self.session
