@@ -61,7 +61,11 @@ fn main() -> Result<()> {
     let state = MyState {
         table: ResourceTable::new(),
         wasi: WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build(),
-        wasimap: WasimapCtx { policy, secrets },
+        wasimap: WasimapCtx {
+            policy,
+            secrets,
+            max_blocking: None,
+        },
         runs: 1,
     };
     let mut store = Store::new(&engine, state);

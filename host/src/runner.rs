@@ -227,6 +227,7 @@ impl Runner {
             wasimap: WasimapCtx {
                 policy: self.config.policy.clone(),
                 secrets: self.config.secrets.clone(),
+                max_blocking: Some(self.config.timeout),
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.config.memory_limit)

@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::time::Duration;
+
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::wasimap::imap::{secrets, transport, types};
@@ -32,6 +34,10 @@ pub struct WasimapCtx {
     pub policy: Policy,
     /// Secrets the protocol component may reveal to servers.
     pub secrets: Secrets,
+    /// The longest a connect or read may block when the guest asked for no
+    /// timeout: a guest blocked in the host cannot see the wall-clock
+    /// limit, so the host bounds its waits by it.
+    pub max_blocking: Option<Duration>,
 }
 
 /// Borrowed access to a [`WasimapCtx`] and the store's resource table.
@@ -92,6 +98,20 @@ impl WasimapCtxView<'_> {
             .map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
     }
 
+    /// The guest's timeouts, with "none" bounded by [`WasimapCtx::max_blocking`].
+    fn bounded(&self, mut options: ConnectOptions) -> ConnectOptions {
+        let cap = self.max_blocking_ms();
+        options.connect_timeout_ms = options.connect_timeout_ms.or(cap);
+        options.read_timeout_ms = options.read_timeout_ms.or(cap);
+        options
+    }
+
+    fn max_blocking_ms(&self) -> Option<u32> {
+        self.ctx
+            .max_blocking
+            .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
+    }
+
     fn push(&mut self, conn: Connection) -> Result<Resource<Connection>, TransportError> {
         self.table.push(conn).map_err(table_error)
     }
@@ -112,7 +132,7 @@ impl transport::Host for WasimapCtxView<'_> {
             .policy
             .check(&Request::ConnectTcp { host: &host, port })
             .map_err(TransportError::Denied)?;
-        let conn = Connection::open_tcp(&host, port, &options)?;
+        let conn = Connection::open_tcp(&host, port, &self.bounded(options))?;
         tracing::debug!(%host, port, "connected");
         self.push(conn)
     }
@@ -129,7 +149,7 @@ impl transport::Host for WasimapCtxView<'_> {
             .check(&Request::ConnectTls { host: &host, port })
             .map_err(TransportError::Denied)?;
         let ca = self.ca_file(&tls)?;
-        let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref())?;
+        let conn = Connection::open_tls(&host, port, &self.bounded(options), &tls, ca.as_deref())?;
         tracing::debug!(%host, port, "connected with TLS");
         self.push(conn)
     }
@@ -143,7 +163,7 @@ impl transport::Host for WasimapCtxView<'_> {
             .policy
             .check(&Request::Exec { command: &command })
             .map_err(TransportError::Denied)?;
-        let conn = Connection::open_process(&command, &options)?;
+        let conn = Connection::open_process(&command, &self.bounded(options))?;
         tracing::debug!(%command, "started");
         self.push(conn)
     }
@@ -174,6 +194,7 @@ impl transport::HostConnection for WasimapCtxView<'_> {
     }
 
     fn set_read_timeout(&mut self, conn: Resource<Connection>, ms: Option<u32>) -> Result<(), TransportError> {
+        let ms = ms.or(self.max_blocking_ms());
         self.conn(&conn)?.set_read_timeout(crate::transport::duration(ms))
     }
 

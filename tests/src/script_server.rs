@@ -18,6 +18,11 @@ pub enum Step {
     Expect,
     /// Wait.
     Sleep(Duration),
+    /// Send `pattern` over and over, `total` bytes in all (or until the
+    /// client goes away): floods and giant lines without holding them.
+    Flood(Vec<u8>, usize),
+    /// Send these bytes one at a time, `Duration` apart (a slow drip).
+    Drip(Vec<u8>, Duration),
     /// Close the connection.
     Close,
 }
@@ -81,6 +86,25 @@ fn run(stream: TcpStream, steps: Vec<Step>) -> Vec<Vec<u8>> {
                 }
             }
             Step::Sleep(d) => std::thread::sleep(d),
+            Step::Flood(pattern, total) => {
+                let chunk = pattern.repeat((64 * 1024 / pattern.len().max(1)).max(1));
+                let mut sent = 0;
+                while sent < total {
+                    let n = chunk.len().min(total - sent);
+                    if writer.write_all(&chunk[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                }
+            }
+            Step::Drip(bytes, gap) => {
+                for b in bytes {
+                    if writer.write_all(&[b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(gap);
+                }
+            }
             Step::Close => break,
         }
     }

@@ -3,6 +3,8 @@
 //! Where CPython's imaplib behaves the same, the answers are compared with
 //! it; where it does not (huge literals), wasimap's bound is asserted.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
 use wasimap_tests::{python_shell, shell};
@@ -10,7 +12,7 @@ use wasimap_tests::{python_shell, shell};
 /// Runs `calls` after an open line against a fresh scripted server.
 fn run(steps: &[Step], calls: &[Value], runner: fn(&[Value]) -> Vec<Value>) -> Vec<Value> {
     let server = ScriptServer::start(steps.to_vec());
-    let mut script = vec![json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}])];
+    let mut script = vec![json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 1}])];
     script.extend_from_slice(calls);
     let answers = runner(&script);
     drop(server.received());
@@ -270,4 +272,110 @@ fn debug_log_redacts_secrets() {
     use base64::Engine as _;
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{other}\0{}", d.password()));
     assert!(!stderr.contains(d.password()) && !stderr.contains(&plain), "{stderr}");
+}
+
+// ----- bounded resources against a hostile server -----
+
+/// A 1 GB line is refused at imaplib's 1,000,000-byte limit, without
+/// reading (or holding) the rest.
+#[test]
+fn a_gigabyte_line() {
+    let steps = then(
+        preauth("IMAP4rev1"),
+        [Step::Expect, Step::Flood(b"x".to_vec(), 1 << 30)],
+    );
+    let a = run(&steps, &[json!(["noop"])], shell);
+    assert_eq!(
+        a[1],
+        json!({"error": "error", "message": "command: NOOP => got more than 1000000 bytes"})
+    );
+}
+
+/// Ten million untagged responses during one command end in `abort` at
+/// the session's bound on stored responses, not in memory exhaustion.
+#[test]
+fn ten_million_untagged_responses() {
+    let steps = then(
+        preauth("IMAP4rev1"),
+        [Step::Expect, Step::Flood(b"* 1 EXISTS\r\n".to_vec(), 12 * 10_000_000)],
+    );
+    let a = run(&steps, &[json!(["noop"]), json!(["noop"])], shell);
+    assert_eq!(
+        a[1],
+        json!({"error": "abort", "message": "command: NOOP => untagged responses exceed 192 MiB: the server sent more than this session holds"})
+    );
+}
+
+/// A BODYSTRUCTURE nested 100,000 deep is one line of data to imaplib's
+/// layer: stored as is, no recursion, no crash.
+#[test]
+fn deeply_nested_bodystructure() {
+    let nested = format!(
+        "* 1 FETCH (BODYSTRUCTURE {}{})\r\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let steps = then(
+        preauth("IMAP4rev1"),
+        [
+            Step::Expect,
+            send("* 1 EXISTS\r\n{tag} OK [READ-WRITE] done\r\n"),
+            Step::Expect,
+            send(nested),
+            send("{tag} OK done\r\n"),
+        ],
+    );
+    let a = run(
+        &steps,
+        &[json!(["select", "INBOX"]), json!(["fetch", "1", "(BODYSTRUCTURE)"])],
+        shell,
+    );
+    assert_eq!(a[2]["typ"], "OK");
+    let line = a[2]["data"][0]["b"].as_str().unwrap();
+    assert_eq!(line.len(), "1 (BODYSTRUCTURE ".len() + 200_000 + ")".len());
+}
+
+/// A server dripping a line one byte at a time cannot hold the session
+/// longer than the timeout.
+#[test]
+fn a_slow_drip() {
+    let steps = then(
+        preauth("IMAP4rev1"),
+        [
+            Step::Expect,
+            Step::Drip(
+                b"* OK this line never ends in time\r\n".to_vec(),
+                Duration::from_millis(150),
+            ),
+        ],
+    );
+    let a = run(&steps, &[json!(["noop"])], shell);
+    assert_eq!(
+        a[1],
+        json!({"error": "abort", "message": "command: NOOP => socket error: timed out (a response line took longer than 1s)"})
+    );
+}
+
+/// The connection dies in the middle of a literal.
+#[test]
+fn reset_in_the_middle_of_a_literal() {
+    let steps = then(
+        preauth("IMAP4rev1"),
+        [
+            Step::Expect,
+            send("* 1 EXISTS\r\n{tag} OK done\r\n"),
+            Step::Expect,
+            send("* 1 FETCH (BODY[] {1000}\r\nonly part of it"),
+            Step::Close,
+        ],
+    );
+    let a = run(
+        &steps,
+        &[json!(["select", "INBOX"]), json!(["fetch", "1", "BODY[]"])],
+        shell,
+    );
+    assert_eq!(
+        a[2],
+        json!({"error": "abort", "message": "command: FETCH => socket error: EOF"})
+    );
 }

@@ -260,7 +260,12 @@ impl<T: Transport> Imap4<T> {
 
     /// imaplib's `_get_response`: `None` for a continuation, else the
     /// response's first line.
+    ///
+    /// With a read timeout, a response line must also arrive whole within
+    /// it (literal data excepted), so a server dripping bytes slower than
+    /// the timeout cannot hold the session forever.
     fn get_response(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut line_started = Instant::now();
         loop {
             let polled = self.session.poll_response();
             self.flush_log();
@@ -268,6 +273,13 @@ impl<T: Transport> Imap4<T> {
                 Poll::NeedInput => {
                     if self.session.framer().is_eof() {
                         return Err(ImapError::abort("socket error: EOF"));
+                    }
+                    if self.session.awaiting_literal() {
+                        line_started = Instant::now();
+                    } else if let Some(limit) = self.read_timeout.filter(|l| line_started.elapsed() > *l) {
+                        return Err(ImapError::abort(format!(
+                            "socket error: timed out (a response line took longer than {limit:?})"
+                        )));
                     }
                     self.fill()?;
                 }

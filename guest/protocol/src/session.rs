@@ -89,6 +89,23 @@ pub enum Poll {
     Response(Vec<u8>),
 }
 
+/// What the untagged responses of a session may hold at once, counting
+/// each response's bytes plus [`ITEM_OVERHEAD`]: a server that floods a
+/// command with responses gets `abort` instead of exhausting memory.
+pub const MAX_UNTAGGED_BYTES: usize = 192 << 20;
+
+/// Bookkeeping bytes counted per stored response.
+pub const ITEM_OVERHEAD: usize = 64;
+
+fn item_size(d: &DataItem) -> usize {
+    ITEM_OVERHEAD
+        + match d {
+            DataItem::None => 0,
+            DataItem::Bytes(b) => b.len(),
+            DataItem::Literal(h, l) => h.len() + l.len(),
+        }
+}
+
 /// A tagged completion: status word and imaplib's `[data]`.
 pub type Completion = (String, Vec<DataItem>);
 
@@ -133,6 +150,10 @@ pub struct Session {
     /// While IDLE runs, untagged responses queue here instead (imaplib's
     /// `_idle_capture`).
     capture: Option<std::collections::VecDeque<(String, DataItem)>>,
+    /// Bytes held by untagged responses (and the IDLE queue).
+    untagged_bytes: usize,
+    /// The bound on `untagged_bytes` ([`MAX_UNTAGGED_BYTES`] by default).
+    pub untagged_limit: usize,
 }
 
 /// imaplib's `_Literal`: `.*{(?P<size>\d+)}$`. A size too large for u64
@@ -230,6 +251,8 @@ impl Session {
             debug: 0,
             log: Vec::new(),
             capture: None,
+            untagged_bytes: 0,
+            untagged_limit: MAX_UNTAGGED_BYTES,
         }
     }
 
@@ -313,8 +336,9 @@ impl Session {
         redact_after: Option<usize>,
     ) -> Result<CommandPlan> {
         self.check_state(name)?;
-        self.untagged
-            .retain(|(t, _)| !matches!(t.as_str(), "OK" | "NO" | "BAD"));
+        for stale in ["OK", "NO", "BAD"] {
+            self.pop_untagged(stale);
+        }
         if self.untagged.iter().any(|(t, _)| t == "READ-ONLY") && !self.is_readonly {
             return Err(ImapError::Readonly("mailbox status changed to READ-ONLY".into()));
         }
@@ -397,7 +421,24 @@ impl Session {
     }
 
     /// imaplib's `_append_untagged`.
-    pub fn append_untagged(&mut self, typ: &str, item: DataItem) {
+    ///
+    /// # Errors
+    /// `abort` when the stored responses would exceed
+    /// [`Session::untagged_limit`].
+    pub fn append_untagged(&mut self, typ: &str, item: DataItem) -> Result<()> {
+        let size = item_size(&item);
+        if self.untagged_bytes + size > self.untagged_limit {
+            return Err(ImapError::abort(format!(
+                "untagged responses exceed {} MiB: the server sent more than this session holds",
+                self.untagged_limit >> 20
+            )));
+        }
+        self.untagged_bytes += size;
+        self.store_untagged(typ, item);
+        Ok(())
+    }
+
+    fn store_untagged(&mut self, typ: &str, item: DataItem) {
         if let Some(queue) = &mut self.capture {
             queue.push_back((typ.to_string(), item));
             return;
@@ -411,7 +452,14 @@ impl Session {
     /// Pops the untagged data stored under `name`.
     pub fn pop_untagged(&mut self, name: &str) -> Option<Vec<DataItem>> {
         let pos = self.untagged.iter().position(|(t, _)| t == name)?;
-        Some(self.untagged.remove(pos).1)
+        let items = self.untagged.remove(pos).1;
+        self.forget(&items);
+        Some(items)
+    }
+
+    fn forget(&mut self, items: &[DataItem]) {
+        let size: usize = items.iter().map(item_size).sum();
+        self.untagged_bytes = self.untagged_bytes.saturating_sub(size);
     }
 
     /// The untagged data under `name`, left in place.
@@ -436,14 +484,17 @@ impl Session {
 
     /// The next queued response of an IDLE.
     pub fn next_captured(&mut self) -> Option<(String, DataItem)> {
-        self.capture.as_mut()?.pop_front()
+        let next = self.capture.as_mut()?.pop_front()?;
+        self.forget(std::slice::from_ref(&next.1));
+        Some(next)
     }
 
     /// Ends IDLE capture: what was not read goes to the untagged responses.
     pub fn end_capture(&mut self) {
         if let Some(queue) = self.capture.take() {
+            // Already counted while queued.
             for (typ, item) in queue {
-                self.append_untagged(&typ, item);
+                self.store_untagged(&typ, item);
             }
         }
     }
@@ -451,6 +502,12 @@ impl Session {
     /// Drops all untagged responses (as `select` does).
     pub fn clear_untagged(&mut self) {
         self.untagged.clear();
+        self.untagged_bytes = self.capture.iter().flatten().map(|(_, d)| item_size(d)).sum();
+    }
+
+    /// Whether the next input is literal data (for the driver's line deadline).
+    pub fn awaiting_literal(&self) -> bool {
+        matches!(&self.partial, Partial::Body { dat, .. } if literal_size(dat).is_some())
     }
 
     /// imaplib's `_check_bye`: a stored BYE raises `abort` with its text.
@@ -490,12 +547,13 @@ impl Session {
         Ok(Some(line))
     }
 
-    fn bracket(&mut self, typ: &str, dat: &[u8]) {
+    fn bracket(&mut self, typ: &str, dat: &[u8]) -> Result<()> {
         if matches!(typ, "OK" | "NO" | "BAD") {
             if let Some((code, data)) = match_response_code(dat) {
-                self.append_untagged(&code, DataItem::Bytes(data));
+                self.append_untagged(&code, DataItem::Bytes(data))?;
             }
         }
+        Ok(())
     }
 
     fn match_tagged(&self, line: &[u8]) -> Option<(Vec<u8>, String, Vec<u8>)> {
@@ -535,7 +593,7 @@ impl Session {
                             return Err(ImapError::abort_bytes("unexpected tagged response", &line));
                         };
                         slot.1 = Some((typ.clone(), vec![DataItem::Bytes(dat.clone())]));
-                        self.bracket(&typ, &dat);
+                        self.bracket(&typ, &dat)?;
                         return Ok(Poll::Response(line));
                     }
                     if let Some((typ, dat)) = match_untagged(&line) {
@@ -557,15 +615,15 @@ impl Session {
                                 return Ok(Poll::NeedInput);
                             }
                             Some(data) => {
-                                self.append_untagged(&typ, DataItem::Literal(dat, data));
+                                self.append_untagged(&typ, DataItem::Literal(dat, data))?;
                                 self.partial = Partial::Trailer { first, typ };
                                 continue;
                             }
                         }
                     }
                     // imaplib stores the line before the code it carries.
-                    self.append_untagged(&typ, DataItem::Bytes(dat.clone()));
-                    self.bracket(&typ, &dat);
+                    self.append_untagged(&typ, DataItem::Bytes(dat.clone()))?;
+                    self.bracket(&typ, &dat)?;
                     return Ok(Poll::Response(first));
                 }
                 Partial::Trailer { first, typ } => match self.get_line()? {
@@ -760,6 +818,26 @@ mod tests {
         assert_eq!(s.pop_untagged("FETCH").unwrap(), vec![DataItem::Bytes(b"1".to_vec())]);
         s.poll_response().unwrap();
         assert_eq!(s.pop_untagged("NO").unwrap(), vec![DataItem::Bytes(b"".to_vec())]);
+    }
+
+    #[test]
+    fn a_flood_of_untagged_responses_is_bounded() {
+        let mut s = session();
+        s.untagged_limit = 1 << 20;
+        let flood = b"* 1 EXISTS\r\n".repeat(20_000);
+        s.framer().feed(&flood);
+        let err = loop {
+            match s.poll_response() {
+                Ok(Poll::Response(_)) => {}
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.message().starts_with("untagged responses exceed 1 MiB"), "{err}");
+        // Taking responses frees their budget.
+        let n = s.pop_untagged("EXISTS").unwrap().len();
+        assert!(n > 10_000 && n < 20_000, "{n}");
+        assert_eq!(s.untagged_bytes, 0);
     }
 
     #[test]
