@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
-plugins := "-p shell -p triage -p hostile"
+plugins := "-p shell -p triage -p hostile -p bench"
 
 # Show the recipes.
 default:
@@ -35,6 +35,12 @@ fuzz SECONDS="60":
     cd guest/protocol && for t in response_parser framing_chunks session_script encode_roundtrip; do \
         mkdir -p fuzz/corpus/$t && cargo +nightly fuzz run $t fuzz/corpus/$t fuzz/seeds -- -max_total_time={{SECONDS}} -max_len=4096 2>&1 | tail -3; \
     done
+
+# Benchmarks: native parse (criterion) and end to end against a private Dovecot with 10,000 messages.
+bench: build
+    cargo build --release -p wasimap-bench --bins
+    cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 1 --measurement-time 3
+    python3 tests/bench/run.py
 
 # Formatting and lints, as CI wants them.
 lint:

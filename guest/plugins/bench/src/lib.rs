@@ -1,0 +1,85 @@
+//! `bench`: the wasm side of `just bench`.
+//!
+//! - `fetch PORT USER PASSWORD ITEMS`: FETCH 1:* through the client
+//!   interface, counting bytes (the end-to-end case).
+//! - `noop PORT USER PASSWORD N`: N NOOPs.
+//! - `parse ITERATIONS`: the parse benchmark inputs through the protocol
+//!   core compiled into this plugin, printing nanoseconds per iteration.
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../../../wit",
+});
+
+#[path = "../../../../tests/bench/src/inputs.rs"]
+mod inputs;
+
+use std::time::Instant;
+
+use wasimap::imap::client::Imap4;
+use wasimap::imap::types::{DataItem, ImapError};
+
+struct Bench;
+
+export!(Bench);
+
+fn err(e: ImapError) -> String {
+    format!("{e:?}")
+}
+
+fn session(a: &[String]) -> Result<Imap4, String> {
+    let imap = Imap4::open_tcp("127.0.0.1", a[1].parse().map_err(|_| "port")?, Some(60.0)).map_err(err)?;
+    imap.login(&a[2], &a[3]).map_err(err)?;
+    Ok(imap)
+}
+
+impl Guest for Bench {
+    fn run(a: Vec<String>) -> Result<(), String> {
+        match a.first().map(String::as_str) {
+            Some("fetch") => {
+                let imap = session(&a)?;
+                imap.select(Some("INBOX"), true).map_err(err)?;
+                let r = imap.fetch("1:*", &a[4]).map_err(err)?;
+                let (mut count, mut bytes) = (0, 0);
+                for d in &r.data {
+                    match d {
+                        DataItem::Literal((_, body)) => {
+                            count += 1;
+                            bytes += body.len();
+                        }
+                        DataItem::Bytes(b) if !b.starts_with(b")") => count += 1,
+                        _ => {}
+                    }
+                }
+                drop(r);
+                imap.logout().map_err(err)?;
+                println!("{count} messages, {bytes} bytes");
+                Ok(())
+            }
+            Some("noop") => {
+                let imap = session(&a)?;
+                let n: usize = a[4].parse().map_err(|_| "count")?;
+                for _ in 0..n {
+                    imap.noop().map_err(err)?;
+                }
+                imap.logout().map_err(err)?;
+                println!("{n} NOOPs");
+                Ok(())
+            }
+            Some("parse") => {
+                let iterations: u32 = a.get(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+                for (name, input) in inputs::inputs() {
+                    let start = Instant::now();
+                    let mut n = 0;
+                    for _ in 0..iterations {
+                        n += inputs::wasimap_parse(std::hint::black_box(&input));
+                    }
+                    let ns = start.elapsed().as_nanos() / u128::from(iterations);
+                    println!("{name} {ns} {n}");
+                }
+                Ok(())
+            }
+            _ => Err("usage: bench fetch|noop PORT USER PASSWORD ITEMS|N, or bench parse [ITERATIONS]".into()),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""`just bench`, end to end: a private Dovecot with 10,000 messages of
+2-4 KB, the same jobs run by wasimap (a plugin under `wasimap run`),
+CPython's imaplib, async-imap, the imap crate and a plain socket; wall
+time, CPU time (user+sys) and peak RSS of each process, and ratios.
+Also: parse results from criterion (ratios to imap-proto), wasm against
+native parse, and `wasimap run` start-up cold and cached.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REL = os.path.join(ROOT, "target", "release")
+GUEST = os.path.join(ROOT, "target", "guest", "wasm32-wasip2", "release")
+MESSAGES = int(os.environ.get("WASIMAP_BENCH_MESSAGES", "10000"))
+REPEAT = int(os.environ.get("WASIMAP_BENCH_REPEAT", "3"))
+USER, PASSWORD = "bench", "secret"
+
+
+def measure(cmd, env=None):
+    """Runs cmd; returns (wall s, cpu s, peak MiB, stdout) from wait4."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{cmd} failed: {err.decode(errors='replace')}")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out.decode(errors="replace").strip()
+
+
+def best(cmd, env=None):
+    runs = [measure(cmd, env) for _ in range(REPEAT)]
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
+            statistics.median(r[2] for r in runs), runs[0][3])
+
+
+def populate(port):
+    """APPENDs the messages with MULTIAPPEND and LITERAL+, in batches."""
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+    f.readline()
+
+    def command(tag, data):
+        s.sendall(data)
+        while True:
+            line = f.readline()
+            if line.startswith(tag + b" "):
+                if b" OK " not in line:
+                    sys.exit(f"populate failed: {line!r}")
+                return
+
+    command(b"P0", b"P0 LOGIN %s %s\r\n" % (USER.encode(), PASSWORD.encode()))
+    batch = 500
+    for start in range(0, MESSAGES, batch):
+        parts = [b"P1 APPEND INBOX"]
+        for i in range(start, min(start + batch, MESSAGES)):
+            size = 2048 + (i * 7919) % 2048
+            head = (f"From: sender{i % 97}@example.org\r\nTo: {USER}@example.org\r\n"
+                    f"Subject: bench message {i}\r\nMessage-ID: <{i}@bench>\r\n\r\n").encode()
+            body = (b"lorem ipsum dolor sit amet, consectetur adipiscing elit\r\n" * 80)[:size - len(head) - 2] + b"\r\n"
+            msg = head + body
+            parts.append(b" {%d+}\r\n" % len(msg) + msg)
+        command(b"P1", b"".join(parts) + b"\r\n")
+    s.sendall(b"P2 LOGOUT\r\n")
+    s.close()
+
+
+def table(title, header, rows):
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c) for c in r) + " |")
+
+
+def parse_section():
+    rows = []
+    crit = os.path.join(ROOT, "target", "criterion")
+    if os.path.isdir(crit):
+        for group in sorted(os.listdir(crit)):
+            times = {}
+            for who in ("wasimap", "imap-proto", "imap-codec"):
+                est = os.path.join(crit, group, who, "new", "estimates.json")
+                if os.path.exists(est):
+                    times[who] = json.load(open(est))["mean"]["point_estimate"]
+            if len(times) == 3:
+                ref = times["imap-proto"]
+                rows.append([group] + [f"{times[w] / 1000:.1f} µs ({times[w] / ref:.2f}×)" for w in ("wasimap", "imap-proto", "imap-codec")])
+        table("Native parse (criterion mean; ratio to imap-proto, lower is faster)",
+              ["input", "wasimap", "imap-proto", "imap-codec"], rows)
+
+    iterations = "200"
+    native = measure([os.path.join(REL, "parse-native"), iterations])[3]
+    wasm = measure([os.path.join(REL, "wasimap"), "run", os.path.join(GUEST, "bench.wasm"), "parse", iterations])[3]
+    n = {l.split()[0]: int(l.split()[1]) for l in native.splitlines()}
+    w = {l.split()[0]: int(l.split()[1]) for l in wasm.splitlines()}
+    table("Parse inside the wasm component vs native (same code, same bytes)",
+          ["input", "native ns/iter", "wasm ns/iter", "wasm/native"],
+          [[k, n[k], w[k], f"{w[k] / n[k]:.2f}"] for k in n])
+
+
+def main():
+    server = os.path.join(ROOT, "target", "bench-dovecot")
+    subprocess.run([os.path.join(ROOT, "tests", "dovecot", "server.sh"), "start", server],
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        env_file = dict(l.split("=", 1) for l in open(os.path.join(server, "env")).read().splitlines())
+        port = int(env_file["WASIMAP_IMAP_PORT"])
+        print(f"populating {MESSAGES} messages on 127.0.0.1:{port} ...", file=sys.stderr)
+        populate(port)
+        cache = tempfile.mkdtemp(prefix="wasimap-bench-cache-")
+        wasimap = [os.path.join(REL, "wasimap"), "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}",
+                   os.path.join(GUEST, "bench.wasm")]
+        contenders = {
+            "wasimap (plugin)": lambda verb, items: wasimap + [verb, str(port), USER, PASSWORD, items],
+            "CPython imaplib": lambda verb, items: [sys.executable, os.path.join(ROOT, "tests", "bench", "e2e_imaplib.py"),
+                                                    str(port), USER, PASSWORD, items if verb == "fetch" else "NOOP" + items],
+            "async-imap": lambda verb, items: [os.path.join(REL, "e2e-async-imap"), str(port), USER, PASSWORD,
+                                               items if verb == "fetch" else "NOOP" + items],
+            "imap crate": lambda verb, items: [os.path.join(REL, "e2e-imap"), str(port), USER, PASSWORD,
+                                               items if verb == "fetch" else "NOOP" + items],
+            "raw socket": lambda verb, items: [os.path.join(REL, "e2e-raw"), str(port), USER, PASSWORD,
+                                               items if verb == "fetch" else "NOOP" + items],
+        }
+        measure(wasimap + ["noop", str(port), USER, PASSWORD, "1"])  # warm the compilation cache
+        cases = [("FETCH 1:* (RFC822)", "fetch", "(RFC822)"),
+                 ("FETCH 1:* (UID FLAGS ENVELOPE BODYSTRUCTURE)", "fetch", "(UID FLAGS ENVELOPE BODYSTRUCTURE)"),
+                 ("1,000 NOOPs", "noop", "1000")]
+        for title, verb, items in cases:
+            results = {name: best(make(verb, items)) for name, make in contenders.items()}
+            ref = results["CPython imaplib"]
+            aref = results["async-imap"]
+            rows = [[name, f"{w:.3f}", f"{c:.3f}", f"{m:.1f}", f"{c / ref[1]:.2f}", f"{c / aref[1]:.2f}", f"{w / aref[0]:.2f}"]
+                    for name, (w, c, m, _) in results.items()]
+            table(f"{title}, {MESSAGES} messages (median of {REPEAT})",
+                  ["client", "wall s", "CPU s", "peak MiB", "CPU / imaplib", "CPU / async-imap", "wall / async-imap"], rows)
+
+        cold_dir = tempfile.mkdtemp(prefix="wasimap-cold-")
+        plugin = [os.path.join(GUEST, "bench.wasm"), "parse", "1"]
+        cold = measure([os.path.join(REL, "wasimap"), "run", "--cache-dir", cold_dir] + plugin)
+        cached = best([os.path.join(REL, "wasimap"), "run", "--cache-dir", cold_dir] + plugin)
+        trivial = best(["true"])
+        table("`wasimap run` start-up (bench.wasm parse 1)", ["run", "wall ms", "CPU ms", "peak MiB"],
+              [["cold (compiles)", f"{cold[0] * 1000:.1f}", f"{cold[1] * 1000:.1f}", f"{cold[2]:.1f}"],
+               ["cached", f"{cached[0] * 1000:.1f}", f"{cached[1] * 1000:.1f}", f"{cached[2]:.1f}"],
+               ["trivial process (`true`)", f"{trivial[0] * 1000:.1f}", f"{trivial[1] * 1000:.1f}", f"{trivial[2]:.1f}"]])
+        print(f"\ncached start over a trivial process: {(cached[0] - trivial[0]) * 1000:.1f} ms")
+        shutil.rmtree(cold_dir, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        parse_section()
+    finally:
+        subprocess.run([os.path.join(ROOT, "tests", "dovecot", "server.sh"), "stop", server], stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()
