@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
-plugins := "-p shell -p triage -p hostile -p bench"
+plugins := "-p shell -p triage -p hostile"
 
 # Show the recipes.
 default:
@@ -12,6 +12,9 @@ default:
 # Build the protocol component and the example plugins for wasm32-wasip2.
 build-guest:
     cargo build --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-protocol {{plugins}}
+    # Separately, in its own target directory: it embeds the protocol core
+    # without the component glue, and sharing would mix the two builds.
+    cargo build --release --target wasm32-wasip2 --target-dir target/guest-bench -p bench
     @ls -l {{guest_target}}/wasm32-wasip2/release/*.wasm
 
 # Build everything: guests and the release `wasimap` binary.

@@ -20,22 +20,35 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REL = os.path.join(ROOT, "target", "release")
 GUEST = os.path.join(ROOT, "target", "guest", "wasm32-wasip2", "release")
+BENCH_GUEST = os.path.join(ROOT, "target", "guest-bench", "wasm32-wasip2", "release")
 MESSAGES = int(os.environ.get("WASIMAP_BENCH_MESSAGES", "10000"))
 REPEAT = int(os.environ.get("WASIMAP_BENCH_REPEAT", "3"))
 USER, PASSWORD = "bench", "secret"
 
 
+GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
 def measure(cmd, env=None):
-    """Runs cmd; returns (wall s, cpu s, peak MiB, stdout) from wait4."""
+    """Runs cmd; returns (wall s, cpu s, peak MiB, stdout). CPU comes from
+    wait4; the peak RSS from GNU time when present, since a child forked
+    from this Python starts with Python's pages counted in its maximum."""
+    peak_file = tempfile.NamedTemporaryFile(delete=False)
+    peak_file.close()
+    wrapped = [GNU_TIME, "-f", "%M", "-o", peak_file.name] + cmd if GNU_TIME else cmd
     start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out = p.stdout.read()
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         sys.exit(f"{cmd} failed: {err.decode(errors='replace')}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out.decode(errors="replace").strip()
+    peak_kb = ru.ru_maxrss
+    if GNU_TIME:
+        peak_kb = int(open(peak_file.name).read().split()[-1])
+    os.unlink(peak_file.name)
+    return wall, ru.ru_utime + ru.ru_stime, peak_kb / 1024, out.decode(errors="replace").strip()
 
 
 def best(cmd, env=None):
@@ -101,7 +114,7 @@ def parse_section():
 
     iterations = "200"
     native = measure([os.path.join(REL, "parse-native"), iterations])[3]
-    wasm = measure([os.path.join(REL, "wasimap"), "run", os.path.join(GUEST, "bench.wasm"), "parse", iterations])[3]
+    wasm = measure([os.path.join(REL, "wasimap"), "run", os.path.join(BENCH_GUEST, "bench.wasm"), "parse", iterations])[3]
     n = {l.split()[0]: int(l.split()[1]) for l in native.splitlines()}
     w = {l.split()[0]: int(l.split()[1]) for l in wasm.splitlines()}
     table("Parse inside the wasm component vs native (same code, same bytes)",
@@ -120,7 +133,7 @@ def main():
         populate(port)
         cache = tempfile.mkdtemp(prefix="wasimap-bench-cache-")
         wasimap = [os.path.join(REL, "wasimap"), "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}",
-                   os.path.join(GUEST, "bench.wasm")]
+                   os.path.join(BENCH_GUEST, "bench.wasm")]
         contenders = {
             "wasimap (plugin)": lambda verb, items: wasimap + [verb, str(port), USER, PASSWORD, items],
             "CPython imaplib": lambda verb, items: [sys.executable, os.path.join(ROOT, "tests", "bench", "e2e_imaplib.py"),
@@ -146,7 +159,7 @@ def main():
                   ["client", "wall s", "CPU s", "peak MiB", "CPU / imaplib", "CPU / async-imap", "wall / async-imap"], rows)
 
         cold_dir = tempfile.mkdtemp(prefix="wasimap-cold-")
-        plugin = [os.path.join(GUEST, "bench.wasm"), "parse", "1"]
+        plugin = [os.path.join(BENCH_GUEST, "bench.wasm"), "parse", "1"]
         cold = measure([os.path.join(REL, "wasimap"), "run", "--cache-dir", cold_dir] + plugin)
         cached = best([os.path.join(REL, "wasimap"), "run", "--cache-dir", cold_dir] + plugin)
         trivial = best(["true"])

@@ -19,7 +19,7 @@ pub mod sasl;
 pub mod session;
 pub mod util;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;
 
 pub use error::{ImapError, Result};
