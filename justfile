@@ -49,6 +49,8 @@ bench: build
 lint:
     cargo fmt --all --check
     cargo clippy --all-targets -- -D warnings
+    cargo clippy -p wasimap-bench --all-targets -- -D warnings
+    cargo clippy --release --target wasm32-wasip2 --target-dir target/guest-bench -p bench -- -D warnings
     cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-protocol {{plugins}} -- -D warnings
 
 # Lints then tests.
