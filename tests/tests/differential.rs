@@ -342,29 +342,9 @@ fn deviation_literal_plus_and_utf8_append() {
     );
 
     // UTF-8 mode.
-    let caps = "IMAP4rev1 ENABLE UTF8=ACCEPT";
-    let mut steps = preauth(caps);
-    steps.extend([
-        Step::Expect,
-        send("* ENABLED UTF8=ACCEPT\r\n{tag} OK enabled\r\n"),
-        Step::Expect,
-        send("+ go ahead\r\n"),
-        // The literal's three lines.
-        Step::Expect,
-        Step::Expect,
-        Step::Expect,
-        send("{tag} OK done\r\n"),
-    ]);
-    let server = ScriptServer::start(steps);
-    let ours = shell(&[
-        json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
-        json!(["enable", "UTF8=ACCEPT"]),
-        json!(["getattr", "utf8_enabled"]),
-        append.clone(),
-    ]);
+    let (ours, lines) = utf8_append(shell, &append);
     assert_eq!(ours[2], json!({"value": true}));
     assert_eq!(ours[3]["typ"], "OK", "{}", ours[3]);
-    let lines = server.received();
     assert!(
         lines[2].ends_with(b" APPEND INBOX UTF8 (~{16}\r\n"),
         "{:?}",
@@ -372,7 +352,21 @@ fn deviation_literal_plus_and_utf8_append() {
     );
     assert_eq!(lines[3..].concat(), b"Subject: x\r\n\r\nhi)\r\n");
 
-    let mut steps = preauth(caps);
+    let (theirs, lines) = utf8_append(python_shell, &append);
+    assert_eq!(theirs[3]["typ"], "OK", "{}", theirs[3]);
+    // The marker counts the `UTF8 (` and `)` that CPython puts inside the literal.
+    assert!(
+        lines[2].ends_with(b" APPEND INBOX {23}\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&lines[2])
+    );
+    assert_eq!(lines[3..].concat(), b"UTF8 (Subject: x\r\n\r\nhi)\r\n");
+}
+
+/// ENABLE UTF8=ACCEPT then `append` against a scripted server, through
+/// `runner`; returns the answers and the lines the client sent.
+fn utf8_append(runner: fn(&[Value]) -> Vec<Value>, append: &Value) -> (Vec<Value>, Vec<Vec<u8>>) {
+    let mut steps = preauth("IMAP4rev1 ENABLE UTF8=ACCEPT");
     steps.extend([
         Step::Expect,
         send("* ENABLED UTF8=ACCEPT\r\n{tag} OK enabled\r\n"),
@@ -385,21 +379,13 @@ fn deviation_literal_plus_and_utf8_append() {
         send("{tag} OK done\r\n"),
     ]);
     let server = ScriptServer::start(steps);
-    let theirs = python_shell(&[
+    let answers = runner(&[
         json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 5}]),
         json!(["enable", "UTF8=ACCEPT"]),
         json!(["getattr", "utf8_enabled"]),
-        append,
+        append.clone(),
     ]);
-    assert_eq!(theirs[3]["typ"], "OK", "{}", theirs[3]);
-    let lines = server.received();
-    // The marker counts the `UTF8 (` and `)` that CPython puts inside the literal.
-    assert!(
-        lines[2].ends_with(b" APPEND INBOX {23}\r\n"),
-        "{:?}",
-        String::from_utf8_lossy(&lines[2])
-    );
-    assert_eq!(lines[3..].concat(), b"UTF8 (Subject: x\r\n\r\nhi)\r\n");
+    (answers, server.received())
 }
 
 /// Row "read timeout": a stalled server raises CPython's TimeoutError
