@@ -1,8 +1,9 @@
 //! Loading and running plugins: check, compose, compile (cached on disk),
 //! instantiate in a fresh store with limits, call `run`.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,6 +132,7 @@ pub struct Runner {
     linker: Linker<HostState>,
     config: RunnerConfig,
     cache: Option<Cache>,
+    artifact_hits: AtomicUsize,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -177,6 +179,7 @@ impl Runner {
             linker,
             config,
             cache,
+            artifact_hits: AtomicUsize::new(0),
             ticker_stop,
         })
     }
@@ -191,10 +194,56 @@ impl Runner {
         self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
     }
 
+    /// How many loads were served from a stored artifact (no composition,
+    /// no compilation).
+    pub fn artifact_hits(&self) -> usize {
+        self.artifact_hits.load(Ordering::Relaxed)
+    }
+
     /// Checks a plugin's imports, composes it with the embedded protocol
-    /// component and compiles it (served from the on-disk cache when
-    /// compiled before).
+    /// component and compiles it. With a cache directory, the compiled
+    /// result is stored under a hash of the plugin, the protocol component
+    /// and the engine's configuration, and the next load of the same plugin
+    /// maps it instead of composing and compiling again.
     pub fn load(&self, plugin: &[u8]) -> Result<Component> {
+        let artifact = self
+            .config
+            .cache_dir
+            .as_ref()
+            .map(|dir| self.artifact_path(dir, plugin));
+        if let Some(path) = artifact.as_deref().filter(|p| p.is_file()) {
+            // SAFETY: the file was written by `Component::serialize` of this
+            // engine configuration (its hash is in the name) into the user's
+            // own cache directory, the trust wasmtime's cache also assumes.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, path) } {
+                self.artifact_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(component);
+            }
+        }
+        let component = self.compile(plugin)?;
+        if let Some(path) = artifact {
+            // A cache that cannot be written only costs the next start.
+            if let Err(e) = store_artifact(&component, &path) {
+                tracing::debug!(error = %e, path = %path.display(), "could not store the compiled plugin");
+            }
+        }
+        Ok(component)
+    }
+
+    fn artifact_path(&self, dir: &Path, plugin: &[u8]) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let mut engine = std::hash::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine);
+        let digest = Sha256::new()
+            .chain_update(plugin)
+            .chain_update(crate::PROTOCOL_COMPONENT)
+            .finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        dir.join("artifacts")
+            .join(format!("{hex}-{:016x}.cwasm", engine.finish()))
+    }
+
+    fn compile(&self, plugin: &[u8]) -> Result<Component> {
         let composed = compose::compose(plugin, crate::PROTOCOL_COMPONENT)?;
         Component::new(&self.engine, &composed)
             .map_err(anyhow::Error::from)
@@ -267,6 +316,19 @@ impl Runner {
         }
         RunError::Other(e)
     }
+}
+
+/// Writes atomically (temporary file, then rename) so a concurrent start
+/// never maps a half-written artifact.
+fn store_artifact(component: &Component, path: &Path) -> Result<()> {
+    let bytes = component.serialize().map_err(anyhow::Error::from)?;
+    let dir = path.parent().context("artifact path has a directory")?;
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{}.{name}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 impl Drop for Runner {

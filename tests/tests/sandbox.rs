@@ -145,8 +145,17 @@ fn a_second_load_is_served_from_the_cache() {
     let first = Runner::new(config()).unwrap();
     first.load(&plugin).unwrap();
     assert_eq!(first.cache_stats(), Some((0, 1)), "cold: compiled");
+    assert_eq!(first.artifact_hits(), 0);
     let second = Runner::new(config()).unwrap();
-    second.load(&plugin).unwrap();
-    assert_eq!(second.cache_stats(), Some((1, 0)), "warm: no compilation");
+    let component = second.load(&plugin).unwrap();
+    assert_eq!(second.cache_stats(), Some((0, 0)), "warm: no compilation");
+    assert_eq!(second.artifact_hits(), 1, "served from the stored artifact");
+    // The loaded component works.
+    let out = second.run(&component, &["--help".to_string()], Stdio::Captured(Vec::new()));
+    assert!(
+        matches!(out.result, Ok(Err(_))),
+        "triage answers its usage: {:?}",
+        out.result
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@
 //! - `noop PORT USER PASSWORD N`: N NOOPs.
 //! - `parse ITERATIONS`: the parse benchmark inputs through the protocol
 //!   core compiled into this plugin, printing nanoseconds per iteration.
+//! - `start`: returns at once (start-up time of `wasimap run`).
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -66,6 +67,7 @@ impl Guest for Bench {
                 println!("{n} NOOPs");
                 Ok(())
             }
+            Some("start") => Ok(()),
             Some("parse") => {
                 let iterations: u32 = a.get(1).and_then(|n| n.parse().ok()).unwrap_or(200);
                 for (name, input) in inputs::inputs() {
