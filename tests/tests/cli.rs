@@ -19,6 +19,17 @@ fn wasimap_binary() -> PathBuf {
     bin
 }
 
+/// A `hostile secret ...` run that succeeded and logged in.
+fn assert_logged_in(out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("login: OK"), "{stdout}");
+}
+
 /// The triage plugin's connection arguments.
 fn triage_args(port: &str, user: &str, password: &str, from: &str) -> Vec<String> {
     [
@@ -164,7 +175,7 @@ fn inspect_tells_plugins_from_other_components() {
 #[test]
 fn limits_and_secrets_from_flags_and_manifest() {
     let d = dovecot();
-    let hostile = plugin_path("triage").with_file_name("hostile.wasm");
+    let hostile = plugin_path("hostile");
     let out = Command::new(wasimap_binary())
         .args(["run", "--timeout", "1"])
         .arg(&hostile)
@@ -200,13 +211,7 @@ fn limits_and_secrets_from_flags_and_manifest() {
         .env("WASIMAP_TEST_PW", d.password())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("login: OK"), "{stdout}");
+    assert_logged_in(&out);
 
     let out = Command::new(wasimap_binary())
         .args(["run", "--manifest"])
@@ -255,7 +260,7 @@ fn the_embedding_example_runs_a_plugin() {
     );
     let user = unique_user("embed");
     let port = d.imap_port().to_string();
-    let hostile = plugin_path("triage").with_file_name("hostile.wasm");
+    let hostile = plugin_path("hostile");
     let out = Command::new(&example)
         .arg(&hostile)
         .arg(format!("127.0.0.1:{port}"))
@@ -263,13 +268,7 @@ fn the_embedding_example_runs_a_plugin() {
         .env("IMAP_PASSWORD", d.password())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("login: OK"), "{stdout}");
+    assert_logged_in(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("embed: run 1 finished: Ok(())"));
 }
 

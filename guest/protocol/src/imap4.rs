@@ -60,6 +60,16 @@ pub trait Transport {
 
 type TypData = (String, Vec<DataItem>);
 
+/// What [`Imap4::next_response`] got.
+enum Next {
+    /// A continuation request.
+    Continuation,
+    /// A stored response; its first line.
+    Response(Vec<u8>),
+    /// The transport's read timeout expired first.
+    TimedOut,
+}
+
 /// An IDLE in progress.
 #[derive(Debug)]
 struct IdleState {
@@ -247,9 +257,14 @@ impl<T: Transport> Imap4<T> {
         self.read_timeout = timeout;
     }
 
-    /// Reads one chunk from the transport into the framer.
-    fn fill(&mut self) -> Result<()> {
-        let data = self.transport()?.read(READ_CHUNK).map_err(TransportError::into_imap)?;
+    /// Reads one chunk from the transport into the framer; the transport's
+    /// own error, so IDLE can tell a timeout from a failure.
+    fn read_chunk(&mut self) -> std::result::Result<(), TransportError> {
+        let t = self
+            .transport
+            .as_mut()
+            .ok_or_else(|| TransportError::Io("connection closed".into()))?;
+        let data = t.read(READ_CHUNK)?;
         if data.is_empty() {
             self.session.framer().feed_eof();
         } else {
@@ -258,13 +273,27 @@ impl<T: Transport> Imap4<T> {
         Ok(())
     }
 
+    /// Reads one chunk from the transport into the framer.
+    fn fill(&mut self) -> Result<()> {
+        self.read_chunk().map_err(TransportError::into_imap)
+    }
+
     /// imaplib's `_get_response`: `None` for a continuation, else the
-    /// response's first line.
+    /// response's first line. A read timeout is `abort`.
+    fn get_response(&mut self) -> Result<Option<Vec<u8>>> {
+        match self.next_response()? {
+            Next::Continuation => Ok(None),
+            Next::Response(line) => Ok(Some(line)),
+            Next::TimedOut => Err(TransportError::Timeout.into_imap()),
+        }
+    }
+
+    /// Reads until one response is stored or a continuation arrives.
     ///
     /// With a read timeout, a response line must also arrive whole within
-    /// it (literal data excepted), so a server dripping bytes slower than
-    /// the timeout cannot hold the session forever.
-    fn get_response(&mut self) -> Result<Option<Vec<u8>>> {
+    /// it, counted from its first byte (literal data excepted), so a server
+    /// dripping bytes slower than the timeout cannot hold the session.
+    fn next_response(&mut self) -> Result<Next> {
         let mut line_started = Instant::now();
         loop {
             let polled = self.session.poll_response();
@@ -274,17 +303,21 @@ impl<T: Transport> Imap4<T> {
                     if self.session.framer().is_eof() {
                         return Err(ImapError::abort("socket error: EOF"));
                     }
-                    if self.session.awaiting_literal() {
+                    if self.session.awaiting_literal() || self.session.framer().buffered() == 0 {
                         line_started = Instant::now();
                     } else if let Some(limit) = self.read_timeout.filter(|l| line_started.elapsed() > *l) {
                         return Err(ImapError::abort(format!(
                             "socket error: timed out (a response line took longer than {limit:?})"
                         )));
                     }
-                    self.fill()?;
+                    match self.read_chunk() {
+                        Ok(()) => {}
+                        Err(TransportError::Timeout) => return Ok(Next::TimedOut),
+                        Err(e) => return Err(e.into_imap()),
+                    }
                 }
-                Poll::Continuation => return Ok(None),
-                Poll::Response(line) => return Ok(Some(line)),
+                Poll::Continuation => return Ok(Next::Continuation),
+                Poll::Response(line) => return Ok(Next::Response(line)),
             }
         }
     }
@@ -1074,31 +1107,12 @@ impl<T: Transport> Imap4<T> {
         self.transport()?
             .set_read_timeout(wait)
             .map_err(TransportError::into_imap)?;
-        let polled = loop {
-            let polled = self.session.poll_response();
-            self.flush_log();
-            match polled {
-                Ok(Poll::NeedInput) => {
-                    if self.session.framer().is_eof() {
-                        break Err(ImapError::abort("socket error: EOF"));
-                    }
-                    let data = self.transport()?.read(READ_CHUNK);
-                    match data {
-                        Ok(d) if d.is_empty() => self.session.framer().feed_eof(),
-                        Ok(d) => self.session.framer().feed(&d),
-                        Err(TransportError::Timeout) => break Ok(false),
-                        Err(e) => break Err(e.into_imap()),
-                    }
-                }
-                Ok(_) => break Ok(true),
-                Err(e) => break Err(e),
-            }
-        };
+        let next = self.next_response();
         let default = self.read_timeout;
         self.transport()?
             .set_read_timeout(default)
             .map_err(TransportError::into_imap)?;
-        polled
+        Ok(!matches!(next?, Next::TimedOut))
     }
 
     /// Python 3.14's `Idler.burst(interval)`: the next response (waiting

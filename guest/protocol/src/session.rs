@@ -415,11 +415,6 @@ impl Session {
         self.tagged.iter().any(|(t, r)| t == tag && r.is_some())
     }
 
-    /// Forgets a tag whose command could not be sent.
-    pub fn abandon(&mut self, tag: &[u8]) {
-        self.tagged.retain(|(t, _)| t != tag);
-    }
-
     /// imaplib's `_append_untagged`.
     ///
     /// # Errors
