@@ -2,8 +2,8 @@
 //!
 //! Python's `imaplib` rebuilt in Rust: a sans-IO IMAP4rev1 core
 //! ([`session`], [`framing`], [`encode`]), imaplib's method-per-command
-//! facade over any byte [`Transport`] ([`imap4`]), and imaplib's utility
-//! functions ([`util`]).
+//! facade over any byte [`Transport`] ([`imap4`]), imaplib's utility
+//! functions ([`util`]), and typed views of its raw results ([`typed`]).
 //!
 //! Built for `wasm32-wasip2` the crate is the wasimap *protocol component*:
 //! it exports the WIT `client` interface and reaches servers through the
@@ -17,6 +17,7 @@ pub mod imap4;
 pub mod pyrepr;
 pub mod sasl;
 pub mod session;
+pub mod typed;
 pub mod util;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]

@@ -125,7 +125,7 @@ type InternalDateFields = (u32, [u8; 3], i32, u32, u32, u32, i64);
 
 /// The fields of `DD-Mon-YYYY HH:MM:SS +HHMM"` (imaplib's InternalDate
 /// pattern after the opening quote); the month is returned as its name.
-fn internaldate_fields(b: &[u8]) -> Option<InternalDateFields> {
+pub(crate) fn internaldate_fields(b: &[u8]) -> Option<InternalDateFields> {
     if b.len() < 27 {
         return None;
     }
@@ -160,6 +160,12 @@ fn internaldate_fields(b: &[u8]) -> Option<InternalDateFields> {
     Some((day, mon, year, hour, min, sec, sign * (zoneh * 60 + zonem) * 60))
 }
 
+/// The number (1..12) of an English three-letter month name as
+/// INTERNALDATE writes it (`Jan`).
+pub(crate) fn month_number(name: &[u8; 3]) -> Option<u8> {
+    MONTHS.iter().position(|m| m.as_bytes() == name).map(|p| p as u8 + 1)
+}
+
 /// `Internaldate2tuple(resp)`: the INTERNALDATE in a FETCH response as a UTC
 /// struct_time. `None` when there is none, or (where Python raises
 /// `KeyError`) when the month name is unknown.
@@ -171,7 +177,7 @@ pub fn internaldate2tuple(resp: &[u8]) -> Option<StructTime> {
     loop {
         if resp[p..].starts_with(needle) {
             if let Some((day, mon, year, hour, min, sec, zone)) = internaldate_fields(&resp[p + needle.len()..]) {
-                let month = MONTHS.iter().position(|m| m.as_bytes() == mon)? as u32 + 1;
+                let month = u32::from(month_number(&mon)?);
                 let days = days_from_civil(i64::from(year), month, day);
                 let utc = days * 86400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec) - zone;
                 return Some(gmtime(utc));

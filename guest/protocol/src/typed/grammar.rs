@@ -1,0 +1,298 @@
+//! The RFC 3501 (section 9) rules every typed parser shares: numbers,
+//! strings, atoms, flags, parameter lists, sequence sets.
+//!
+//! Parsers work on one response in wire form (literals inline after their
+//! `{n}` CRLF, see [`super::responses`]) and borrow from it; owned values
+//! are made only for the records handed out.
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, tag_no_case, take, take_while, take_while1};
+use nom::character::complete::{char, digit1};
+use nom::combinator::{map, map_res, opt, recognize, value};
+use nom::multi::separated_list1;
+use nom::sequence::{delimited, preceded, separated_pair};
+use nom::{IResult, Parser};
+
+use super::SeqRange;
+
+/// Input of every rule.
+pub type In<'a> = &'a [u8];
+/// A rule's result.
+pub type Res<'a, T> = IResult<In<'a>, T>;
+
+/// How deep nested lists (body parts, extension data, threads) may go: a
+/// hostile server cannot exhaust the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// An error at `i` (for hand-written rules).
+pub fn fail<T>(i: In<'_>) -> Res<'_, T> {
+    Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)))
+}
+
+/// `SP`.
+pub fn sp(i: In<'_>) -> Res<'_, char> {
+    char(' ').parse(i)
+}
+
+/// `number`: digits as u64.
+pub fn number64(i: In<'_>) -> Res<'_, u64> {
+    map_res(digit1, |d: In<'_>| {
+        std::str::from_utf8(d)
+            .map_err(|_| ())
+            .and_then(|s| s.parse::<u64>().map_err(|_| ()))
+    })
+    .parse(i)
+}
+
+/// `number` (32-bit).
+pub fn number(i: In<'_>) -> Res<'_, u32> {
+    map_res(number64, u32::try_from).parse(i)
+}
+
+/// `nil`.
+pub fn nil(i: In<'_>) -> Res<'_, ()> {
+    value((), tag_no_case("NIL")).parse(i)
+}
+
+fn is_atom_char(c: u8) -> bool {
+    c > 0x20 && c < 0x7f && !matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+}
+
+fn is_astring_char(c: u8) -> bool {
+    is_atom_char(c) || c == b']'
+}
+
+/// `atom`.
+pub fn atom(i: In<'_>) -> Res<'_, In<'_>> {
+    take_while1(is_atom_char).parse(i)
+}
+
+/// `quoted`, unescaped. 8-bit bytes are accepted (servers send UTF-8 there).
+pub fn quoted(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
+    let (mut rest, _) = char('"').parse(i)?;
+    let start = rest;
+    let mut owned: Option<Vec<u8>> = None;
+    loop {
+        match rest.first() {
+            None | Some(b'\r' | b'\n') => return fail(rest),
+            Some(b'"') => {
+                let value = match owned {
+                    Some(v) => std::borrow::Cow::Owned(v),
+                    None => std::borrow::Cow::Borrowed(&start[..start.len() - rest.len()]),
+                };
+                return Ok((&rest[1..], value));
+            }
+            Some(b'\\') => {
+                let Some(&c) = rest.get(1).filter(|c| matches!(c, b'"' | b'\\')) else {
+                    return fail(rest);
+                };
+                let v = owned.get_or_insert_with(|| start[..start.len() - rest.len()].to_vec());
+                v.push(c);
+                rest = &rest[2..];
+            }
+            Some(&c) => {
+                if let Some(v) = &mut owned {
+                    v.push(c);
+                }
+                rest = &rest[1..];
+            }
+        }
+    }
+}
+
+/// `literal` (and `literal8`, `~{n}`): the data after `{n}` CRLF.
+pub fn literal(i: In<'_>) -> Res<'_, In<'_>> {
+    let (i, _) = opt(char('~')).parse(i)?;
+    let (i, n) = delimited(char('{'), number64, char('}')).parse(i)?;
+    let (i, _) = tag("\r\n").parse(i)?;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    take(n).parse(i)
+}
+
+/// `string`.
+pub fn string(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
+    alt((quoted, map(literal, std::borrow::Cow::Borrowed))).parse(i)
+}
+
+/// `nstring`.
+pub fn nstring(i: In<'_>) -> Res<'_, Option<std::borrow::Cow<'_, [u8]>>> {
+    alt((map(nil, |()| None), map(string, Some))).parse(i)
+}
+
+/// `nstring` as owned bytes.
+pub fn nbytes(i: In<'_>) -> Res<'_, Option<Vec<u8>>> {
+    map(nstring, |s| s.map(std::borrow::Cow::into_owned)).parse(i)
+}
+
+/// `nstring` as text (lossy UTF-8).
+pub fn ntext(i: In<'_>) -> Res<'_, Option<String>> {
+    map(nstring, |s| s.map(|b| text(&b))).parse(i)
+}
+
+/// `string` as text (lossy UTF-8).
+pub fn string_text(i: In<'_>) -> Res<'_, String> {
+    map(string, |b| text(&b)).parse(i)
+}
+
+/// `astring`.
+pub fn astring(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
+    alt((
+        map(take_while1(is_astring_char), std::borrow::Cow::Borrowed),
+        string,
+    ))
+    .parse(i)
+}
+
+/// `astring` as text (lossy UTF-8).
+pub fn astring_text(i: In<'_>) -> Res<'_, String> {
+    map(astring, |b| text(&b)).parse(i)
+}
+
+/// `mailbox`: an astring (`INBOX` in any case is kept as sent).
+pub fn mailbox(i: In<'_>) -> Res<'_, String> {
+    astring_text(i)
+}
+
+/// Bytes as text; invalid UTF-8 becomes U+FFFD.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `flag` (also `flag-perm`'s `\*` and `\Recent`): the flag as sent.
+pub fn flag(i: In<'_>) -> Res<'_, String> {
+    map(
+        alt((
+            recognize(preceded(char('\\'), alt((atom, tag("*"))))),
+            atom,
+        )),
+        text,
+    )
+    .parse(i)
+}
+
+/// `"(" [flag *(SP flag)] ")"`.
+pub fn flag_list(i: In<'_>) -> Res<'_, Vec<String>> {
+    delimited(
+        char('('),
+        map(opt(separated_list1(sp, flag)), Option::unwrap_or_default),
+        char(')'),
+    )
+    .parse(i)
+}
+
+/// `body-fld-param`: `"(" string SP string *(SP string SP string) ")" / nil`.
+pub fn params(i: In<'_>) -> Res<'_, super::Params> {
+    alt((
+        map(nil, |()| Vec::new()),
+        delimited(
+            char('('),
+            separated_list1(sp, separated_pair(string_text, sp, string_text)),
+            char(')'),
+        ),
+    ))
+    .parse(i)
+}
+
+/// `seq-number`: a number or `*` (as `u32::MAX`).
+pub fn seq_number(i: In<'_>) -> Res<'_, u32> {
+    alt((number, value(u32::MAX, char('*')))).parse(i)
+}
+
+/// `sequence-set` as ranges, each with `first <= last`.
+pub fn sequence_set(i: In<'_>) -> Res<'_, Vec<SeqRange>> {
+    separated_list1(
+        char(','),
+        map((seq_number, opt(preceded(char(':'), seq_number))), |(a, b)| {
+            let b = b.unwrap_or(a);
+            SeqRange {
+                first: a.min(b),
+                last: a.max(b),
+            }
+        }),
+    )
+    .parse(i)
+}
+
+/// Skips one generic value (`body-extension`, `tagged-ext-val`): an
+/// nstring, a number, an atom-like token, or a parenthesized list of them.
+pub fn generic_value(i: In<'_>) -> Res<'_, In<'_>> {
+    generic_value_at(i, 0)
+}
+
+fn generic_value_at(i: In<'_>, depth: usize) -> Res<'_, In<'_>> {
+    if depth > MAX_DEPTH {
+        return fail(i);
+    }
+    if i.first() == Some(&b'(') {
+        let (mut rest, _) = char('(').parse(i)?;
+        if let Ok((r, _)) = char::<_, nom::error::Error<In<'_>>>(')').parse(rest) {
+            return Ok((r, &i[..i.len() - r.len()]));
+        }
+        loop {
+            let (r, _) = generic_value_at(rest, depth + 1)?;
+            rest = r;
+            if let Ok((r, _)) = char::<_, nom::error::Error<In<'_>>>(')').parse(rest) {
+                return Ok((r, &i[..i.len() - r.len()]));
+            }
+            let (r, _) = sp(rest)?;
+            rest = r;
+        }
+    }
+    recognize(alt((
+        map(string, |_| ()),
+        map(take_while1(|c| is_astring_char(c) || c == b'\\' || c == b'*'), |_| ()),
+    )))
+    .parse(i)
+}
+
+/// The rest of the input after an optional space, as raw bytes.
+pub fn rest_raw(i: In<'_>) -> Res<'_, Vec<u8>> {
+    let (i, _) = opt(sp).parse(i)?;
+    Ok((&i[i.len()..], i.to_vec()))
+}
+
+/// Skips spaces (Dovecot and others are not always strict about them).
+pub fn spaces(i: In<'_>) -> Res<'_, In<'_>> {
+    take_while(|c| c == b' ').parse(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings() {
+        assert_eq!(&*quoted(b"\"a\\\"b\\\\c\" x").unwrap().1, b"a\"b\\c");
+        assert_eq!(quoted(b"\"abc\" x").unwrap().0, b" x");
+        assert_eq!(literal(b"{3}\r\nabcd").unwrap(), (&b"d"[..], &b"abc"[..]));
+        assert_eq!(literal(b"~{2}\r\n\0\x01").unwrap().1, b"\0\x01");
+        assert!(literal(b"{9}\r\nabc").is_err());
+        assert_eq!(nstring(b"NIL").unwrap().1, None);
+        assert_eq!(astring_text(b"INBOX]").unwrap().1, "INBOX]");
+        assert!(quoted(b"\"a\r\n\"").is_err());
+    }
+
+    #[test]
+    fn flags_and_sets() {
+        assert_eq!(
+            flag_list(b"(\\Seen $Label \\*)").unwrap().1,
+            vec!["\\Seen", "$Label", "\\*"]
+        );
+        assert_eq!(flag_list(b"()").unwrap().1, Vec::<String>::new());
+        assert_eq!(
+            sequence_set(b"1,3:2,5:*").unwrap().1,
+            vec![
+                SeqRange { first: 1, last: 1 },
+                SeqRange { first: 2, last: 3 },
+                SeqRange { first: 5, last: u32::MAX }
+            ]
+        );
+    }
+
+    #[test]
+    fn generic_values_nest_but_not_forever() {
+        assert_eq!(generic_value(b"(\"a\" (1 NIL) x) y").unwrap().0, b" y");
+        let deep = format!("{}{}", "(".repeat(200), ")".repeat(200));
+        assert!(generic_value(deep.as_bytes()).is_err());
+    }
+}

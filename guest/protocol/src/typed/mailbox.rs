@@ -1,0 +1,173 @@
+//! Mailbox-level responses: LIST/LSUB, STATUS, QUOTA/QUOTAROOT (RFC 9208),
+//! ACL/MYRIGHTS (RFC 4314), NAMESPACE (RFC 2342).
+
+use nom::branch::alt;
+use nom::character::complete::char;
+use nom::combinator::{map, opt};
+use nom::multi::{many0, many1, separated_list1};
+use nom::sequence::{delimited, preceded, separated_pair};
+use nom::Parser;
+
+use super::grammar::{
+    astring_text, atom, flag, generic_value, mailbox, nil, number64, quoted, rest_raw, sp, string_text, text, In, Res,
+};
+use super::{Acl, ListEntry, MailboxStatus, MyRights, NamespaceEntry, Namespaces, Quota, QuotaResource, QuotaRoot};
+
+/// `mailbox-list`: `"(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox [SP mbox-list-extended]`.
+pub fn list_entry(i: In<'_>) -> Res<'_, ListEntry> {
+    let (i, attributes) = delimited(
+        char('('),
+        map(opt(separated_list1(sp, flag)), Option::unwrap_or_default),
+        char(')'),
+    )
+    .parse(i)?;
+    let (i, delimiter) = preceded(sp, delimiter).parse(i)?;
+    let (i, name) = preceded(sp, mailbox).parse(i)?;
+    let (i, extended) = rest_raw(i)?;
+    Ok((
+        i,
+        ListEntry {
+            attributes,
+            delimiter,
+            name,
+            extended,
+        },
+    ))
+}
+
+fn delimiter(i: In<'_>) -> Res<'_, Option<String>> {
+    alt((map(nil, |()| None), map(quoted, |q| Some(text(&q))))).parse(i)
+}
+
+/// `mailbox SP "(" [status-att-list] ")"`.
+pub fn status(i: In<'_>) -> Res<'_, MailboxStatus> {
+    let (i, mailbox) = mailbox(i)?;
+    let (i, items) = preceded(
+        sp,
+        delimited(
+            char('('),
+            map(
+                opt(separated_list1(sp, separated_pair(map(atom, text), sp, number64))),
+                Option::unwrap_or_default,
+            ),
+            char(')'),
+        ),
+    )
+    .parse(i)?;
+    // Some servers end the line with a space.
+    let (i, _) = super::grammar::spaces(i)?;
+    Ok((i, MailboxStatus { mailbox, items }))
+}
+
+/// `quota-root-name SP "(" quota-resource *(SP quota-resource) ")"`.
+pub fn quota(i: In<'_>) -> Res<'_, Quota> {
+    let (i, root) = astring_text(i)?;
+    let (i, resources) = preceded(
+        sp,
+        delimited(
+            char('('),
+            map(
+                opt(separated_list1(
+                    sp,
+                    map(
+                        (map(atom, text), preceded(sp, number64), preceded(sp, number64)),
+                        |(name, usage, limit)| QuotaResource { name, usage, limit },
+                    ),
+                )),
+                Option::unwrap_or_default,
+            ),
+            char(')'),
+        ),
+    )
+    .parse(i)?;
+    Ok((i, Quota { root, resources }))
+}
+
+/// `mailbox *(SP quota-root-name)`.
+pub fn quota_root(i: In<'_>) -> Res<'_, QuotaRoot> {
+    let (i, mailbox) = mailbox(i)?;
+    let (i, roots) = many0(preceded(sp, astring_text)).parse(i)?;
+    Ok((i, QuotaRoot { mailbox, roots }))
+}
+
+/// `mailbox *(SP identifier SP rights)`.
+pub fn acl(i: In<'_>) -> Res<'_, Acl> {
+    let (i, mailbox) = mailbox(i)?;
+    let (i, entries) = many0(preceded(sp, separated_pair(astring_text, sp, astring_text))).parse(i)?;
+    Ok((i, Acl { mailbox, entries }))
+}
+
+/// `mailbox SP rights`.
+pub fn my_rights(i: In<'_>) -> Res<'_, MyRights> {
+    let (i, mailbox) = mailbox(i)?;
+    let (i, rights) = preceded(sp, astring_text).parse(i)?;
+    Ok((i, MyRights { mailbox, rights }))
+}
+
+/// `nil / "(" 1*( "(" string SP (DQUOTE QUOTED-CHAR DQUOTE / nil) *(Namespace-Response-Extension) ")" ) ")"`.
+fn namespace_list(i: In<'_>) -> Res<'_, Vec<NamespaceEntry>> {
+    alt((
+        map(nil, |()| Vec::new()),
+        delimited(
+            char('('),
+            many1(delimited(
+                char('('),
+                map(
+                    (string_text, preceded(sp, delimiter), many0(preceded(sp, generic_value))),
+                    |(prefix, delimiter, _ext)| NamespaceEntry { prefix, delimiter },
+                ),
+                char(')'),
+            )),
+            char(')'),
+        ),
+    ))
+    .parse(i)
+}
+
+/// The three namespace lists.
+pub fn namespaces(i: In<'_>) -> Res<'_, Namespaces> {
+    let (i, personal) = namespace_list(i)?;
+    let (i, other_users) = preceded(sp, namespace_list).parse(i)?;
+    let (i, shared) = preceded(sp, namespace_list).parse(i)?;
+    Ok((
+        i,
+        Namespaces {
+            personal,
+            other_users,
+            shared,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_forms() {
+        let e = list_entry(b"(\\HasNoChildren \\Sent) \"/\" \"Sent Items\"").unwrap().1;
+        assert_eq!(e.attributes, vec!["\\HasNoChildren", "\\Sent"]);
+        assert_eq!(e.delimiter.as_deref(), Some("/"));
+        assert_eq!(e.name, "Sent Items");
+        let e = list_entry(b"() NIL {3}\r\na\"b").unwrap().1;
+        assert_eq!((e.delimiter, e.name.as_str()), (None, "a\"b"));
+        let e = list_entry(b"(\\Subscribed) \".\" INBOX (\"CHILDINFO\" (\"SUBSCRIBED\"))").unwrap().1;
+        assert_eq!(e.extended, b"(\"CHILDINFO\" (\"SUBSCRIBED\"))");
+    }
+
+    #[test]
+    fn status_quota_acl_namespace() {
+        let s = status(b"\"a b\" (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 18446744073709551615)").unwrap().1;
+        assert_eq!(s.get("highestmodseq"), Some(u64::MAX));
+        let q = quota(b"\"\" (STORAGE 10 512 MESSAGE 1 100)").unwrap().1;
+        assert_eq!(q.resources[1].limit, 100);
+        let r = quota_root(b"INBOX \"\" User").unwrap().1;
+        assert_eq!(r.roots, vec!["", "User"]);
+        let a = acl(b"INBOX owner lrswipkxtecda anyone lr").unwrap().1;
+        assert_eq!(a.entries[1], ("anyone".into(), "lr".into()));
+        let n = namespaces(b"((\"\" \"/\")) NIL ((\"Shared/\" \"/\" \"X-EXT\" (\"a\")))").unwrap().1;
+        assert_eq!(n.personal[0].prefix, "");
+        assert!(n.other_users.is_empty());
+        assert_eq!(n.shared[0].prefix, "Shared/");
+    }
+}
