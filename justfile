@@ -17,6 +17,12 @@ build-guest:
     cargo build --release --target wasm32-wasip2 --target-dir target/guest-bench -p bench
     @ls -l {{guest_target}}/wasm32-wasip2/release/*.wasm
 
+# Build the Python example plugin (guest/python/report) with componentize-py (`pip install componentize-py==0.25.1`).
+build-python:
+    mkdir -p target/python
+    componentize-py -d wit -w plugin componentize app -p guest/python/report -o target/python/report.wasm
+    @ls -l target/python/report.wasm
+
 # Build everything: guests and the release `wasimap` binary.
 build: build-guest
     cargo build --release -p wasimap-host
@@ -26,7 +32,7 @@ demo: build
     tests/demo.sh target/release/wasimap {{guest_target}}/wasm32-wasip2/release
 
 # Run every test: unit tests, and integration tests against one shared private Dovecot.
-test:
+test: build-python
     cargo build -p wasimap-host --bin wasimap
     dir="$PWD/target/dovecot-just-test"; \
     tests/dovecot/server.sh start "$dir" --owner-pid $$ > /dev/null; \

@@ -2,8 +2,10 @@
 //! they are (`env!("WASIMAP_PLUGIN_<NAME>")`).
 
 fn main() {
-    let plugins = ["shell", "triage", "hostile"];
-    let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins"]);
+    let plugins = [
+        "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report",
+    ];
+    let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins", "guest/sdk"]);
     for (name, path) in plugins.iter().zip(paths) {
         println!(
             "cargo:rustc-env=WASIMAP_PLUGIN_{}={}",

@@ -1,5 +1,5 @@
 //! Checking and composing plugins: the plugin's `wasimap:imap/client`
-//! import is satisfied by the embedded protocol component's export (with
+//! (and `typed`) imports are satisfied by the embedded protocol component's export (with
 //! wac-graph, in process), leaving only transport, secrets and WASI for the
 //! host.
 
@@ -10,6 +10,8 @@ use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
 pub const CLIENT_INTERFACE: &str = "wasimap:imap/client@0.1.0";
 /// The shared types interface.
 pub const TYPES_INTERFACE: &str = "wasimap:imap/types@0.1.0";
+/// The typed-results interface, also exported by the protocol component.
+pub const TYPED_INTERFACE: &str = "wasimap:imap/typed@0.1.0";
 
 /// What a component imports and exports, and whether it can run as a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +33,7 @@ impl Inspection {
 
 /// Why an import is not allowed in a plugin, if it is not.
 fn import_problem(name: &str) -> Option<String> {
-    if name == CLIENT_INTERFACE || name == TYPES_INTERFACE {
+    if [CLIENT_INTERFACE, TYPES_INTERFACE, TYPED_INTERFACE].contains(&name) {
         return None;
     }
     if name.starts_with("wasimap:imap/transport") || name.starts_with("wasimap:imap/secrets") {

@@ -9,11 +9,11 @@
 
 pub mod script_server;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 use wasimap_host::policy::HostPattern;
@@ -108,6 +108,11 @@ pub fn plugin_path(name: &str) -> PathBuf {
         "shell" => env!("WASIMAP_PLUGIN_SHELL"),
         "triage" => env!("WASIMAP_PLUGIN_TRIAGE"),
         "hostile" => env!("WASIMAP_PLUGIN_HOSTILE"),
+        "template" => env!("WASIMAP_PLUGIN_TEMPLATE"),
+        "archive" => env!("WASIMAP_PLUGIN_ARCHIVE"),
+        "dedupe" => env!("WASIMAP_PLUGIN_DEDUPE"),
+        "mbox" => env!("WASIMAP_PLUGIN_MBOX"),
+        "report" => env!("WASIMAP_PLUGIN_REPORT"),
         other => panic!("no plugin {other}"),
     })
 }
@@ -138,18 +143,13 @@ pub fn runner() -> &'static Runner {
 
 /// A plugin composed and compiled once per test binary.
 pub fn component(name: &str) -> &'static Component {
-    static SHELL: OnceLock<Component> = OnceLock::new();
-    static TRIAGE: OnceLock<Component> = OnceLock::new();
-    static HOSTILE: OnceLock<Component> = OnceLock::new();
-    let cell = match name {
-        "shell" => &SHELL,
-        "triage" => &TRIAGE,
-        "hostile" => &HOSTILE,
-        other => panic!("no plugin {other}"),
-    };
-    cell.get_or_init(|| {
+    static LOADED: Mutex<BTreeMap<String, &'static Component>> = Mutex::new(BTreeMap::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loaded.entry(name.to_string()).or_insert_with(|| {
         let bytes = std::fs::read(plugin_path(name)).expect("plugin wasm");
-        runner().load(&bytes).expect("composing and compiling the plugin")
+        Box::leak(Box::new(
+            runner().load(&bytes).expect("composing and compiling the plugin"),
+        ))
     })
 }
 

@@ -118,6 +118,8 @@ pub struct Imap4<T: Transport> {
     endpoint: Option<(String, u16)>,
     auth: Option<AuthExchange>,
     idle: Option<IdleState>,
+    /// The tag and command name of a streaming FETCH in progress.
+    stream: Option<(Vec<u8>, &'static str)>,
     /// The read timeout chosen at connect time, restored after IDLE waits.
     read_timeout: Option<Duration>,
 }
@@ -177,6 +179,7 @@ impl<T: Transport> Imap4<T> {
             endpoint: None,
             auth: None,
             idle: None,
+            stream: None,
             read_timeout: None,
         };
         match imap.handshake() {
@@ -338,6 +341,11 @@ impl<T: Transport> Imap4<T> {
         if self.auth.is_some() {
             return Err(ImapError::error(
                 "AUTHENTICATE in progress: answer with authenticate-step first",
+            ));
+        }
+        if self.stream.is_some() {
+            return Err(ImapError::error(
+                "a FETCH stream is in progress: read it to the end (or drop it) first",
             ));
         }
         let plan = self.session.start_command(name, args, message, redact_after);
@@ -1040,7 +1048,7 @@ impl<T: Transport> Imap4<T> {
         if !self.session.capabilities.iter().any(|c| c == "IDLE") {
             return Err(ImapError::error("Server does not support IMAP4 IDLE"));
         }
-        self.session.start_capture();
+        self.session.start_capture(None);
         let started = self.idle_enter();
         if started.is_err() {
             self.session.end_capture();
@@ -1146,6 +1154,97 @@ impl<T: Transport> Imap4<T> {
     /// Whether an IDLE is in progress.
     pub fn idling(&self) -> bool {
         self.idle.is_some()
+    }
+
+    // ----- streaming FETCH -----
+
+    /// Sends `FETCH message_set message_parts` (`UID FETCH` when `uid`)
+    /// and returns at once; [`Imap4::fetch_stream_next`] then yields the
+    /// messages one by one as they arrive, so only one is held at a time.
+    /// Other commands raise `error` until the stream has ended.
+    ///
+    /// # Errors
+    /// The state and argument checks of `fetch`; a stream already running.
+    pub fn fetch_stream_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<()> {
+        let set = self.structural(message_set, "message_set")?;
+        let parts = self.structural(message_parts, "message_parts")?;
+        let (name, pieces) = if uid {
+            ("UID", vec![text("FETCH"), set, parts])
+        } else {
+            ("FETCH", vec![set, parts])
+        };
+        self.session.check_bye()?;
+        self.session.start_capture(Some("FETCH"));
+        match self.command(name, &pieces, None, None) {
+            Ok(tag) => {
+                self.stream = Some((tag, name));
+                Ok(())
+            }
+            Err(e) => {
+                self.session.end_capture();
+                Err(e)
+            }
+        }
+    }
+
+    /// The next message of the streaming FETCH; `None` once the command
+    /// completed with OK (and when no stream runs).
+    ///
+    /// # Errors
+    /// `error` for a NO or BAD completion and for a FETCH response that does
+    /// not parse (the stream goes on with the next one); `abort` when the
+    /// connection fails, which ends the stream.
+    pub fn fetch_stream_next(&mut self) -> Result<Option<crate::typed::FetchMessage>> {
+        let Some((tag, name)) = self.stream.clone() else {
+            return Ok(None);
+        };
+        let next = self.stream_step(&tag, name);
+        if matches!(&next, Ok(None) | Err(ImapError::Abort(_) | ImapError::Readonly(_))) {
+            self.stream = None;
+            self.session.end_capture();
+        }
+        next
+    }
+
+    fn stream_step(&mut self, tag: &[u8], name: &'static str) -> Result<Option<crate::typed::FetchMessage>> {
+        loop {
+            // Each read stores one whole response, so what is queued now is
+            // at most one FETCH response.
+            let mut items = Vec::new();
+            while let Some((_, item)) = self.session.next_captured() {
+                items.push(item);
+            }
+            if let Some(message) = crate::typed::parse_fetch(&items)?.pop() {
+                return Ok(Some(message));
+            }
+            if self.session.is_completed(tag) {
+                self.stream = None;
+                self.session.end_capture();
+                let (typ, data) = self.command_complete(name, tag)?;
+                if typ != "OK" {
+                    return Err(ImapError::error(format!(
+                        "{name} command error: {typ} {}",
+                        pyrepr::list(&data)
+                    )));
+                }
+                return Ok(None);
+            }
+            self.session.check_bye()?;
+            self.get_response()?;
+        }
+    }
+
+    /// Reads the rest of a streaming FETCH and discards it, so the session
+    /// can go on (dropping a stream early). Errors are ignored: an abort
+    /// leaves the session closed anyway.
+    pub fn fetch_stream_finish(&mut self) {
+        while let Ok(Some(_)) | Err(ImapError::Error(_)) = self.fetch_stream_next() {
+            if self.stream.is_none() {
+                break;
+            }
+        }
+        self.stream = None;
+        self.session.end_capture();
     }
 
     // ----- raw access -----
@@ -1421,6 +1520,72 @@ mod tests {
         // Unread responses are left in the untagged responses.
         assert_eq!(imap.response("RECENT").data, vec![DataItem::Bytes(b"1".to_vec())]);
         assert!(written(&imap).ends_with("BAAA1 IDLE\r\nDONE\r\n"), "{}", written(&imap));
+    }
+
+    #[test]
+    fn fetch_stream_yields_each_message_before_the_next_arrives() {
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"* 1 FETCH (UID 7 BODY[] {5}\r\nhello",
+            b" FLAGS (\\Seen))\r\n",
+            b"* 3 EXISTS\r\n",
+            b"* 2 FETCH (UID 8 BODY[] {3}\r\nbye)\r\n",
+            b"BAAA1 OK done\r\n",
+        ])
+        .unwrap();
+        imap.session_mut().state = State::Selected;
+        imap.fetch_stream_start("1:*", "(UID BODY[])", false).unwrap();
+        assert!(imap.noop().unwrap_err().message().contains("FETCH stream"));
+        let first = imap.fetch_stream_next().unwrap().unwrap();
+        assert_eq!((first.seq, first.uid), (1, Some(7)));
+        assert_eq!(first.sections[0].data.as_deref(), Some(&b"hello"[..]));
+        // The second message has not been read from the transport yet.
+        assert_eq!(imap.transport_ref().unwrap().input.len(), 3);
+        let second = imap.fetch_stream_next().unwrap().unwrap();
+        assert_eq!(second.sections[0].data.as_deref(), Some(&b"bye"[..]));
+        assert_eq!(imap.fetch_stream_next().unwrap(), None);
+        // Other responses went where imaplib puts them.
+        assert_eq!(imap.response("EXISTS").data, vec![DataItem::Bytes(b"3".to_vec())]);
+        assert_eq!(imap.response("FETCH").data, vec![DataItem::None]);
+        assert!(written(&imap).ends_with("BAAA1 FETCH 1:* (UID BODY[])\r\n"));
+    }
+
+    #[test]
+    fn fetch_stream_errors_and_early_finish() {
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"* 1 FETCH (UID 7 FLAGS (\\Seen)\r\n",
+            b"* 2 FETCH (UID 8)\r\n",
+            b"BAAA1 NO some messages vanished\r\n",
+            b"* 4 EXISTS\r\nBAAA2 OK noop\r\n",
+        ])
+        .unwrap();
+        imap.session_mut().state = State::Selected;
+        imap.fetch_stream_start("1:*", "(UID FLAGS)", true).unwrap();
+        let e = imap.fetch_stream_next().unwrap_err();
+        assert!(
+            e.message().starts_with("cannot parse FETCH response: b'1 (UID 7"),
+            "{e:?}"
+        );
+        assert_eq!(imap.fetch_stream_next().unwrap().unwrap().uid, Some(8));
+        let e = imap.fetch_stream_next().unwrap_err();
+        assert_eq!(e.message(), "UID command error: NO [b'some messages vanished']");
+        assert_eq!(imap.fetch_stream_next().unwrap(), None);
+        assert_eq!(imap.noop().unwrap().typ, "OK");
+
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"* 1 FETCH (UID 7)\r\n* 2 FETCH (UID 8)\r\nBAAA1 OK done\r\n",
+            b"BAAA2 OK noop\r\n",
+        ])
+        .unwrap();
+        imap.session_mut().state = State::Selected;
+        imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
+        imap.fetch_stream_finish();
+        assert_eq!(imap.noop().unwrap().typ, "OK");
     }
 
     #[test]

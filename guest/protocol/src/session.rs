@@ -150,6 +150,9 @@ pub struct Session {
     /// While IDLE runs, untagged responses queue here instead (imaplib's
     /// `_idle_capture`).
     capture: Option<std::collections::VecDeque<(String, DataItem)>>,
+    /// When set, only untagged responses of this name are queued (a
+    /// streaming FETCH); the others are stored as usual.
+    capture_only: Option<&'static str>,
     /// Bytes held by untagged responses (and the IDLE queue).
     untagged_bytes: usize,
     /// The bound on `untagged_bytes` ([`MAX_UNTAGGED_BYTES`] by default).
@@ -251,6 +254,7 @@ impl Session {
             debug: 0,
             log: Vec::new(),
             capture: None,
+            capture_only: None,
             untagged_bytes: 0,
             untagged_limit: MAX_UNTAGGED_BYTES,
         }
@@ -435,8 +439,10 @@ impl Session {
 
     fn store_untagged(&mut self, typ: &str, item: DataItem) {
         if let Some(queue) = &mut self.capture {
-            queue.push_back((typ.to_string(), item));
-            return;
+            if self.capture_only.is_none_or(|only| only == typ) {
+                queue.push_back((typ.to_string(), item));
+                return;
+            }
         }
         match self.untagged.iter_mut().find(|(t, _)| t == typ) {
             Some((_, v)) => v.push(item),
@@ -472,9 +478,11 @@ impl Session {
         &self.untagged
     }
 
-    /// Starts queueing untagged responses for IDLE.
-    pub fn start_capture(&mut self) {
+    /// Starts queueing untagged responses: all of them (IDLE), or only
+    /// those named `only` (a streaming FETCH).
+    pub fn start_capture(&mut self, only: Option<&'static str>) {
         self.capture = Some(std::collections::VecDeque::new());
+        self.capture_only = only;
     }
 
     /// The next queued response of an IDLE.
@@ -484,8 +492,9 @@ impl Session {
         Some(next)
     }
 
-    /// Ends IDLE capture: what was not read goes to the untagged responses.
+    /// Ends a capture: what was not read goes to the untagged responses.
     pub fn end_capture(&mut self) {
+        self.capture_only = None;
         if let Some(queue) = self.capture.take() {
             // Already counted while queued.
             for (typ, item) in queue {

@@ -10,8 +10,7 @@ use nom::sequence::{delimited, preceded};
 use nom::Parser;
 
 use super::grammar::{
-    fail, flag_list, generic_value, nbytes, nil, ntext, number, number64, params, sp, string_text, In,
-    Res, MAX_DEPTH,
+    fail, flag_list, generic_value, nbytes, nil, ntext, number, number64, params, sp, string_text, In, Res, MAX_DEPTH,
 };
 use super::{Address, BodyPart, BodySection, Disposition, Envelope, FetchMessage, PartExtension};
 use crate::util::CivilTime;
@@ -48,7 +47,11 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
         b"INTERNALDATE" => store(preceded(sp, internal_date), i, &mut msg.internal_date),
         b"RFC822.SIZE" => store(preceded(sp, number64), i, &mut msg.size),
         b"ENVELOPE" => store(preceded(sp, envelope), i, &mut msg.envelope),
-        b"MODSEQ" => store(preceded(sp, delimited(char('('), number64, char(')'))), i, &mut msg.modseq),
+        b"MODSEQ" => store(
+            preceded(sp, delimited(char('('), number64, char(')'))),
+            i,
+            &mut msg.modseq,
+        ),
         b"BODYSTRUCTURE" => {
             let (i, _) = sp(i)?;
             body_tree(i, &mut msg.body_structure)
@@ -93,7 +96,11 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
     }
 }
 
-fn store<'a, T>(mut p: impl Parser<In<'a>, Output = T, Error = nom::error::Error<In<'a>>>, i: In<'a>, slot: &mut Option<T>) -> Res<'a, ()> {
+fn store<'a, T>(
+    mut p: impl Parser<In<'a>, Output = T, Error = nom::error::Error<In<'a>>>,
+    i: In<'a>,
+    slot: &mut Option<T>,
+) -> Res<'a, ()> {
     let (i, v) = p.parse(i)?;
     *slot = Some(v);
     Ok((i, ()))
@@ -374,7 +381,10 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
         assert_eq!(m.seq, 12);
         assert_eq!(m.flags.as_deref(), Some(&["\\Seen".to_string()][..]));
         let d = m.internal_date.unwrap();
-        assert_eq!((d.year, d.month, d.day, d.hour, d.utc_offset), (1996, 7, 17, 2, -7 * 3600));
+        assert_eq!(
+            (d.year, d.month, d.day, d.hour, d.utc_offset),
+            (1996, 7, 17, 2, -7 * 3600)
+        );
         assert_eq!(m.size, Some(4286));
         let env = m.envelope.unwrap();
         assert_eq!(env.cc.len(), 2);
@@ -383,7 +393,10 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
         assert_eq!(env.in_reply_to, None);
         assert_eq!(m.body_structure.len(), 1);
         let p = &m.body_structure[0];
-        assert_eq!((p.path.as_str(), p.media_type.as_str(), p.lines, p.size), ("1", "TEXT", Some(92), Some(3028)));
+        assert_eq!(
+            (p.path.as_str(), p.media_type.as_str(), p.lines, p.size),
+            ("1", "TEXT", Some(92), Some(3028))
+        );
         assert_eq!(p.params, vec![("CHARSET".into(), "US-ASCII".into())]);
         assert_eq!(p.extension, None);
     }
@@ -399,7 +412,10 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
         assert_eq!((m.sections[1].section.as_str(), m.sections[1].origin), ("1", Some(0)));
         assert_eq!(m.sections[2].item, "RFC822.TEXT");
         assert_eq!(m.sections[2].data, None);
-        assert_eq!(m.other, vec![("X-GM-LABELS".to_string(), b"(\\Inbox \"a b\")".to_vec())]);
+        assert_eq!(
+            m.other,
+            vec![("X-GM-LABELS".to_string(), b"(\\Inbox \"a b\")".to_vec())]
+        );
     }
 
     #[test]

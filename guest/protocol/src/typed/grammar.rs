@@ -26,7 +26,10 @@ pub const MAX_DEPTH: usize = 64;
 
 /// An error at `i` (for hand-written rules).
 pub fn fail<T>(i: In<'_>) -> Res<'_, T> {
-    Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)))
+    Err(nom::Err::Error(nom::error::Error::new(
+        i,
+        nom::error::ErrorKind::Verify,
+    )))
 }
 
 /// `SP`.
@@ -136,11 +139,7 @@ pub fn string_text(i: In<'_>) -> Res<'_, String> {
 
 /// `astring`.
 pub fn astring(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
-    alt((
-        map(take_while1(is_astring_char), std::borrow::Cow::Borrowed),
-        string,
-    ))
-    .parse(i)
+    alt((map(take_while1(is_astring_char), std::borrow::Cow::Borrowed), string)).parse(i)
 }
 
 /// `astring` as text (lossy UTF-8).
@@ -161,10 +160,7 @@ pub fn text(b: &[u8]) -> String {
 /// `flag` (also `flag-perm`'s `\*` and `\Recent`): the flag as sent.
 pub fn flag(i: In<'_>) -> Res<'_, String> {
     map(
-        alt((
-            recognize(preceded(char('\\'), alt((atom, tag("*"))))),
-            atom,
-        )),
+        alt((recognize(preceded(char('\\'), alt((atom, tag("*"))))), atom)),
         text,
     )
     .parse(i)
@@ -284,7 +280,10 @@ mod tests {
             vec![
                 SeqRange { first: 1, last: 1 },
                 SeqRange { first: 2, last: 3 },
-                SeqRange { first: 5, last: u32::MAX }
+                SeqRange {
+                    first: 5,
+                    last: u32::MAX
+                }
             ]
         );
     }

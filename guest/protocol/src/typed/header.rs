@@ -24,7 +24,10 @@ pub fn decode(value: &[u8]) -> String {
                 continue;
             }
         }
-        let ws_end = i + value[i..].iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')).count();
+        let ws_end = i + value[i..]
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
         if ws_end > i {
             gap.push_str(&String::from_utf8_lossy(&value[i..ws_end]).replace(['\r', '\n'], ""));
             i = ws_end;

@@ -151,13 +151,17 @@ mod tests {
         assert_eq!(e.name, "Sent Items");
         let e = list_entry(b"() NIL {3}\r\na\"b").unwrap().1;
         assert_eq!((e.delimiter, e.name.as_str()), (None, "a\"b"));
-        let e = list_entry(b"(\\Subscribed) \".\" INBOX (\"CHILDINFO\" (\"SUBSCRIBED\"))").unwrap().1;
+        let e = list_entry(b"(\\Subscribed) \".\" INBOX (\"CHILDINFO\" (\"SUBSCRIBED\"))")
+            .unwrap()
+            .1;
         assert_eq!(e.extended, b"(\"CHILDINFO\" (\"SUBSCRIBED\"))");
     }
 
     #[test]
     fn status_quota_acl_namespace() {
-        let s = status(b"\"a b\" (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 18446744073709551615)").unwrap().1;
+        let s = status(b"\"a b\" (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 18446744073709551615)")
+            .unwrap()
+            .1;
         assert_eq!(s.get("highestmodseq"), Some(u64::MAX));
         let q = quota(b"\"\" (STORAGE 10 512 MESSAGE 1 100)").unwrap().1;
         assert_eq!(q.resources[1].limit, 100);
@@ -165,7 +169,9 @@ mod tests {
         assert_eq!(r.roots, vec!["", "User"]);
         let a = acl(b"INBOX owner lrswipkxtecda anyone lr").unwrap().1;
         assert_eq!(a.entries[1], ("anyone".into(), "lr".into()));
-        let n = namespaces(b"((\"\" \"/\")) NIL ((\"Shared/\" \"/\" \"X-EXT\" (\"a\")))").unwrap().1;
+        let n = namespaces(b"((\"\" \"/\")) NIL ((\"Shared/\" \"/\" \"X-EXT\" (\"a\")))")
+            .unwrap()
+            .1;
         assert_eq!(n.personal[0].prefix, "");
         assert!(n.other_users.is_empty());
         assert_eq!(n.shared[0].prefix, "Shared/");

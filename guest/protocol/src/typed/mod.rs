@@ -183,7 +183,10 @@ pub struct MailboxStatus {
 impl MailboxStatus {
     /// The value of `item` (case-insensitive), if it was sent.
     pub fn get(&self, item: &str) -> Option<u64> {
-        self.items.iter().find(|(k, _)| k.eq_ignore_ascii_case(item)).map(|(_, v)| *v)
+        self.items
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(item))
+            .map(|(_, v)| *v)
     }
 }
 

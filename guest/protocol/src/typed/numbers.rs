@@ -23,12 +23,7 @@ pub fn search(i: In<'_>) -> Res<'_, SearchResult> {
             return Ok((i, out));
         }
         if i.first() == Some(&b'(') {
-            let (r, m) = delimited(
-                (char('('), tag_no_case("MODSEQ"), sp),
-                number64,
-                char(')'),
-            )
-            .parse(i)?;
+            let (r, m) = delimited((char('('), tag_no_case("MODSEQ"), sp), number64, char(')')).parse(i)?;
             out.modseq = Some(m);
             i = r;
             continue;
@@ -108,7 +103,10 @@ fn thread_list<'a>(i: In<'a>, nodes: &mut Vec<ThreadNode>, parent: Option<u32>, 
     } else {
         loop {
             let (r, id) = number(i)?;
-            nodes.push(ThreadNode { id: Some(id), parent: last });
+            nodes.push(ThreadNode {
+                id: Some(id),
+                parent: last,
+            });
             last = Some(nodes.len() as u32 - 1);
             i = r;
             match i {
@@ -181,10 +179,22 @@ mod tests {
     fn rfc5256_thread_example() {
         let mut nodes = Vec::new();
         threads(b"(2)(3 6 (4 23)(44 7 96))", &mut nodes).unwrap();
-        let ids: Vec<_> = nodes.iter().map(|n| (n.id.unwrap(), n.parent.map(|p| nodes[p as usize].id.unwrap()))).collect();
+        let ids: Vec<_> = nodes
+            .iter()
+            .map(|n| (n.id.unwrap(), n.parent.map(|p| nodes[p as usize].id.unwrap())))
+            .collect();
         assert_eq!(
             ids,
-            vec![(2, None), (3, None), (6, Some(3)), (4, Some(6)), (23, Some(4)), (44, Some(6)), (7, Some(44)), (96, Some(7))]
+            vec![
+                (2, None),
+                (3, None),
+                (6, Some(3)),
+                (4, Some(6)),
+                (23, Some(4)),
+                (44, Some(6)),
+                (7, Some(44)),
+                (96, Some(7))
+            ]
         );
         let mut nodes = Vec::new();
         threads(b"((1)(2))", &mut nodes).unwrap();
@@ -195,7 +205,10 @@ mod tests {
     #[test]
     fn uidplus_codes() {
         let c = copy_uid(b"38505 304,319:320 3956:3958").unwrap().1;
-        assert_eq!((c.uid_validity, c.source.len(), c.destination[0].last), (38505, 2, 3958));
+        assert_eq!(
+            (c.uid_validity, c.source.len(), c.destination[0].last),
+            (38505, 2, 3958)
+        );
         assert_eq!(append_uid(b"38505 3955").unwrap().1.uids[0].first, 3955);
     }
 }

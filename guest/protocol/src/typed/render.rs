@@ -38,6 +38,19 @@ impl Writer {
         }
     }
 
+    /// An astring: an atom when it is one (as servers send mailbox names).
+    fn astring(&mut self, b: &[u8]) {
+        let atom = !b.is_empty()
+            && !b.eq_ignore_ascii_case(b"NIL")
+            && b.iter()
+                .all(|&c| c > 0x20 && c < 0x7f && !matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\'));
+        if atom {
+            self.raw(b);
+        } else {
+            self.string(b);
+        }
+    }
+
     fn nstring(&mut self, b: Option<&[u8]>) {
         match b {
             Some(b) => self.string(b),
@@ -199,7 +212,9 @@ pub fn fetch(m: &FetchMessage) -> Vec<DataItem> {
         items.push(Box::new(move |w| w.raw(format!("UID {uid}").as_bytes())));
     }
     if let Some(flags) = &m.flags {
-        items.push(Box::new(move |w| w.raw(format!("FLAGS ({})", flags.join(" ")).as_bytes())));
+        items.push(Box::new(move |w| {
+            w.raw(format!("FLAGS ({})", flags.join(" ")).as_bytes())
+        }));
     }
     if let Some(t) = &m.internal_date {
         items.push(Box::new(move |w| {
@@ -263,7 +278,7 @@ pub fn list(e: &ListEntry) -> Vec<DataItem> {
     w.raw(format!("({}) ", e.attributes.join(" ")).as_bytes());
     w.nstring(e.delimiter.as_deref().map(str::as_bytes));
     w.raw(b" ");
-    w.string(e.name.as_bytes());
+    w.astring(e.name.as_bytes());
     if !e.extended.is_empty() {
         w.raw(b" ");
         w.raw(&e.extended);
@@ -274,7 +289,7 @@ pub fn list(e: &ListEntry) -> Vec<DataItem> {
 /// One STATUS response in imaplib's shape.
 pub fn status(s: &MailboxStatus) -> Vec<DataItem> {
     let mut w = Writer::default();
-    w.string(s.mailbox.as_bytes());
+    w.astring(s.mailbox.as_bytes());
     let items: Vec<String> = s.items.iter().map(|(k, v)| format!("{k} {v}")).collect();
     w.raw(format!(" ({})", items.join(" ")).as_bytes());
     w.finish()

@@ -1,5 +1,5 @@
-//! The WIT glue: exports `wasimap:imap/client` over the host's
-//! `wasimap:imap/transport`. Conversions only; behaviour lives in
+//! The WIT glue: exports `wasimap:imap/client` and `wasimap:imap/typed`
+//! over the host's `wasimap:imap/transport`. Conversions only; behaviour lives in
 //! [`crate::imap4`] and below.
 
 use std::cell::RefCell;
@@ -9,13 +9,15 @@ use std::time::Duration;
 use crate::imap4::{Imap4, Transport, TransportError};
 use crate::util;
 
+mod typed;
+
 wit_bindgen::generate!({
     world: "protocol",
     path: "../../wit",
 });
 
 use exports::wasimap::imap::client::{
-    self as wit, Guest, GuestIdler, GuestImap4, QuotarootResponse, SaslStep as WitStep,
+    self as wit, FetchMessage, Guest, GuestFetchStream, GuestIdler, GuestImap4, QuotarootResponse, SaslStep as WitStep,
 };
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
 use wasimap::imap::types::{
@@ -218,9 +220,26 @@ impl Drop for Idler {
     }
 }
 
+/// The `fetch-stream` resource: shares the session with its `imap4`.
+struct FetchStream(Rc<RefCell<Imap4<HostTransport>>>);
+
+impl GuestFetchStream for FetchStream {
+    fn next(&self) -> Result<Option<FetchMessage>, WitError> {
+        let r = self.0.borrow_mut().fetch_stream_next();
+        r.map(|m| m.map(typed::fetch_message)).map_err(error)
+    }
+}
+
+impl Drop for FetchStream {
+    fn drop(&mut self) {
+        self.0.borrow_mut().fetch_stream_finish();
+    }
+}
+
 impl Guest for Component {
     type Imap4 = Session;
     type Idler = Idler;
+    type FetchStream = FetchStream;
 
     fn int2ap(num: u64) -> Vec<u8> {
         util::int2ap(num)
@@ -290,6 +309,17 @@ impl GuestImap4 for Session {
         let duration = duration.map(seconds).transpose()?;
         self.with(|s| s.idle_start(duration)).map_err(error)?;
         Ok(wit::Idler::new(Idler(self.0.clone())))
+    }
+
+    fn fetch_stream(
+        &self,
+        message_set: String,
+        message_parts: String,
+        uid: bool,
+    ) -> Result<wit::FetchStream, WitError> {
+        self.with(|s| s.fetch_stream_start(&message_set, &message_parts, uid))
+            .map_err(error)?;
+        Ok(wit::FetchStream::new(FetchStream(self.0.clone())))
     }
 
     fn login_secret(&self, user: String, secret_name: String) -> WitResult {

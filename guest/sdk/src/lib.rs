@@ -1,0 +1,77 @@
+//! # wasimap-sdk
+//!
+//! Write wasimap plugins in Rust. The generated bindings of the
+//! `wasimap:imap/plugin` world are in [`bindings`]; this crate wraps them
+//! in what Rust code expects: a [`Client`] whose methods return
+//! `Result<T, Error>` with typed values, an iterator over a streaming
+//! FETCH ([`Messages`]), builders for search criteria ([`Search`]) and
+//! sequence sets ([`SequenceSet`]), and helpers for addresses, headers and
+//! dates ([`mail`]).
+//!
+//! A plugin is a `cdylib` crate that implements [`Plugin`] and exports it:
+//!
+//! ```ignore
+//! use wasimap_sdk::{Client, Plugin, Search};
+//!
+//! struct Hello;
+//!
+//! impl Plugin for Hello {
+//!     fn run(args: Vec<String>) -> Result<(), String> {
+//!         let mut imap = Client::connect_tcp("127.0.0.1", 143)?;
+//!         imap.login("alice", "secret")?;
+//!         let count = imap.examine("INBOX")?;
+//!         let unseen = imap.search(&Search::new().unseen())?;
+//!         println!("INBOX: {count} messages, {} unseen", unseen.len());
+//!         imap.logout()?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! wasimap_sdk::export_plugin!(Hello);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` and run it
+//! with `wasimap run --allow 127.0.0.1:143 hello.wasm`. Everything the
+//! wrappers do not cover is on [`Client::raw`], imaplib's full method set.
+
+/// The generated bindings of the `plugin` world.
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_plugin_world",
+        default_bindings_module: "wasimap_sdk::bindings",
+    });
+}
+
+mod args;
+mod client;
+mod error;
+pub mod mail;
+mod search;
+mod seqset;
+
+pub use args::Args;
+pub use bindings::wasimap::imap::client::Imap4;
+pub use bindings::wasimap::imap::typed::{
+    Address, BodyPart, BodySection, Envelope, FetchMessage, ListEntry, MailboxStatus, SeqRange,
+};
+pub use bindings::wasimap::imap::types::{DataItem, Response, TlsOptions};
+pub use bindings::Guest as Plugin;
+pub use client::{Client, Messages, MoveMethod};
+pub use error::{Error, Result};
+pub use search::Search;
+pub use seqset::SequenceSet;
+
+/// The typed-results functions (`parse-fetch`, `mutf7-decode`, ...).
+pub use bindings::wasimap::imap::typed;
+
+/// Exports a type implementing [`Plugin`] as the plugin's `run`.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ident) => {
+        $crate::bindings::__export_plugin_world!($plugin with_types_in $crate::bindings);
+    };
+}
