@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
-plugins := "-p shell -p triage -p hostile"
+plugins := "-p shell -p triage -p hostile -p template -p archive -p dedupe -p mbox -p report"
 
 # Show the recipes.
 default:

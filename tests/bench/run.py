@@ -29,7 +29,7 @@ USER, PASSWORD = "bench", "secret"
 GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
 
 
-def measure(cmd, env=None):
+def measure(cmd, env=None, discard_output=False):
     """Runs cmd; returns (wall s, cpu s, peak MiB, stdout). CPU comes from
     wait4; the peak RSS from GNU time when present, since a child forked
     from this Python starts with Python's pages counted in its maximum."""
@@ -37,8 +37,9 @@ def measure(cmd, env=None):
     peak_file.close()
     wrapped = [GNU_TIME, "-f", "%M", "-o", peak_file.name] + cmd if GNU_TIME else cmd
     start = time.perf_counter()
-    p = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = p.stdout.read()
+    p = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL if discard_output else subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    out = b"" if discard_output else p.stdout.read()
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - start
@@ -57,8 +58,9 @@ def best(cmd, env=None):
             statistics.median(r[2] for r in runs), runs[0][3])
 
 
-def populate(port):
-    """APPENDs the messages with MULTIAPPEND and LITERAL+, in batches."""
+def populate(port, user=USER, count=MESSAGES, size_of=lambda i: 2048 + (i * 7919) % 2048):
+    """APPENDs `count` messages (message i of `size_of(i)` bytes) with
+    MULTIAPPEND and LITERAL+, in batches."""
     s = socket.create_connection(("127.0.0.1", port))
     f = s.makefile("rb")
     f.readline()
@@ -72,15 +74,16 @@ def populate(port):
                     sys.exit(f"populate failed: {line!r}")
                 return
 
-    command(b"P0", b"P0 LOGIN %s %s\r\n" % (USER.encode(), PASSWORD.encode()))
+    command(b"P0", b"P0 LOGIN %s %s\r\n" % (user.encode(), PASSWORD.encode()))
+    line = b"lorem ipsum dolor sit amet, consectetur adipiscing elit\r\n"
     batch = 500
-    for start in range(0, MESSAGES, batch):
+    for start in range(0, count, batch):
         parts = [b"P1 APPEND INBOX"]
-        for i in range(start, min(start + batch, MESSAGES)):
-            size = 2048 + (i * 7919) % 2048
-            head = (f"From: sender{i % 97}@example.org\r\nTo: {USER}@example.org\r\n"
+        for i in range(start, min(start + batch, count)):
+            size = size_of(i)
+            head = (f"From: sender{i % 97}@example.org\r\nTo: {user}@example.org\r\n"
                     f"Subject: bench message {i}\r\nMessage-ID: <{i}@bench>\r\n\r\n").encode()
-            body = (b"lorem ipsum dolor sit amet, consectetur adipiscing elit\r\n" * 80)[:size - len(head) - 2] + b"\r\n"
+            body = (line * (size // len(line) + 1))[:size - len(head) - 2] + b"\r\n"
             msg = head + body
             parts.append(b" {%d+}\r\n" % len(msg) + msg)
         command(b"P1", b"".join(parts) + b"\r\n")
@@ -102,15 +105,17 @@ def parse_section():
     if os.path.isdir(crit):
         for group in sorted(os.listdir(crit)):
             times = {}
-            for who in ("wasimap", "imap-proto", "imap-codec"):
+            who_all = ("wasimap", "wasimap-typed", "imap-proto", "imap-codec")
+            for who in who_all:
                 est = os.path.join(crit, group, who, "new", "estimates.json")
                 if os.path.exists(est):
                     times[who] = json.load(open(est))["mean"]["point_estimate"]
-            if len(times) == 3:
+            if len(times) == len(who_all):
                 ref = times["imap-proto"]
-                rows.append([group] + [f"{times[w] / 1000:.1f} µs ({times[w] / ref:.2f}×)" for w in ("wasimap", "imap-proto", "imap-codec")])
-        table("Native parse (criterion mean; ratio to imap-proto, lower is faster)",
-              ["input", "wasimap", "imap-proto", "imap-codec"], rows)
+                rows.append([group] + [f"{times[w] / 1000:.1f} µs ({times[w] / ref:.2f}×)" for w in who_all])
+        table("Native parse (criterion mean; ratio to imap-proto, lower is faster). wasimap: imaplib's raw shape; "
+              "wasimap-typed: raw shape then typed records, like for like with imap-proto and imap-codec",
+              ["input", "wasimap", "wasimap-typed", "imap-proto", "imap-codec"], rows)
 
     iterations = "200"
     native = measure([os.path.join(REL, "parse-native"), iterations])[3]
@@ -120,6 +125,30 @@ def parse_section():
     table("Parse inside the wasm component vs native (same code, same bytes)",
           ["input", "native ns/iter", "wasm ns/iter", "wasm/native"],
           [[k, n[k], w[k], f"{w[k] / n[k]:.2f}"] for k in n])
+
+
+def stream_export(port, cache):
+    """The mbox plugin exporting 2,000 messages of 100 KB (200 MB) to
+    /dev/null through the streaming FETCH; peak RSS of the whole host
+    process, against the imaplib-shaped fetch of the same mailbox."""
+    big = "bigbox"
+    count = int(os.environ.get("WASIMAP_BENCH_BIG_MESSAGES", "2000"))
+    print(f"populating {count} messages of 100 KB for {big} ...", file=sys.stderr)
+    populate(port, user=big, count=count, size_of=lambda i: 100 * 1024)
+    run = [os.path.join(REL, "wasimap"), "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}"]
+    login = ["--host", "127.0.0.1", "--port", str(port), "--user", big, "--password", PASSWORD]
+    mbox = run + [os.path.join(GUEST, "mbox.wasm")] + login
+    measure(mbox, discard_output=True)  # compiles mbox.wasm into the cache
+    stream = [measure(mbox, discard_output=True) for _ in range(REPEAT)]
+    shaped = best(run + [os.path.join(BENCH_GUEST, "bench.wasm"), "fetch", str(port), big, PASSWORD, "(RFC822)"])
+    imaplib = best([sys.executable, os.path.join(ROOT, "tests", "bench", "e2e_imaplib.py"), str(port), big, PASSWORD,
+                    "(RFC822)"])
+    rows = [["wasimap mbox.wasm (streaming FETCH) > /dev/null", f"{statistics.median(r[0] for r in stream):.2f}",
+             f"{statistics.median(r[1] for r in stream):.2f}", f"{statistics.median(r[2] for r in stream):.1f}"],
+            ["wasimap bench.wasm fetch (imaplib-shaped)", f"{shaped[0]:.2f}", f"{shaped[1]:.2f}", f"{shaped[2]:.1f}"],
+            ["CPython imaplib fetch", f"{imaplib[0]:.2f}", f"{imaplib[1]:.2f}", f"{imaplib[2]:.1f}"]]
+    table(f"Export of {count} messages x 100 KB (median of {REPEAT}; target: streaming peak < 64 MB)",
+          ["job", "wall s", "CPU s", "peak MiB"], rows)
 
 
 def main():
@@ -146,6 +175,8 @@ def main():
                                                items if verb == "fetch" else "NOOP" + items],
         }
         measure(wasimap + ["noop", str(port), USER, PASSWORD, "1"])  # warm the compilation cache
+        contenders["wasimap (streaming, typed)"] = lambda verb, items: wasimap + [
+            "stream" if verb == "fetch" else verb, str(port), USER, PASSWORD, items]
         cases = [("FETCH 1:* (RFC822)", "fetch", "(RFC822)"),
                  ("FETCH 1:* (UID FLAGS ENVELOPE BODYSTRUCTURE)", "fetch", "(UID FLAGS ENVELOPE BODYSTRUCTURE)"),
                  ("1,000 NOOPs", "noop", "1000")]
@@ -157,6 +188,8 @@ def main():
                     for name, (w, c, m, _) in results.items()]
             table(f"{title}, {MESSAGES} messages (median of {REPEAT})",
                   ["client", "wall s", "CPU s", "peak MiB", "CPU / imaplib", "CPU / async-imap", "wall / async-imap"], rows)
+
+        stream_export(port, cache)
 
         cold_dir = tempfile.mkdtemp(prefix="wasimap-cold-")
         plugin = [os.path.join(BENCH_GUEST, "bench.wasm"), "start"]

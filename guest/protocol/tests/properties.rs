@@ -70,3 +70,53 @@ proptest! {
         prop_assert_eq!(decoded, u128::from(n));
     }
 }
+
+proptest! {
+    /// The typed parsers take any bytes without panicking; what parses as
+    /// FETCH comes back unchanged from its rendering.
+    #[test]
+    fn typed_parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        use wasimap_protocol::typed::{self, render};
+        let items = vec![wasimap_protocol::DataItem::Bytes(data.clone())];
+        if let Ok(ms) = typed::parse_fetch(&items) {
+            for m in &ms {
+                prop_assert_eq!(typed::parse_fetch(&render::fetch(m)).unwrap(), vec![m.clone()]);
+            }
+        }
+        let _ = typed::parse_list(&items);
+        let _ = typed::parse_status(&items);
+        let _ = typed::parse_search(&items);
+        let _ = typed::parse_esearch(&items);
+        let _ = typed::parse_thread(&items);
+        let _ = typed::parse_namespace(&items);
+        let _ = typed::header::decode(&data);
+    }
+
+    /// Envelopes with any bytes in their strings (8-bit, quotes, CR LF,
+    /// NUL: rendered as literals where needed) round-trip through the raw shape.
+    #[test]
+    fn envelopes_round_trip(
+        subject in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        name in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+        mailbox in "[a-z]{1,8}",
+        seq in 1u32..100_000,
+    ) {
+        use wasimap_protocol::typed::{self, render, Address, Envelope, FetchMessage};
+        let from = vec![Address { name, adl: None, mailbox: Some(mailbox.into_bytes()), host: Some(b"example.org".to_vec()) }];
+        let m = FetchMessage {
+            seq,
+            envelope: Some(Envelope { subject, from: from.clone(), sender: from, ..Envelope::default() }),
+            ..FetchMessage::default()
+        };
+        prop_assert_eq!(typed::parse_fetch(&render::fetch(&m)).unwrap(), vec![m]);
+    }
+
+    /// Modified UTF-7 encodes any text and decodes it back.
+    #[test]
+    fn mutf7_round_trips(name in "\\PC{0,30}") {
+        use wasimap_protocol::typed::mutf7;
+        let wire = mutf7::encode(&name);
+        prop_assert!(wire.bytes().all(|c| (0x20..0x7f).contains(&c)));
+        prop_assert_eq!(mutf7::decode(&wire).unwrap(), name);
+    }
+}

@@ -1,7 +1,7 @@
 """`report`: a per-mailbox size report, as a wasimap plugin written in Python.
 
 Logs in, lists the mailboxes (or takes the one given), opens each read-only
-and fetches every message's size and From header in one FETCH, then prints
+and streams every message's size and envelope in one FETCH, then prints
 one table per mailbox: message count, total bytes and the top senders.
 
     wasimap run --allow 127.0.0.1:143 report.wasm \\
@@ -19,29 +19,26 @@ Output (sizes are the server's RFC822.SIZE, i.e. with CRLF line endings)::
 
 Built with componentize-py against the WIT world `wasimap:imap/plugin`
 (`just build-python`). The session is imaplib's: `Imap4` methods return a
-`Response(typ, data)` whose data items are `DataItem_Bytes` (a line),
-`DataItem_Literal` (imaplib's `(header, literal)` tuple) or
-`DataItem_None_`, and failures raise `Err(ImapError_*)`. `run` reports its
-own failures by raising `Err(message)`, which the host prints before
-exiting 1.
+`Response(typ, data)` and failures raise `Err(ImapError_*)`. The protocol
+component also does the parsing: `typed.parse_list` turns LIST data into
+entries, `fetch_stream` yields one parsed `FetchMessage` at a time and
+`typed.mutf7_decode` gives a mailbox name's text. `run` reports its own
+failures by raising `Err(message)`, which the host prints before exiting 1.
 """
 
 from __future__ import annotations
 
-import base64
-import encodings.utf_16_be  # noqa: F401  (see below)
-import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
-from email.utils import getaddresses
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import wit_world
 from componentize_py_types import Err
+from wit_world.imports import typed
 from wit_world.imports.client import Imap4
+from wit_world.imports.typed import FetchMessage
 from wit_world.imports.types import (
-    DataItem,
     DataItem_Bytes,
     DataItem_Literal,
     ImapError_Abort,
@@ -55,12 +52,13 @@ USAGE = (
 )
 
 #: What is fetched for every message.
-FETCH_ITEMS = "(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM)])"
+FETCH_ITEMS = "(RFC822.SIZE ENVELOPE)"
 
-# componentize-py snapshots the interpreter after importing this module:
-# a module first imported at run time (as codecs are, by name, on first use)
-# is not in the component and fails with `LookupError: unknown encoding`.
-# Hence the explicit `encodings.utf_16_be` import above, for modified UTF-7.
+#: The sender of a message whose From has no address.
+NO_SENDER = "(none)"
+
+#: LIST attributes of a mailbox that cannot be opened (RFC 3501, RFC 5258).
+UNSELECTABLE = {"\\noselect", "\\nonexistent"}
 
 #: Seconds for the connect and for every read.
 TIMEOUT = 60.0
@@ -115,25 +113,33 @@ def parse_args(args: List[str]) -> Options:
 # ------------------------------------------------------- talking to imaplib
 
 
-def call(what: str, method, *args) -> Response:
-    """Calls an `Imap4` method, turning imaplib's exceptions into
-    ReportError and a non-OK status (imaplib returns `NO`) likewise."""
+@contextmanager
+def imap_errors(what: str) -> Iterator[None]:
+    """Turns imaplib's exceptions raised inside the block into ReportError."""
     try:
-        r = method(*args)
+        yield
     except Err as e:
         kind = {
             ImapError_Abort: "IMAP connection aborted",
             ImapError_Readonly: "mailbox became read-only",
         }.get(type(e.value), "IMAP error")
         raise ReportError(f"{what}: {kind}: {e.value.value}") from None
+
+
+def call(what: str, method, *args) -> Response:
+    """Calls an `Imap4` method; imaplib's exceptions and a non-OK status
+    (imaplib returns `NO`) become ReportError."""
+    with imap_errors(what):
+        r = method(*args)
     if r.typ != "OK":
-        text = line(r.data[0]).decode("utf-8", "replace") if r.data else ""
+        text = first_line(r).decode("utf-8", "replace")
         raise ReportError(f"{what} failed: {r.typ} {text}")
     return r
 
 
-def line(item: DataItem) -> bytes:
-    """The response line of a data item (a literal's header line)."""
+def first_line(r: Response) -> bytes:
+    """The first line of a response's data (a literal's header line)."""
+    item = r.data[0] if r.data else None
     if isinstance(item, DataItem_Bytes):
         return item.value
     if isinstance(item, DataItem_Literal):
@@ -141,126 +147,23 @@ def line(item: DataItem) -> bytes:
     return b""
 
 
-# ------------------------------------------------------------------- LIST
-
-
-def unquote(s: bytes) -> bytes:
-    """Undoes RFC 3501 quoting of `"..."`."""
-    return re.sub(rb"\\(.)", rb"\1", s[1:-1])
-
-
-_LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\)\s+(?:"(?:[^"\\]|\\.)*"|NIL)\s*(?P<name>.*)$', re.I)
-
-
-def mailboxes(data: List[DataItem]) -> Iterator[Tuple[str, bool]]:
-    """`(name, selectable)` for each LIST line `(\\Flags) "/" name`, the
-    name an atom, a quoted string, or the literal of a `(header, literal)`."""
-    for item in data:
-        header = line(item)
-        m = _LIST_LINE.match(header)
-        if not m:
-            continue
-        if isinstance(item, DataItem_Literal):
-            name = item.value[1]
-        else:
-            name = m.group("name").strip()
-            if name.startswith(b'"') and name.endswith(b'"') and len(name) >= 2:
-                name = unquote(name)
-        selectable = b"\\noselect" not in m.group("flags").lower()
-        yield name.decode("utf-8", "replace"), selectable
-
-
 def display_name(name: str) -> str:
-    """Decodes RFC 3501 modified UTF-7 (`&AOk-t&AOk-` -> `été`) for printing;
-    the raw name is what goes back to the server."""
-
-    def decode(m: re.Match) -> str:
-        b64 = m.group(1)
-        if not b64:
-            return "&"
-        raw = b64.replace(",", "/")
-        raw += "=" * (-len(raw) % 4)
-        try:
-            return base64.b64decode(raw).decode("utf-16-be")
-        except ValueError:
-            return m.group(0)
-
-    return re.sub(r"&([A-Za-z0-9+,]*)-", decode, name)
+    """A mailbox name as sent (modified UTF-7, `B&APw-ro`) as text (`Büro`),
+    for printing; the raw name is what goes back to the server."""
+    try:
+        return typed.mutf7_decode(name)
+    except Err:
+        return name  # not modified UTF-7 after all: show it as sent
 
 
-# ------------------------------------------------------------------ FETCH
-
-
-@dataclass
-class Message:
-    """What one FETCH response said about a message."""
-
-    size: int
-    sender: str
-
-
-_MESSAGE_START = re.compile(rb"^\d+ \(")
-_SIZE = re.compile(rb"RFC822\.SIZE (\d+)", re.I)
-
-
-def messages(data: List[DataItem]) -> Iterator[Message]:
-    """Groups imaplib's FETCH data into messages.
-
-    A message starts with a `b'N (...'` line, or with a `(header, literal)`
-    tuple whose header is that line; the lines after a literal (`b')'`, or
-    `b' RFC822.SIZE 123)'` when the server put the size last) belong to it.
-    Unsolicited FETCH responses (flag updates) are skipped.
-    """
-    text: Optional[bytes] = None
-    header = b""
-
-    def done() -> Optional[Message]:
-        # A FETCH without RFC822.SIZE is unsolicited (another session
-        # changed flags meanwhile): not an answer to ours.
-        m = _SIZE.search(text) if text is not None else None
-        return Message(int(m.group(1)), sender(header)) if m else None
-
-    for item in data:
-        if isinstance(item, DataItem_Literal):
-            starts = True
-            head, literal = item.value
-        elif isinstance(item, DataItem_Bytes):
-            head, literal = item.value, None
-            starts = bool(_MESSAGE_START.match(head))
-        else:
-            continue
-        if starts:
-            msg = done()
-            if msg:
-                yield msg
-            text, header = head, b""
-        elif text is None:
-            continue
-        else:
-            text += b" " + head
-        if literal is not None:
-            header += literal
-    msg = done()
-    if msg:
-        yield msg
-
-
-def sender(header: bytes) -> str:
-    """The (lower-cased) address of a `From:` header block, `(none)` if
-    there is none; RFC 2047 encoded words are decoded."""
-    unfolded = re.sub(rb"\r?\n[ \t]+", b" ", header).decode("utf-8", "replace")
-    for l in unfolded.splitlines():
-        name, _, value = l.partition(":")
-        if name.strip().lower() == "from":
-            try:
-                value = str(make_header(decode_header(value)))
-            except Exception:  # malformed encoded words: keep them as they are
-                pass
-            addresses = [a for _, a in getaddresses([value]) if a]
-            if addresses:
-                return addresses[0].lower()
-            return value.strip() or "(none)"
-    return "(none)"
+def sender(msg: FetchMessage) -> str:
+    """The (lower-cased) address of the message's first From address,
+    NO_SENDER when it has none (a group marker is no address)."""
+    addresses = msg.envelope.from_ if msg.envelope else []
+    for a in addresses:
+        if a.mailbox and a.host:
+            return b"@".join((a.mailbox, a.host)).decode("utf-8", "replace").lower()
+    return NO_SENDER
 
 
 # ----------------------------------------------------------------- report
@@ -284,11 +187,11 @@ class MailboxReport:
 
     name: str
     total: Stats = field(default_factory=Stats)
-    senders: dict = field(default_factory=dict)
+    senders: Dict[str, Stats] = field(default_factory=dict)
 
-    def add(self, msg: Message) -> None:
+    def add(self, msg: FetchMessage) -> None:
         self.total.add(msg.size)
-        self.senders.setdefault(msg.sender, Stats()).add(msg.size)
+        self.senders.setdefault(sender(msg), Stats()).add(msg.size)
 
     def top(self, n: int) -> List[Tuple[str, Stats]]:
         """Senders by messages, then bytes (both descending), then address."""
@@ -304,15 +207,27 @@ class MailboxReport:
         print(file=out)
 
 
+def selectable_mailboxes(imap: Imap4) -> List[str]:
+    """The names (as sent) of every mailbox LIST shows that can be opened,
+    INBOX first and the others by name: the same order on every server."""
+    listed = call("LIST", imap.list, None, None)
+    with imap_errors("LIST"):
+        entries = typed.parse_list(listed.data)
+    names = [e.name for e in entries if not UNSELECTABLE & {a.lower() for a in e.attributes}]
+    return sorted(names, key=lambda n: (n.upper() != "INBOX", n))
+
+
 def report_mailbox(imap: Imap4, name: str) -> MailboxReport:
-    """EXAMINEs `name` and fetches size and sender of every message."""
+    """EXAMINEs `name` and streams size and sender of every message."""
     r = MailboxReport(name)
     selected = call(f"EXAMINE {name}", imap.select, name, True)
-    exists = int(line(selected.data[0]) or b"0") if selected.data else 0
-    if exists:
-        fetched = call(f"FETCH in {name}", imap.fetch, "1:*", FETCH_ITEMS)
-        for msg in messages(fetched.data):
-            r.add(msg)
+    if int(first_line(selected) or b"0"):  # FETCH 1:* fails on an empty mailbox
+        with imap_errors(f"FETCH in {name}"), imap.fetch_stream("1:*", FETCH_ITEMS, False) as stream:
+            for msg in iter(stream.next, None):
+                # Without a size it is not an answer to ours but an
+                # unsolicited FETCH (another session changed flags).
+                if msg.size is not None:
+                    r.add(msg)
     call(f"CLOSE {name}", imap.close)
     return r
 
@@ -327,21 +242,14 @@ def report(o: Options, out=sys.stdout) -> None:
     # a step fails.
     with imap:
         call("LOGIN", imap.login, o.user, o.password)
-        if o.mailbox is not None:
-            names = [o.mailbox]
-        else:
-            listed = call("LIST", imap.list, None, None)
-            names = [n for n, selectable in mailboxes(listed.data) if selectable]
-            # INBOX first, the others by name: the same order on every server.
-            names.sort(key=lambda n: (n.upper() != "INBOX", n))
-        total, count = Stats(), 0
+        names = [o.mailbox] if o.mailbox is not None else selectable_mailboxes(imap)
+        total = Stats()
         for name in names:
             r = report_mailbox(imap, name)
             r.write(o.top, out)
             total.messages += r.total.messages
             total.bytes += r.total.bytes
-            count += 1
-        print(f"TOTAL: {total.messages} message(s), {total.bytes} bytes in {count} mailbox(es)", file=out)
+        print(f"TOTAL: {total.messages} message(s), {total.bytes} bytes in {len(names)} mailbox(es)", file=out)
         try:
             imap.logout()
         except Err:

@@ -97,7 +97,7 @@ pub fn utc_date(t: &CivilTime) -> Date {
 
 /// Header bytes as text: RFC 2047 words and 8-bit UTF-8 decoded.
 pub fn text(raw: Option<&[u8]>) -> String {
-    raw.map(|r| typed::decode_header(r)).unwrap_or_default()
+    raw.map(typed::decode_header).unwrap_or_default()
 }
 
 /// `mailbox@host`, lower-cased host; none for group markers.

@@ -63,6 +63,30 @@ pub fn inputs() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Parses every response in `input` with wasimap's session and then into
+/// typed values (`typed::parse_fetch`, `parse_search`, `parse_list`),
+/// which is what imap-proto and imap-codec produce; returns how many
+/// responses were parsed.
+pub fn wasimap_parse_typed(input: &[u8]) -> usize {
+    use wasimap_protocol::session::{Poll, Session, State};
+    use wasimap_protocol::typed;
+    let mut s = Session::new(0);
+    s.state = State::Selected;
+    s.untagged_limit = usize::MAX;
+    s.framer().feed(input);
+    while let Ok(Poll::Response(_)) = s.poll_response() {}
+    let mut n = 0;
+    for (typ, items) in s.untagged_responses() {
+        n += match typ.as_str() {
+            "FETCH" => typed::parse_fetch(items).map_or(0, |v| std::hint::black_box(v).len()),
+            "LIST" => typed::parse_list(items).map_or(0, |v| std::hint::black_box(v).len()),
+            "SEARCH" => typed::parse_search(items).map_or(0, |v| usize::from(!std::hint::black_box(v).ids.is_empty())),
+            _ => 0,
+        };
+    }
+    n
+}
+
 /// Parses every response in `input` with wasimap's session; returns how
 /// many were stored.
 pub fn wasimap_parse(input: &[u8]) -> usize {
@@ -76,4 +100,27 @@ pub fn wasimap_parse(input: &[u8]) -> usize {
         n += 1;
     }
     n
+}
+
+/// Times both parses of every input over `iterations` runs: one line
+/// `name ns/iter count` for the raw parse and one `name/typed ...` for the
+/// typed one. The native binary and the wasm bench plugin both print this,
+/// so the two sides run the very same loop.
+pub fn timed_parse_report(iterations: u32) -> String {
+    let mut out = String::new();
+    for (name, input) in inputs() {
+        for (suffix, parse) in [
+            ("", wasimap_parse as fn(&[u8]) -> usize),
+            ("/typed", wasimap_parse_typed),
+        ] {
+            let start = std::time::Instant::now();
+            let mut n = 0;
+            for _ in 0..iterations {
+                n += parse(std::hint::black_box(&input));
+            }
+            let ns = start.elapsed().as_nanos() / u128::from(iterations);
+            out.push_str(&format!("{name}{suffix} {ns} {n}\n"));
+        }
+    }
+    out
 }

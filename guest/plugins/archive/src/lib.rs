@@ -1,9 +1,9 @@
 //! `archive`: moves messages older than N days into `Archive/YYYY`, by the
 //! year of each message's internal date.
 //!
-//! Uses `UID MOVE` when the server has MOVE, else `UID COPY` + `\Deleted`
-//! + `UID EXPUNGE` of exactly those messages (`--without-move` forces the
-//! fallback). Prints one line per target mailbox.
+//! Uses `UID MOVE` when the server has MOVE, else `UID COPY`, then
+//! `\Deleted` and `UID EXPUNGE` of exactly those messages (`--without-move`
+//! forces the fallback). Prints one line per target mailbox.
 //!
 //! ```text
 //! wasimap run --allow 127.0.0.1:143 archive.wasm --user alice --password secret \

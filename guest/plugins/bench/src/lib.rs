@@ -2,6 +2,8 @@
 //!
 //! - `fetch PORT USER PASSWORD ITEMS`: FETCH 1:* through the client
 //!   interface, counting bytes (the end-to-end case).
+//! - `stream PORT USER PASSWORD ITEMS`: the same through the streaming,
+//!   typed FETCH (one message held at a time).
 //! - `noop PORT USER PASSWORD N`: N NOOPs.
 //! - `parse ITERATIONS`: the parse benchmark inputs through the protocol
 //!   core compiled into this plugin, printing nanoseconds per iteration.
@@ -14,8 +16,6 @@ wit_bindgen::generate!({
 
 #[path = "../../../../tests/bench/src/inputs.rs"]
 mod inputs;
-
-use std::time::Instant;
 
 use wasimap::imap::client::Imap4;
 use wasimap::imap::types::{DataItem, ImapError};
@@ -57,6 +57,25 @@ impl Guest for Bench {
                 println!("{count} messages, {bytes} bytes");
                 Ok(())
             }
+            Some("stream") => {
+                let imap = session(&a)?;
+                imap.select(Some("INBOX"), true).map_err(err)?;
+                let stream = imap.fetch_stream("1:*", &a[4], false).map_err(err)?;
+                let (mut count, mut bytes) = (0, 0);
+                while let Some(m) = stream.next().map_err(err)? {
+                    count += 1;
+                    bytes += m
+                        .sections
+                        .iter()
+                        .filter_map(|s| s.data.as_ref())
+                        .map(Vec::len)
+                        .sum::<usize>();
+                }
+                drop(stream);
+                imap.logout().map_err(err)?;
+                println!("{count} messages, {bytes} bytes");
+                Ok(())
+            }
             Some("noop") => {
                 let imap = session(&a)?;
                 let n: usize = a[4].parse().map_err(|_| "count")?;
@@ -70,18 +89,10 @@ impl Guest for Bench {
             Some("start") => Ok(()),
             Some("parse") => {
                 let iterations: u32 = a.get(1).and_then(|n| n.parse().ok()).unwrap_or(200);
-                for (name, input) in inputs::inputs() {
-                    let start = Instant::now();
-                    let mut n = 0;
-                    for _ in 0..iterations {
-                        n += inputs::wasimap_parse(std::hint::black_box(&input));
-                    }
-                    let ns = start.elapsed().as_nanos() / u128::from(iterations);
-                    println!("{name} {ns} {n}");
-                }
+                print!("{}", inputs::timed_parse_report(iterations));
                 Ok(())
             }
-            _ => Err("usage: bench fetch|noop PORT USER PASSWORD ITEMS|N, or bench parse [ITERATIONS]".into()),
+            _ => Err("usage: bench fetch|stream|noop PORT USER PASSWORD ITEMS|N, or bench parse [ITERATIONS]".into()),
         }
     }
 }

@@ -367,7 +367,7 @@ fn parse_each<T>(
     responses(data)
         .iter()
         .map(|r| match rule(r) {
-            Ok((rest, v)) if rest.is_empty() => Ok(v),
+            Ok(([], v)) => Ok(v),
             _ => Err(grammar_error(what, r)),
         })
         .collect()
@@ -415,7 +415,7 @@ pub fn parse_esearch(data: &[DataItem]) -> Result<Vec<Esearch>> {
 pub fn parse_thread(data: &[DataItem]) -> Result<Vec<ThreadNode>> {
     let mut nodes = Vec::new();
     for r in responses(data) {
-        numbers::threads(&r, &mut nodes).map_err(|()| grammar_error("THREAD", &r))?;
+        numbers::threads(&r, &mut nodes).map_err(|_| grammar_error("THREAD", &r))?;
     }
     Ok(nodes)
 }

@@ -76,14 +76,14 @@ fn store<'a, T>(parsed: Res<'a, T>, slot: &mut Option<T>) -> Result<In<'a>, nom:
 }
 
 /// THREAD data: `*thread-list`, appended to `nodes` depth first.
-pub fn threads(i: In<'_>, nodes: &mut Vec<ThreadNode>) -> std::result::Result<(), ()> {
+pub fn threads<'a>(i: In<'a>, nodes: &mut Vec<ThreadNode>) -> Res<'a, ()> {
     let mut i = i;
     loop {
         i = &i[i.iter().take_while(|c| **c == b' ').count()..];
         if i.is_empty() {
-            return Ok(());
+            return Ok((i, ()));
         }
-        i = thread_list(i, nodes, None, 0).map_err(|_| ())?.0;
+        i = thread_list(i, nodes, None, 0)?.0;
     }
 }
 

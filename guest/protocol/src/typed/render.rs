@@ -207,66 +207,55 @@ fn body(w: &mut Writer, parts: &[BodyPart], index: usize) {
 /// One FETCH response in imaplib's shape (`seq (items...)`).
 pub fn fetch(m: &FetchMessage) -> Vec<DataItem> {
     let mut w = Writer::default();
-    let mut items: Vec<Box<dyn Fn(&mut Writer) + '_>> = Vec::new();
-    if let Some(uid) = m.uid {
-        items.push(Box::new(move |w| w.raw(format!("UID {uid}").as_bytes())));
-    }
-    if let Some(flags) = &m.flags {
-        items.push(Box::new(move |w| {
-            w.raw(format!("FLAGS ({})", flags.join(" ")).as_bytes())
-        }));
-    }
-    if let Some(t) = &m.internal_date {
-        items.push(Box::new(move |w| {
-            let s = crate::util::time2internaldate(&crate::util::TimeValue::Civil(*t)).unwrap_or_default();
-            w.raw(format!("INTERNALDATE {s}").as_bytes());
-        }));
-    }
-    if let Some(size) = m.size {
-        items.push(Box::new(move |w| w.raw(format!("RFC822.SIZE {size}").as_bytes())));
-    }
-    if let Some(e) = &m.envelope {
-        items.push(Box::new(move |w| {
-            w.raw(b"ENVELOPE ");
-            envelope(w, e);
-        }));
-    }
-    if !m.body_structure.is_empty() {
-        items.push(Box::new(move |w| {
-            let ext = m.body_structure.iter().any(|p| p.extension.is_some());
-            w.raw(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-            body(w, &m.body_structure, 0);
-        }));
-    }
-    if let Some(modseq) = m.modseq {
-        items.push(Box::new(move |w| w.raw(format!("MODSEQ ({modseq})").as_bytes())));
-    }
-    for s in &m.sections {
-        items.push(Box::new(move |w| {
-            w.raw(s.item.as_bytes());
-            if !s.item.starts_with("RFC822") {
-                w.raw(format!("[{}]", s.section).as_bytes());
-            }
-            if let Some(o) = s.origin {
-                w.raw(format!("<{o}>").as_bytes());
-            }
-            w.raw(b" ");
-            w.nstring(s.data.as_deref());
-        }));
-    }
-    for (name, value) in &m.other {
-        items.push(Box::new(move |w| {
-            w.raw(name.as_bytes());
-            w.raw(b" ");
-            w.raw(value);
-        }));
-    }
     w.raw(format!("{} (", m.seq).as_bytes());
-    for (k, item) in items.iter().enumerate() {
-        if k > 0 {
+    let mut first = true;
+    let mut item = |w: &mut Writer, name: &str| {
+        if !std::mem::take(&mut first) {
             w.raw(b" ");
         }
-        item(&mut w);
+        w.raw(name.as_bytes());
+    };
+    if let Some(uid) = m.uid {
+        item(&mut w, &format!("UID {uid}"));
+    }
+    if let Some(flags) = &m.flags {
+        item(&mut w, &format!("FLAGS ({})", flags.join(" ")));
+    }
+    if let Some(t) = &m.internal_date {
+        let s = crate::util::time2internaldate(&crate::util::TimeValue::Civil(*t)).unwrap_or_default();
+        item(&mut w, &format!("INTERNALDATE {s}"));
+    }
+    if let Some(size) = m.size {
+        item(&mut w, &format!("RFC822.SIZE {size}"));
+    }
+    if let Some(e) = &m.envelope {
+        item(&mut w, "ENVELOPE ");
+        envelope(&mut w, e);
+    }
+    if !m.body_structure.is_empty() {
+        let ext = m.body_structure.iter().any(|p| p.extension.is_some());
+        item(&mut w, if ext { "BODYSTRUCTURE " } else { "BODY " });
+        body(&mut w, &m.body_structure, 0);
+    }
+    if let Some(modseq) = m.modseq {
+        item(&mut w, &format!("MODSEQ ({modseq})"));
+    }
+    for s in &m.sections {
+        let mut name = s.item.clone();
+        if !s.item.starts_with("RFC822") {
+            name.push_str(&format!("[{}]", s.section));
+        }
+        if let Some(o) = s.origin {
+            name.push_str(&format!("<{o}>"));
+        }
+        item(&mut w, &name);
+        w.raw(b" ");
+        w.nstring(s.data.as_deref());
+    }
+    for (name, value) in &m.other {
+        item(&mut w, name);
+        w.raw(b" ");
+        w.raw(value);
     }
     w.raw(b")");
     w.finish()
