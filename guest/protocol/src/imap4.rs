@@ -70,6 +70,16 @@ enum Next {
     TimedOut,
 }
 
+/// A streaming FETCH in progress.
+#[derive(Debug)]
+struct StreamState {
+    tag: Vec<u8>,
+    /// `FETCH` or `UID`, for `command_complete`'s messages.
+    name: &'static str,
+    /// Messages parsed but not handed out yet.
+    backlog: std::collections::VecDeque<crate::typed::FetchMessage>,
+}
+
 /// An IDLE in progress.
 #[derive(Debug)]
 struct IdleState {
@@ -118,8 +128,8 @@ pub struct Imap4<T: Transport> {
     endpoint: Option<(String, u16)>,
     auth: Option<AuthExchange>,
     idle: Option<IdleState>,
-    /// The tag and command name of a streaming FETCH in progress.
-    stream: Option<(Vec<u8>, &'static str)>,
+    /// A streaming FETCH in progress.
+    stream: Option<StreamState>,
     /// The read timeout chosen at connect time, restored after IDLE waits.
     read_timeout: Option<Duration>,
 }
@@ -343,11 +353,7 @@ impl<T: Transport> Imap4<T> {
                 "AUTHENTICATE in progress: answer with authenticate-step first",
             ));
         }
-        if self.stream.is_some() {
-            return Err(ImapError::error(
-                "a FETCH stream is in progress: read it to the end (or drop it) first",
-            ));
-        }
+        self.refuse_during_stream()?;
         let plan = self.session.start_command(name, args, message, redact_after);
         self.flush_log();
         let plan = plan?;
@@ -1048,6 +1054,10 @@ impl<T: Transport> Imap4<T> {
         if !self.session.capabilities.iter().any(|c| c == "IDLE") {
             return Err(ImapError::error("Server does not support IMAP4 IDLE"));
         }
+        // Checked before the capture starts, so a refused IDLE cannot
+        // disturb another capture (a running stream).
+        self.session.check_state("IDLE")?;
+        self.refuse_during_stream()?;
         self.session.start_capture(None);
         let started = self.idle_enter();
         if started.is_err() {
@@ -1158,14 +1168,24 @@ impl<T: Transport> Imap4<T> {
 
     // ----- streaming FETCH -----
 
+    fn refuse_during_stream(&self) -> Result<()> {
+        if self.stream.is_some() {
+            return Err(ImapError::error(
+                "a FETCH stream is in progress: read it to the end (or drop it) first",
+            ));
+        }
+        Ok(())
+    }
+
     /// Sends `FETCH message_set message_parts` (`UID FETCH` when `uid`)
-    /// and returns at once; [`Imap4::fetch_stream_next`] then yields the
-    /// messages one by one as they arrive, so only one is held at a time.
-    /// Other commands raise `error` until the stream has ended.
+    /// and returns its tag at once; [`Imap4::fetch_stream_next`] then
+    /// yields the messages one by one as they arrive, so only one is held
+    /// at a time. Other commands raise `error` until the stream has ended.
     ///
     /// # Errors
     /// The state and argument checks of `fetch`; a stream already running.
-    pub fn fetch_stream_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<()> {
+    pub fn fetch_stream_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<Vec<u8>> {
+        self.refuse_during_stream()?;
         let set = self.structural(message_set, "message_set")?;
         let parts = self.structural(message_parts, "message_parts")?;
         let (name, pieces) = if uid {
@@ -1174,56 +1194,79 @@ impl<T: Transport> Imap4<T> {
             ("FETCH", vec![set, parts])
         };
         self.session.check_bye()?;
+        let tag = self.command(name, &pieces, None, None)?;
+        // FETCH has no literal argument, so `command` read nothing: the
+        // capture is on before any response to it is read.
         self.session.start_capture(Some("FETCH"));
-        match self.command(name, &pieces, None, None) {
-            Ok(tag) => {
-                self.stream = Some((tag, name));
-                Ok(())
-            }
-            Err(e) => {
-                self.session.end_capture();
-                Err(e)
-            }
-        }
+        self.stream = Some(StreamState {
+            tag: tag.clone(),
+            name,
+            backlog: std::collections::VecDeque::new(),
+        });
+        Ok(tag)
     }
 
-    /// The next message of the streaming FETCH; `None` once the command
-    /// completed with OK (and when no stream runs).
+    /// Whether the streaming FETCH `tag` is the one running.
+    fn is_current_stream(&self, tag: &[u8]) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.tag == tag)
+    }
+
+    fn end_stream(&mut self) -> Option<StreamState> {
+        self.session.end_capture();
+        self.stream.take()
+    }
+
+    /// The next message of the streaming FETCH `tag`; `None` once the
+    /// command completed with OK, and for a stream that has ended (or is
+    /// not the current one).
+    ///
+    /// Every FETCH response counts, including unsolicited ones about other
+    /// messages (a flag change by another client): callers skip messages
+    /// that lack the items they asked for.
     ///
     /// # Errors
     /// `error` for a NO or BAD completion and for a FETCH response that does
     /// not parse (the stream goes on with the next one); `abort` when the
     /// connection fails, which ends the stream.
-    pub fn fetch_stream_next(&mut self) -> Result<Option<crate::typed::FetchMessage>> {
-        let Some((tag, name)) = self.stream.clone() else {
+    pub fn fetch_stream_next(&mut self, tag: &[u8]) -> Result<Option<crate::typed::FetchMessage>> {
+        if !self.is_current_stream(tag) {
             return Ok(None);
-        };
-        let next = self.stream_step(&tag, name);
-        if matches!(&next, Ok(None) | Err(ImapError::Abort(_) | ImapError::Readonly(_))) {
-            self.stream = None;
-            self.session.end_capture();
+        }
+        let next = self.stream_step();
+        if next.as_ref().is_err_and(ImapError::is_abort) {
+            self.end_stream();
         }
         next
     }
 
-    fn stream_step(&mut self, tag: &[u8], name: &'static str) -> Result<Option<crate::typed::FetchMessage>> {
+    fn stream_step(&mut self) -> Result<Option<crate::typed::FetchMessage>> {
         loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(None);
+            };
+            if let Some(message) = stream.backlog.pop_front() {
+                return Ok(Some(message));
+            }
             // Each read stores one whole response, so what is queued now is
-            // at most one FETCH response.
+            // normally one FETCH response.
             let mut items = Vec::new();
             while let Some((_, item)) = self.session.next_captured() {
                 items.push(item);
             }
-            if let Some(message) = crate::typed::parse_fetch(&items)?.pop() {
-                return Ok(Some(message));
+            if !items.is_empty() {
+                let mut messages = crate::typed::parse_fetch(&items)?.into_iter();
+                if let Some(first) = messages.next() {
+                    stream.backlog.extend(messages);
+                    return Ok(Some(first));
+                }
             }
-            if self.session.is_completed(tag) {
-                self.stream = None;
-                self.session.end_capture();
-                let (typ, data) = self.command_complete(name, tag)?;
+            if self.session.is_completed(&stream.tag) {
+                let done = self.end_stream().expect("checked above");
+                let (typ, data) = self.command_complete(done.name, &done.tag)?;
                 if typ != "OK" {
                     return Err(ImapError::error(format!(
-                        "{name} command error: {typ} {}",
+                        "{} command error: {typ} {}",
+                        done.name,
                         pyrepr::list(&data)
                     )));
                 }
@@ -1234,17 +1277,32 @@ impl<T: Transport> Imap4<T> {
         }
     }
 
-    /// Reads the rest of a streaming FETCH and discards it, so the session
-    /// can go on (dropping a stream early). Errors are ignored: an abort
-    /// leaves the session closed anyway.
-    pub fn fetch_stream_finish(&mut self) {
-        while let Ok(Some(_)) | Err(ImapError::Error(_)) = self.fetch_stream_next() {
-            if self.stream.is_none() {
-                break;
+    /// Reads the rest of the streaming FETCH `tag` and discards it without
+    /// parsing, so the session can go on (a stream dropped early). This
+    /// still reads every remaining response from the server. Errors end
+    /// the stream silently: an abort leaves the session closed anyway.
+    pub fn fetch_stream_finish(&mut self, tag: &[u8]) {
+        if !self.is_current_stream(tag) {
+            return;
+        }
+        loop {
+            while self.session.next_captured().is_some() {}
+            if self.session.is_completed(tag) {
+                if let Some(done) = self.end_stream() {
+                    let _ = self.command_complete(done.name, &done.tag);
+                }
+                return;
+            }
+            if self.session.check_bye().is_err() || self.get_response().is_err() {
+                self.end_stream();
+                return;
             }
         }
-        self.stream = None;
-        self.session.end_capture();
+    }
+
+    /// The tag of the IDLE in progress, if any.
+    pub fn idle_tag(&self) -> Option<&[u8]> {
+        self.idle.as_ref().map(|i| i.tag.as_slice())
     }
 
     // ----- raw access -----
@@ -1535,16 +1593,20 @@ mod tests {
         ])
         .unwrap();
         imap.session_mut().state = State::Selected;
-        imap.fetch_stream_start("1:*", "(UID BODY[])", false).unwrap();
+        let tag = imap.fetch_stream_start("1:*", "(UID BODY[])", false).unwrap();
         assert!(imap.noop().unwrap_err().message().contains("FETCH stream"));
-        let first = imap.fetch_stream_next().unwrap().unwrap();
+        // A refused second stream or IDLE leaves the running one intact.
+        assert!(imap.fetch_stream_start("1", "(UID)", false).is_err());
+        imap.session_mut().capabilities.push("IDLE".into());
+        assert!(imap.idle_start(None).unwrap_err().message().contains("FETCH stream"));
+        let first = imap.fetch_stream_next(&tag).unwrap().unwrap();
         assert_eq!((first.seq, first.uid), (1, Some(7)));
         assert_eq!(first.sections[0].data.as_deref(), Some(&b"hello"[..]));
         // The second message has not been read from the transport yet.
         assert_eq!(imap.transport_ref().unwrap().input.len(), 3);
-        let second = imap.fetch_stream_next().unwrap().unwrap();
+        let second = imap.fetch_stream_next(&tag).unwrap().unwrap();
         assert_eq!(second.sections[0].data.as_deref(), Some(&b"bye"[..]));
-        assert_eq!(imap.fetch_stream_next().unwrap(), None);
+        assert_eq!(imap.fetch_stream_next(&tag).unwrap(), None);
         // Other responses went where imaplib puts them.
         assert_eq!(imap.response("EXISTS").data, vec![DataItem::Bytes(b"3".to_vec())]);
         assert_eq!(imap.response("FETCH").data, vec![DataItem::None]);
@@ -1563,16 +1625,16 @@ mod tests {
         ])
         .unwrap();
         imap.session_mut().state = State::Selected;
-        imap.fetch_stream_start("1:*", "(UID FLAGS)", true).unwrap();
-        let e = imap.fetch_stream_next().unwrap_err();
+        let tag = imap.fetch_stream_start("1:*", "(UID FLAGS)", true).unwrap();
+        let e = imap.fetch_stream_next(&tag).unwrap_err();
         assert!(
             e.message().starts_with("cannot parse FETCH response: b'1 (UID 7"),
             "{e:?}"
         );
-        assert_eq!(imap.fetch_stream_next().unwrap().unwrap().uid, Some(8));
-        let e = imap.fetch_stream_next().unwrap_err();
+        assert_eq!(imap.fetch_stream_next(&tag).unwrap().unwrap().uid, Some(8));
+        let e = imap.fetch_stream_next(&tag).unwrap_err();
         assert_eq!(e.message(), "UID command error: NO [b'some messages vanished']");
-        assert_eq!(imap.fetch_stream_next().unwrap(), None);
+        assert_eq!(imap.fetch_stream_next(&tag).unwrap(), None);
         assert_eq!(imap.noop().unwrap().typ, "OK");
 
         let mut imap = connect(&[
@@ -1583,8 +1645,12 @@ mod tests {
         ])
         .unwrap();
         imap.session_mut().state = State::Selected;
-        imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
-        imap.fetch_stream_finish();
+        let tag = imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
+        // A stale handle (another tag) neither reads nor ends this stream.
+        imap.fetch_stream_finish(b"OLD1");
+        assert_eq!(imap.fetch_stream_next(b"OLD1").unwrap(), None);
+        imap.fetch_stream_finish(&tag);
+        assert_eq!(imap.fetch_stream_next(&tag).unwrap(), None);
         assert_eq!(imap.noop().unwrap().typ, "OK");
     }
 

@@ -240,8 +240,13 @@ impl Client {
     /// # Errors
     /// NO/BAD for criteria the server rejects.
     pub fn search(&self, criteria: &Search) -> Result<Vec<u32>> {
-        let r = ok("SEARCH", self.imap.search(None, &criteria.args())?)?;
+        let r = ok("SEARCH", self.imap.search(self.charset(criteria), &criteria.args())?)?;
         Ok(typed::parse_search(&r.data)?.ids)
+    }
+
+    /// `CHARSET UTF-8` when a value needs it and UTF-8 mode is off.
+    fn charset(&self, criteria: &Search) -> Option<&'static str> {
+        (criteria.needs_utf8() && !self.imap.utf8_enabled()).then_some("UTF-8")
     }
 
     /// `UID SEARCH criteria`: UIDs.
@@ -249,7 +254,11 @@ impl Client {
     /// # Errors
     /// As [`Client::search`].
     pub fn uid_search(&self, criteria: &Search) -> Result<Vec<u32>> {
-        let r = ok("UID SEARCH", self.imap.uid("SEARCH", &criteria.args())?)?;
+        let mut args = criteria.args();
+        if let Some(charset) = self.charset(criteria) {
+            args.splice(0..0, ["CHARSET".to_string(), charset.to_string()]);
+        }
+        let r = ok("UID SEARCH", self.imap.uid("SEARCH", &args)?)?;
         Ok(typed::parse_search(&r.data)?.ids)
     }
 
@@ -306,13 +315,24 @@ impl Client {
     }
 
     /// Moves messages by UID: `UID MOVE` when the server has MOVE and
-    /// `allow_move` is set, else `UID COPY` + `\Deleted` + expunge of just
-    /// those UIDs ([`Client::uid_expunge`]).
+    /// `allow_move` is set, else `UID COPY` + `\Deleted` + `UID EXPUNGE` of
+    /// just those UIDs ([`Client::uid_expunge`]).
     ///
     /// # Errors
-    /// NO/BAD of any step; after a failed copy nothing is deleted.
+    /// NO/BAD of any step; after a failed copy nothing is deleted. Without
+    /// MOVE and UIDPLUS it refuses before changing anything: a plain
+    /// EXPUNGE would also remove other messages marked `\Deleted`.
     pub fn uid_move(&self, set: &SequenceSet, mailbox: &str, allow_move: bool) -> Result<MoveMethod> {
-        if allow_move && self.has_capability("MOVE") {
+        if set.is_empty() {
+            return Err(Error::Imap("empty message set".into()));
+        }
+        let use_move = allow_move && self.has_capability("MOVE");
+        if !use_move && !self.has_capability("UIDPLUS") {
+            return Err(Error::Imap(
+                "the server has neither MOVE nor UIDPLUS: moving would expunge other deleted messages".into(),
+            ));
+        }
+        if use_move {
             ok(
                 "UID MOVE",
                 self.imap.uid("MOVE", &[set.to_string(), mailbox.to_string()])?,
@@ -325,17 +345,23 @@ impl Client {
         Ok(MoveMethod::CopyDeleteExpunge)
     }
 
-    /// Removes the messages `set` marked `\Deleted`: `UID EXPUNGE set` with
-    /// UIDPLUS, so other deleted messages stay; plain `EXPUNGE` otherwise.
+    /// Removes the messages of `set` marked `\Deleted` with `UID EXPUNGE
+    /// set` (UIDPLUS), so other deleted messages stay.
     ///
     /// # Errors
-    /// NO/BAD.
+    /// NO/BAD; an empty set; a server without UIDPLUS (use
+    /// `raw().expunge()` to expunge every deleted message deliberately).
     pub fn uid_expunge(&self, set: &SequenceSet) -> Result<()> {
-        if self.has_capability("UIDPLUS") {
-            ok("UID EXPUNGE", self.imap.uid("EXPUNGE", &[set.to_string()])?).map(drop)
-        } else {
-            ok("EXPUNGE", self.imap.expunge()?).map(drop)
+        if set.is_empty() {
+            return Err(Error::Imap("empty message set".into()));
         }
+        if !self.has_capability("UIDPLUS") {
+            return Err(Error::Imap(
+                "the server lacks UIDPLUS: UID EXPUNGE is not available, and EXPUNGE would remove every deleted message"
+                    .into(),
+            ));
+        }
+        ok("UID EXPUNGE", self.imap.uid("EXPUNGE", &[set.to_string()])?).map(drop)
     }
 
     /// `LOGOUT`.

@@ -44,7 +44,8 @@ fn civil_from_days(z: i64) -> (i32, u8, u8) {
 }
 
 impl Date {
-    /// A date; out-of-range fields roll over as in `timegm`.
+    /// A date; a day out of range rolls over into the next months (32
+    /// January is 1 February), months must be 1..12.
     pub fn new(year: i32, month: u8, day: u8) -> Self {
         Date::from_days(days_from_civil(i64::from(year), i64::from(month), i64::from(day)))
     }
@@ -71,10 +72,30 @@ impl Date {
     }
 }
 
+impl Date {
+    /// The English three-letter month name (`Jan`), as IMAP writes dates.
+    pub fn month_name(self) -> &'static str {
+        MONTHS
+            .get(usize::from(self.month).wrapping_sub(1))
+            .copied()
+            .unwrap_or("???")
+    }
+}
+
 impl std::fmt::Display for Date {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}-{}", self.day, MONTHS[usize::from(self.month - 1)], self.year)
+        write!(f, "{}-{}-{}", self.day, self.month_name(), self.year)
     }
+}
+
+/// The value of a STATUS item (case-insensitive), if the server sent it:
+/// servers may answer in any order.
+pub fn status_item(status: &crate::MailboxStatus, item: &str) -> Option<u64> {
+    status
+        .items
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(item))
+        .map(|(_, v)| *v)
 }
 
 /// Seconds since the Unix epoch now (WASI wall clock).

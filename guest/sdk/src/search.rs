@@ -1,4 +1,6 @@
-//! SEARCH criteria built as values, so strings are always quoted right.
+//! SEARCH criteria built as values: keys and their values go to the
+//! protocol component as separate arguments, so each value is quoted or
+//! sent as a literal by the grammar, whatever it holds.
 
 use crate::mail::Date;
 
@@ -8,23 +10,13 @@ use crate::mail::Date;
 /// ```ignore
 /// let old_unread = Search::new().unseen().before(Date::new(2024, 1, 1)).from("boss@example.org");
 /// ```
+///
+/// Values with non-ASCII text make the search use `CHARSET UTF-8`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Search {
-    keys: Vec<String>,
-}
-
-/// An IMAP quoted string; the core refuses CR, LF and NUL anyway.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    /// imaplib's argument list: a key (or `NOT KEY`, `OR KEY`) followed
+    /// by its values, each value its own argument.
+    args: Vec<String>,
 }
 
 impl Search {
@@ -33,13 +25,15 @@ impl Search {
         Search::default()
     }
 
-    fn key(mut self, k: impl Into<String>) -> Self {
-        self.keys.push(k.into());
+    fn key(mut self, k: &str) -> Self {
+        self.args.push(k.to_string());
         self
     }
 
-    fn key_str(self, name: &str, value: &str) -> Self {
-        self.key(format!("{name} {}", quote(value)))
+    fn key_values(mut self, k: &str, values: &[&str]) -> Self {
+        self.args.push(k.to_string());
+        self.args.extend(values.iter().map(|v| v.to_string()));
+        self
     }
 
     /// `SEEN`.
@@ -62,76 +56,86 @@ impl Search {
     pub fn undeleted(self) -> Self {
         self.key("UNDELETED")
     }
-    /// `KEYWORD flag`.
+    /// `KEYWORD flag` (a flag that is not an atom makes the server answer BAD).
     pub fn keyword(self, flag: &str) -> Self {
-        self.key(format!("KEYWORD {flag}"))
+        self.key_values("KEYWORD", &[flag])
     }
-    /// `FROM "..."`.
+    /// `FROM value`.
     pub fn from(self, s: &str) -> Self {
-        self.key_str("FROM", s)
+        self.key_values("FROM", &[s])
     }
-    /// `TO "..."`.
+    /// `TO value`.
     pub fn to(self, s: &str) -> Self {
-        self.key_str("TO", s)
+        self.key_values("TO", &[s])
     }
-    /// `SUBJECT "..."`.
+    /// `SUBJECT value`.
     pub fn subject(self, s: &str) -> Self {
-        self.key_str("SUBJECT", s)
+        self.key_values("SUBJECT", &[s])
     }
-    /// `BODY "..."`.
+    /// `BODY value`.
     pub fn body(self, s: &str) -> Self {
-        self.key_str("BODY", s)
+        self.key_values("BODY", &[s])
     }
-    /// `TEXT "..."`.
+    /// `TEXT value`.
     pub fn text(self, s: &str) -> Self {
-        self.key_str("TEXT", s)
+        self.key_values("TEXT", &[s])
     }
-    /// `HEADER "name" "value"`.
+    /// `HEADER name value`.
     pub fn header(self, name: &str, value: &str) -> Self {
-        let k = format!("HEADER {} {}", quote(name), quote(value));
-        self.key(k)
+        self.key_values("HEADER", &[name, value])
     }
     /// `BEFORE date`: internal date earlier than `date`.
     pub fn before(self, date: Date) -> Self {
-        self.key(format!("BEFORE {date}"))
+        self.key(&format!("BEFORE {date}"))
     }
     /// `SINCE date`: internal date on or after `date`.
     pub fn since(self, date: Date) -> Self {
-        self.key(format!("SINCE {date}"))
+        self.key(&format!("SINCE {date}"))
     }
     /// `ON date`.
     pub fn on(self, date: Date) -> Self {
-        self.key(format!("ON {date}"))
+        self.key(&format!("ON {date}"))
     }
     /// `LARGER n`.
     pub fn larger(self, octets: u64) -> Self {
-        self.key(format!("LARGER {octets}"))
+        self.key(&format!("LARGER {octets}"))
     }
     /// `SMALLER n`.
     pub fn smaller(self, octets: u64) -> Self {
-        self.key(format!("SMALLER {octets}"))
+        self.key(&format!("SMALLER {octets}"))
     }
     /// `UID set`.
     pub fn uid(self, set: &crate::SequenceSet) -> Self {
-        self.key(format!("UID {set}"))
+        self.key(&format!("UID {set}"))
     }
-    /// `NOT (criteria)`.
-    pub fn not(self, other: Search) -> Self {
-        let k = format!("NOT ({})", other.args().join(" "));
-        self.key(k)
+
+    /// `NOT key`: `other` negated (build `other` with one criterion; with
+    /// more, only the first is negated, as IMAP reads it).
+    pub fn not(mut self, other: Search) -> Self {
+        self.args.push("NOT".into());
+        self.args.extend(other.args());
+        self
     }
-    /// `OR (a) (b)`.
-    pub fn or(self, a: Search, b: Search) -> Self {
-        let k = format!("OR ({}) ({})", a.args().join(" "), b.args().join(" "));
-        self.key(k)
+
+    /// `OR a b`: either criterion (build each with one criterion).
+    pub fn or(mut self, a: Search, b: Search) -> Self {
+        self.args.push("OR".into());
+        self.args.extend(a.args());
+        self.args.extend(b.args());
+        self
+    }
+
+    /// Whether a value needs `CHARSET UTF-8`.
+    pub fn needs_utf8(&self) -> bool {
+        self.args.iter().any(|a| !a.is_ascii())
     }
 
     /// The criteria as imaplib's argument list.
     pub fn args(&self) -> Vec<String> {
-        if self.keys.is_empty() {
+        if self.args.is_empty() {
             vec!["ALL".into()]
         } else {
-            self.keys.clone()
+            self.args.clone()
         }
     }
 }
@@ -141,7 +145,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builds_quoted_criteria() {
+    fn keys_and_values_are_separate_arguments() {
         assert_eq!(Search::new().args(), ["ALL"]);
         let s = Search::new()
             .unseen()
@@ -150,14 +154,13 @@ mod tests {
             .not(Search::new().flagged());
         assert_eq!(
             s.args(),
-            [
-                "UNSEEN",
-                "FROM \"a \\\"b\\\" \\\\c\"",
-                "BEFORE 5-Jan-2024",
-                "NOT (FLAGGED)"
-            ]
+            ["UNSEEN", "FROM", "a \"b\" \\c", "BEFORE 5-Jan-2024", "NOT", "FLAGGED"]
         );
+        assert!(!s.needs_utf8());
         let o = Search::new().or(Search::new().seen(), Search::new().header("Message-ID", "<x@y>"));
-        assert_eq!(o.args(), ["OR (SEEN) (HEADER \"Message-ID\" \"<x@y>\")"]);
+        assert_eq!(o.args(), ["OR", "SEEN", "HEADER", "Message-ID", "<x@y>"]);
+        let n = Search::new().not(Search::new().from("Müller"));
+        assert_eq!(n.args(), ["NOT", "FROM", "Müller"]);
+        assert!(n.needs_utf8());
     }
 }

@@ -31,9 +31,10 @@ impl SequenceSet {
         }
     }
 
-    /// The given numbers, merged into ranges.
+    /// The given numbers, merged into ranges (0, which is no message
+    /// number or UID, is left out).
     pub fn of(numbers: impl IntoIterator<Item = u32>) -> Self {
-        let mut v: Vec<u32> = numbers.into_iter().collect();
+        let mut v: Vec<u32> = numbers.into_iter().filter(|&n| n > 0).collect();
         v.sort_unstable();
         v.dedup();
         let mut ranges: Vec<(u32, Option<u32>)> = Vec::new();
@@ -87,6 +88,7 @@ mod tests {
         assert_eq!(SequenceSet::all().to_string(), "1:*");
         assert_eq!(SequenceSet::range(7, 2).to_string(), "2:7");
         assert!(SequenceSet::of([]).is_empty());
+        assert!(SequenceSet::of([0]).is_empty());
         assert_eq!(SequenceSet::of([1, 3, 5]).chunks(2).len(), 2);
         assert_eq!(
             SequenceSet::of([u32::MAX, u32::MAX - 1]).to_string(),

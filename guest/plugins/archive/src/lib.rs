@@ -3,7 +3,8 @@
 //!
 //! Uses `UID MOVE` when the server has MOVE, else `UID COPY`, then
 //! `\Deleted` and `UID EXPUNGE` of exactly those messages (`--without-move`
-//! forces the fallback). Prints one line per target mailbox.
+//! forces the fallback; without UIDPLUS either it refuses rather than
+//! expunge other deleted messages). Prints one line per target mailbox.
 //!
 //! ```text
 //! wasimap run --allow 127.0.0.1:143 archive.wasm --user alice --password secret \
@@ -36,8 +37,9 @@ impl Plugin for Archive {
         // BEFORE search used), in UTC.
         let mut by_year: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
         for m in imap.uid_fetch(&SequenceSet::of(uids), "UID INTERNALDATE")? {
+            // Responses without both are unsolicited flag updates.
             let (Some(uid), Some(date)) = (m.uid, m.internal_date) else {
-                return Err(format!("message {} came without UID or INTERNALDATE", m.seq));
+                continue;
             };
             by_year.entry(mail::utc_date(&date).year).or_default().push(uid);
         }

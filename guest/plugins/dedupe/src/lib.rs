@@ -2,8 +2,9 @@
 //!
 //! Of the messages sharing a Message-ID the one with the lowest UID (the
 //! first delivered) stays; the others are marked `\Deleted` and expunged
-//! by UID (messages without a Message-ID are never touched). Messages
-//! already marked `\Deleted` are left alone.
+//! by UID EXPUNGE (messages without a Message-ID are never touched).
+//! Messages already marked `\Deleted` are left alone; a server without
+//! UIDPLUS is refused for that reason.
 //!
 //! ```text
 //! wasimap run --allow 127.0.0.1:143 dedupe.wasm --user alice --password secret \

@@ -19,9 +19,6 @@ use wasimap_sdk::{Args, Client, FetchMessage, Plugin, SequenceSet};
 struct Mbox;
 
 const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// `From sender Www Mmm dd hh:mm:ss yyyy` (asctime, UTC).
 fn separator(m: &FetchMessage) -> String {
@@ -29,6 +26,8 @@ fn separator(m: &FetchMessage) -> String {
         .envelope
         .as_ref()
         .and_then(mail::sender)
+        // The separator line is split on spaces by readers.
+        .filter(|s| s.is_ascii() && !s.contains(|c: char| c.is_ascii_whitespace()))
         .unwrap_or_else(|| "MAILER-DAEMON".into());
     let t = m.internal_date.map_or(0, |d| mail::unix_time(&d));
     let days = t.div_euclid(86_400);
@@ -37,7 +36,7 @@ fn separator(m: &FetchMessage) -> String {
     format!(
         "From {sender} {} {} {:>2} {:02}:{:02}:{:02} {}",
         WEEKDAYS[days.rem_euclid(7) as usize],
-        MONTHS[usize::from(date.month - 1)],
+        date.month_name(),
         date.day,
         secs / 3600,
         secs % 3600 / 60,
@@ -87,8 +86,10 @@ impl Plugin for Mbox {
             for m in messages {
                 let m = m?;
                 let body = m.sections.iter().find(|s| s.item == "BODY" && s.section.is_empty());
+                // A FETCH without the body is an unsolicited flag update
+                // (another client's change), not one of the messages asked for.
                 let Some(body) = body.and_then(|s| s.data.as_deref()) else {
-                    return Err(format!("message {} came without its body", m.seq));
+                    continue;
                 };
                 write_message(&mut out, &m, body, crlf).map_err(|e| format!("writing stdout: {e}"))?;
                 exported += 1;

@@ -30,7 +30,8 @@ fn tally(imap: &Client, mailbox: &str) -> Result<Totals, String> {
     }
     for m in imap.stream(&SequenceSet::all(), "RFC822.SIZE ENVELOPE", false)? {
         let m = m?;
-        let size = m.size.unwrap_or(0);
+        // A FETCH without RFC822.SIZE is an unsolicited flag update.
+        let Some(size) = m.size else { continue };
         let sender = m
             .envelope
             .as_ref()

@@ -10,6 +10,7 @@
 //! `Cargo.toml`, add it to the workspace, and build with
 //! `cargo build --release --target wasm32-wasip2 -p NAME`.
 
+use wasimap_sdk::mail::status_item;
 use wasimap_sdk::{Args, Client, Plugin};
 
 struct Template;
@@ -26,8 +27,8 @@ impl Plugin for Template {
             println!(
                 "{:<30} {:>6} {:>6}",
                 wasimap_sdk::typed::mutf7_decode(&mailbox.name).unwrap_or(mailbox.name.clone()),
-                status.items.first().map_or(0, |i| i.1),
-                status.items.get(1).map_or(0, |i| i.1),
+                status_item(&status, "MESSAGES").unwrap_or(0),
+                status_item(&status, "UNSEEN").unwrap_or(0),
             );
         }
         imap.logout()?;

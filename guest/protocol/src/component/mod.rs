@@ -182,7 +182,21 @@ impl Session {
 }
 
 /// The `idler` resource: shares the session with its `imap4`.
-struct Idler(Rc<RefCell<Imap4<HostTransport>>>);
+/// It knows its IDLE's tag: a stale idler (kept after `done`) must not
+/// end a later IDLE when dropped.
+struct Idler(Rc<RefCell<Imap4<HostTransport>>>, Vec<u8>);
+
+impl Idler {
+    /// The session, if this idler's IDLE is still the running one.
+    fn current(&self) -> Result<std::cell::RefMut<'_, Imap4<HostTransport>>, WitError> {
+        let imap = self.0.borrow_mut();
+        if imap.idle_tag() == Some(self.1.as_slice()) {
+            Ok(imap)
+        } else {
+            Err(WitError::Error("this IDLE has ended".into()))
+        }
+    }
+}
 
 fn seconds(t: f64) -> Result<Duration, WitError> {
     Duration::try_from_secs_f64(t).map_err(|_| WitError::Error(format!("invalid timeout: {t}")))
@@ -195,44 +209,44 @@ fn idle_item((typ, datum): (String, crate::DataItem)) -> (String, Vec<WitItem>) 
 impl GuestIdler for Idler {
     fn next(&self, timeout: Option<f64>) -> Result<Option<(String, Vec<WitItem>)>, WitError> {
         let timeout = timeout.map(seconds).transpose()?;
-        let r = self.0.borrow_mut().idle_next(timeout);
+        let r = self.current()?.idle_next(timeout);
         r.map(|o| o.map(idle_item)).map_err(error)
     }
 
     fn burst(&self, interval: f64) -> Result<Vec<(String, Vec<WitItem>)>, WitError> {
         let interval = seconds(interval)?;
-        let r = self.0.borrow_mut().idle_burst(interval);
+        let r = self.current()?.idle_burst(interval);
         r.map(|v| v.into_iter().map(idle_item).collect()).map_err(error)
     }
 
     fn done(&self) -> WitResult {
-        let r = self.0.borrow_mut().idle_done();
+        let r = self.current()?.idle_done();
         done(r)
     }
 }
 
 impl Drop for Idler {
     fn drop(&mut self) {
-        let mut imap = self.0.borrow_mut();
-        if imap.idling() {
+        if let Ok(mut imap) = self.current() {
             let _ = imap.idle_done();
         }
     }
 }
 
-/// The `fetch-stream` resource: shares the session with its `imap4`.
-struct FetchStream(Rc<RefCell<Imap4<HostTransport>>>);
+/// The `fetch-stream` resource: shares the session with its `imap4`, and
+/// knows its command's tag so a stale handle never touches a later stream.
+struct FetchStream(Rc<RefCell<Imap4<HostTransport>>>, Vec<u8>);
 
 impl GuestFetchStream for FetchStream {
     fn next(&self) -> Result<Option<FetchMessage>, WitError> {
-        let r = self.0.borrow_mut().fetch_stream_next();
+        let r = self.0.borrow_mut().fetch_stream_next(&self.1);
         r.map(|m| m.map(typed::fetch_message)).map_err(error)
     }
 }
 
 impl Drop for FetchStream {
     fn drop(&mut self) {
-        self.0.borrow_mut().fetch_stream_finish();
+        self.0.borrow_mut().fetch_stream_finish(&self.1);
     }
 }
 
@@ -308,7 +322,8 @@ impl GuestImap4 for Session {
     fn idle(&self, duration: Option<f64>) -> Result<wit::Idler, WitError> {
         let duration = duration.map(seconds).transpose()?;
         self.with(|s| s.idle_start(duration)).map_err(error)?;
-        Ok(wit::Idler::new(Idler(self.0.clone())))
+        let tag = self.with(|s| s.idle_tag().map(<[u8]>::to_vec)).unwrap_or_default();
+        Ok(wit::Idler::new(Idler(self.0.clone(), tag)))
     }
 
     fn fetch_stream(
@@ -317,9 +332,10 @@ impl GuestImap4 for Session {
         message_parts: String,
         uid: bool,
     ) -> Result<wit::FetchStream, WitError> {
-        self.with(|s| s.fetch_stream_start(&message_set, &message_parts, uid))
+        let tag = self
+            .with(|s| s.fetch_stream_start(&message_set, &message_parts, uid))
             .map_err(error)?;
-        Ok(wit::FetchStream::new(FetchStream(self.0.clone())))
+        Ok(wit::FetchStream::new(FetchStream(self.0.clone(), tag)))
     }
 
     fn login_secret(&self, user: String, secret_name: String) -> WitResult {

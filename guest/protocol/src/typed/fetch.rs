@@ -5,12 +5,13 @@ use nom::branch::alt;
 use nom::bytes::complete::take_while1;
 use nom::character::complete::char;
 use nom::combinator::{map, opt};
-use nom::multi::{many1, separated_list1};
+use nom::multi::{many0, separated_list1};
 use nom::sequence::{delimited, preceded};
 use nom::Parser;
 
 use super::grammar::{
-    fail, flag_list, generic_value, nbytes, nil, ntext, number, number64, params, sp, string_text, In, Res, MAX_DEPTH,
+    fail, flag_list, generic_value, nbytes, nil, ntext, number, number64, params, sp, store, string_text, In, Res,
+    MAX_DEPTH,
 };
 use super::{Address, BodyPart, BodySection, Disposition, Envelope, FetchMessage, PartExtension};
 use crate::util::CivilTime;
@@ -52,12 +53,15 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
             i,
             &mut msg.modseq,
         ),
+        // When both BODY and BODYSTRUCTURE come, the last one is kept.
         b"BODYSTRUCTURE" => {
             let (i, _) = sp(i)?;
+            msg.body_structure.clear();
             body_tree(i, &mut msg.body_structure)
         }
         b"BODY" if i.first() == Some(&b' ') => {
             let (i, _) = sp(i)?;
+            msg.body_structure.clear();
             body_tree(i, &mut msg.body_structure)
         }
         b"BODY" | b"BINARY" => {
@@ -96,16 +100,6 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
     }
 }
 
-fn store<'a, T>(
-    mut p: impl Parser<In<'a>, Output = T, Error = nom::error::Error<In<'a>>>,
-    i: In<'a>,
-    slot: &mut Option<T>,
-) -> Res<'a, ()> {
-    let (i, v) = p.parse(i)?;
-    *slot = Some(v);
-    Ok((i, ()))
-}
-
 /// `"[" section "]"`: the text inside, which may hold parenthesized header
 /// names and quoted strings (`]` is an ASTRING-CHAR, so count depth).
 fn section_spec(i: In<'_>) -> Res<'_, String> {
@@ -131,10 +125,18 @@ fn section_spec(i: In<'_>) -> Res<'_, String> {
     fail(i)
 }
 
-/// `date-time`: `"dd-Mon-yyyy hh:mm:ss +zzzz"`.
+/// `date-time`: `"dd-Mon-yyyy hh:mm:ss +zzzz"` (the month in any case:
+/// ABNF literals are case-insensitive).
 pub fn internal_date(i: In<'_>) -> Res<'_, CivilTime> {
     let (rest, _) = char('"').parse(i)?;
-    let Some((day, mon, year, hour, minute, second, zone)) = crate::util::internaldate_fields(rest) else {
+    if rest.len() < 27 {
+        return fail(i);
+    }
+    let mut fields = [0u8; 27];
+    fields.copy_from_slice(&rest[..27]);
+    fields[3] = fields[3].to_ascii_uppercase();
+    fields[4..6].make_ascii_lowercase();
+    let Some((day, mon, year, hour, minute, second, zone)) = crate::util::internaldate_fields(&fields) else {
         return fail(i);
     };
     let Some(month) = crate::util::month_number(&mon) else {
@@ -188,7 +190,8 @@ fn address_list(i: In<'_>) -> Res<'_, Vec<Address>> {
     alt((
         map(nil, |()| Vec::new()),
         // Some servers separate addresses with a space; the RFC does not.
-        delimited(char('('), many1(preceded(opt(sp), address)), char(')')),
+        // `()` is not in the grammar either, but is sent for an empty list.
+        delimited(char('('), many0(preceded(opt(sp), address)), char(')')),
     ))
     .parse(i)
 }
@@ -416,6 +419,21 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
             m.other,
             vec![("X-GM-LABELS".to_string(), b"(\\Inbox \"a b\")".to_vec())]
         );
+    }
+
+    #[test]
+    fn forms_real_servers_send() {
+        // `()` and NIL parameter values, an empty address list, an upper-case
+        // month, and BODY followed by BODYSTRUCTURE (the last one is kept).
+        let raw = b"1 (INTERNALDATE \"17-JUL-1996 02:44:25 -0700\" ENVELOPE (NIL NIL () NIL NIL NIL NIL NIL NIL NIL) \
+BODY (\"TEXT\" \"PLAIN\" () NIL NIL \"7BIT\" 1 1) BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"NAME\" NIL) NIL NIL \"7BIT\" 1 1 NIL NIL NIL NIL))";
+        let (rest, m) = message_data(raw).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(m.internal_date.unwrap().month, 7);
+        assert!(m.envelope.unwrap().from.is_empty());
+        assert_eq!(m.body_structure.len(), 1);
+        assert_eq!(m.body_structure[0].params, vec![("NAME".to_string(), String::new())]);
+        assert!(m.body_structure[0].extension.is_some());
     }
 
     #[test]

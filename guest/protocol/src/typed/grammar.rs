@@ -57,12 +57,17 @@ pub fn nil(i: In<'_>) -> Res<'_, ()> {
     value((), tag_no_case("NIL")).parse(i)
 }
 
-fn is_atom_char(c: u8) -> bool {
-    c > 0x20 && c < 0x7f && !matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
-}
+use crate::encode::{is_astring_char, is_atom_char};
 
-fn is_astring_char(c: u8) -> bool {
-    is_atom_char(c) || c == b']'
+/// Runs `p` and stores its value in `slot` (msg-att and ESEARCH items).
+pub fn store<'a, T>(
+    mut p: impl Parser<In<'a>, Output = T, Error = nom::error::Error<In<'a>>>,
+    i: In<'a>,
+    slot: &mut Option<T>,
+) -> Res<'a, ()> {
+    let (i, v) = p.parse(i)?;
+    *slot = Some(v);
+    Ok((i, ()))
 }
 
 /// `atom`.
@@ -177,12 +182,19 @@ pub fn flag_list(i: In<'_>) -> Res<'_, Vec<String>> {
 }
 
 /// `body-fld-param`: `"(" string SP string *(SP string SP string) ")" / nil`.
+/// Also taken, as servers send them: `()`, and `NIL` values (as "").
 pub fn params(i: In<'_>) -> Res<'_, super::Params> {
     alt((
         map(nil, |()| Vec::new()),
         delimited(
             char('('),
-            separated_list1(sp, separated_pair(string_text, sp, string_text)),
+            map(
+                opt(separated_list1(
+                    sp,
+                    separated_pair(string_text, sp, map(ntext, Option::unwrap_or_default)),
+                )),
+                Option::unwrap_or_default,
+            ),
             char(')'),
         ),
     ))

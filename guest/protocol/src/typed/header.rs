@@ -59,11 +59,15 @@ fn encoded_word(b: &[u8]) -> Option<(String, usize)> {
         return None;
     }
     let data_start = q1 + 3;
-    let data_len = body[data_start..].windows(2).position(|w| w == b"?=")?;
-    let data = &body[data_start..data_start + data_len];
-    if data.iter().any(|c| c.is_ascii_whitespace()) {
+    // Encoded text holds neither `?` nor whitespace: scanning stops at the
+    // first of them, so a value full of unterminated `=?` stays linear.
+    let data_len = body[data_start..]
+        .iter()
+        .position(|&c| c == b'?' || c.is_ascii_whitespace())?;
+    if body[data_start + data_len] != b'?' || body.get(data_start + data_len + 1) != Some(&b'=') {
         return None;
     }
+    let data = &body[data_start..data_start + data_len];
     let bytes = match enc.to_ascii_uppercase() {
         b'B' => base64::engine::general_purpose::STANDARD
             .decode(data)
@@ -125,5 +129,14 @@ mod tests {
         assert_eq!(decode("Grüße direkt".as_bytes()), "Grüße direkt");
         assert_eq!(decode(b"=?x-unknown?Q?a?= = b"), "=?x-unknown?Q?a?= = b");
         assert_eq!(decode(b"=?windows-1252?Q?=80?="), "€");
+    }
+
+    #[test]
+    fn unterminated_words_stay_linear() {
+        // Quadratic scanning would take minutes here.
+        let hostile = b"=?a?Q?x".repeat(300_000);
+        let start = std::time::Instant::now();
+        assert_eq!(decode(&hostile).len(), hostile.len());
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -39,7 +39,8 @@ fn delimiter(i: In<'_>) -> Res<'_, Option<String>> {
     alt((map(nil, |()| None), map(quoted, |q| Some(text(&q))))).parse(i)
 }
 
-/// `mailbox SP "(" [status-att-list] ")"`.
+/// `mailbox SP "(" [status-att-list] ")"`. Items whose value is not a
+/// number (RFC 8474's `MAILBOXID (...)`) are skipped.
 pub fn status(i: In<'_>) -> Res<'_, MailboxStatus> {
     let (i, mailbox) = mailbox(i)?;
     let (i, items) = preceded(
@@ -47,8 +48,21 @@ pub fn status(i: In<'_>) -> Res<'_, MailboxStatus> {
         delimited(
             char('('),
             map(
-                opt(separated_list1(sp, separated_pair(map(atom, text), sp, number64))),
-                Option::unwrap_or_default,
+                opt(separated_list1(
+                    sp,
+                    separated_pair(
+                        map(atom, text),
+                        sp,
+                        alt((map(number64, Some), map(generic_value, |_| None))),
+                    ),
+                )),
+                |items| {
+                    items
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k, v)))
+                        .collect()
+                },
             ),
             char(')'),
         ),
@@ -163,6 +177,10 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(s.get("highestmodseq"), Some(u64::MAX));
+        let s = status(b"INBOX (MESSAGES 3 MAILBOXID (F2212ea87-6097-4256-9d51-71338625) UNSEEN 1)")
+            .unwrap()
+            .1;
+        assert_eq!(s.items, vec![("MESSAGES".to_string(), 3), ("UNSEEN".to_string(), 1)]);
         let q = quota(b"\"\" (STORAGE 10 512 MESSAGE 1 100)").unwrap().1;
         assert_eq!(q.resources[1].limit, 100);
         let r = quota_root(b"INBOX \"\" User").unwrap().1;

@@ -8,7 +8,9 @@ use nom::multi::many0;
 use nom::sequence::{delimited, preceded};
 use nom::Parser;
 
-use super::grammar::{atom, fail, generic_value, number, number64, sequence_set, sp, string_text, In, Res, MAX_DEPTH};
+use super::grammar::{
+    atom, fail, generic_value, number, number64, sequence_set, sp, store, string_text, In, Res, MAX_DEPTH,
+};
 use super::{AppendUid, CopyUid, Esearch, SearchResult, ThreadNode};
 
 /// `*(SP nz-number) [SP "(" "MODSEQ" SP mod-sequence-value ")"]`, as
@@ -54,10 +56,10 @@ pub fn esearch(i: In<'_>) -> Res<'_, Esearch> {
         }
         let (r, _) = sp(r)?;
         i = match name.as_slice() {
-            b"MIN" => store(number(r), &mut out.min)?,
-            b"MAX" => store(number(r), &mut out.max)?,
-            b"COUNT" => store(number(r), &mut out.count)?,
-            b"MODSEQ" => store(number64(r), &mut out.modseq)?,
+            b"MIN" => store(number, r, &mut out.min)?.0,
+            b"MAX" => store(number, r, &mut out.max)?.0,
+            b"COUNT" => store(number, r, &mut out.count)?.0,
+            b"MODSEQ" => store(number64, r, &mut out.modseq)?.0,
             b"ALL" => {
                 let (r, set) = sequence_set(r)?;
                 out.all = set;
@@ -67,12 +69,6 @@ pub fn esearch(i: In<'_>) -> Res<'_, Esearch> {
             _ => generic_value(r)?.0,
         };
     }
-}
-
-fn store<'a, T>(parsed: Res<'a, T>, slot: &mut Option<T>) -> Result<In<'a>, nom::Err<nom::error::Error<In<'a>>>> {
-    let (r, v) = parsed?;
-    *slot = Some(v);
-    Ok(r)
 }
 
 /// THREAD data: `*thread-list`, appended to `nodes` depth first.

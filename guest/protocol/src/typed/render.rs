@@ -40,10 +40,8 @@ impl Writer {
 
     /// An astring: an atom when it is one (as servers send mailbox names).
     fn astring(&mut self, b: &[u8]) {
-        let atom = !b.is_empty()
-            && !b.eq_ignore_ascii_case(b"NIL")
-            && b.iter()
-                .all(|&c| c > 0x20 && c < 0x7f && !matches!(c, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\'));
+        let atom =
+            !b.is_empty() && !b.eq_ignore_ascii_case(b"NIL") && b.iter().all(|&c| crate::encode::is_astring_char(c));
         if atom {
             self.raw(b);
         } else {
