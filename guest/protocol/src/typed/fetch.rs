@@ -41,8 +41,18 @@ pub fn message_data(i: In<'_>) -> Res<'_, FetchMessage> {
 /// One `msg-att` item, stored into `msg`.
 fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
     let (i, name) = take_while1(|c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))(i)?;
-    let upper = name.to_ascii_uppercase();
-    match upper.as_slice() {
+    // Upper-cased on the stack: item names are short, and this runs once
+    // per item of every message.
+    let mut buf = [0u8; 16];
+    let upper: &[u8] = match buf.get_mut(..name.len()) {
+        Some(b) => {
+            b.copy_from_slice(name);
+            b.make_ascii_uppercase();
+            b
+        }
+        None => name,
+    };
+    match upper {
         b"UID" => store(preceded(sp, number), i, &mut msg.uid),
         b"FLAGS" => store(preceded(sp, flag_list), i, &mut msg.flags),
         b"INTERNALDATE" => store(preceded(sp, internal_date), i, &mut msg.internal_date),

@@ -7,7 +7,7 @@
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take, take_while, take_while1};
-use nom::character::complete::{char, digit1};
+use nom::character::complete::char;
 use nom::combinator::{map, map_res, opt, recognize, value};
 use nom::multi::separated_list1;
 use nom::sequence::{delimited, preceded, separated_pair};
@@ -39,12 +39,18 @@ pub fn sp(i: In<'_>) -> Res<'_, char> {
 
 /// `number`: digits as u64.
 pub fn number64(i: In<'_>) -> Res<'_, u64> {
-    map_res(digit1, |d: In<'_>| {
-        std::str::from_utf8(d)
-            .map_err(|_| ())
-            .and_then(|s| s.parse::<u64>().map_err(|_| ()))
-    })
-    .parse(i)
+    let digits = i.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return fail(i);
+    }
+    let mut n: u64 = 0;
+    for &d in &i[..digits] {
+        match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))) {
+            Some(v) => n = v,
+            None => return fail(i),
+        }
+    }
+    Ok((&i[digits..], n))
 }
 
 /// `number` (32-bit).
@@ -79,6 +85,11 @@ pub fn atom(i: In<'_>) -> Res<'_, In<'_>> {
 pub fn quoted(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
     let (mut rest, _) = char('"').parse(i)?;
     let start = rest;
+    // The common case, no escapes: one scan, borrowed.
+    match rest.iter().position(|&c| matches!(c, b'"' | b'\\' | b'\r' | b'\n')) {
+        Some(end) if rest[end] == b'"' => return Ok((&rest[end + 1..], std::borrow::Cow::Borrowed(&rest[..end]))),
+        _ => {}
+    }
     let mut owned: Option<Vec<u8>> = None;
     loop {
         match rest.first() {
