@@ -13,4 +13,10 @@ fn main() {
         Err(_) => wasimap_guest_build::build_guests(&["wasimap-protocol"], &["guest/protocol"]).remove(0),
     };
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+    // Its digest names compiled artifacts; computed here so a start hashes
+    // only the plugin.
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(&out).expect("the copied component");
+    let hex: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(out.with_file_name("wasimap_protocol.sha256"), hex).expect("writing the digest");
 }

@@ -23,3 +23,6 @@ pub use view::{add_to_linker, WasimapCtx, WasimapCtxView, WasimapView};
 /// The protocol component (`guest/protocol` built for wasm32-wasip2),
 /// embedded at build time.
 pub const PROTOCOL_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasimap_protocol.wasm"));
+
+/// SHA-256 of [`PROTOCOL_COMPONENT`], hex, computed at build time.
+pub const PROTOCOL_DIGEST: &str = include_str!(concat!(env!("OUT_DIR"), "/wasimap_protocol.sha256"));

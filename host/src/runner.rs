@@ -236,7 +236,7 @@ impl Runner {
         self.engine.precompile_compatibility_hash().hash(&mut engine);
         let digest = Sha256::new()
             .chain_update(plugin)
-            .chain_update(crate::PROTOCOL_COMPONENT)
+            .chain_update(crate::PROTOCOL_DIGEST)
             .finalize();
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         dir.join("artifacts")

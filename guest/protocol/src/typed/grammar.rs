@@ -6,7 +6,7 @@
 //! are made only for the records handed out.
 
 use nom::branch::alt;
-use nom::bytes::complete::{tag, tag_no_case, take, take_while, take_while1};
+use nom::bytes::complete::{tag, take, take_while, take_while1};
 use nom::character::complete::char;
 use nom::combinator::{map, map_res, opt, recognize, value};
 use nom::multi::separated_list1;
@@ -60,7 +60,10 @@ pub fn number(i: In<'_>) -> Res<'_, u32> {
 
 /// `nil`.
 pub fn nil(i: In<'_>) -> Res<'_, ()> {
-    value((), tag_no_case("NIL")).parse(i)
+    match i.get(..3) {
+        Some(w) if w.eq_ignore_ascii_case(b"NIL") => Ok((&i[3..], ())),
+        _ => fail(i),
+    }
 }
 
 use crate::encode::{is_astring_char, is_atom_char};
@@ -130,12 +133,21 @@ pub fn literal(i: In<'_>) -> Res<'_, In<'_>> {
 
 /// `string`.
 pub fn string(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
-    alt((quoted, map(literal, std::borrow::Cow::Borrowed))).parse(i)
+    // Dispatch on the first byte: this runs for every field of every
+    // envelope and body part.
+    match i.first() {
+        Some(b'"') => quoted(i),
+        Some(b'{' | b'~') => map(literal, std::borrow::Cow::Borrowed).parse(i),
+        _ => fail(i),
+    }
 }
 
 /// `nstring`.
 pub fn nstring(i: In<'_>) -> Res<'_, Option<std::borrow::Cow<'_, [u8]>>> {
-    alt((map(nil, |()| None), map(string, Some))).parse(i)
+    match i.first() {
+        Some(b'N' | b'n') => map(nil, |()| None).parse(i),
+        _ => map(string, Some).parse(i),
+    }
 }
 
 /// `nstring` as owned bytes.
