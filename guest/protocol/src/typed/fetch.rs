@@ -79,7 +79,7 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
             let (i, origin) = opt(delimited(char('<'), number, char('>'))).parse(i)?;
             let (i, data) = preceded(sp, nbytes).parse(i)?;
             msg.sections.push(BodySection {
-                item: super::grammar::text(&upper),
+                item: super::grammar::text(upper),
                 section,
                 origin,
                 data,
@@ -89,7 +89,7 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
         b"RFC822" | b"RFC822.HEADER" | b"RFC822.TEXT" => {
             let (i, data) = preceded(sp, nbytes).parse(i)?;
             msg.sections.push(BodySection {
-                item: super::grammar::text(&upper),
+                item: super::grammar::text(upper),
                 section: String::new(),
                 origin: None,
                 data,
