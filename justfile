@@ -51,6 +51,12 @@ bench: build
     cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 1 --measurement-time 3
     python3 tests/bench/run.py
 
+# Instruction profile of one end-to-end FETCH (callgrind; JIT code named through wasmtime's perf map).
+# ITEMS e.g. "(RFC822)" or "(UID FLAGS ENVELOPE BODYSTRUCTURE)"; VERB `stream` (typed) or `fetch` (imaplib-shaped).
+profile ITEMS="(RFC822)" VERB="stream": build-guest
+    cargo build --release -p wasimap-host --features profiling --target-dir target/profiling
+    python3 tests/bench/profile.py "{{ITEMS}}" "{{VERB}}"
+
 # Formatting and lints, as CI wants them.
 lint:
     cargo fmt --all --check

@@ -148,6 +148,10 @@ impl Runner {
     pub fn new(config: RunnerConfig) -> Result<Self> {
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
+        #[cfg(feature = "profiling")]
+        if std::env::var_os("WASIMAP_PERFMAP").is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         wasm.consume_fuel(config.fuel.is_some());
         let cache = match &config.cache_dir {
             Some(dir) => {
