@@ -196,12 +196,18 @@ pub fn flag(i: In<'_>) -> Res<'_, String> {
 
 /// `"(" [flag *(SP flag)] ")"`.
 pub fn flag_list(i: In<'_>) -> Res<'_, Vec<String>> {
+    paren_list(flag).parse(i)
+}
+
+/// `"(" [item *(SP item)] ")"`: a parenthesized list, possibly empty.
+pub fn paren_list<'a, T>(
+    item: impl Parser<In<'a>, Output = T, Error = nom::error::Error<In<'a>>>,
+) -> impl Parser<In<'a>, Output = Vec<T>, Error = nom::error::Error<In<'a>>> {
     delimited(
         char('('),
-        map(opt(separated_list1(sp, flag)), Option::unwrap_or_default),
+        map(opt(separated_list1(sp, item)), Option::unwrap_or_default),
         char(')'),
     )
-    .parse(i)
 }
 
 /// `body-fld-param`: `"(" string SP string *(SP string SP string) ")" / nil`.
@@ -209,17 +215,7 @@ pub fn flag_list(i: In<'_>) -> Res<'_, Vec<String>> {
 pub fn params(i: In<'_>) -> Res<'_, super::Params> {
     alt((
         map(nil, |()| Vec::new()),
-        delimited(
-            char('('),
-            map(
-                opt(separated_list1(
-                    sp,
-                    separated_pair(string_text, sp, map(ntext, Option::unwrap_or_default)),
-                )),
-                Option::unwrap_or_default,
-            ),
-            char(')'),
-        ),
+        paren_list(separated_pair(string_text, sp, map(ntext, Option::unwrap_or_default))),
     ))
     .parse(i)
 }

@@ -3,24 +3,20 @@
 
 use nom::branch::alt;
 use nom::character::complete::char;
-use nom::combinator::{map, opt};
-use nom::multi::{many0, many1, separated_list1};
+use nom::combinator::map;
+use nom::multi::{many0, many1};
 use nom::sequence::{delimited, preceded, separated_pair};
 use nom::Parser;
 
 use super::grammar::{
-    astring_text, atom, flag, generic_value, mailbox, nil, number64, quoted, rest_raw, sp, string_text, text, In, Res,
+    astring_text, atom, flag_list, generic_value, mailbox, nil, number64, paren_list, quoted, rest_raw, sp,
+    string_text, text, In, Res,
 };
 use super::{Acl, ListEntry, MailboxStatus, MyRights, NamespaceEntry, Namespaces, Quota, QuotaResource, QuotaRoot};
 
 /// `mailbox-list`: `"(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox [SP mbox-list-extended]`.
 pub fn list_entry(i: In<'_>) -> Res<'_, ListEntry> {
-    let (i, attributes) = delimited(
-        char('('),
-        map(opt(separated_list1(sp, flag)), Option::unwrap_or_default),
-        char(')'),
-    )
-    .parse(i)?;
+    let (i, attributes) = flag_list(i)?;
     let (i, delimiter) = preceded(sp, delimiter).parse(i)?;
     let (i, name) = preceded(sp, mailbox).parse(i)?;
     let (i, extended) = rest_raw(i)?;
@@ -45,29 +41,14 @@ pub fn status(i: In<'_>) -> Res<'_, MailboxStatus> {
     let (i, mailbox) = mailbox(i)?;
     let (i, items) = preceded(
         sp,
-        delimited(
-            char('('),
-            map(
-                opt(separated_list1(
-                    sp,
-                    separated_pair(
-                        map(atom, text),
-                        sp,
-                        alt((map(number64, Some), map(generic_value, |_| None))),
-                    ),
-                )),
-                |items| {
-                    items
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|(k, v)| v.map(|v| (k, v)))
-                        .collect()
-                },
-            ),
-            char(')'),
-        ),
+        paren_list(separated_pair(
+            map(atom, text),
+            sp,
+            alt((map(number64, Some), map(generic_value, |_| None))),
+        )),
     )
     .parse(i)?;
+    let items = items.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
     // Some servers end the line with a space.
     let (i, _) = super::grammar::spaces(i)?;
     Ok((i, MailboxStatus { mailbox, items }))
@@ -78,20 +59,10 @@ pub fn quota(i: In<'_>) -> Res<'_, Quota> {
     let (i, root) = astring_text(i)?;
     let (i, resources) = preceded(
         sp,
-        delimited(
-            char('('),
-            map(
-                opt(separated_list1(
-                    sp,
-                    map(
-                        (map(atom, text), preceded(sp, number64), preceded(sp, number64)),
-                        |(name, usage, limit)| QuotaResource { name, usage, limit },
-                    ),
-                )),
-                Option::unwrap_or_default,
-            ),
-            char(')'),
-        ),
+        paren_list(map(
+            (map(atom, text), preceded(sp, number64), preceded(sp, number64)),
+            |(name, usage, limit)| QuotaResource { name, usage, limit },
+        )),
     )
     .parse(i)?;
     Ok((i, Quota { root, resources }))
