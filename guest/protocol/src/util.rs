@@ -7,7 +7,8 @@
 
 use crate::error::{ImapError, Result};
 
-const MONTHS: [&str; 12] = [
+/// English three-letter month names, as IMAP dates write them.
+pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

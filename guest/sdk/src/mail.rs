@@ -15,39 +15,13 @@ pub struct Date {
     pub day: u8,
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i32, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m as u8, d as u8)
-}
+use wasimap_protocol::util::{civil_from_days, days_from_civil, MONTHS};
 
 impl Date {
-    /// A date; a day out of range rolls over into the next months (32
-    /// January is 1 February), months must be 1..12.
+    /// A date; fields out of range roll over as in `timegm` (32 January
+    /// is 1 February, month 13 is January of the next year).
     pub fn new(year: i32, month: u8, day: u8) -> Self {
-        Date::from_days(days_from_civil(i64::from(year), i64::from(month), i64::from(day)))
+        Date::from_days(days_from_civil(i64::from(year), u32::from(month), u32::from(day)))
     }
 
     /// Today in UTC, from the WASI clock.
@@ -62,13 +36,19 @@ impl Date {
 
     /// Days since 1970-01-01.
     pub fn days(self) -> i64 {
-        days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day))
+        days_from_civil(i64::from(self.year), u32::from(self.month), u32::from(self.day))
     }
 
     /// The date `days` days after 1970-01-01.
     pub fn from_days(days: i64) -> Self {
         let (year, month, day) = civil_from_days(days);
-        Date { year, month, day }
+        // Months and days are in range by construction; the year fits any
+        // date an IMAP server can send.
+        Date {
+            year: year as i32,
+            month: month as u8,
+            day: day as u8,
+        }
     }
 }
 
@@ -107,7 +87,7 @@ pub fn unix_now() -> i64 {
 
 /// Seconds since the Unix epoch of an INTERNALDATE.
 pub fn unix_time(t: &CivilTime) -> i64 {
-    let days = days_from_civil(i64::from(t.year), i64::from(t.month), i64::from(t.day));
+    let days = days_from_civil(i64::from(t.year), u32::from(t.month), u32::from(t.day));
     days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second) - i64::from(t.utc_offset)
 }
 
