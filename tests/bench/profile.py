@@ -14,6 +14,7 @@ import bisect
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,52 +36,54 @@ def perf_map(pid):
     return entries
 
 
+def profile(port, cache, items, verb):
+    """Profiles `bench.wasm VERB ... ITEMS` against the server on `port`
+    and prints the top functions, JIT code named."""
+    out = os.path.join(ROOT, "target", "profile.callgrind")
+    cmd = [WASIMAP, "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}",
+           os.path.join(run.BENCH_GUEST, "bench.wasm"), verb, str(port), run.USER, run.PASSWORD, items]
+    penv = dict(os.environ, WASIMAP_PERFMAP="1")
+    for f in glob.glob("/tmp/perf-*.map"):
+        os.unlink(f)
+    # Under valgrind the CPU features differ, so the artifact compiled
+    # natively would not match: warm the cache under valgrind too.
+    for dump in ("/dev/null", out):
+        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={dump}"] + cmd,
+                           env=penv, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(p.stderr[-2000:])
+    pid = int(re.search(r"==(\d+)==", p.stderr).group(1))
+    entries = perf_map(pid)
+    starts = [e[0] for e in entries]
+    report = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+    total = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", report).group(1)
+    print(f"### `bench.wasm {verb} {items}`: {total} instructions\n")
+    print("| instructions | share | function |\n|---|---|---|")
+    rows = report.split("file:function", 1)[1].splitlines()[2:32]
+    for row in rows:
+        m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)", row)
+        if not m:
+            continue
+        name = m.group(3)
+        addr = re.search(r"\?\?\?:0x([0-9a-f]+)", name)
+        if addr:
+            a = int(addr.group(1), 16)
+            i = bisect.bisect_right(starts, a) - 1
+            if i >= 0 and entries[i][0] <= a < entries[i][0] + entries[i][1]:
+                name = entries[i][2]
+        print(f"| {m.group(1)} | {m.group(2)}% | {name[:120]} |")
+
+
 def main():
     items = sys.argv[1] if len(sys.argv) > 1 else "(RFC822)"
     verb = sys.argv[2] if len(sys.argv) > 2 else "stream"
-    server = os.path.join(ROOT, "target", "profile-dovecot")
-    subprocess.run([os.path.join(ROOT, "tests", "dovecot", "server.sh"), "start", server],
-                   check=True, stdout=subprocess.DEVNULL)
-    try:
-        env = dict(l.split("=", 1) for l in open(os.path.join(server, "env")).read().splitlines())
-        port = int(env["WASIMAP_IMAP_PORT"])
+    with run.private_dovecot("profile-dovecot") as port:
         run.populate(port)
         cache = tempfile.mkdtemp(prefix="wasimap-profile-cache-")
-        out = os.path.join(ROOT, "target", "profile.callgrind")
-        cmd = [WASIMAP, "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}",
-               os.path.join(run.BENCH_GUEST, "bench.wasm"), verb, str(port), run.USER, run.PASSWORD, items]
-        penv = dict(os.environ, WASIMAP_PERFMAP="1")
-        for f in glob.glob("/tmp/perf-*.map"):
-            os.unlink(f)
-        # Under valgrind the CPU features differ, so the artifact compiled
-        # natively would not match: warm the cache under valgrind too.
-        for dump in ("/dev/null", out):
-            p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={dump}"] + cmd,
-                               env=penv, capture_output=True, text=True)
-            if p.returncode != 0:
-                sys.exit(p.stderr[-2000:])
-        pid = int(re.search(r"==(\d+)==", p.stderr).group(1))
-        entries = perf_map(pid)
-        starts = [e[0] for e in entries]
-        report = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
-        total = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", report).group(1)
-        print(f"### `bench.wasm {verb} {items}`: {total} instructions\n")
-        print("| instructions | share | function |\n|---|---|---|")
-        rows = report.split("file:function", 1)[1].splitlines()[2:32]
-        for row in rows:
-            m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)", row)
-            if not m:
-                continue
-            name = m.group(3)
-            addr = re.search(r"\?\?\?:0x([0-9a-f]+)", name)
-            if addr:
-                a = int(addr.group(1), 16)
-                i = bisect.bisect_right(starts, a) - 1
-                if i >= 0 and entries[i][0] <= a < entries[i][0] + entries[i][1]:
-                    name = entries[i][2]
-            print(f"| {m.group(1)} | {m.group(2)}% | {name[:120]} |")
-    finally:
-        subprocess.run([os.path.join(ROOT, "tests", "dovecot", "server.sh"), "stop", server], stdout=subprocess.DEVNULL)
+        try:
+            profile(port, cache, items, verb)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":

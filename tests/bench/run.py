@@ -7,6 +7,7 @@ Also: parse results from criterion (ratios to imap-proto), wasm against
 native parse, and `wasimap run` start-up cold and cached.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -159,13 +160,21 @@ def stream_export(port, cache):
           ["job", "wall s", "CPU s", "peak MiB"], rows)
 
 
-def main():
-    server = os.path.join(ROOT, "target", "bench-dovecot")
-    subprocess.run([os.path.join(ROOT, "tests", "dovecot", "server.sh"), "start", server],
-                   check=True, stdout=subprocess.DEVNULL)
+@contextlib.contextmanager
+def private_dovecot(name):
+    """A private Dovecot in target/NAME while the block runs; yields its plain port."""
+    server = os.path.join(ROOT, "target", name)
+    script = os.path.join(ROOT, "tests", "dovecot", "server.sh")
+    subprocess.run([script, "start", server], check=True, stdout=subprocess.DEVNULL)
     try:
         env_file = dict(l.split("=", 1) for l in open(os.path.join(server, "env")).read().splitlines())
-        port = int(env_file["WASIMAP_IMAP_PORT"])
+        yield int(env_file["WASIMAP_IMAP_PORT"])
+    finally:
+        subprocess.run([script, "stop", server], stdout=subprocess.DEVNULL)
+
+
+def main():
+    with private_dovecot("bench-dovecot") as port:
         print(f"populating {MESSAGES} messages on 127.0.0.1:{port} ...", file=sys.stderr)
         populate(port)
         cache = tempfile.mkdtemp(prefix="wasimap-bench-cache-")
@@ -212,8 +221,6 @@ def main():
         shutil.rmtree(cold_dir, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
         parse_section()
-    finally:
-        subprocess.run([os.path.join(ROOT, "tests", "dovecot", "server.sh"), "stop", server], stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

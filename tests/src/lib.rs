@@ -117,6 +117,41 @@ pub fn plugin_path(name: &str) -> PathBuf {
     })
 }
 
+/// A file cargo built beside the running test's `deps/` directory
+/// (`target/debug/RELATIVE`); fails naming `how_to_build` when it is missing.
+pub fn built_artifact(relative: &str, how_to_build: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(relative);
+    assert!(path.exists(), "{} missing: {how_to_build}", path.display());
+    path
+}
+
+/// `target/debug/wasimap`.
+pub fn wasimap_binary() -> PathBuf {
+    built_artifact(
+        "wasimap",
+        "build it with `cargo build -p wasimap-host` (just test does)",
+    )
+}
+
+/// The connection arguments the example plugins take (Rust SDK and
+/// Python alike) for `user` on the plain port.
+pub fn plugin_login_args(user: &str, password: &str) -> Vec<String> {
+    let port = dovecot().imap_port().to_string();
+    [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        user,
+        "--password",
+        password,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The runner shared by a test binary: loopback allowed, cache in `target/`.
 pub fn runner() -> &'static Runner {
     static RUNNER: OnceLock<Runner> = OnceLock::new();

@@ -5,19 +5,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::json;
-use wasimap_tests::{b, dovecot, login_lines, plugin_path, shell, unique_user};
-
-/// `target/debug/wasimap`, next to this test's `deps/` directory.
-fn wasimap_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("wasimap");
-    assert!(
-        bin.exists(),
-        "{} missing: build it with `cargo build -p wasimap-host` (just test does)",
-        bin.display()
-    );
-    bin
-}
+use wasimap_tests::{
+    b, built_artifact, dovecot, login_lines, plugin_login_args, plugin_path, shell, unique_user, wasimap_binary,
+};
 
 /// A `hostile secret ...` run that succeeded and logged in.
 fn assert_logged_in(out: &std::process::Output) {
@@ -31,21 +21,10 @@ fn assert_logged_in(out: &std::process::Output) {
 }
 
 /// The triage plugin's connection arguments.
-fn triage_args(port: &str, user: &str, password: &str, from: &str) -> Vec<String> {
-    [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        port,
-        "--user",
-        user,
-        "--password",
-        password,
-        "--from",
-        from,
-    ]
-    .map(String::from)
-    .to_vec()
+fn triage_args(user: &str, password: &str, from: &str) -> Vec<String> {
+    let mut args = plugin_login_args(user, password);
+    args.extend(["--from".to_string(), from.to_string()]);
+    args
 }
 
 fn message(from: &str, subject: &str) -> serde_json::Value {
@@ -76,7 +55,7 @@ fn triage_moves_unseen_mail_from_the_sender() {
     let out = Command::new(wasimap_binary())
         .args(["run", "--allow", &format!("127.0.0.1:{port}")])
         .arg(plugin_path("triage"))
-        .args(triage_args(&port, &user, d.password(), "boss@example.org"))
+        .args(triage_args(&user, d.password(), "boss@example.org"))
         .args(["--move-to", "Important"])
         .output()
         .unwrap();
@@ -117,7 +96,7 @@ fn run_without_permission_fails_with_a_hint() {
     let out = Command::new(wasimap_binary())
         .arg("run")
         .arg(plugin_path("triage"))
-        .args(triage_args(&port, "nobody", "x", "a@b"))
+        .args(triage_args("nobody", "x", "a@b"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -251,13 +230,7 @@ fn limits_and_secrets_from_flags_and_manifest() {
 #[test]
 fn the_embedding_example_runs_a_plugin() {
     let d = dovecot();
-    let exe = std::env::current_exe().unwrap();
-    let example = exe.parent().unwrap().parent().unwrap().join("examples/embed");
-    assert!(
-        example.exists(),
-        "{} missing: `cargo test` builds the host's examples",
-        example.display()
-    );
+    let example = built_artifact("examples/embed", "`cargo test` builds the host's examples");
     let user = unique_user("embed");
     let port = d.imap_port().to_string();
     let hostile = plugin_path("hostile");
@@ -279,7 +252,7 @@ fn a_grant_for_another_port_does_not_cover_this_one() {
     let out = Command::new(wasimap_binary())
         .args(["run", "--allow", &format!("127.0.0.1:{}", d.imaps_port())])
         .arg(plugin_path("triage"))
-        .args(triage_args(&port, "nobody", "x", "a@b"))
+        .args(triage_args("nobody", "x", "a@b"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -4,24 +4,11 @@
 //! asserted is the server's state, seen by an independent client.
 
 use serde_json::{json, Value};
-use wasimap_tests::{b, dovecot, python_shell, run_plugin, unique_user};
+use wasimap_tests::{b, dovecot, plugin_login_args, python_shell, run_plugin, unique_user};
 
 /// The connection arguments every example plugin takes.
 fn login_args(user: &str) -> Vec<String> {
-    let d = dovecot();
-    let port = d.imap_port().to_string();
-    [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--user",
-        user,
-        "--password",
-        d.password(),
-    ]
-    .map(String::from)
-    .to_vec()
+    plugin_login_args(user, dovecot().password())
 }
 
 /// Runs `plugin` for `user` with `more` arguments; its stdout, after

@@ -13,7 +13,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::json;
-use wasimap_tests::{b, dovecot, login_lines, root, shell, unique_user};
+use wasimap_tests::{
+    b, dovecot, login_lines, plugin_login_args as login_args, root, shell, unique_user, wasimap_binary,
+};
 
 /// `target/python/report.wasm`; the test fails (it does not skip) without it.
 fn report_plugin() -> PathBuf {
@@ -24,18 +26,6 @@ fn report_plugin() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// `target/debug/wasimap`, next to this test's `deps/` directory.
-fn wasimap_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("wasimap");
-    assert!(
-        bin.exists(),
-        "{} missing: build it with `cargo build -p wasimap-host` (just test does)",
-        bin.display()
-    );
-    bin
 }
 
 /// `wasimap run` of the report plugin with loopback granted (`allow`) and
@@ -49,23 +39,6 @@ fn run_report(allow: bool, args: &[String]) -> Output {
         cmd.args(["--allow", &format!("127.0.0.1:{}", dovecot().imap_port())]);
     }
     cmd.arg(report_plugin()).args(args).output().unwrap()
-}
-
-/// The plugin's connection arguments.
-fn login_args(user: &str, password: &str) -> Vec<String> {
-    let port = dovecot().imap_port().to_string();
-    [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        port.as_str(),
-        "--user",
-        user,
-        "--password",
-        password,
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// `args` followed by `more`.
