@@ -5,7 +5,7 @@ fn main() {
     let plugins = [
         "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report",
     ];
-    let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins", "guest/sdk"]);
+    let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins", "guest/sdk", "guest/protocol"]);
     for (name, path) in plugins.iter().zip(paths) {
         println!(
             "cargo:rustc-env=WASIMAP_PLUGIN_{}={}",
