@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
-plugins := "-p shell -p triage -p hostile -p template -p archive -p dedupe -p mbox -p report"
+plugins := "-p shell -p triage -p hostile -p template -p archive -p dedupe -p mbox -p report -p bench"
 
 # Show the recipes.
 default:
@@ -11,10 +11,7 @@ default:
 
 # Build the protocol component and the example plugins for wasm32-wasip2.
 build-guest:
-    cargo build --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-protocol {{plugins}}
-    # Separately, in its own target directory: it embeds the protocol core
-    # without the component glue, and sharing would mix the two builds.
-    cargo build --release --target wasm32-wasip2 --target-dir target/guest-bench -p bench
+    cargo build --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-component {{plugins}}
     @ls -l {{guest_target}}/wasm32-wasip2/release/*.wasm
 
 # Build the Python example plugin (guest/python/report) with componentize-py (`pip install componentize-py==0.25.1`).
@@ -46,10 +43,18 @@ fuzz SECONDS="60":
     done
 
 # Benchmarks: native parse (criterion) and end to end against a private Dovecot with 10,000 messages.
-bench: build
+# `just bench smoke` runs every case on a small mailbox with short measurements (CI uses it to keep the harness working).
+bench MODE="full": build
     cargo build --release -p wasimap-bench --bins
-    cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 1 --measurement-time 3
-    python3 tests/bench/run.py
+    if [ "{{MODE}}" = smoke ]; then \
+        cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 0.1 --measurement-time 0.2; \
+        WASIMAP_BENCH_MESSAGES=300 WASIMAP_BENCH_BIG_MESSAGES=20 WASIMAP_BENCH_REPEAT=1 python3 tests/bench/run.py; \
+    elif [ "{{MODE}}" = full ]; then \
+        cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 1 --measurement-time 3; \
+        python3 tests/bench/run.py; \
+    else \
+        echo "just bench: MODE is full or smoke, not {{MODE}}" >&2; exit 2; \
+    fi
 
 # Instruction profile of one end-to-end FETCH (callgrind; JIT code named through wasmtime's perf map).
 # ITEMS e.g. "(RFC822)" or "(UID FLAGS ENVELOPE BODYSTRUCTURE)"; VERB `stream` (typed) or `fetch` (imaplib-shaped).
@@ -62,8 +67,7 @@ lint:
     cargo fmt --all --check
     cargo clippy --all-targets -- -D warnings
     cargo clippy -p wasimap-bench --all-targets -- -D warnings
-    cargo clippy --release --target wasm32-wasip2 --target-dir target/guest-bench -p bench -- -D warnings
-    cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-protocol {{plugins}} -- -D warnings
+    cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-component -p wasimap-protocol -p wasimap-sdk {{plugins}} -- -D warnings
 
 # Lints then tests.
 ci: lint test

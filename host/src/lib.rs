@@ -20,7 +20,7 @@ pub use runner::{Runner, RunnerConfig};
 pub use secrets::{SecretSource, Secrets};
 pub use view::{add_to_linker, WasimapCtx, WasimapCtxView, WasimapView};
 
-/// The protocol component (`guest/protocol` built for wasm32-wasip2),
+/// The protocol component (`guest/component` built for wasm32-wasip2),
 /// embedded at build time.
 pub const PROTOCOL_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasimap_protocol.wasm"));
 

@@ -41,7 +41,7 @@ def profile(port, cache, items, verb):
     and prints the top functions, JIT code named."""
     out = os.path.join(ROOT, "target", "profile.callgrind")
     cmd = [WASIMAP, "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}",
-           os.path.join(run.BENCH_GUEST, "bench.wasm"), verb, str(port), run.USER, run.PASSWORD, items]
+           os.path.join(run.GUEST, "bench.wasm"), verb, str(port), run.USER, run.PASSWORD, items]
     penv = dict(os.environ, WASIMAP_PERFMAP="1")
     for f in glob.glob("/tmp/perf-*.map"):
         os.unlink(f)

@@ -21,7 +21,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REL = os.path.join(ROOT, "target", "release")
 GUEST = os.path.join(ROOT, "target", "guest", "wasm32-wasip2", "release")
-BENCH_GUEST = os.path.join(ROOT, "target", "guest-bench", "wasm32-wasip2", "release")
 MESSAGES = int(os.environ.get("WASIMAP_BENCH_MESSAGES", "10000"))
 REPEAT = int(os.environ.get("WASIMAP_BENCH_REPEAT", "3"))
 USER, PASSWORD = "bench", "secret"
@@ -123,7 +122,7 @@ def parse_section():
 
     iterations = "200"
     native = measure([os.path.join(REL, "parse-native"), iterations])[3]
-    wasm = measure([os.path.join(REL, "wasimap"), "run", os.path.join(BENCH_GUEST, "bench.wasm"), "parse", iterations])[3]
+    wasm = measure([os.path.join(REL, "wasimap"), "run", os.path.join(GUEST, "bench.wasm"), "parse", iterations])[3]
     n = {l.split()[0]: int(l.split()[1]) for l in native.splitlines()}
     w = {l.split()[0]: int(l.split()[1]) for l in wasm.splitlines()}
     table("Parse inside the wasm component vs native (same code, same bytes)",
@@ -146,7 +145,7 @@ def stream_export(port, cache):
     stream = [measure(mbox, discard_output=True) for _ in range(REPEAT)]
     # 200 MB is more than the session's untagged budget (192 MiB): the
     # imaplib-shaped fetch is refused with `abort`, by design.
-    shaped = measure(run + [os.path.join(BENCH_GUEST, "bench.wasm"), "fetch", str(port), big, PASSWORD, "(RFC822)"],
+    shaped = measure(run + [os.path.join(GUEST, "bench.wasm"), "fetch", str(port), big, PASSWORD, "(RFC822)"],
                      may_fail=True)
     imaplib = best([sys.executable, os.path.join(ROOT, "tests", "bench", "e2e_imaplib.py"), str(port), big, PASSWORD,
                     "(RFC822)"])
@@ -179,7 +178,7 @@ def main():
         populate(port)
         cache = tempfile.mkdtemp(prefix="wasimap-bench-cache-")
         wasimap = [os.path.join(REL, "wasimap"), "run", "--cache-dir", cache, "--allow", f"127.0.0.1:{port}",
-                   os.path.join(BENCH_GUEST, "bench.wasm")]
+                   os.path.join(GUEST, "bench.wasm")]
         contenders = {
             "wasimap (plugin)": lambda verb, items: wasimap + [verb, str(port), USER, PASSWORD, items],
             "CPython imaplib": lambda verb, items: [sys.executable, os.path.join(ROOT, "tests", "bench", "e2e_imaplib.py"),
@@ -209,7 +208,7 @@ def main():
         stream_export(port, cache)
 
         cold_dir = tempfile.mkdtemp(prefix="wasimap-cold-")
-        plugin = [os.path.join(BENCH_GUEST, "bench.wasm"), "start"]
+        plugin = [os.path.join(GUEST, "bench.wasm"), "start"]
         cold = measure([os.path.join(REL, "wasimap"), "run", "--cache-dir", cold_dir] + plugin)
         cached = best([os.path.join(REL, "wasimap"), "run", "--cache-dir", cold_dir] + plugin)
         trivial = best(["true"])

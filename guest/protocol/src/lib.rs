@@ -5,9 +5,10 @@
 //! facade over any byte [`Transport`] ([`imap4`]), imaplib's utility
 //! functions ([`util`]), and typed views of its raw results ([`typed`]).
 //!
-//! Built for `wasm32-wasip2` the crate is the wasimap *protocol component*:
-//! it exports the WIT `client` interface and reaches servers through the
-//! host's `transport` import (see `component`). Built natively it is an
+//! The crate has no WIT glue: the protocol component is `guest/component`
+//! (`wasimap-component`), which exports the WIT `client` interface over this
+//! core. Plugins and benchmarks that link the core depend on this crate and
+//! so can never pick up the component's imports. Built natively it is an
 //! ordinary library, so unit tests, fuzzing and benchmarks need no wasm.
 
 pub mod encode;
@@ -19,9 +20,6 @@ pub mod sasl;
 pub mod session;
 pub mod typed;
 pub mod util;
-
-#[cfg(all(target_arch = "wasm32", feature = "component"))]
-mod component;
 
 pub use error::{ImapError, Result};
 pub use imap4::{Imap4, Transport, TransportError};

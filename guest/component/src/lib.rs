@@ -1,13 +1,21 @@
-//! The WIT glue: exports `wasimap:imap/client` and `wasimap:imap/typed`
-//! over the host's `wasimap:imap/transport`. Conversions only; behaviour lives in
-//! [`crate::imap4`] and below.
+//! # wasimap-component
+//!
+//! The protocol component: the WIT glue that exports `wasimap:imap/client`
+//! and `wasimap:imap/typed` over the host's `wasimap:imap/transport`.
+//! Conversions only; behaviour lives in the core crate, `wasimap-protocol`
+//! ([`wasimap_protocol::imap4`] and below).
+//!
+//! Built for `wasm32-wasip2` only (a cdylib is already a component there);
+//! natively the crate is empty.
+
+#![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::imap4::{Imap4, Transport, TransportError};
-use crate::util;
+use wasimap_protocol::imap4::{Imap4, Transport, TransportError};
+use wasimap_protocol::util;
 
 mod typed;
 
@@ -61,36 +69,36 @@ impl Transport for HostTransport {
     }
 }
 
-fn item(d: crate::DataItem) -> WitItem {
+fn item(d: wasimap_protocol::DataItem) -> WitItem {
     match d {
-        crate::DataItem::None => WitItem::None,
-        crate::DataItem::Bytes(b) => WitItem::Bytes(b),
-        crate::DataItem::Literal(h, l) => WitItem::Literal((h, l)),
+        wasimap_protocol::DataItem::None => WitItem::None,
+        wasimap_protocol::DataItem::Bytes(b) => WitItem::Bytes(b),
+        wasimap_protocol::DataItem::Literal(h, l) => WitItem::Literal((h, l)),
     }
 }
 
-fn items(v: Vec<crate::DataItem>) -> Vec<WitItem> {
+fn items(v: Vec<wasimap_protocol::DataItem>) -> Vec<WitItem> {
     v.into_iter().map(item).collect()
 }
 
-fn response(r: crate::Response) -> WitResponse {
+fn response(r: wasimap_protocol::Response) -> WitResponse {
     WitResponse {
         typ: r.typ,
         data: items(r.data),
     }
 }
 
-fn error(e: crate::ImapError) -> WitError {
+fn error(e: wasimap_protocol::ImapError) -> WitError {
     match e {
-        crate::ImapError::Abort(m) => WitError::Abort(m),
-        crate::ImapError::Readonly(m) => WitError::Readonly(m),
+        wasimap_protocol::ImapError::Abort(m) => WitError::Abort(m),
+        wasimap_protocol::ImapError::Readonly(m) => WitError::Readonly(m),
         other => WitError::Error(other.message().to_string()),
     }
 }
 
 type WitResult = Result<WitResponse, WitError>;
 
-fn done(r: crate::Result<crate::Response>) -> WitResult {
+fn done(r: wasimap_protocol::Result<wasimap_protocol::Response>) -> WitResult {
     r.map(response).map_err(error)
 }
 
@@ -126,7 +134,7 @@ fn random_seed() -> u64 {
 
 /// imaplib's timeout in the host's milliseconds.
 fn timeout_ms(timeout: Option<f64>) -> Result<Option<u32>, WitError> {
-    crate::imap4::timeout_millis(timeout).map_err(error)
+    wasimap_protocol::imap4::timeout_millis(timeout).map_err(error)
 }
 
 /// The `imap4` resource: one session behind a `RefCell`, since WIT methods
@@ -168,10 +176,10 @@ fn start(
     )))
 }
 
-fn step(s: crate::imap4::SaslStep) -> WitStep {
+fn step(s: wasimap_protocol::imap4::SaslStep) -> WitStep {
     match s {
-        crate::imap4::SaslStep::Challenge(c) => WitStep::Challenge(c),
-        crate::imap4::SaslStep::Done(r) => WitStep::Done(response(r)),
+        wasimap_protocol::imap4::SaslStep::Challenge(c) => WitStep::Challenge(c),
+        wasimap_protocol::imap4::SaslStep::Done(r) => WitStep::Done(response(r)),
     }
 }
 
@@ -202,7 +210,7 @@ fn seconds(t: f64) -> Result<Duration, WitError> {
     Duration::try_from_secs_f64(t).map_err(|_| WitError::Error(format!("invalid timeout: {t}")))
 }
 
-fn idle_item((typ, datum): (String, crate::DataItem)) -> (String, Vec<WitItem>) {
+fn idle_item((typ, datum): (String, wasimap_protocol::DataItem)) -> (String, Vec<WitItem>) {
     (typ, vec![item(datum)])
 }
 

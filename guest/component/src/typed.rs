@@ -1,18 +1,18 @@
 //! The WIT glue of the `typed` interface: the core's typed values
-//! ([`crate::typed`]) converted to the generated records, field by field.
+//! ([`wasimap_protocol::typed`]) converted to the generated records, field by field.
 
 use super::exports::wasimap::imap::typed::{self as w, Guest};
 use super::wasimap::imap::types::{CivilTime, DataItem as WitItem, ImapError as WitError};
 use super::{error, Component};
-use crate::typed as core;
+use wasimap_protocol::typed as core;
 
 /// WIT data items back into the core's.
-fn core_items(v: Vec<WitItem>) -> Vec<crate::DataItem> {
+fn core_items(v: Vec<WitItem>) -> Vec<wasimap_protocol::DataItem> {
     v.into_iter()
         .map(|d| match d {
-            WitItem::None => crate::DataItem::None,
-            WitItem::Bytes(b) => crate::DataItem::Bytes(b),
-            WitItem::Literal((h, l)) => crate::DataItem::Literal(h, l),
+            WitItem::None => wasimap_protocol::DataItem::None,
+            WitItem::Bytes(b) => wasimap_protocol::DataItem::Bytes(b),
+            WitItem::Literal((h, l)) => wasimap_protocol::DataItem::Literal(h, l),
         })
         .collect()
 }
@@ -75,7 +75,7 @@ fn body_part(p: core::BodyPart) -> w::BodyPart {
     }
 }
 
-fn civil(t: crate::util::CivilTime) -> CivilTime {
+fn civil(t: wasimap_protocol::util::CivilTime) -> CivilTime {
     CivilTime {
         year: t.year,
         month: t.month,
@@ -125,7 +125,7 @@ fn namespace_list(v: Vec<core::NamespaceEntry>) -> Vec<w::NamespaceEntry> {
 /// Parses with `parse` and converts each value with `convert`.
 fn typed<T, U>(
     data: Vec<WitItem>,
-    parse: impl FnOnce(&[crate::DataItem]) -> crate::Result<T>,
+    parse: impl FnOnce(&[wasimap_protocol::DataItem]) -> wasimap_protocol::Result<T>,
     convert: impl FnOnce(T) -> U,
 ) -> Result<U, WitError> {
     parse(&core_items(data)).map(convert).map_err(error)
