@@ -61,11 +61,7 @@ fn main() -> Result<()> {
     let state = MyState {
         table: ResourceTable::new(),
         wasi: WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build(),
-        wasimap: WasimapCtx {
-            policy,
-            secrets,
-            max_blocking: None,
-        },
+        wasimap: WasimapCtx::new(policy, secrets),
         runs: 1,
     };
     let mut store = Store::new(&engine, state);

@@ -4,7 +4,7 @@ wasmtime::component::bindgen!({
     world: "composed",
     path: "../wit",
     with: {
-        "wasimap:imap/transport.connection": crate::transport::Connection,
+        "wasimap:imap/transport.connection": crate::conn::GuestConnection,
     },
 });
 

@@ -6,18 +6,24 @@
 //! over TCP, subject to a deny-by-default [`policy::Policy`].
 
 pub mod bindings;
+pub mod cache;
 pub mod compose;
+pub mod conn;
+pub mod echo;
+pub mod limits;
 pub mod manifest;
 pub mod policy;
 pub mod runner;
 pub mod secrets;
 pub mod state;
 pub mod transport;
+pub mod trust;
 pub mod view;
 
 pub use policy::Policy;
 pub use runner::{Runner, RunnerConfig};
-pub use secrets::{SecretSource, Secrets};
+pub use secrets::{Endpoint, SecretSource, Secrets};
+pub use trust::TlsTrust;
 pub use view::{add_to_linker, WasimapCtx, WasimapCtxView, WasimapView};
 
 /// The protocol component (`guest/component` built for wasm32-wasip2),

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
-use wasimap_host::{compose, secrets, Policy, Runner, RunnerConfig, Secrets};
+use wasimap_host::{compose, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
 
 /// The plugin's `run` returned an error.
 const EXIT_PLUGIN_ERROR: u8 = 1;
@@ -36,24 +36,42 @@ enum Command {
         /// Allow connections to HOST:PORT (`*.example.org:993`, `127.0.0.1:*`). Repeatable.
         #[arg(long = "allow", value_name = "HOST:PORT")]
         allow: Vec<HostPattern>,
-        /// Allow running COMMAND for stream connections (`*` matches any text). Repeatable.
+        /// Allow running COMMAND for stream connections, without a shell: words match whole arguments, `*` within one argument, a final `**` any further arguments. Repeatable.
         #[arg(long = "allow-exec", value_name = "COMMAND")]
         allow_exec: Vec<String>,
-        /// Allow reading PATH (CA files named in TLS options; `*` matches any text). Repeatable.
+        /// Allow reading PATH (CA files named in TLS options; matched after `..` and symlinks are resolved). Repeatable.
         #[arg(long = "allow-read", value_name = "PATH")]
         allow_read: Vec<String>,
+        /// Allow plugins to trust the CA certificates in FILE (as `ca-file` or the same certificates as `ca-pem`). Repeatable.
+        #[arg(long = "allow-ca", value_name = "FILE")]
+        allow_ca: Vec<PathBuf>,
+        /// Allow `dangerously-accept-invalid-certs` for HOST:PORT (patterns as --allow). Repeatable.
+        #[arg(long = "allow-insecure-tls", value_name = "HOST:PORT")]
+        allow_insecure_tls: Vec<HostPattern>,
         /// Define a secret the plugin may use by name: NAME=env:VARIABLE or NAME=file:PATH. Repeatable.
         #[arg(long = "secret", value_name = "NAME=SOURCE", value_parser = secrets::parse_definition)]
         secret: Vec<(String, wasimap_host::SecretSource)>,
+        /// Bind secret NAME to HOST:PORT (no wildcards); without it a secret goes only to the exact --allow grants. Repeatable.
+        #[arg(long = "secret-endpoint", value_name = "NAME=HOST:PORT", value_parser = parse_binding)]
+        secret_endpoint: Vec<(String, Endpoint)>,
+        /// Let secret NAME go over plaintext (or unverified TLS) to a host that is not loopback. Repeatable.
+        #[arg(long = "secret-plaintext", value_name = "NAME")]
+        secret_plaintext: Vec<String>,
+        /// Connections open at once (default 16).
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
+        /// Stream commands running at once (default 4).
+        #[arg(long, value_name = "N")]
+        max_processes: Option<usize>,
         /// A TOML manifest of grants, limits and secrets; flags add to it.
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
         /// Wall-clock limit in seconds (default 3600).
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<f64>,
-        /// Memory limit in MiB (default 512).
+        /// Memory limit of the whole store in MiB (default 512).
         #[arg(long, value_name = "MIB")]
-        memory: Option<usize>,
+        memory: Option<u64>,
         /// Instruction budget (wasmtime fuel; default unlimited).
         #[arg(long, value_name = "UNITS")]
         fuel: Option<u64>,
@@ -87,7 +105,13 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         allow,
         allow_exec,
         allow_read,
+        allow_ca,
+        allow_insecure_tls,
         secret,
+        secret_endpoint,
+        secret_plaintext,
+        max_connections,
+        max_processes,
         manifest,
         timeout,
         memory,
@@ -108,22 +132,41 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
     policy = allow.into_iter().fold(policy, Policy::allow);
     policy = allow_exec.into_iter().fold(policy, Policy::allow_exec);
     policy = allow_read.into_iter().fold(policy, Policy::allow_read);
-    let secrets = secret
+    let mut secrets = secret
         .into_iter()
         .fold(manifest.secrets(Secrets::none())?, |s, (n, src)| s.define(n, src));
+    for (name, endpoint) in secret_endpoint {
+        secrets = secrets.bind(&name, endpoint).map_err(anyhow::Error::msg)?;
+    }
+    for name in secret_plaintext {
+        secrets = secrets.allow_plaintext(&name).map_err(anyhow::Error::msg)?;
+    }
+    let mut trust = manifest.trust(TlsTrust::none())?;
+    for file in allow_ca {
+        trust = trust.allow_ca(&file).map_err(anyhow::Error::msg)?;
+    }
+    trust = allow_insecure_tls.into_iter().fold(trust, TlsTrust::allow_insecure);
     let mut config = RunnerConfig {
         policy,
         secrets,
+        trust,
         ..RunnerConfig::default()
     };
-    if let Some(mib) = memory.or(manifest.limits.memory_mib) {
-        config.memory_limit = mib << 20;
-    } else {
-        config.memory_limit = DEFAULT_MEMORY_LIMIT;
-    }
+    config.memory_limit = match memory.or(manifest.limits.memory_mib) {
+        Some(mib) => memory_bytes(mib)?,
+        None => DEFAULT_MEMORY_LIMIT,
+    };
     if let Some(t) = timeout.or(manifest.limits.timeout_seconds) {
-        config.timeout = Duration::try_from_secs_f64(t).context("--timeout must be a positive number of seconds")?;
+        config.timeout = time_limit(t)?;
     }
+    let limits = &manifest.limits;
+    let t = &mut config.transport_limits;
+    t.connections = max_connections.or(limits.max_connections).unwrap_or(t.connections);
+    t.processes = max_processes.or(limits.max_processes).unwrap_or(t.processes);
+    let s = &mut config.store_limits;
+    s.instances = limits.max_instances.unwrap_or(s.instances);
+    s.memories = limits.max_memories.unwrap_or(s.memories);
+    s.tables = limits.max_tables.unwrap_or(s.tables);
     config.fuel = fuel.or(manifest.limits.fuel);
     if no_cache {
         config.cache_dir = None;
@@ -131,6 +174,36 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         config.cache_dir = cache_dir;
     }
     Ok(RunArgs { config, plugin, args })
+}
+
+/// `--memory` in bytes; refuses what does not fit instead of wrapping.
+fn memory_bytes(mib: u64) -> Result<usize> {
+    const MAX_MIB: u64 = 1 << 20; // 1 TiB
+    if mib == 0 || mib > MAX_MIB {
+        anyhow::bail!("--memory must be from 1 to {MAX_MIB} MiB, not {mib}");
+    }
+    usize::try_from(mib << 20).context("--memory does not fit this machine's address space")
+}
+
+/// `--timeout` as a duration: positive, finite, at most 30 days.
+fn time_limit(seconds: f64) -> Result<Duration> {
+    let max = wasimap_host::runner::MAX_TIMEOUT;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= max.as_secs_f64()) {
+        anyhow::bail!(
+            "--timeout must be more than 0 and at most {} seconds, not {seconds}",
+            max.as_secs()
+        );
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `NAME=HOST:PORT`, as `--secret-endpoint` takes it.
+fn parse_binding(s: &str) -> Result<(String, Endpoint), String> {
+    let (name, endpoint) = s
+        .split_once('=')
+        .filter(|(n, _)| !n.is_empty())
+        .ok_or_else(|| format!("invalid binding {s:?}: expected NAME=HOST:PORT"))?;
+    Ok((name.to_string(), endpoint.parse()?))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

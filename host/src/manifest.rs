@@ -5,15 +5,22 @@
 //! allow = ["imap.example.org:993"]
 //! allow-exec = ["/usr/lib/dovecot/imap *"]
 //! allow-read = ["/etc/wasimap/ca.pem"]
+//! allow-ca = ["/etc/wasimap/test-ca.pem"]
+//! allow-insecure-tls = ["test.example.org:993"]
 //!
 //! [limits]
 //! memory-mib = 256
 //! timeout-seconds = 600
 //! fuel = 10000000000
+//! max-connections = 4
+//! max-processes = 1
 //!
 //! [secrets]
+//! # Bound to the exact `allow` grants (here imap.example.org:993).
 //! imap-password = "env:IMAP_PASSWORD"
-//! oauth-token = "file:/run/secrets/token"
+//! # Bound to named endpoints; plaintext to a non-loopback host only
+//! # with `plaintext = true`.
+//! oauth-token = { source = "file:/run/secrets/token", endpoints = ["imap.example.org:993"] }
 //! ```
 
 use std::collections::BTreeMap;
@@ -23,7 +30,8 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::policy::{HostPattern, Policy};
-use crate::secrets::{SecretSource, Secrets};
+use crate::secrets::{Endpoint, SecretSource, Secrets};
+use crate::trust::TlsTrust;
 
 /// A parsed manifest.
 #[derive(Debug, Default, Deserialize)]
@@ -38,12 +46,37 @@ pub struct Manifest {
     /// Readable file patterns.
     #[serde(default)]
     pub allow_read: Vec<String>,
+    /// CA files plugins may trust.
+    #[serde(default)]
+    pub allow_ca: Vec<std::path::PathBuf>,
+    /// `HOST:PORT` patterns where certificates need not be valid.
+    #[serde(default)]
+    pub allow_insecure_tls: Vec<String>,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
-    /// Secret name → `env:VAR` or `file:PATH`.
+    /// Secret name → `env:VAR` / `file:PATH`, or a table with its bindings.
     #[serde(default)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, SecretDefinition>,
+}
+
+/// A secret in the manifest.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SecretDefinition {
+    /// `env:VAR` or `file:PATH`, bound to the exact `allow` grants.
+    Source(String),
+    /// A table.
+    Bound {
+        /// `env:VAR` or `file:PATH`.
+        source: String,
+        /// `HOST:PORT` endpoints it may be revealed on.
+        #[serde(default)]
+        endpoints: Vec<String>,
+        /// Whether it may go over plaintext to a non-loopback host.
+        #[serde(default)]
+        plaintext: bool,
+    },
 }
 
 /// The `[limits]` table.
@@ -51,11 +84,21 @@ pub struct Manifest {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Memory limit in MiB.
-    pub memory_mib: Option<usize>,
+    pub memory_mib: Option<u64>,
     /// Wall-clock limit in seconds.
     pub timeout_seconds: Option<f64>,
     /// Fuel budget.
     pub fuel: Option<u64>,
+    /// Connections open at once.
+    pub max_connections: Option<usize>,
+    /// Stream commands running at once.
+    pub max_processes: Option<usize>,
+    /// Instances of the store.
+    pub max_instances: Option<usize>,
+    /// Linear memories of the store.
+    pub max_memories: Option<usize>,
+    /// Tables of the store.
+    pub max_tables: Option<usize>,
 }
 
 impl Manifest {
@@ -81,11 +124,37 @@ impl Manifest {
 
     /// The manifest's secrets, added to `secrets`.
     pub fn secrets(&self, mut secrets: Secrets) -> Result<Secrets> {
-        for (name, source) in &self.secrets {
+        for (name, definition) in &self.secrets {
+            let (source, endpoints, plaintext) = match definition {
+                SecretDefinition::Source(s) => (s, &[][..], false),
+                SecretDefinition::Bound {
+                    source,
+                    endpoints,
+                    plaintext,
+                } => (source, &endpoints[..], *plaintext),
+            };
             let source: SecretSource = source.parse().map_err(anyhow::Error::msg)?;
             secrets = secrets.define(name.clone(), source);
+            for e in endpoints {
+                let endpoint: Endpoint = e.parse().map_err(anyhow::Error::msg)?;
+                secrets = secrets.bind(name, endpoint).map_err(anyhow::Error::msg)?;
+            }
+            if plaintext {
+                secrets = secrets.allow_plaintext(name).map_err(anyhow::Error::msg)?;
+            }
         }
         Ok(secrets)
+    }
+
+    /// The manifest's TLS trust grants, added to `trust`.
+    pub fn trust(&self, mut trust: TlsTrust) -> Result<TlsTrust> {
+        for file in &self.allow_ca {
+            trust = trust.allow_ca(file).map_err(anyhow::Error::msg)?;
+        }
+        for p in &self.allow_insecure_tls {
+            trust = trust.allow_insecure(p.parse::<HostPattern>().map_err(anyhow::Error::msg)?);
+        }
+        Ok(trust)
     }
 }
 
@@ -105,6 +174,7 @@ mod tests {
             fuel = 1000
             [secrets]
             pw = "env:IMAP_PASSWORD"
+            tok = { source = "file:/run/t", endpoints = ["imap.example.org:993"], plaintext = true }
             "#,
         )
         .unwrap();
@@ -123,7 +193,7 @@ mod tests {
         assert_eq!(m.limits.memory_mib, Some(64));
         assert_eq!(
             m.secrets(Secrets::none()).unwrap().names().collect::<Vec<_>>(),
-            vec!["pw"]
+            vec!["pw", "tok"]
         );
         assert!(
             toml::from_str::<Manifest>("allow-everything = true").is_err(),

@@ -171,6 +171,17 @@ impl Policy {
         self
     }
 
+    /// The grants that name one endpoint exactly (no wildcard in the host,
+    /// a fixed port): where a secret may go when the user bound it to
+    /// nothing else.
+    pub fn exact_endpoints(&self) -> Vec<crate::secrets::Endpoint> {
+        self.allow
+            .iter()
+            .filter(|p| !p.host.contains('*'))
+            .filter_map(|p| p.port.map(|port| crate::secrets::Endpoint::new(&p.host, port)))
+            .collect()
+    }
+
     /// Whether `permission` is granted.
     pub fn grants(&self, permission: &Permission) -> bool {
         match permission {

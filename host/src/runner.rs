@@ -1,29 +1,33 @@
 //! Loading and running plugins: check, compose, compile (cached on disk),
 //! instantiate in a fresh store with limits, call `run`.
 
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::bindings::Composed;
+use crate::cache::{self, ArtifactCache};
 use crate::compose;
+use crate::limits::{Limit, LimitExceeded, StoreLimiter, StoreLimitsConfig, TransportLimits};
 use crate::policy::Policy;
 use crate::secrets::Secrets;
 use crate::state::HostState;
+use crate::trust::TlsTrust;
 use crate::view::WasimapCtx;
 
-/// Default memory limit of a plugin store: 512 MiB.
+/// Default memory limit of a plugin store (all its memories): 512 MiB.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 /// Default wall-clock limit of a run: one hour.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest wall-clock limit a run may have: 30 days.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Where a plugin's stdio goes.
 #[derive(Debug, Clone, Default)]
@@ -42,10 +46,16 @@ pub struct RunnerConfig {
     pub policy: Policy,
     /// Secrets the protocol component may send to servers.
     pub secrets: Secrets,
+    /// TLS trust the user granted.
+    pub trust: TlsTrust,
     /// On-disk cache of compiled components; `None` disables it.
     pub cache_dir: Option<PathBuf>,
-    /// Memory limit per store, bytes.
+    /// Memory limit of the store (all memories together), bytes.
     pub memory_limit: usize,
+    /// Counts of instances, memories, tables and table elements.
+    pub store_limits: StoreLimitsConfig,
+    /// Open connections and child processes.
+    pub transport_limits: TransportLimits,
     /// Wall-clock limit per run.
     pub timeout: Duration,
     /// Instruction budget per run (wasmtime fuel); `None` for none.
@@ -57,8 +67,11 @@ impl Default for RunnerConfig {
         RunnerConfig {
             policy: Policy::deny_all(),
             secrets: Secrets::none(),
+            trust: TlsTrust::none(),
             cache_dir: default_cache_dir(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            store_limits: StoreLimitsConfig::default(),
+            transport_limits: TransportLimits::default(),
             timeout: DEFAULT_TIMEOUT,
             fuel: None,
         }
@@ -89,6 +102,9 @@ pub enum RunError {
     /// The memory limit was reached.
     #[error("plugin exceeded the memory limit of {} MiB", .0 >> 20)]
     OutOfMemory(usize),
+    /// Too many instances, memories, tables or table elements.
+    #[error("plugin exceeded a store limit: {0}")]
+    StoreLimit(LimitExceeded),
     /// The call stack overflowed (unbounded recursion).
     #[error("plugin overflowed its stack (unbounded recursion?)")]
     StackOverflow,
@@ -111,6 +127,7 @@ impl RunError {
             RunError::StackOverflow => 6,
             RunError::OutOfFuel(_) => 7,
             RunError::Other(_) => 8,
+            RunError::StoreLimit(_) => 9,
         }
     }
 }
@@ -131,21 +148,29 @@ pub struct Runner {
     engine: Engine,
     linker: Linker<HostState>,
     config: RunnerConfig,
-    cache: Option<Cache>,
+    cache: Option<ArtifactCache>,
     artifact_hits: AtomicUsize,
+    compilations: AtomicUsize,
     ticker_stop: Arc<AtomicBool>,
 }
 
 /// Epoch ticks per second: the resolution of the wall-clock limit.
 const TICKS_PER_SECOND: u64 = 100;
 
-/// The message wasmtime gives when `trap_on_grow_failure` stops a growth.
-const GROW_FAILURE: &str = "forcing trap when growing memory";
-
 impl Runner {
-    /// An engine (with the on-disk cache if configured) and a linker holding
-    /// WASI and the wasimap imports.
+    /// An engine and a linker holding WASI and the wasimap imports; the
+    /// artifact cache directory is opened (and checked) if configured.
+    ///
+    /// # Errors
+    /// A cache directory that is not the user's own, or a timeout over
+    /// [`MAX_TIMEOUT`].
     pub fn new(config: RunnerConfig) -> Result<Self> {
+        if config.timeout > MAX_TIMEOUT || config.timeout.is_zero() {
+            anyhow::bail!(
+                "the time limit must be more than 0 and at most {} s",
+                MAX_TIMEOUT.as_secs()
+            );
+        }
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
         #[cfg(feature = "profiling")]
@@ -153,18 +178,7 @@ impl Runner {
             wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         wasm.consume_fuel(config.fuel.is_some());
-        let cache = match &config.cache_dir {
-            Some(dir) => {
-                let mut cc = CacheConfig::new();
-                cc.with_directory(dir);
-                let cache = Cache::new(cc)
-                    .map_err(anyhow::Error::from)
-                    .context("setting up the compilation cache")?;
-                wasm.cache(Some(cache.clone()));
-                Some(cache)
-            }
-            None => None,
-        };
+        let cache = config.cache_dir.as_deref().map(ArtifactCache::open).transpose()?;
         let engine = Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -184,6 +198,7 @@ impl Runner {
             config,
             cache,
             artifact_hits: AtomicUsize::new(0),
+            compilations: AtomicUsize::new(0),
             ticker_stop,
         })
     }
@@ -193,9 +208,9 @@ impl Runner {
         &self.engine
     }
 
-    /// Compilation-cache hits and misses so far (`None` without a cache).
-    pub fn cache_stats(&self) -> Option<(usize, usize)> {
-        self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
+    /// How many loads compiled (composed and compiled the plugin).
+    pub fn compilations(&self) -> usize {
+        self.compilations.load(Ordering::Relaxed)
     }
 
     /// How many loads were served from a stored artifact (no composition,
@@ -208,43 +223,34 @@ impl Runner {
     /// component and compiles it. With a cache directory, the compiled
     /// result is stored under a hash of the plugin, the protocol component
     /// and the engine's configuration, and the next load of the same plugin
-    /// maps it instead of composing and compiling again.
+    /// maps it (after checking it) instead of composing and compiling again.
     pub fn load(&self, plugin: &[u8]) -> Result<Component> {
-        let artifact = self
-            .config
-            .cache_dir
-            .as_ref()
-            .map(|dir| self.artifact_path(dir, plugin));
-        if let Some(path) = artifact.as_deref().filter(|p| p.is_file()) {
-            // SAFETY: the file was written by `Component::serialize` of this
-            // engine configuration (its hash is in the name) into the user's
-            // own cache directory, the trust wasmtime's cache also assumes.
-            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, path) } {
-                self.artifact_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(component);
-            }
+        let key = self.artifact_key(plugin);
+        if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, &key)) {
+            self.artifact_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(component);
         }
         let component = self.compile(plugin)?;
-        if let Some(path) = artifact {
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        if let Some(cache) = &self.cache {
             // A cache that cannot be written only costs the next start.
-            if let Err(e) = store_artifact(&component, &path) {
-                tracing::debug!(error = %e, path = %path.display(), "could not store the compiled plugin");
+            if let Err(e) = cache.store(&component, &key) {
+                tracing::debug!(error = %e, "could not store the compiled plugin");
             }
         }
         Ok(component)
     }
 
-    fn artifact_path(&self, dir: &Path, plugin: &[u8]) -> PathBuf {
+    fn artifact_key(&self, plugin: &[u8]) -> cache::Key {
         use sha2::{Digest, Sha256};
         let mut engine = std::hash::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine);
-        let digest = Sha256::new()
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut engine);
+        Sha256::new()
             .chain_update(plugin)
             .chain_update(crate::PROTOCOL_DIGEST)
-            .finalize();
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        dir.join("artifacts")
-            .join(format!("{hex}-{:016x}.cwasm", engine.finish()))
+            .chain_update(std::hash::Hasher::finish(&engine).to_le_bytes())
+            .finalize()
+            .into()
     }
 
     fn compile(&self, plugin: &[u8]) -> Result<Component> {
@@ -274,22 +280,25 @@ impl Runner {
                 Some((out, err))
             }
         };
+        let mut wasimap = WasimapCtx::new(self.config.policy.clone(), self.config.secrets.clone());
+        wasimap.trust = self.config.trust.clone();
+        wasimap.limits = self.config.transport_limits;
+        wasimap.deadline = Some(Instant::now() + self.config.timeout);
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            wasimap: WasimapCtx {
-                policy: self.config.policy.clone(),
-                secrets: self.config.secrets.clone(),
-                max_blocking: Some(self.config.timeout),
-            },
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.config.memory_limit)
-                .trap_on_grow_failure(true)
-                .build(),
+            wasimap,
+            limits: StoreLimiter::new(StoreLimitsConfig {
+                memory_bytes: self.config.memory_limit,
+                ..self.config.store_limits
+            }),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.config.timeout.as_millis() as u64 * TICKS_PER_SECOND)
+        // At most MAX_TIMEOUT (checked in `new`): no overflow.
+        let ticks = u64::try_from(self.config.timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(TICKS_PER_SECOND)
             .div_ceil(1000)
             .max(1);
         store.set_epoch_deadline(ticks);
@@ -298,7 +307,7 @@ impl Runner {
         }
         let result = Composed::instantiate(&mut store, component, &self.linker)
             .and_then(|instance| instance.call_run(&mut store, args))
-            .map_err(|e| self.classify(e));
+            .map_err(|e| self.classify(e, store.data().limits.fired()));
         let (stdout, stderr) = match captured {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),
@@ -306,33 +315,23 @@ impl Runner {
         Outcome { result, stdout, stderr }
     }
 
-    fn classify(&self, e: wasmtime::Error) -> RunError {
+    /// The run's end by type: the limit the limiter recorded, else the
+    /// trap code; never by message text.
+    fn classify(&self, e: wasmtime::Error, fired: Option<Limit>) -> RunError {
         let e = anyhow::Error::from(e);
+        match fired.or_else(|| e.chain().find_map(|c| c.downcast_ref::<LimitExceeded>()).map(|l| l.0)) {
+            Some(Limit::Memory) => return RunError::OutOfMemory(self.config.memory_limit),
+            Some(other) => return RunError::StoreLimit(LimitExceeded(other)),
+            None => {}
+        }
         match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => return RunError::Timeout(self.config.timeout),
-            Some(Trap::StackOverflow) => return RunError::StackOverflow,
-            Some(Trap::OutOfFuel) => return RunError::OutOfFuel(self.config.fuel.unwrap_or(0)),
-            Some(Trap::UnreachableCodeReached) => return RunError::Crashed,
-            _ => {}
+            Some(Trap::Interrupt) => RunError::Timeout(self.config.timeout),
+            Some(Trap::StackOverflow) => RunError::StackOverflow,
+            Some(Trap::OutOfFuel) => RunError::OutOfFuel(self.config.fuel.unwrap_or(0)),
+            Some(Trap::UnreachableCodeReached) => RunError::Crashed,
+            _ => RunError::Other(e),
         }
-        if e.chain().any(|c| c.to_string().contains(GROW_FAILURE)) {
-            return RunError::OutOfMemory(self.config.memory_limit);
-        }
-        RunError::Other(e)
     }
-}
-
-/// Writes atomically (temporary file, then rename) so a concurrent start
-/// never maps a half-written artifact.
-fn store_artifact(component: &Component, path: &Path) -> Result<()> {
-    let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let dir = path.parent().context("artifact path has a directory")?;
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{}.{name}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 impl Drop for Runner {

@@ -1,6 +1,9 @@
 //! Named secrets the protocol component may reveal to a server on a
 //! plugin's behalf. Values are read when used, never logged, and never
-//! handed to plugins.
+//! handed to plugins. Each secret is bound to the endpoints it may be
+//! revealed on (by default the run's exact, wildcard-free `--allow`
+//! grants) and is only revealed over verified TLS or to a loopback address
+//! unless the user allows plaintext for it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,17 +59,92 @@ pub fn parse_definition(s: &str) -> Result<(String, SecretSource), String> {
     Ok((name.to_string(), source.parse()?))
 }
 
+/// An endpoint a secret may be revealed on: `HOST:PORT`, exactly (no
+/// wildcards), as the plugin names it when it connects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// Host name (lower case) or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint; the host is compared without regard to case.
+    pub fn new(host: &str, port: u16) -> Self {
+        Endpoint {
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid endpoint {s:?}: expected HOST:PORT without wildcards, e.g. imap.example.org:993");
+        let (host, port) = match s.strip_prefix('[') {
+            Some(rest) => rest.split_once("]:").ok_or_else(bad)?,
+            None => s.rsplit_once(':').ok_or_else(bad)?,
+        };
+        if host.is_empty() || host.contains(['*', ' ', '[', ']']) || (host.contains(':') && !s.starts_with('[')) {
+            return Err(bad());
+        }
+        Ok(Endpoint::new(host, port.parse().map_err(|_| bad())?))
+    }
+}
+
+/// A secret's definition: where its value comes from and where it may go.
+#[derive(Debug, Clone)]
+struct Entry {
+    source: SecretSource,
+    /// Explicit endpoints; empty means the run's exact `--allow` grants.
+    endpoints: Vec<Endpoint>,
+    /// Whether it may go over a connection that is neither verified TLS
+    /// nor to a loopback address.
+    plaintext: bool,
+}
+
+/// How a connection carries a secret, as far as the host knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// TLS whose certificate was verified for the host the plugin named.
+    VerifiedTls,
+    /// Plain TCP to a loopback address (never leaves the machine).
+    Loopback,
+    /// Plain TCP to another address, or TLS without verification of the
+    /// named host (`dangerously-accept-invalid-certs`, another server name).
+    Exposed,
+}
+
 /// The secrets a run may use, by name.
 #[derive(Clone, Default)]
 pub struct Secrets {
-    sources: BTreeMap<String, SecretSource>,
+    entries: BTreeMap<String, Entry>,
 }
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.sources.iter()).finish()
+        f.debug_map()
+            .entries(self.entries.iter().map(|(n, e)| (n, &e.source)))
+            .finish()
     }
 }
+
+/// Why a secret was not revealed. Messages name the secret and the rule,
+/// never a value.
+pub type RevealError = String;
 
 impl Secrets {
     /// No secrets.
@@ -74,43 +152,126 @@ impl Secrets {
         Self::default()
     }
 
-    /// Defines (or redefines) `name`.
+    /// Defines (or redefines) `name`, bound to the run's exact grants until
+    /// [`Secrets::bind`] names endpoints.
     pub fn define(mut self, name: impl Into<String>, source: SecretSource) -> Self {
-        self.sources.insert(name.into(), source);
+        self.entries.insert(
+            name.into(),
+            Entry {
+                source,
+                endpoints: Vec::new(),
+                plaintext: false,
+            },
+        );
         self
+    }
+
+    /// Allows `name` on `endpoint` (repeatable). Once any endpoint is named,
+    /// only the named ones count.
+    ///
+    /// # Errors
+    /// When `name` is not defined.
+    pub fn bind(mut self, name: &str, endpoint: Endpoint) -> Result<Self, String> {
+        let entry = self.entry_mut(name)?;
+        if !entry.endpoints.contains(&endpoint) {
+            entry.endpoints.push(endpoint);
+        }
+        Ok(self)
+    }
+
+    /// Lets `name` go over plaintext (or unverified TLS) to a host that is
+    /// not loopback: the user's explicit choice.
+    ///
+    /// # Errors
+    /// When `name` is not defined.
+    pub fn allow_plaintext(mut self, name: &str) -> Result<Self, String> {
+        self.entry_mut(name)?.plaintext = true;
+        Ok(self)
+    }
+
+    fn entry_mut(&mut self, name: &str) -> Result<&mut Entry, String> {
+        self.entries
+            .get_mut(name)
+            .ok_or_else(|| format!("secret {name:?} is not defined (define it with --secret {name}=env:VARIABLE)"))
     }
 
     /// The defined names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.sources.keys().map(String::as_str)
+        self.entries.keys().map(String::as_str)
     }
 
-    /// The value of `name`. Errors name the secret and its source, never
-    /// a value.
-    pub fn reveal(&self, name: &str) -> Result<String, String> {
-        match self.sources.get(name) {
-            None => Err(format!(
-                "unknown secret {name:?} (define it with --secret {name}=env:VARIABLE)"
-            )),
-            Some(SecretSource::Env(var)) => {
-                std::env::var(var).map_err(|_| format!("secret {name:?}: environment variable {var} is not set"))
-            }
-            Some(SecretSource::File(path)) => std::fs::read_to_string(path)
-                .map(|s| {
-                    s.strip_suffix('\n')
-                        .map(|s| s.strip_suffix('\r').unwrap_or(s))
-                        .unwrap_or(&s)
-                        .to_string()
-                })
-                .map_err(|e| format!("secret {name:?}: cannot read {}: {}", path.display(), e.kind())),
-            Some(SecretSource::Value(v)) => Ok(v.clone()),
+    /// The value of `name` for a connection to `endpoint` carried by
+    /// `carrier`, if the rules allow it: the endpoint is one the secret is
+    /// bound to (`default_endpoints`, the exact grants, when none was named),
+    /// the carrier is verified TLS or loopback unless the user allowed
+    /// plaintext, and the value can be sent (no CR, LF or NUL).
+    pub fn reveal_for(
+        &self,
+        name: &str,
+        endpoint: Option<&Endpoint>,
+        carrier: Carrier,
+        default_endpoints: &[Endpoint],
+    ) -> Result<String, RevealError> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| format!("unknown secret {name:?} (define it with --secret {name}=env:VARIABLE)"))?;
+        let Some(endpoint) = endpoint else {
+            return Err(format!(
+                "secret {name:?} is not revealed on a stream (command) connection"
+            ));
+        };
+        let bound = if entry.endpoints.is_empty() {
+            default_endpoints
+        } else {
+            &entry.endpoints
+        };
+        if !bound.contains(endpoint) {
+            return Err(format!(
+                "secret {name:?} is not bound to {endpoint} (bind it with --secret-endpoint {name}={endpoint})"
+            ));
         }
+        if carrier == Carrier::Exposed && !entry.plaintext {
+            return Err(format!(
+                "secret {name:?} is not sent to {endpoint} without verified TLS (use TLS, or allow it with --secret-plaintext {name})"
+            ));
+        }
+        let value = resolve(name, &entry.source)?;
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(format!(
+                "secret {name:?} contains CR, LF or NUL and cannot be sent to an IMAP server"
+            ));
+        }
+        Ok(value)
+    }
+}
+
+/// Reads a secret's value from its source. Errors name the secret and its
+/// source, never a value.
+fn resolve(name: &str, source: &SecretSource) -> Result<String, RevealError> {
+    match source {
+        SecretSource::Env(var) => {
+            std::env::var(var).map_err(|_| format!("secret {name:?}: environment variable {var} is not set"))
+        }
+        SecretSource::File(path) => std::fs::read_to_string(path)
+            .map(|s| {
+                s.strip_suffix('\n')
+                    .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                    .unwrap_or(&s)
+                    .to_string()
+            })
+            .map_err(|e| format!("secret {name:?}: cannot read {}: {}", path.display(), e.kind())),
+        SecretSource::Value(v) => Ok(v.clone()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ep(s: &str) -> Endpoint {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn definitions_and_resolution() {
@@ -119,13 +280,14 @@ mod tests {
         let secrets = Secrets::none()
             .define(name, source)
             .define("v", SecretSource::Value("hunter2".into()));
-        assert!(secrets
-            .reveal("imap")
+        let here = [ep("127.0.0.1:143")];
+        let reveal = |n| secrets.reveal_for(n, Some(&here[0]), Carrier::Loopback, &here);
+        assert!(reveal("imap")
             .unwrap_err()
             .contains("WASIMAP_TEST_SECRET_XYZ is not set"));
-        assert_eq!(secrets.reveal("v").unwrap(), "hunter2");
+        assert_eq!(reveal("v").unwrap(), "hunter2");
         assert_eq!(
-            secrets.reveal("nope").unwrap_err(),
+            reveal("nope").unwrap_err(),
             "unknown secret \"nope\" (define it with --secret nope=env:VARIABLE)"
         );
         assert!(!format!("{secrets:?}").contains("hunter2"));
@@ -134,11 +296,77 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_goes_only_where_it_is_bound_and_only_protected() {
+        let s = Secrets::none().define("pw", SecretSource::Value("hunter2".into()));
+        let grants = [ep("imap.example.org:993"), ep("127.0.0.1:143")];
+        let ok = s.reveal_for("pw", Some(&ep("IMAP.example.org:993")), Carrier::VerifiedTls, &grants);
+        assert_eq!(ok.unwrap(), "hunter2");
+        let err = s
+            .reveal_for("pw", Some(&ep("imap.example.org:143")), Carrier::VerifiedTls, &grants)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "secret \"pw\" is not bound to imap.example.org:143 (bind it with --secret-endpoint pw=imap.example.org:143)"
+        );
+        let err = s
+            .reveal_for("pw", Some(&ep("imap.example.org:993")), Carrier::Exposed, &grants)
+            .unwrap_err();
+        assert!(
+            err.contains("without verified TLS") && err.contains("--secret-plaintext pw"),
+            "{err}"
+        );
+        assert!(s.reveal_for("pw", Some(&grants[1]), Carrier::Loopback, &grants).is_ok());
+        assert!(s
+            .reveal_for("pw", None, Carrier::Loopback, &grants)
+            .unwrap_err()
+            .contains("stream"));
+
+        // Naming endpoints replaces the default; plaintext is an opt-in.
+        let s = s
+            .bind("pw", ep("mail.example.net:143"))
+            .unwrap()
+            .allow_plaintext("pw")
+            .unwrap();
+        assert!(s
+            .reveal_for("pw", Some(&grants[0]), Carrier::VerifiedTls, &grants)
+            .is_err());
+        assert!(s
+            .reveal_for("pw", Some(&ep("mail.example.net:143")), Carrier::Exposed, &grants)
+            .is_ok());
+        assert!(Secrets::none().bind("x", ep("a:1")).is_err());
+    }
+
+    #[test]
+    fn unsendable_values_are_refused_without_showing_them() {
+        let s = Secrets::none().define("t", SecretSource::Value("hunter2-token\n".into()));
+        let here = [ep("127.0.0.1:143")];
+        let err = s.reveal_for("t", Some(&here[0]), Carrier::Loopback, &here).unwrap_err();
+        assert_eq!(
+            err,
+            "secret \"t\" contains CR, LF or NUL and cannot be sent to an IMAP server"
+        );
+        assert!(!err.contains("hunter2"));
+    }
+
+    #[test]
+    fn endpoints_parse_without_wildcards() {
+        assert_eq!(ep("Mail.Example.org:993"), Endpoint::new("mail.example.org", 993));
+        assert_eq!(ep("[::1]:143").to_string(), "[::1]:143");
+        for bad in ["*.example.org:993", "host", "host:*", "::1:143", "h:70000"] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn file_secrets_lose_the_final_newline_only() {
         let dir = std::env::temp_dir().join(format!("wasimap-secret-{}", std::process::id()));
         std::fs::write(&dir, "  pass word \n").unwrap();
         let s = Secrets::none().define("f", SecretSource::File(dir.clone()));
-        assert_eq!(s.reveal("f").unwrap(), "  pass word ");
+        let here = [ep("127.0.0.1:143")];
+        assert_eq!(
+            s.reveal_for("f", Some(&here[0]), Carrier::Loopback, &here).unwrap(),
+            "  pass word "
+        );
         std::fs::remove_file(dir).unwrap();
     }
 }

@@ -1,7 +1,6 @@
 //! The store data of a plugin run under `wasimap run`.
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::view::{WasimapCtx, WasimapCtxView, WasimapView};
@@ -15,8 +14,8 @@ pub struct HostState {
     pub table: ResourceTable,
     /// Grants and secrets.
     pub wasimap: WasimapCtx,
-    /// Memory limits of the store.
-    pub limits: StoreLimits,
+    /// Memory and count limits of the store.
+    pub limits: crate::limits::StoreLimiter,
 }
 
 impl WasiView for HostState {

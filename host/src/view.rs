@@ -17,27 +17,49 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::wasimap::imap::{secrets, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+use crate::conn::{verifies, GuestConnection};
+use crate::limits::{bounded_wait, TransportLimits};
 use crate::policy::{Policy, Request};
 use crate::secrets::Secrets;
 use crate::transport::Connection;
+use crate::trust::TlsTrust;
 
-/// What the wasimap imports need: the user's grants and secrets.
+/// What the wasimap imports need: the user's grants, secrets and limits,
+/// and the store's count of open connections.
 #[derive(Debug, Clone, Default)]
 pub struct WasimapCtx {
     /// What plugins may reach.
     pub policy: Policy,
     /// Secrets the protocol component may reveal to servers.
     pub secrets: Secrets,
-    /// The longest a connect or read may block when the guest asked for no
-    /// timeout: a guest blocked in the host cannot see the wall-clock
-    /// limit, so the host bounds its waits by it.
-    pub max_blocking: Option<Duration>,
+    /// TLS trust the user granted (extra CAs, unverified endpoints).
+    pub trust: TlsTrust,
+    /// Connections and processes open at once.
+    pub limits: TransportLimits,
+    /// When the run must end: no connect, resolve, read or write blocks
+    /// past it, whatever timeout the guest asked for (a guest blocked in
+    /// the host cannot see its epoch deadline).
+    pub deadline: Option<Instant>,
+    open_connections: usize,
+    open_processes: usize,
+}
+
+impl WasimapCtx {
+    /// A context with `policy` and `secrets`, default limits, no extra TLS
+    /// trust and no deadline.
+    pub fn new(policy: Policy, secrets: Secrets) -> Self {
+        WasimapCtx {
+            policy,
+            secrets,
+            ..WasimapCtx::default()
+        }
+    }
 }
 
 /// Borrowed access to a [`WasimapCtx`] and the store's resource table.
@@ -74,9 +96,18 @@ pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmti
 impl types::Host for WasimapCtxView<'_> {}
 
 impl secrets::Host for WasimapCtxView<'_> {
-    fn reveal(&mut self, name: String) -> Result<String, String> {
-        tracing::debug!(secret = %name, value = "<redacted>", "secret revealed to the protocol component");
-        self.ctx.secrets.reveal(&name)
+    fn reveal(&mut self, name: String, conn: Resource<GuestConnection>) -> Result<String, String> {
+        let defaults = self.ctx.policy.exact_endpoints();
+        let Ok(c) = self.table.get_mut(&conn) else {
+            return Err("invalid connection handle".into());
+        };
+        let value = self
+            .ctx
+            .secrets
+            .reveal_for(&name, c.endpoint(), c.carrier(), &defaults)?;
+        c.guard_secret(&value);
+        tracing::debug!(secret = %name, endpoint = ?c.endpoint(), value = "<redacted>", "secret revealed for one connection");
+        Ok(value)
     }
 }
 
@@ -84,11 +115,18 @@ fn table_error(e: wasmtime::component::ResourceTableError) -> TransportError {
     TransportError::Io(format!("invalid connection handle: {e}"))
 }
 
+fn ms(d: Option<Duration>) -> Option<u32> {
+    d.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
+}
+
 impl WasimapCtxView<'_> {
     /// Reads the CA file named in TLS options, if any, after checking the
     /// permission. File contents never appear in errors.
     fn ca_file(&self, tls: &TlsOptions) -> Result<Option<Vec<u8>>, TransportError> {
         let Some(path) = &tls.ca_file else { return Ok(None) };
+        if let Some(pem) = self.ctx.trust.granted_ca_file(std::path::Path::new(path)) {
+            return Ok(Some(pem));
+        }
         self.ctx
             .policy
             .check(&Request::ReadFile { path })
@@ -98,26 +136,69 @@ impl WasimapCtxView<'_> {
             .map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
     }
 
-    /// The guest's timeouts, with "none" bounded by [`WasimapCtx::max_blocking`].
+    /// The guest's timeouts, never past the run's deadline.
     fn bounded(&self, mut options: ConnectOptions) -> ConnectOptions {
-        let cap = self.max_blocking_ms();
-        options.connect_timeout_ms = options.connect_timeout_ms.or(cap);
-        options.read_timeout_ms = options.read_timeout_ms.or(cap);
+        let bound = |m: Option<u32>| ms(bounded_wait(crate::transport::duration(m), self.ctx.deadline));
+        options.connect_timeout_ms = bound(options.connect_timeout_ms);
+        options.read_timeout_ms = bound(options.read_timeout_ms);
         options
     }
 
-    fn max_blocking_ms(&self) -> Option<u32> {
-        self.ctx
-            .max_blocking
-            .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
+    /// Refuses a new connection beyond the limits.
+    fn reserve(&self, process: bool) -> Result<(), TransportError> {
+        let limits = self.ctx.limits;
+        if self.ctx.open_connections >= limits.connections {
+            return Err(TransportError::Denied(format!(
+                "too many open connections (the limit is {}; raise it with --max-connections)",
+                limits.connections
+            )));
+        }
+        if process && self.ctx.open_processes >= limits.processes {
+            return Err(TransportError::Denied(format!(
+                "too many running stream commands (the limit is {}; raise it with --max-processes)",
+                limits.processes
+            )));
+        }
+        Ok(())
     }
 
-    fn push(&mut self, conn: Connection) -> Result<Resource<Connection>, TransportError> {
-        self.table.push(conn).map_err(table_error)
+    fn push(
+        &mut self,
+        mut conn: GuestConnection,
+        options: &ConnectOptions,
+    ) -> Result<Resource<GuestConnection>, TransportError> {
+        // Writes get the same bound as reads: a server that stops reading
+        // (say, during a large APPEND) cannot hold the host.
+        let timeout = crate::transport::duration(options.read_timeout_ms);
+        conn.stream().set_write_timeout(timeout)?;
+        conn.bounded_by = timeout;
+        let process = conn.is_process();
+        let handle = self.table.push(conn).map_err(table_error)?;
+        self.ctx.open_connections += 1;
+        self.ctx.open_processes += usize::from(process);
+        Ok(handle)
     }
 
-    fn conn(&mut self, conn: &Resource<Connection>) -> Result<&mut Connection, TransportError> {
+    fn conn(&mut self, conn: &Resource<GuestConnection>) -> Result<&mut GuestConnection, TransportError> {
         self.table.get_mut(conn).map_err(table_error)
+    }
+
+    /// Before a blocking call: when the time left is shorter than the
+    /// timeout in force (`bounded_by`; `None` is no limit), shorten it.
+    fn near_deadline(&mut self, conn: &Resource<GuestConnection>) -> Result<(), TransportError> {
+        let Some(deadline) = self.ctx.deadline else {
+            return Ok(());
+        };
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let c = self.conn(conn)?;
+        if c.bounded_by.is_none_or(|b| left + Duration::from_millis(500) < b) {
+            c.stream().set_read_timeout(Some(left))?;
+            c.stream().set_write_timeout(Some(left))?;
+            c.bounded_by = Some(left);
+        }
+        Ok(())
     }
 }
 
@@ -127,14 +208,16 @@ impl transport::Host for WasimapCtxView<'_> {
         host: String,
         port: u16,
         options: ConnectOptions,
-    ) -> Result<Resource<Connection>, TransportError> {
+    ) -> Result<Resource<GuestConnection>, TransportError> {
         self.ctx
             .policy
             .check(&Request::ConnectTcp { host: &host, port })
             .map_err(TransportError::Denied)?;
-        let conn = Connection::open_tcp(&host, port, &self.bounded(options))?;
+        self.reserve(false)?;
+        let options = self.bounded(options);
+        let conn = Connection::open_tcp(&host, port, &options)?;
         tracing::debug!(%host, port, "connected");
-        self.push(conn)
+        self.push(GuestConnection::network(conn, &host, port, false), &options)
     }
 
     fn connect_tls(
@@ -143,64 +226,88 @@ impl transport::Host for WasimapCtxView<'_> {
         port: u16,
         options: ConnectOptions,
         tls: TlsOptions,
-    ) -> Result<Resource<Connection>, TransportError> {
+    ) -> Result<Resource<GuestConnection>, TransportError> {
         self.ctx
             .policy
             .check(&Request::ConnectTls { host: &host, port })
             .map_err(TransportError::Denied)?;
+        self.ctx.trust.check(&host, port, &tls)?;
+        self.reserve(false)?;
         let ca = self.ca_file(&tls)?;
-        let conn = Connection::open_tls(&host, port, &self.bounded(options), &tls, ca.as_deref())?;
+        let options = self.bounded(options);
+        let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref())?;
         tracing::debug!(%host, port, "connected with TLS");
-        self.push(conn)
+        self.push(
+            GuestConnection::network(conn, &host, port, verifies(&host, &tls)),
+            &options,
+        )
     }
 
     fn connect_process(
         &mut self,
         command: String,
         options: ConnectOptions,
-    ) -> Result<Resource<Connection>, TransportError> {
+    ) -> Result<Resource<GuestConnection>, TransportError> {
         self.ctx
             .policy
             .check(&Request::Exec { command: &command })
             .map_err(TransportError::Denied)?;
-        let conn = Connection::open_process(&command, &self.bounded(options))?;
+        self.reserve(true)?;
+        let options = self.bounded(options);
+        let conn = Connection::open_process(&command, &options)?;
         tracing::debug!(%command, "started");
-        self.push(conn)
+        self.push(GuestConnection::process(conn), &options)
     }
 }
 
 impl transport::HostConnection for WasimapCtxView<'_> {
-    fn read(&mut self, conn: Resource<Connection>, max: u32) -> Result<Vec<u8>, TransportError> {
+    fn read(&mut self, conn: Resource<GuestConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
+        self.near_deadline(&conn)?;
         self.conn(&conn)?.read(max)
     }
 
-    fn write(&mut self, conn: Resource<Connection>, data: Vec<u8>) -> Result<(), TransportError> {
-        self.conn(&conn)?.write(&data)
+    fn write(&mut self, conn: Resource<GuestConnection>, data: Vec<u8>) -> Result<(), TransportError> {
+        self.near_deadline(&conn)?;
+        self.conn(&conn)?.stream().write(&data)
     }
 
-    fn shutdown(&mut self, conn: Resource<Connection>) {
+    fn shutdown(&mut self, conn: Resource<GuestConnection>) {
         if let Ok(c) = self.conn(&conn) {
-            c.shutdown();
+            c.stream().shutdown();
         }
     }
 
-    fn start_tls(&mut self, conn: Resource<Connection>, host: String, tls: TlsOptions) -> Result<(), TransportError> {
+    fn start_tls(
+        &mut self,
+        conn: Resource<GuestConnection>,
+        host: String,
+        tls: TlsOptions,
+    ) -> Result<(), TransportError> {
+        let port = self.conn(&conn)?.endpoint().map_or(0, |e| e.port);
+        self.ctx.trust.check(&host, port, &tls)?;
         let ca = self.ca_file(&tls)?;
+        self.near_deadline(&conn)?;
         self.conn(&conn)?.start_tls(&host, &tls, ca.as_deref())
     }
 
-    fn is_tls(&mut self, conn: Resource<Connection>) -> bool {
-        self.table.get(&conn).is_ok_and(Connection::is_tls)
+    fn is_tls(&mut self, conn: Resource<GuestConnection>) -> bool {
+        self.table.get(&conn).is_ok_and(|c| c.stream_ref().is_tls())
     }
 
-    fn set_read_timeout(&mut self, conn: Resource<Connection>, ms: Option<u32>) -> Result<(), TransportError> {
-        let ms = ms.or(self.max_blocking_ms());
-        self.conn(&conn)?.set_read_timeout(crate::transport::duration(ms))
+    fn set_read_timeout(&mut self, conn: Resource<GuestConnection>, ms: Option<u32>) -> Result<(), TransportError> {
+        let wait = bounded_wait(crate::transport::duration(ms), self.ctx.deadline);
+        let c = self.conn(&conn)?;
+        c.bounded_by = wait;
+        c.stream().set_read_timeout(wait)
     }
 
-    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+    fn drop(&mut self, conn: Resource<GuestConnection>) -> wasmtime::Result<()> {
         let mut c = self.table.delete(conn)?;
-        c.shutdown();
+        c.stream().shutdown();
+        self.ctx.open_connections = self.ctx.open_connections.saturating_sub(1);
+        if c.is_process() {
+            self.ctx.open_processes = self.ctx.open_processes.saturating_sub(1);
+        }
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::Value;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Outcome, Stdio};
-use wasimap_host::{Policy, Runner, RunnerConfig, SecretSource, Secrets};
+use wasimap_host::{Endpoint, Policy, Runner, RunnerConfig, SecretSource, Secrets, TlsTrust};
 use wasmtime::component::Component;
 
 /// The workspace root.
@@ -163,12 +163,26 @@ pub fn runner() -> &'static Runner {
             .allow_exec(format!("{} *", d.get("WASIMAP_STREAM_COMMAND")))
             .allow_exec(format!("sleep * & exec {} *", d.get("WASIMAP_STREAM_COMMAND")))
             .allow_read(format!("{}/certs/*", d.get("WASIMAP_DOVECOT_DIR")));
-        let secrets = Secrets::none()
+        // The grants above have wildcards, so the secrets are bound to the
+        // server's endpoints explicitly.
+        let mut secrets = Secrets::none()
             .define("imap-password", SecretSource::Value(d.password().to_string()))
             .define("quote-password", SecretSource::Value("p a\"s\\s w".to_string()));
+        for name in ["imap-password", "quote-password"] {
+            for port in [d.imap_port(), d.imaps_port()] {
+                for host in ["127.0.0.1", "localhost"] {
+                    secrets = secrets.bind(name, Endpoint::new(host, port)).unwrap();
+                }
+            }
+        }
+        let trust = TlsTrust::none()
+            .allow_ca(Path::new(d.get("WASIMAP_CA")))
+            .unwrap()
+            .allow_insecure(format!("127.0.0.1:{}", d.imaps_port()).parse().unwrap());
         let config = RunnerConfig {
             policy,
             secrets,
+            trust,
             cache_dir: Some(root().join("target/wasimap-cache")),
             ..RunnerConfig::default()
         };

@@ -76,7 +76,10 @@ fn just_mentions(text: &str) -> BTreeSet<String> {
 #[test]
 fn every_just_recipe_the_docs_name_exists() {
     let defined = recipes(&read("justfile"));
-    assert!(defined.contains("test") && defined.contains("build-guest"), "{defined:?}");
+    assert!(
+        defined.contains("test") && defined.contains("build-guest"),
+        "{defined:?}"
+    );
     let mut docs = vec!["README.md".to_string()];
     for entry in std::fs::read_dir(root().join("docs")).unwrap() {
         let path = entry.unwrap().path();
@@ -87,11 +90,17 @@ fn every_just_recipe_the_docs_name_exists() {
     let mut checked = 0;
     for doc in &docs {
         for name in just_mentions(&read(doc)) {
-            assert!(defined.contains(&name), "{doc} names `just {name}`, which the justfile does not define");
+            assert!(
+                defined.contains(&name),
+                "{doc} names `just {name}`, which the justfile does not define"
+            );
             checked += 1;
         }
     }
-    assert!(checked >= 5, "found only {checked} recipe mentions: is the pattern right?");
+    assert!(
+        checked >= 5,
+        "found only {checked} recipe mentions: is the pattern right?"
+    );
 }
 
 #[test]

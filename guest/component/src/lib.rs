@@ -119,9 +119,10 @@ fn time_value(v: t::TimeValue) -> util::TimeValue {
     }
 }
 
-/// A secret's value from the host; only this component ever holds it.
-fn reveal(name: &str) -> Result<String, WitError> {
-    wasimap::imap::secrets::reveal(name).map_err(WitError::Error)
+/// A secret's value from the host, for this connection only; only this
+/// component ever holds it.
+fn reveal(name: &str, conn: &HostTransport) -> Result<String, String> {
+    wasimap::imap::secrets::reveal(name, &conn.0)
 }
 
 /// A random tag seed: std seeds `RandomState` from WASI's random source.
@@ -347,13 +348,11 @@ impl GuestImap4 for Session {
     }
 
     fn login_secret(&self, user: String, secret_name: String) -> WitResult {
-        let secret = reveal(&secret_name)?;
-        done(self.with(|s| s.login(&user, &secret)))
+        done(self.with(|s| s.login_secret(&user, |t| reveal(&secret_name, t))))
     }
 
     fn authenticate_secret(&self, mechanism: String, user: String, secret_name: String) -> WitResult {
-        let secret = reveal(&secret_name)?;
-        done(self.with(|s| s.authenticate(&mechanism, &user, &secret)))
+        done(self.with(|s| s.authenticate_secret(&mechanism, &user, |t| reveal(&secret_name, t))))
     }
 
     fn login_cram_md5(&self, user: String, password: String) -> WitResult {

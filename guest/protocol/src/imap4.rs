@@ -132,6 +132,9 @@ pub struct Imap4<T: Transport> {
     stream: Option<StreamState>,
     /// The read timeout chosen at connect time, restored after IDLE waits.
     read_timeout: Option<Duration>,
+    /// The caller used raw I/O (`send`, `read`, `readline`): the stream may
+    /// no longer be where the session thinks it is, so secrets are refused.
+    raw_used: bool,
 }
 
 fn text(s: &str) -> Piece {
@@ -191,6 +194,7 @@ impl<T: Transport> Imap4<T> {
             idle: None,
             stream: None,
             read_timeout: None,
+            raw_used: false,
         };
         match imap.handshake() {
             Ok(()) => Ok(imap),
@@ -626,6 +630,48 @@ impl<T: Transport> Imap4<T> {
         }
         self.session.state = State::Auth;
         Ok(Response::new(typ, dat))
+    }
+
+    /// Refuses to use a secret unless every byte exchanged so far was the
+    /// session's own: after raw I/O a plugin could have left the server
+    /// mid-command (an open literal, a half-sent line) so that the secret
+    /// lands where the server echoes it back.
+    fn check_secret_ready(&self) -> Result<()> {
+        if self.raw_used {
+            return Err(ImapError::error(
+                "secrets are not used on a connection where raw I/O (send, read, readline) was used",
+            ));
+        }
+        if self.transport.is_none() {
+            return Err(ImapError::abort("socket error: connection closed"));
+        }
+        Ok(())
+    }
+
+    /// `login(user, password)` with the password from `reveal`, which the
+    /// caller asks for the secret bound to this connection. The secret
+    /// never appears in an error or trace of this session.
+    pub fn login_secret(
+        &mut self,
+        user: &str,
+        reveal: impl FnOnce(&mut T) -> std::result::Result<String, String>,
+    ) -> Result<Response> {
+        self.check_secret_ready()?;
+        let secret = reveal(self.transport()?).map_err(ImapError::error)?;
+        self.login(user, &secret)
+    }
+
+    /// `authenticate` with a built-in mechanism and the password or token
+    /// from `reveal` (see [`Imap4::login_secret`]).
+    pub fn authenticate_secret(
+        &mut self,
+        mechanism: &str,
+        user: &str,
+        reveal: impl FnOnce(&mut T) -> std::result::Result<String, String>,
+    ) -> Result<Response> {
+        self.check_secret_ready()?;
+        let secret = reveal(self.transport()?).map_err(ImapError::error)?;
+        self.authenticate(mechanism, user, &secret)
     }
 
     /// `logout()`: returns `('BYE', [...])` and closes the connection.
@@ -1309,11 +1355,13 @@ impl<T: Transport> Imap4<T> {
 
     /// imaplib's `send(data)`: raw bytes, unchecked.
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.raw_used = true;
         self.send_bytes(data)
     }
 
     /// imaplib's `read(size)`.
     pub fn read(&mut self, size: u64) -> Result<Vec<u8>> {
+        self.raw_used = true;
         loop {
             if let Some(data) = self.session.framer().read(size) {
                 return Ok(data);
@@ -1324,6 +1372,7 @@ impl<T: Transport> Imap4<T> {
 
     /// imaplib's `readline()`.
     pub fn readline(&mut self) -> Result<Vec<u8>> {
+        self.raw_used = true;
         loop {
             if let Some(line) = self.session.framer().readline()? {
                 return Ok(line);

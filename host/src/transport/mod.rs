@@ -113,6 +113,30 @@ impl Connection {
         r.map_err(|e| io_error(&e))
     }
 
+    /// Bounds every later write (`None`: the OS default, no limit): a
+    /// server that stops reading cannot hold the host.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        let r = match self {
+            Connection::Tcp(c) => c.stream.set_write_timeout(timeout),
+            Connection::Tls(s) => s.sock.set_write_timeout(timeout),
+            Connection::Process(p) => {
+                p.set_write_timeout(timeout);
+                Ok(())
+            }
+            Connection::Closed => return Err(closed()),
+        };
+        r.map_err(|e| io_error(&e))
+    }
+
+    /// The peer's address, for network connections.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Connection::Tcp(c) => c.stream.peer_addr().ok().map(|a| a.ip()),
+            Connection::Tls(s) => s.sock.peer_addr().ok().map(|a| a.ip()),
+            Connection::Process(_) | Connection::Closed => None,
+        }
+    }
+
     /// Whether the stream is TLS.
     pub fn is_tls(&self) -> bool {
         matches!(self, Connection::Tls(_))

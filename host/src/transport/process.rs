@@ -21,6 +21,7 @@ pub struct ProcessConnection {
     pending: Vec<u8>,
     eof: bool,
     read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl ProcessConnection {
@@ -68,6 +69,7 @@ impl ProcessConnection {
             pending: Vec::new(),
             eof: false,
             read_timeout,
+            write_timeout: read_timeout,
         })
     }
 
@@ -95,16 +97,59 @@ impl ProcessConnection {
         Ok(std::mem::replace(&mut self.pending, rest))
     }
 
-    /// Writes to the command's stdin.
+    /// Writes to the command's stdin, within the write timeout: a child
+    /// that stops reading fills the pipe, and a blocked host call would
+    /// not see the run's deadline.
     pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
         let stdin = self
             .stdin
             .as_mut()
             .ok_or_else(|| TransportError::Io("stdin closed".into()))?;
-        stdin
-            .write_all(data)
-            .and_then(|()| stdin.flush())
-            .map_err(|e| super::io_error(&e))
+        let Some(timeout) = self.write_timeout else {
+            return stdin
+                .write_all(data)
+                .and_then(|()| stdin.flush())
+                .map_err(|e| super::io_error(&e));
+        };
+        use std::os::fd::AsRawFd;
+        let fd = stdin.as_raw_fd();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one valid pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if ready < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(super::io_error(&e));
+            }
+            if ready == 0 {
+                return Err(TransportError::Timeout);
+            }
+            // At most PIPE_BUF bytes: a write of that size to a pipe that
+            // poll found writable does not block.
+            let n = rest.len().min(libc::PIPE_BUF);
+            match stdin.write(&rest[..n]) {
+                Ok(written) => rest = &rest[written..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(super::io_error(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the write timeout.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write_timeout = timeout;
     }
 
     /// Changes the read timeout.

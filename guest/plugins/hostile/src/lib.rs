@@ -66,6 +66,33 @@ fn probe_secret(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens up to N connections (TCP to HOST:PORT, or runs COMMAND) and keeps
+/// them all; prints how many opened and the first refusal.
+fn flood(args: &[String]) -> Result<(), String> {
+    let usage = || "usage: hostile flood tcp HOST PORT N | flood exec COMMAND N".to_string();
+    let n: usize = args.last().and_then(|n| n.parse().ok()).ok_or_else(usage)?;
+    let mut open = Vec::new();
+    for _ in 0..n {
+        let attempt = match args.get(1).map(String::as_str) {
+            Some("tcp") => {
+                let port: u16 = args.get(3).and_then(|p| p.parse().ok()).ok_or_else(usage)?;
+                Imap4::open_tcp(args.get(2).ok_or_else(usage)?, port, Some(5.0))
+            }
+            Some("exec") => Imap4::open_stream(args.get(2).ok_or_else(usage)?, Some(5.0)),
+            _ => return Err(usage()),
+        };
+        match attempt {
+            Ok(imap) => open.push(imap),
+            Err(e) => {
+                println!("opened {}; then {}", open.len(), show(&e));
+                return Ok(());
+            }
+        }
+    }
+    println!("opened {}", open.len());
+    Ok(())
+}
+
 impl Guest for Hostile {
     fn run(args: Vec<String>) -> Result<(), String> {
         match args.first().map(String::as_str) {
@@ -108,9 +135,11 @@ impl Guest for Hostile {
             }
             Some("panic") => panic!("the plugin panicked on purpose"),
             Some("secret") => probe_secret(&args),
-            _ => {
-                Err("usage: hostile file|socket ADDR|env|loop|memory|recursion|panic|secret HOST PORT USER NAME".into())
-            }
+            Some("flood") => flood(&args),
+            _ => Err(
+                "usage: hostile file|socket ADDR|env|loop|memory|recursion|panic|secret HOST PORT USER NAME|flood tcp HOST PORT N|flood exec COMMAND N"
+                    .into(),
+            ),
         }
     }
 }

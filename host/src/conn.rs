@@ -1,0 +1,137 @@
+//! The `connection` resource as the guest holds it: a byte stream plus what
+//! the host must remember about it to guard secrets (where it goes, whether
+//! the server's certificate was verified for that name, what was revealed
+//! on it).
+
+use std::net::IpAddr;
+
+use crate::bindings::{TlsOptions, TransportError};
+use crate::echo::{EchoGuard, Echoed};
+use crate::secrets::{Carrier, Endpoint};
+use crate::transport::Connection;
+
+/// A connection owned by the guest through a resource handle.
+#[derive(Debug)]
+pub struct GuestConnection {
+    stream: Connection,
+    /// The endpoint the plugin named; `None` for a process connection.
+    endpoint: Option<Endpoint>,
+    /// TLS verified for the endpoint's own host name.
+    verified_tls: bool,
+    guard: EchoGuard,
+    /// Whether this is a child process (counted against its own limit).
+    process: bool,
+    /// The read and write timeout in force (`None`: none).
+    pub(crate) bounded_by: Option<std::time::Duration>,
+}
+
+/// What a plugin learns when the server echoes a secret.
+pub const ECHO_MESSAGE: &str = "the server sent back a secret revealed on this connection; the connection was closed";
+
+/// Whether TLS options verify the certificate for `host` itself.
+pub fn verifies(host: &str, tls: &TlsOptions) -> bool {
+    !tls.dangerously_accept_invalid_certs && tls.server_name.as_deref().is_none_or(|n| n.eq_ignore_ascii_case(host))
+}
+
+impl GuestConnection {
+    /// A network connection to `host:port`.
+    pub fn network(stream: Connection, host: &str, port: u16, verified_tls: bool) -> Self {
+        GuestConnection {
+            stream,
+            endpoint: Some(Endpoint::new(host, port)),
+            verified_tls,
+            guard: EchoGuard::default(),
+            process: false,
+            bounded_by: None,
+        }
+    }
+
+    /// A child process's stdin and stdout.
+    pub fn process(stream: Connection) -> Self {
+        GuestConnection {
+            stream,
+            endpoint: None,
+            verified_tls: false,
+            guard: EchoGuard::default(),
+            process: true,
+            bounded_by: None,
+        }
+    }
+
+    /// Whether this is a process connection.
+    pub fn is_process(&self) -> bool {
+        self.process
+    }
+
+    /// The endpoint the plugin named, for a network connection.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// How this connection would carry a secret.
+    pub fn carrier(&self) -> Carrier {
+        if self.stream.is_tls() && self.verified_tls {
+            Carrier::VerifiedTls
+        } else if self.stream.peer_ip().is_some_and(is_loopback) {
+            Carrier::Loopback
+        } else {
+            Carrier::Exposed
+        }
+    }
+
+    /// Remembers that `secret` was revealed for this connection: from now
+    /// on nothing containing it is delivered from the server.
+    pub fn guard_secret(&mut self, secret: &str) {
+        self.guard.add_secret(secret.as_bytes());
+    }
+
+    /// Reads through the echo guard; an echo closes the connection.
+    pub fn read(&mut self, max: u32) -> Result<Vec<u8>, TransportError> {
+        loop {
+            let data = self.stream.read(max)?;
+            if data.is_empty() {
+                self.guard.finish();
+                return Ok(data);
+            }
+            match self.guard.filter(&data) {
+                Ok(passed) if passed.is_empty() => continue,
+                Ok(passed) => return Ok(passed),
+                Err(Echoed) => {
+                    self.stream.shutdown();
+                    self.stream = Connection::Closed;
+                    tracing::warn!(endpoint = ?self.endpoint, "server echoed a secret; connection closed");
+                    return Err(TransportError::Io(ECHO_MESSAGE.into()));
+                }
+            }
+        }
+    }
+
+    /// Upgrades to TLS (STARTTLS); verification is recorded as for
+    /// implicit TLS.
+    pub fn start_tls(&mut self, host: &str, tls: &TlsOptions, ca_file: Option<&[u8]>) -> Result<(), TransportError> {
+        self.stream.start_tls(host, tls, ca_file)?;
+        self.verified_tls = verifies(host, tls)
+            && self
+                .endpoint
+                .as_ref()
+                .is_some_and(|e| e.host == host.to_ascii_lowercase());
+        Ok(())
+    }
+
+    /// The byte stream.
+    pub fn stream(&mut self) -> &mut Connection {
+        &mut self.stream
+    }
+
+    /// The byte stream, shared.
+    pub fn stream_ref(&self) -> &Connection {
+        &self.stream
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
