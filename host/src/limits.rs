@@ -99,27 +99,37 @@ impl StoreLimiter {
     }
 }
 
+/// Moves one item's share of `in_use` from `current` to `desired`, if the
+/// total stays within `limit`.
+fn regrow(in_use: &mut usize, current: usize, desired: usize, limit: usize) -> bool {
+    let others = *in_use - current.min(*in_use);
+    match others.checked_add(desired) {
+        Some(total) if total <= limit => {
+            *in_use = total;
+            true
+        }
+        _ => false,
+    }
+}
+
 impl ResourceLimiter for StoreLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.memory_in_use - current.min(self.memory_in_use);
-        match total.checked_add(desired) {
-            Some(t) if t <= self.config.memory_bytes => {
-                self.memory_in_use = t;
-                Ok(true)
-            }
-            _ => self.fire(Limit::Memory),
+        if regrow(&mut self.memory_in_use, current, desired, self.config.memory_bytes) {
+            return Ok(true);
         }
+        self.fire(Limit::Memory)
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.table_elements_in_use - current.min(self.table_elements_in_use);
-        match total.checked_add(desired) {
-            Some(t) if t <= self.config.table_elements => {
-                self.table_elements_in_use = t;
-                Ok(true)
-            }
-            _ => self.fire(Limit::TableElements),
+        if regrow(
+            &mut self.table_elements_in_use,
+            current,
+            desired,
+            self.config.table_elements,
+        ) {
+            return Ok(true);
         }
+        self.fire(Limit::TableElements)
     }
 
     fn instances(&self) -> usize {

@@ -6,6 +6,7 @@ pub mod tcp;
 pub mod tls;
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
@@ -101,26 +102,34 @@ impl Connection {
 
     /// Changes the read timeout.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
-        let r = match self {
-            Connection::Tcp(c) => c.stream.set_read_timeout(timeout),
-            Connection::Tls(s) => s.sock.set_read_timeout(timeout),
-            Connection::Process(p) => {
-                p.set_read_timeout(timeout);
-                Ok(())
-            }
-            Connection::Closed => return Err(closed()),
-        };
-        r.map_err(|e| io_error(&e))
+        self.set_timeout(
+            timeout,
+            TcpStream::set_read_timeout,
+            process::ProcessConnection::set_read_timeout,
+        )
     }
 
     /// Bounds every later write (`None`: the OS default, no limit): a
     /// server that stops reading cannot hold the host.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        self.set_timeout(
+            timeout,
+            TcpStream::set_write_timeout,
+            process::ProcessConnection::set_write_timeout,
+        )
+    }
+
+    fn set_timeout(
+        &mut self,
+        timeout: Option<Duration>,
+        socket: fn(&TcpStream, Option<Duration>) -> io::Result<()>,
+        pipe: fn(&mut process::ProcessConnection, Option<Duration>),
+    ) -> Result<(), TransportError> {
         let r = match self {
-            Connection::Tcp(c) => c.stream.set_write_timeout(timeout),
-            Connection::Tls(s) => s.sock.set_write_timeout(timeout),
+            Connection::Tcp(c) => socket(&c.stream, timeout),
+            Connection::Tls(s) => socket(&s.sock, timeout),
             Connection::Process(p) => {
-                p.set_write_timeout(timeout);
+                pipe(p, timeout);
                 Ok(())
             }
             Connection::Closed => return Err(closed()),
