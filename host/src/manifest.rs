@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! allow = ["imap.example.org:993"]
-//! allow-exec = ["/usr/lib/dovecot/imap *"]
+//! allow-exec = ["/usr/lib/dovecot/imap **"]
 //! allow-read = ["/etc/wasimap/ca.pem"]
 //!
 //! [limits]
@@ -99,7 +99,7 @@ mod tests {
         let m: Manifest = toml::from_str(
             r#"
             allow = ["imap.example.org:993"]
-            allow-exec = ["/usr/lib/dovecot/imap *"]
+            allow-exec = ["/usr/lib/dovecot/imap **"]
             [limits]
             memory-mib = 64
             fuel = 1000
