@@ -23,7 +23,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::wasimap::imap::{secrets, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
-use crate::policy::{Policy, Request};
+use crate::policy::{Policy, ReadError, Request};
 use crate::secrets::Secrets;
 use crate::transport::Connection;
 
@@ -85,17 +85,16 @@ fn table_error(e: wasmtime::component::ResourceTableError) -> TransportError {
 }
 
 impl WasimapCtxView<'_> {
-    /// Reads the CA file named in TLS options, if any, after checking the
-    /// permission. File contents never appear in errors.
+    /// Reads the CA file named in TLS options, if any, if the policy grants
+    /// the file the kernel actually opens (`..` and symlinks resolved, a
+    /// regular file, at most 1 MiB). File contents never appear in errors.
     fn ca_file(&self, tls: &TlsOptions) -> Result<Option<Vec<u8>>, TransportError> {
         let Some(path) = &tls.ca_file else { return Ok(None) };
-        self.ctx
-            .policy
-            .check(&Request::ReadFile { path })
-            .map_err(TransportError::Denied)?;
-        std::fs::read(path)
-            .map(Some)
-            .map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
+        match self.ctx.policy.read_file(path) {
+            Ok(data) => Ok(Some(data)),
+            Err(ReadError::Denied(e)) => Err(TransportError::Denied(e)),
+            Err(ReadError::Failed(e)) => Err(TransportError::Tls(format!("ca-file {e}"))),
+        }
     }
 
     /// The guest's timeouts, with "none" bounded by [`WasimapCtx::max_blocking`].
@@ -132,7 +131,9 @@ impl transport::Host for WasimapCtxView<'_> {
             .policy
             .check(&Request::ConnectTcp { host: &host, port })
             .map_err(TransportError::Denied)?;
-        let conn = Connection::open_tcp(&host, port, &self.bounded(options))?;
+        let policy = &self.ctx.policy;
+        let check = |addr| policy.check_address(&host, addr);
+        let conn = Connection::open_tcp(&host, port, &self.bounded(options), &check)?;
         tracing::debug!(%host, port, "connected");
         self.push(conn)
     }
@@ -149,7 +150,9 @@ impl transport::Host for WasimapCtxView<'_> {
             .check(&Request::ConnectTls { host: &host, port })
             .map_err(TransportError::Denied)?;
         let ca = self.ca_file(&tls)?;
-        let conn = Connection::open_tls(&host, port, &self.bounded(options), &tls, ca.as_deref())?;
+        let policy = &self.ctx.policy;
+        let check = |addr| policy.check_address(&host, addr);
+        let conn = Connection::open_tls(&host, port, &self.bounded(options), &tls, ca.as_deref(), &check)?;
         tracing::debug!(%host, port, "connected with TLS");
         self.push(conn)
     }
