@@ -57,6 +57,9 @@ enum Command {
         /// Let secret NAME go over plaintext (or unverified TLS) to a host that is not loopback. Repeatable.
         #[arg(long = "secret-plaintext", value_name = "NAME")]
         secret_plaintext: Vec<String>,
+        /// Refuse addresses in private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) unless granted as IP patterns.
+        #[arg(long)]
+        deny_private_networks: bool,
         /// Connections open at once (default 16).
         #[arg(long, value_name = "N")]
         max_connections: Option<usize>,
@@ -110,6 +113,7 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         secret,
         secret_endpoint,
         secret_plaintext,
+        deny_private_networks,
         max_connections,
         max_processes,
         manifest,
@@ -130,8 +134,13 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
     };
     let mut policy = manifest.policy(Policy::deny_all())?;
     policy = allow.into_iter().fold(policy, Policy::allow);
-    policy = allow_exec.into_iter().fold(policy, Policy::allow_exec);
-    policy = allow_read.into_iter().fold(policy, Policy::allow_read);
+    for command in allow_exec {
+        policy = policy.try_allow_exec(&command).map_err(anyhow::Error::msg)?;
+    }
+    for path in allow_read {
+        policy = policy.try_allow_read(&path).map_err(anyhow::Error::msg)?;
+    }
+    policy = policy.deny_private_networks(deny_private_networks || manifest.deny_private_networks);
     let mut secrets = secret
         .into_iter()
         .fold(manifest.secrets(Secrets::none())?, |s, (n, src)| s.define(n, src));

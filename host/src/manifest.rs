@@ -3,10 +3,11 @@
 //!
 //! ```toml
 //! allow = ["imap.example.org:993"]
-//! allow-exec = ["/usr/lib/dovecot/imap *"]
+//! allow-exec = ["/usr/lib/dovecot/imap **"]
 //! allow-read = ["/etc/wasimap/ca.pem"]
 //! allow-ca = ["/etc/wasimap/test-ca.pem"]
 //! allow-insecure-tls = ["test.example.org:993"]
+//! deny-private-networks = true
 //!
 //! [limits]
 //! memory-mib = 256
@@ -52,6 +53,9 @@ pub struct Manifest {
     /// `HOST:PORT` patterns where certificates need not be valid.
     #[serde(default)]
     pub allow_insecure_tls: Vec<String>,
+    /// Refuse private-range addresses unless granted as IP patterns.
+    #[serde(default)]
+    pub deny_private_networks: bool,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
@@ -114,12 +118,12 @@ impl Manifest {
             policy = policy.allow(p.parse::<HostPattern>().map_err(anyhow::Error::msg)?);
         }
         for c in &self.allow_exec {
-            policy = policy.allow_exec(c.clone());
+            policy = policy.try_allow_exec(c).map_err(anyhow::Error::msg)?;
         }
         for r in &self.allow_read {
-            policy = policy.allow_read(r.clone());
+            policy = policy.try_allow_read(r).map_err(anyhow::Error::msg)?;
         }
-        Ok(policy)
+        Ok(policy.deny_private_networks(self.deny_private_networks))
     }
 
     /// The manifest's secrets, added to `secrets`.
@@ -168,7 +172,7 @@ mod tests {
         let m: Manifest = toml::from_str(
             r#"
             allow = ["imap.example.org:993"]
-            allow-exec = ["/usr/lib/dovecot/imap *"]
+            allow-exec = ["/usr/lib/dovecot/imap **"]
             [limits]
             memory-mib = 64
             fuel = 1000

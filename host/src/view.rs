@@ -25,7 +25,7 @@ use crate::bindings::wasimap::imap::{secrets, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::conn::{verifies, GuestConnection};
 use crate::limits::{bounded_wait, TransportLimits};
-use crate::policy::{Policy, Request};
+use crate::policy::{Policy, ReadError, Request};
 use crate::secrets::Secrets;
 use crate::transport::Connection;
 use crate::trust::TlsTrust;
@@ -120,20 +120,19 @@ fn ms(d: Option<Duration>) -> Option<u32> {
 }
 
 impl WasimapCtxView<'_> {
-    /// Reads the CA file named in TLS options, if any, after checking the
-    /// permission. File contents never appear in errors.
+    /// Reads the CA file named in TLS options, if any, if the policy grants
+    /// the file the kernel actually opens (`..` and symlinks resolved, a
+    /// regular file, at most 1 MiB). File contents never appear in errors.
     fn ca_file(&self, tls: &TlsOptions) -> Result<Option<Vec<u8>>, TransportError> {
         let Some(path) = &tls.ca_file else { return Ok(None) };
         if let Some(pem) = self.ctx.trust.granted_ca_file(std::path::Path::new(path)) {
             return Ok(Some(pem));
         }
-        self.ctx
-            .policy
-            .check(&Request::ReadFile { path })
-            .map_err(TransportError::Denied)?;
-        std::fs::read(path)
-            .map(Some)
-            .map_err(|e| TransportError::Tls(format!("ca-file {path:?}: {e}")))
+        match self.ctx.policy.read_file(path) {
+            Ok(data) => Ok(Some(data)),
+            Err(ReadError::Denied(e)) => Err(TransportError::Denied(e)),
+            Err(ReadError::Failed(e)) => Err(TransportError::Tls(format!("ca-file {e}"))),
+        }
     }
 
     /// The guest's timeouts, never past the run's deadline.
@@ -215,7 +214,9 @@ impl transport::Host for WasimapCtxView<'_> {
             .map_err(TransportError::Denied)?;
         self.reserve(false)?;
         let options = self.bounded(options);
-        let conn = Connection::open_tcp(&host, port, &options)?;
+        let policy = &self.ctx.policy;
+        let check = |addr| policy.check_address(&host, addr);
+        let conn = Connection::open_tcp(&host, port, &options, &check)?;
         tracing::debug!(%host, port, "connected");
         self.push(GuestConnection::network(conn, &host, port, false), &options)
     }
@@ -235,7 +236,9 @@ impl transport::Host for WasimapCtxView<'_> {
         self.reserve(false)?;
         let ca = self.ca_file(&tls)?;
         let options = self.bounded(options);
-        let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref())?;
+        let policy = &self.ctx.policy;
+        let check = |addr| policy.check_address(&host, addr);
+        let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check)?;
         tracing::debug!(%host, port, "connected with TLS");
         self.push(
             GuestConnection::network(conn, &host, port, verifies(&host, &tls)),

@@ -160,8 +160,7 @@ pub fn runner() -> &'static Runner {
         let policy = Policy::deny_all()
             .allow("127.0.0.1:*".parse::<HostPattern>().unwrap())
             .allow("localhost:*".parse::<HostPattern>().unwrap())
-            .allow_exec(format!("{} *", d.get("WASIMAP_STREAM_COMMAND")))
-            .allow_exec(format!("sleep * & exec {} *", d.get("WASIMAP_STREAM_COMMAND")))
+            .allow_exec(format!("{} **", d.get("WASIMAP_STREAM_COMMAND")))
             .allow_read(format!("{}/certs/*", d.get("WASIMAP_DOVECOT_DIR")));
         // The grants above have wildcards, so the secrets are bound to the
         // server's endpoints explicitly.
@@ -190,6 +189,20 @@ pub fn runner() -> &'static Runner {
     })
 }
 
+/// A runner granting exactly `policy`, with the shell plugin loaded (the
+/// compiled artifact comes from the shared cache in `target/`).
+pub fn runner_with(policy: Policy) -> (Runner, Component) {
+    let runner = Runner::new(RunnerConfig {
+        policy,
+        cache_dir: Some(root().join("target/wasimap-cache")),
+        ..RunnerConfig::default()
+    })
+    .expect("runner");
+    let bytes = std::fs::read(plugin_path("shell")).expect("plugin wasm");
+    let shell = runner.load(&bytes).expect("composing and compiling the shell plugin");
+    (runner, shell)
+}
+
 /// A plugin composed and compiled once per test binary.
 pub fn component(name: &str) -> &'static Component {
     static LOADED: Mutex<BTreeMap<String, &'static Component>> = Mutex::new(BTreeMap::new());
@@ -210,8 +223,14 @@ pub fn run_plugin(name: &str, args: &[String], stdin: &[u8]) -> Outcome {
 /// Runs a shell-plugin script (one JSON value per call) and returns one
 /// answer per line.
 pub fn shell(script: &[Value]) -> Vec<Value> {
+    shell_with(runner(), component("shell"), script)
+}
+
+/// [`shell`] on another runner (its own policy), with the shell plugin
+/// loaded by it.
+pub fn shell_with(runner: &Runner, shell: &Component, script: &[Value]) -> Vec<Value> {
     let input: String = script.iter().map(|v| format!("{v}\n")).collect();
-    let outcome = run_plugin("shell", &[], input.as_bytes());
+    let outcome = runner.run(shell, &[], Stdio::Captured(input.into_bytes()));
     assert!(
         matches!(outcome.result, Ok(Ok(()))),
         "shell failed: {:?}; stderr: {}",

@@ -4,7 +4,8 @@
 use std::net::TcpListener;
 
 use serde_json::{json, Value};
-use wasimap_tests::{b, dovecot, shell, unique_user};
+use wasimap_host::Policy;
+use wasimap_tests::{b, dovecot, runner_with, shell, shell_with, unique_user};
 
 fn ca() -> Value {
     json!({ "ca_file": dovecot().get("WASIMAP_CA") })
@@ -335,15 +336,19 @@ mod oauth {
 
 #[test]
 fn a_dropped_stream_connection_kills_its_processes() {
-    // A background child of the shell: killing only the shell would orphan it.
+    // A background child of a shell: killing only the shell would orphan
+    // it. wasimap runs no shell of its own, so this runner grants this one
+    // exact shell line, as a user could.
     let sleeper = format!("sleep {}.25", 5000 + std::process::id() % 1000);
-    let command = format!(
-        "{sleeper} & exec {} -u {}",
+    let line = format!(
+        "/bin/{sleeper} & exec {} -u {}",
         dovecot().get("WASIMAP_STREAM_COMMAND"),
         unique_user("reap")
     );
-    let a = shell(&[json!(["IMAP4_stream", command]), json!(["noop"])]);
-    assert_eq!(a[1]["typ"], "OK");
+    let command = format!("/bin/sh -c '{line}'");
+    let (runner, shell) = runner_with(Policy::deny_all().allow_exec(&command));
+    let a = shell_with(&runner, &shell, &[json!(["IMAP4_stream", command]), json!(["noop"])]);
+    assert_eq!(a[1]["typ"], "OK", "{a:?}");
     // The shell plugin has returned: its connection resource was dropped.
     let alive = std::process::Command::new("pgrep")
         .args(["-f", &sleeper])

@@ -6,10 +6,15 @@ pub mod tcp;
 pub mod tls;
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+
+/// Decides, before it is tried, whether an address a host resolved to may
+/// be connected to; the error says why not. The host passes
+/// [`crate::Policy::check_address`] for the requested name.
+pub type AddressCheck<'a> = &'a dyn Fn(SocketAddr) -> Result<(), String>;
 
 /// Largest read handed to a guest at once.
 pub const MAX_READ: usize = 1 << 20;
@@ -59,24 +64,32 @@ fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, TransportEr
 }
 
 impl Connection {
-    /// Opens a TCP connection (the policy was checked by the caller).
-    pub fn open_tcp(host: &str, port: u16, options: &ConnectOptions) -> Result<Self, TransportError> {
-        tcp::TcpConnection::connect(host, port, options).map(Connection::Tcp)
+    /// Opens a TCP connection (the policy admitted `host` already; `check`
+    /// admits each address it resolves to).
+    pub fn open_tcp(
+        host: &str,
+        port: u16,
+        options: &ConnectOptions,
+        check: AddressCheck<'_>,
+    ) -> Result<Self, TransportError> {
+        tcp::TcpConnection::connect(host, port, options, check).map(Connection::Tcp)
     }
 
-    /// Opens TCP and runs the TLS handshake.
+    /// Opens TCP (as [`Connection::open_tcp`]) and runs the TLS handshake.
     pub fn open_tls(
         host: &str,
         port: u16,
         options: &ConnectOptions,
         tls: &TlsOptions,
         ca_file: Option<&[u8]>,
+        check: AddressCheck<'_>,
     ) -> Result<Self, TransportError> {
-        let tcp = tcp::TcpConnection::connect(host, port, options)?;
+        let tcp = tcp::TcpConnection::connect(host, port, options, check)?;
         tls::handshake(tcp.stream, host, tls, ca_file).map(|s| Connection::Tls(Box::new(s)))
     }
 
-    /// Starts a command as a connection.
+    /// Starts a command as a connection: split into an argument vector by
+    /// [`crate::policy::split_command`] and run without a shell.
     pub fn open_process(command: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
         process::ProcessConnection::spawn(command, duration(options.read_timeout_ms)).map(Connection::Process)
     }

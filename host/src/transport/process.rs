@@ -1,7 +1,15 @@
-//! Process connections (imaplib's `IMAP4_stream`): a command run with
-//! `/bin/sh -c`, its stdin and stdout as the connection, its stderr passed
-//! to the host's stderr. The child's whole process group is killed and the
-//! child reaped on drop.
+//! Process connections (imaplib's `IMAP4_stream`): a command run as an
+//! argument vector, its stdin and stdout as the connection, its stderr
+//! passed to the host's stderr. The child's whole process group is killed
+//! and the child reaped on drop.
+//!
+//! This deviates from imaplib on purpose: `IMAP4_stream` runs its command
+//! with `subprocess.Popen(command, shell=True)`; wasimap never runs a
+//! shell. The command is split by shell quoting rules
+//! ([`crate::policy::split_command`], which refuses every shell operator,
+//! substitution, redirection and glob), the first word must be an absolute
+//! path, and the words are passed to `execve` as they are. The child's
+//! environment is empty: the host's environment holds its secrets.
 
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -10,6 +18,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use crate::bindings::TransportError;
+use crate::policy::split_command;
 
 /// A running command used as a byte stream.
 #[derive(Debug)]
@@ -25,13 +34,15 @@ pub struct ProcessConnection {
 }
 
 impl ProcessConnection {
-    /// Starts `command`.
+    /// Starts `command`, split into words, without a shell and with an
+    /// empty environment.
     pub fn spawn(command: &str, read_timeout: Option<Duration>) -> Result<Self, TransportError> {
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(command)
+        let argv = split_command(command).map_err(TransportError::Denied)?;
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_clear()
             // Its own process group, so dropping the connection can end
-            // everything the shell started, not only the shell.
+            // everything the command started, not only the command.
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -174,5 +185,33 @@ impl Drop for ProcessConnection {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(command: &str) -> Vec<u8> {
+        let mut p = ProcessConnection::spawn(command, Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let chunk = p.read(1 << 16).unwrap();
+            if chunk.is_empty() {
+                return out;
+            }
+            out.extend(chunk);
+        }
+    }
+
+    #[test]
+    fn commands_run_as_argument_vectors_with_an_empty_environment() {
+        std::env::set_var("WASIMAP_PROCESS_TEST_SECRET", "hunter2");
+        assert_eq!(output("/usr/bin/env"), b"");
+        assert_eq!(output("/bin/echo 'a; b' \"\\$(x)\" '*'"), b"a; b $(x) *\n");
+        let err = ProcessConnection::spawn("/bin/echo x; /bin/true", None).unwrap_err();
+        assert!(matches!(err, TransportError::Denied(m) if m.starts_with("command refused: ';'")));
+        let err = ProcessConnection::spawn("/no/such/program", None).unwrap_err();
+        assert!(matches!(err, TransportError::Io(m) if m.starts_with("cannot start")));
     }
 }
