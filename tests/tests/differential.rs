@@ -163,6 +163,44 @@ fn untagged_carry_over_matches_cpython() {
     assert_eq!(ours[9], json!({"typ": "COPYUID", "data": [null]}));
 }
 
+/// Search criteria that are parenthesized key lists go out as given (issue
+/// #14): `search(None, '(UNSEEN)')` was sent as `"(UNSEEN)"`, which Dovecot
+/// answers BAD. Every answer is CPython's.
+#[test]
+fn search_key_lists_match_cpython() {
+    let (script, ours, theirs) = differential("keylist", |_| {
+        vec![
+            json!(["append", "INBOX", "(\\Seen)", null, msg("ann@example.org", "alpha")]),
+            json!(["append", "INBOX", null, null, msg("bob@example.org", "beta")]),
+            json!(["append", "INBOX", "(\\Flagged)", null, msg("ann@example.org", "gamma")]),
+            json!(["select", "INBOX"]),
+            json!(["search", null, "(UNSEEN)"]),
+            json!(["uid", "SEARCH", "(ALL)"]),
+            json!(["sort", "(DATE)", "UTF-8", "(UNSEEN)"]),
+            json!(["search", null, "NOT", "(SEEN)"]),
+            json!(["thread", "REFERENCES", "UTF-8", "(UNSEEN)"]),
+            json!(["search", null, "(OR FROM \"bob@example.org\" (FLAGGED))"]),
+            json!(["search", null, "OR", "(SEEN)", "FLAGGED"]),
+            json!(["search", "UTF-8", "((NOT SEEN) UID 1:*)"]),
+            json!(["search", null, "OR SUBJECT", "beta", "(SUBJECT gamma)"]),
+        ]
+    });
+    assert_same(&script, &ours, &theirs);
+    let ids = |i: usize| ours[i]["data"][0]["b"].as_str().unwrap_or("?").to_string();
+    for (line, expected) in [
+        (6, "2 3"),
+        (7, "1 2 3"),
+        (8, "2 3"),
+        (9, "2 3"),
+        (11, "2 3"),
+        (12, "1 3"),
+        (13, "2 3"),
+        (14, "2 3"),
+    ] {
+        assert_eq!(ids(line), expected, "line {line}: {}", ours[line]);
+    }
+}
+
 // ----- documented deviations from CPython 3.11 -----
 
 fn list_names(answer: &Value) -> Vec<String> {
@@ -229,6 +267,30 @@ fn deviation_crlf_injection() {
     assert!(
         list_names(&theirs[4]).contains(&"injected".to_string()),
         "CPython was injected: {}",
+        theirs[4]
+    );
+}
+
+/// Row "search values": a value given as its own argument after a lone
+/// key is quoted when it is not an atom; CPython sends `SUBJECT two words`,
+/// which Dovecot answers BAD.
+#[test]
+fn deviation_search_value_quoting() {
+    let (_, ours, theirs) = differential("svalue", |_| {
+        vec![
+            json!(["append", "INBOX", null, null, msg("ann@example.org", "two words")]),
+            json!(["select", "INBOX"]),
+            json!(["search", null, "SUBJECT", "two words"]),
+        ]
+    });
+    assert_eq!(ours[4], json!({"typ": "OK", "data": [{"b": "1"}]}), "{}", ours[4]);
+    assert_eq!(theirs[4]["error"], "error", "{}", theirs[4]);
+    assert!(
+        theirs[4]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("SEARCH command error: BAD"),
+        "{}",
         theirs[4]
     );
 }

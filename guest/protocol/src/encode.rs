@@ -232,68 +232,75 @@ pub fn decode_astring(piece: &Piece) -> Option<Vec<u8>> {
     }
 }
 
-/// Search keys that take string arguments, and how many (RFC 3501 §6.4.4):
-/// the arguments after them are values and are encoded as astrings.
-fn search_key_arity(key: &[u8]) -> Option<usize> {
-    const KEYS: &[(&str, usize)] = &[
-        ("ALL", 0),
-        ("ANSWERED", 0),
-        ("BCC", 1),
-        ("BEFORE", 1),
-        ("BODY", 1),
-        ("CC", 1),
-        ("DELETED", 0),
-        ("DRAFT", 0),
-        ("FLAGGED", 0),
-        ("FROM", 1),
-        ("HEADER", 2),
-        ("KEYWORD", 1),
-        ("LARGER", 1),
-        ("NEW", 0),
-        ("NOT", 0),
-        ("OLD", 0),
-        ("ON", 1),
-        ("OR", 0),
-        ("RECENT", 0),
-        ("SEEN", 0),
-        ("SENTBEFORE", 1),
-        ("SENTON", 1),
-        ("SENTSINCE", 1),
-        ("SINCE", 1),
-        ("SMALLER", 1),
-        ("SUBJECT", 1),
-        ("TEXT", 1),
-        ("TO", 1),
-        ("UID", 1),
-        ("UNANSWERED", 0),
-        ("UNDELETED", 0),
-        ("UNDRAFT", 0),
-        ("UNFLAGGED", 0),
-        ("UNKEYWORD", 1),
-        ("UNSEEN", 0),
-        ("MODSEQ", 1),
-        ("OLDER", 1),
-        ("YOUNGER", 1),
-        ("RETURN", 0),
-        ("CHARSET", 1),
-        ("FUZZY", 0),
-        ("X-GM-RAW", 1),
-        ("X-GM-MSGID", 1),
-        ("X-GM-THRID", 1),
-        ("X-GM-LABELS", 1),
-        ("EMAILID", 1),
-        ("THREADID", 1),
-        ("SAVEDBEFORE", 1),
-        ("SAVEDON", 1),
-        ("SAVEDSINCE", 1),
-        ("SAVEDATESUPPORTED", 0),
-        ("FILTER", 1),
-        ("ANNOTATION", 3),
-    ];
-    let key = std::str::from_utf8(key).ok()?;
-    KEYS.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|&(_, n)| n)
+/// What the search grammar expects next (RFC 3501 section 9 `search-key`
+/// and its extensions), kept on a stack across the criteria arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// A search key: an operand of NOT, OR or FUZZY.
+    Key,
+    /// Search keys up to the `)` closing a list opened in this argument.
+    ListEnd,
+    /// A key's value.
+    Value(Value),
 }
 
+/// The grammar of a key's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Value {
+    /// astring, date, number, flag-keyword, objectid: an atom or a quoted
+    /// string on the wire.
+    Astring,
+    /// list-mailbox (ANNOTATION's entry and attribute): `%` and `*` too.
+    Pattern,
+    /// sequence-set (UID).
+    SequenceSet,
+    /// RETURN's parenthesized list of options (RFC 4731, 5267, 5182).
+    ReturnOptions,
+    /// MODSEQ's first value (RFC 7162): the mod-sequence, or an entry
+    /// name followed by its entry type and the mod-sequence.
+    ModSeq,
+}
+
+/// Search keys and what follows each, in order. Keys not listed here
+/// (server extensions wasimap does not know) make an argument unknown to
+/// the grammar; it is then sent as imaplib sends it (see [`encode_search`]).
+fn search_key(word: &[u8]) -> Option<&'static [Need]> {
+    const K: Need = Need::Key;
+    const A: Need = Need::Value(Value::Astring);
+    const P: Need = Need::Value(Value::Pattern);
+    const S: Need = Need::Value(Value::SequenceSet);
+    const R: Need = Need::Value(Value::ReturnOptions);
+    const M: Need = Need::Value(Value::ModSeq);
+    #[rustfmt::skip]
+    const KEYS: &[(&str, &[Need])] = &[
+        // RFC 3501
+        ("ALL", &[]), ("ANSWERED", &[]), ("BCC", &[A]), ("BEFORE", &[A]), ("BODY", &[A]),
+        ("CC", &[A]), ("DELETED", &[]), ("DRAFT", &[]), ("FLAGGED", &[]), ("FROM", &[A]),
+        ("HEADER", &[A, A]), ("KEYWORD", &[A]), ("LARGER", &[A]), ("NEW", &[]), ("NOT", &[K]),
+        ("OLD", &[]), ("ON", &[A]), ("OR", &[K, K]), ("RECENT", &[]), ("SEEN", &[]),
+        ("SENTBEFORE", &[A]), ("SENTON", &[A]), ("SENTSINCE", &[A]), ("SINCE", &[A]),
+        ("SMALLER", &[A]), ("SUBJECT", &[A]), ("TEXT", &[A]), ("TO", &[A]), ("UID", &[S]),
+        ("UNANSWERED", &[]), ("UNDELETED", &[]), ("UNDRAFT", &[]), ("UNFLAGGED", &[]),
+        ("UNKEYWORD", &[A]), ("UNSEEN", &[]),
+        // the CHARSET of SEARCH, when a caller writes it among the criteria
+        ("CHARSET", &[A]),
+        // RFC 4731 ESEARCH (with RFC 5267's PARTIAL and 5182's SAVE in the list)
+        ("RETURN", &[R]),
+        // RFC 5032 WITHIN; RFC 6203 FUZZY; RFC 7162 CONDSTORE
+        ("OLDER", &[A]), ("YOUNGER", &[A]), ("FUZZY", &[K]), ("MODSEQ", &[M]),
+        // RFC 8474 OBJECTID; RFC 8514 SAVEDATE; RFC 5466 FILTERS; RFC 5257 ANNOTATE
+        ("EMAILID", &[A]), ("THREADID", &[A]),
+        ("SAVEDBEFORE", &[A]), ("SAVEDON", &[A]), ("SAVEDSINCE", &[A]), ("SAVEDATESUPPORTED", &[]),
+        ("FILTER", &[A]), ("ANNOTATION", &[P, P, A]),
+        // Gmail
+        ("X-GM-RAW", &[A]), ("X-GM-MSGID", &[A]), ("X-GM-THRID", &[A]), ("X-GM-LABELS", &[A]),
+    ];
+    KEYS.iter()
+        .find(|(k, _)| k.as_bytes().eq_ignore_ascii_case(word))
+        .map(|&(_, needs)| needs)
+}
+
+/// RFC 3501 `sequence-set`, with RFC 5182's `$`.
 fn is_sequence_set(tok: &[u8]) -> bool {
     !tok.is_empty()
         && tok
@@ -301,34 +308,190 @@ fn is_sequence_set(tok: &[u8]) -> bool {
             .all(|&c| c.is_ascii_digit() || matches!(c, b':' | b',' | b'*' | b'$'))
 }
 
+/// A token of a criteria argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token<'a> {
+    Open,
+    Close,
+    /// A valid quoted string, quotes included.
+    Quoted,
+    /// A run of printable characters other than parentheses and quotes.
+    Word(&'a [u8]),
+}
+
+/// Splits `arg` into tokens; `None` for what no search expression holds
+/// unencoded: a literal marker, an invalid quoted string, a control or
+/// 8-bit byte.
+fn search_tokens(arg: &[u8]) -> Option<Vec<Token<'_>>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < arg.len() {
+        match arg[i] {
+            b' ' => i += 1,
+            b'(' => {
+                out.push(Token::Open);
+                i += 1;
+            }
+            b')' => {
+                out.push(Token::Close);
+                i += 1;
+            }
+            b'"' => {
+                i += quoted_len(&arg[i..], false)?;
+                out.push(Token::Quoted);
+            }
+            _ => {
+                let n = arg[i..]
+                    .iter()
+                    .take_while(|&&c| (0x21..0x7f).contains(&c) && !matches!(c, b'(' | b')' | b'"'))
+                    .count();
+                let word = &arg[i..i + n];
+                if n == 0 || word.contains(&b'{') {
+                    return None;
+                }
+                out.push(Token::Word(word));
+                i += n;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Pushes `needs` so that the first is on top.
+fn push_needs(stack: &mut Vec<Need>, needs: &[Need]) {
+    stack.extend(needs.iter().rev());
+}
+
+/// Reads one criteria argument as search keys, starting from what the
+/// arguments before it left open (`stack`). `Some` with what stays open
+/// after it when the argument is a search-key expression by the grammar
+/// (its lists closed in it); `None` otherwise.
+fn parse_search_arg(arg: &[u8], mut stack: Vec<Need>) -> Option<Vec<Need>> {
+    let tokens = search_tokens(arg)?;
+    if tokens.is_empty() {
+        return None;
+    }
+    let mut it = tokens.into_iter().peekable();
+    while let Some(tok) = it.next() {
+        match stack.last().copied() {
+            Some(Need::Value(value)) => {
+                stack.pop();
+                match (value, tok) {
+                    (Value::Astring | Value::ModSeq, Token::Quoted) => {
+                        if value == Value::ModSeq {
+                            push_needs(&mut stack, &[Need::Value(Value::Astring); 2]);
+                        }
+                    }
+                    (Value::Astring, Token::Word(w)) if w.iter().all(|&c| is_astring_char(c)) => {}
+                    (Value::Pattern, Token::Word(w)) if w.iter().all(|&c| is_list_char(c)) => {}
+                    (Value::Pattern, Token::Quoted) => {}
+                    (Value::SequenceSet, Token::Word(w)) if is_sequence_set(w) => {}
+                    (Value::ModSeq, Token::Word(w)) if w.iter().all(u8::is_ascii_digit) => {}
+                    (Value::ReturnOptions, Token::Open) => {
+                        let mut depth = 1;
+                        while depth > 0 {
+                            match it.next()? {
+                                Token::Open => depth += 1,
+                                Token::Close => depth -= 1,
+                                Token::Word(_) => {}
+                                Token::Quoted => return None,
+                            }
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+            top => {
+                if tok == Token::Close {
+                    if top != Some(Need::ListEnd) {
+                        return None;
+                    }
+                    stack.pop();
+                    continue;
+                }
+                if top == Some(Need::Key) {
+                    stack.pop();
+                }
+                match tok {
+                    Token::Open => {
+                        if it.peek() == Some(&Token::Close) {
+                            return None;
+                        }
+                        stack.push(Need::ListEnd);
+                    }
+                    Token::Word(w) if is_sequence_set(w) => {}
+                    Token::Word(w) => push_needs(&mut stack, search_key(w)?),
+                    Token::Quoted | Token::Close => return None,
+                }
+            }
+        }
+    }
+    (!stack.contains(&Need::ListEnd)).then_some(stack)
+}
+
+/// Encodes a criteria argument that stands where the grammar expects a
+/// value: the whole argument is that value.
+fn search_value(arg: &[u8], value: Value, stack: &mut Vec<Need>, utf8: bool) -> Result<Piece> {
+    Ok(match value {
+        Value::Astring => encode(arg, ArgKind::Astring, utf8)?,
+        Value::Pattern => encode(arg, ArgKind::ListMailbox, utf8)?,
+        Value::SequenceSet if is_sequence_set(arg) => Piece::Text(arg.to_vec()),
+        Value::ReturnOptions if arg.starts_with(b"(") && arg.ends_with(b")") && is_well_formed(arg) => {
+            Piece::Text(arg.to_vec())
+        }
+        Value::SequenceSet | Value::ReturnOptions => encode(arg, ArgKind::Astring, utf8)?,
+        Value::ModSeq => {
+            if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
+                // An entry name: its entry type and the mod-sequence follow.
+                push_needs(stack, &[Need::Value(Value::Astring); 2]);
+            }
+            encode(arg, ArgKind::Astring, utf8)?
+        }
+    })
+}
+
 /// Encodes SEARCH (and SORT/THREAD) criteria given as separate arguments,
-/// as imaplib's `search(charset, *criteria)` receives them.
+/// as imaplib's `search(charset, *criteria)` receives them, by the search
+/// grammar (RFC 3501 `search-key` with the extensions [`search_key`] lists).
 ///
-/// An argument that is a well-formed run of search keys (`UNSEEN`,
-/// `FROM "a b"`, `(OR SEEN FLAGGED)`, `1:*`) passes unchanged; the values
-/// that follow a lone key taking arguments (`'SUBJECT', 'hello world'`) are
-/// astrings, quoted or sent as literals as needed.
+/// - An argument that is a search-key expression by the grammar passes
+///   unchanged: `UNSEEN`, `(UNSEEN)`, `NOT (SEEN)`, `(OR FROM "a b" (TO c))`,
+///   `1:*`, `UID 2,4:7`, `RETURN (MIN COUNT) ALL`, `OR SUBJECT`. What it
+///   leaves open (`OR`'s second key, `SUBJECT`'s value) is what the next
+///   arguments fill.
+/// - An argument where the grammar expects a value (after a lone
+///   `SUBJECT`, `HEADER`, `UID`, ...) is that whole value, encoded for its
+///   grammar: `'SUBJECT', 'hello world'` → `SUBJECT "hello world"`; 8-bit
+///   or very long text becomes a literal.
+/// - Anything else (a key the table does not know, a broken expression)
+///   passes unchanged when it is well-formed ([`is_well_formed`]), as
+///   imaplib sends it, and is otherwise encoded as an astring: a `{`
+///   literal marker is never sent raw.
+///
+/// # Errors
+/// `error` for CR, LF or NUL in any argument.
 pub fn encode_search(criteria: &[&[u8]], utf8: bool) -> Result<Vec<Piece>> {
     let mut out = Vec::with_capacity(criteria.len());
-    let mut pending_values = 0usize;
+    let mut stack = Vec::new();
     for &arg in criteria {
         check_line_safe(arg)?;
-        if pending_values > 0 {
-            pending_values -= 1;
-            out.push(encode(arg, ArgKind::Astring, utf8)?);
+        if let Some(&Need::Value(value)) = stack.last() {
+            stack.pop();
+            out.push(search_value(arg, value, &mut stack, utf8)?);
             continue;
         }
-        let first = arg.split(|&c| c == b' ').next().unwrap_or_default().trim_ascii_start();
-        let first = first.strip_prefix(b"(").unwrap_or(first);
-        let structural =
-            is_well_formed(arg) && (search_key_arity(first).is_some() || is_sequence_set(first) || first.is_empty());
-        if structural {
-            if !arg.contains(&b' ') {
-                pending_values = search_key_arity(first).unwrap_or(0);
+        match parse_search_arg(arg, stack.clone()) {
+            Some(open) => {
+                stack = open;
+                out.push(Piece::Text(arg.to_vec()));
             }
-            out.push(Piece::Text(arg.to_vec()));
-        } else {
-            out.push(encode(arg, ArgKind::Astring, utf8)?);
+            None => {
+                // Taken as one key the grammar does not know.
+                if stack.last() == Some(&Need::Key) {
+                    stack.pop();
+                }
+                out.push(encode(arg, ArgKind::Raw, utf8)?);
+            }
         }
     }
     Ok(out)
@@ -477,9 +640,13 @@ mod tests {
         }
     }
 
+    /// What `encode_search` makes of `criteria`, all text.
+    fn enc(criteria: &[&[u8]]) -> Vec<Vec<u8>> {
+        encode_search(criteria, false).unwrap().into_iter().map(text).collect()
+    }
+
     #[test]
     fn search_criteria() {
-        let enc = |c: &[&[u8]]| -> Vec<Vec<u8>> { encode_search(c, false).unwrap().into_iter().map(text).collect() };
         assert_eq!(enc(&[b"ALL"]), vec![b"ALL".to_vec()]);
         assert_eq!(enc(&[b"FROM \"a b\" UNSEEN"]), vec![b"FROM \"a b\" UNSEEN".to_vec()]);
         assert_eq!(
@@ -499,9 +666,54 @@ mod tests {
             enc(&[b"1:*", b"(OR SEEN FLAGGED)"]),
             vec![b"1:*".to_vec(), b"(OR SEEN FLAGGED)".to_vec()]
         );
-        // A value that is not a search key is an astring.
+        // A literal marker is never sent raw.
         assert_eq!(enc(&[b"{5}"]), vec![b"\"{5}\"".to_vec()]);
+        assert_eq!(enc(&[b"SUBJECT {5}"]), vec![b"\"SUBJECT {5}\"".to_vec()]);
         let pieces = encode_search(&[b"BODY", "grüße".as_bytes()], false).unwrap();
         assert_eq!(pieces[1], Piece::Literal("grüße".as_bytes().to_vec()));
+    }
+
+    #[test]
+    fn search_expressions_pass_unchanged() {
+        let expressions =
+            "(UNSEEN) | (ALL) | ((UNSEEN)) | NOT (SEEN) | (OR SEEN (FLAGGED)) | (FROM \"bob\") | UID 1:* \
+            | 2,4:7 | $ | RETURN (MIN MAX COUNT) ALL | RETURN () (UNSEEN) | MODSEQ \"/flags/\\\\draft\" all 620162338 \
+            | FUZZY (SUBJECT x) | X-GM-RAW \"has:attachment in:unread\" | hello world";
+        for one in expressions.split(" | ").map(str::as_bytes) {
+            assert_eq!(enc(&[one]), vec![one.to_vec()], "{}", String::from_utf8_lossy(one));
+        }
+        // What an argument leaves open, the next ones fill.
+        assert_eq!(
+            enc(&[b"OR", b"SUBJECT", b"a b", b"(FROM c)"]),
+            [&b"OR"[..], b"SUBJECT", b"\"a b\"", b"(FROM c)"].map(<[u8]>::to_vec)
+        );
+        assert_eq!(
+            enc(&[b"NOT (SEEN) OR SUBJECT", b"x y", b"UID", b"1:*"]),
+            [&b"NOT (SEEN) OR SUBJECT"[..], b"\"x y\"", b"UID", b"1:*"].map(<[u8]>::to_vec)
+        );
+        assert_eq!(
+            enc(&[b"MODSEQ", b"/flags/\\draft", b"all", b"7", b"(a b)"]),
+            [&b"MODSEQ"[..], b"\"/flags/\\\\draft\"", b"all", b"7", b"(a b)"].map(<[u8]>::to_vec)
+        );
+        assert_eq!(
+            enc(&[b"RETURN", b"(COUNT)", b"ANNOTATION", b"/comment", b"value.priv", b"a b"]),
+            [
+                &b"RETURN"[..],
+                b"(COUNT)",
+                b"ANNOTATION",
+                b"/comment",
+                b"value.priv",
+                b"\"a b\""
+            ]
+            .map(<[u8]>::to_vec)
+        );
+        // An unknown key counts as one key: OR's second operand follows.
+        assert_eq!(
+            enc(&[b"OR", b"X-UNKNOWN", b"SUBJECT", b"p q"]),
+            [&b"OR"[..], b"X-UNKNOWN", b"SUBJECT", b"\"p q\""].map(<[u8]>::to_vec)
+        );
+        // Unbalanced or empty lists are not expressions: encoded as strings.
+        assert_eq!(enc(&[b"(UNSEEN"]), vec![b"\"(UNSEEN\"".to_vec()]);
+        assert_eq!(enc(&[b"UNSEEN)"]), vec![b"\"UNSEEN)\"".to_vec()]);
     }
 }
