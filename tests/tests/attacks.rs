@@ -92,12 +92,17 @@ fn raw_io_desync_cannot_make_dovecot_echo_a_secret() {
         script.extend(raw.clone());
         script.push(json!(["login_secret", user, "pw"]));
         let (a, seen) = shell_with(config(allow(std::slice::from_ref(&grant)), secret(SECRET)), &script);
-        let last = a.last().unwrap();
-        assert_eq!(last["error"], "error", "{raw:?}: {last}");
-        assert_eq!(
-            message(last),
-            "secrets are not used on a connection where raw I/O (send, read, readline) was used"
-        );
+        let (before, last) = (&a[a.len() - 2], a.last().unwrap());
+        if before["error"] == "abort" {
+            // The timed-out readline closed the session for good.
+            assert_eq!(last, before, "{raw:?}");
+        } else {
+            assert_eq!(last["error"], "error", "{raw:?}: {last}");
+            assert_eq!(
+                message(last),
+                "secrets are not used on a connection where raw I/O (send, read, readline) was used"
+            );
+        }
         assert_no_secret(&seen, SECRET);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
-use wasimap_tests::{python_shell, shell};
+use wasimap_tests::{b, python_shell, shell};
 
 /// Runs `calls` after an open line against a fresh scripted server.
 fn run(steps: &[Step], calls: &[Value], runner: fn(&[Value]) -> Vec<Value>) -> Vec<Value> {
@@ -97,6 +97,94 @@ fn bye_in_the_middle_of_a_command() {
         a[1],
         json!({"error": "abort", "message": "command: NOOP => server shutting down"})
     );
+}
+
+/// Runs `calls` against a scripted server that answers the first command
+/// with `fault`, through `runner`; returns the answers and every line the
+/// server received (it keeps reading until the client closes).
+fn after_fault(fault: &[Step], calls: &[Value], runner: fn(&[Value]) -> Vec<Value>) -> (Vec<Value>, Vec<String>) {
+    let mut steps = preauth("IMAP4rev1 IDLE");
+    steps.push(Step::Expect);
+    steps.extend_from_slice(fault);
+    steps.extend([Step::Expect, Step::Expect]);
+    let server = ScriptServer::start(steps);
+    let mut script = vec![json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 1}])];
+    script.extend_from_slice(calls);
+    let answers = runner(&script);
+    let lines = server
+        .received()
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    (answers, lines)
+}
+
+/// After an abort the session is closed for good (docs/architecture.md,
+/// "Differences from CPython's imaplib", row "after an abort"): every
+/// later call returns that same abort, and the server receives nothing
+/// more. CPython's imaplib goes on writing to the desynchronized stream.
+#[test]
+fn an_abort_closes_the_session_for_good() {
+    let abort = |m: &str| json!({"error": "abort", "message": format!("command: NOOP => {m}")});
+    let faults: Vec<(&str, Vec<Step>, Value)> = vec![
+        ("EOF", vec![Step::Close], abort("socket error: EOF")),
+        (
+            "BYE",
+            vec![send("* 1 EXISTS\r\n* BYE server shutting down\r\n")],
+            abort("server shutting down"),
+        ),
+        (
+            "malformed line",
+            vec![send("this is not IMAP\r\n")],
+            abort("unexpected response: b'this is not IMAP'"),
+        ),
+        (
+            "line over the limit",
+            vec![send(format!("* OK {}\r\n", "x".repeat(1_000_001)))],
+            json!({"error": "error", "message": "command: NOOP => got more than 1000000 bytes"}),
+        ),
+        (
+            "timeout",
+            vec![Step::Sleep(Duration::from_millis(1500))],
+            abort("socket error: timed out"),
+        ),
+    ];
+    let later = [
+        json!(["noop"]),
+        json!(["select", "INBOX"]),
+        json!(["search", null, "ALL"]),
+        json!(["uid", "FETCH", "1:*", "(FLAGS)"]),
+        json!(["idle"]),
+        json!(["send", b("X1 NOOP\r\n")]),
+        json!(["readline"]),
+        json!(["read", 5]),
+        json!(["authenticate_step", null]),
+        json!(["login", "u", "p"]),
+        json!(["login_secret", "u", "pw"]),
+        json!(["logout"]),
+    ];
+    let mut calls = vec![json!(["noop"])];
+    calls.extend(later.iter().cloned());
+    for (what, fault, expected) in faults {
+        let (answers, lines) = after_fault(&fault, &calls, shell);
+        assert_eq!(answers[1], expected, "{what}");
+        for (call, answer) in later.iter().zip(&answers[2..]) {
+            assert_eq!(answer, &expected, "{what}, then {call}");
+        }
+        assert_eq!(
+            lines.len(),
+            2,
+            "{what}: only CAPABILITY and NOOP reach the server: {lines:?}"
+        );
+        assert!(lines[1].ends_with(" NOOP\r\n"), "{what}: {lines:?}");
+
+        // CPython sends the next command into the same stream.
+        if what != "EOF" {
+            let (_, lines) = after_fault(&fault, &[json!(["noop"]), json!(["noop"])], python_shell);
+            assert_eq!(lines.len(), 3, "{what}: CPython sent a second NOOP: {lines:?}");
+            assert!(lines[2].ends_with(" NOOP\r\n"), "{what}: {lines:?}");
+        }
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use base64::Engine as _;
 
 use crate::encode::{self, ArgKind, Piece};
 use crate::error::{ImapError, Result};
+use crate::framing::Framer;
 use crate::sasl;
 use crate::session::{Action, Poll, Session, State};
 use crate::util::{self, TimeValue};
@@ -263,10 +264,45 @@ impl<T: Transport> Imap4<T> {
         }
     }
 
+    /// Records a failure of the connection itself (EOF, BYE, a line over
+    /// the limit or malformed, a timeout, a transport error, a protocol
+    /// violation): the stream can no longer be trusted to be where the
+    /// session thinks it is, so the transport is shut and the session is
+    /// closed for good ([`Session::closed`]): every later command, and any
+    /// other use of the connection ([`Imap4::open`]), returns this same
+    /// error, unlike imaplib, which lets a program go on reading a
+    /// desynchronized stream. Every path that reads or writes the
+    /// connection passes its failures through here. Returns `e`.
+    fn fail(&mut self, e: ImapError) -> ImapError {
+        if self.session.closed.is_none() {
+            self.session.closed = Some(e.clone());
+            self.shutdown();
+        }
+        e
+    }
+
+    /// `Err` with the failure that closed the session, if one did: checked
+    /// before anything is sent, read or handed out from the buffer.
+    fn open(&self) -> Result<()> {
+        self.session.check_open()
+    }
+
+    /// The failure that closed the session for good, if any.
+    pub fn closed_by(&self) -> Option<&ImapError> {
+        self.session.closed.as_ref()
+    }
+
     fn transport(&mut self) -> Result<&mut T> {
+        self.open()?;
         self.transport
             .as_mut()
             .ok_or_else(|| ImapError::abort("socket error: connection closed"))
+    }
+
+    /// Runs a transport operation; its failure closes the connection.
+    fn io<R>(&mut self, op: impl FnOnce(&mut T) -> std::result::Result<R, TransportError>) -> Result<R> {
+        let r = op(self.transport()?);
+        r.map_err(|e| self.fail(e.into_imap()))
     }
 
     /// Records the read timeout the transport was opened with.
@@ -290,27 +326,31 @@ impl<T: Transport> Imap4<T> {
         Ok(())
     }
 
-    /// Reads one chunk from the transport into the framer.
-    fn fill(&mut self) -> Result<()> {
-        self.read_chunk().map_err(TransportError::into_imap)
-    }
-
     /// imaplib's `_get_response`: `None` for a continuation, else the
     /// response's first line. A read timeout is `abort`.
     fn get_response(&mut self) -> Result<Option<Vec<u8>>> {
         match self.next_response()? {
             Next::Continuation => Ok(None),
             Next::Response(line) => Ok(Some(line)),
-            Next::TimedOut => Err(TransportError::Timeout.into_imap()),
+            Next::TimedOut => Err(self.fail(TransportError::Timeout.into_imap())),
         }
     }
 
-    /// Reads until one response is stored or a continuation arrives.
+    /// Reads until one response is stored or a continuation arrives; a
+    /// failure closes the connection (a timeout of the transport's read is
+    /// returned as [`Next::TimedOut`], for IDLE's waits).
+    fn next_response(&mut self) -> Result<Next> {
+        self.open()?;
+        let next = self.read_response();
+        next.map_err(|e| self.fail(e))
+    }
+
+    /// [`Imap4::next_response`]'s loop.
     ///
     /// With a read timeout, a response line must also arrive whole within
     /// it, counted from its first byte (literal data excepted), so a server
     /// dripping bytes slower than the timeout cannot hold the session.
-    fn next_response(&mut self) -> Result<Next> {
+    fn read_response(&mut self) -> Result<Next> {
         let mut line_started = Instant::now();
         loop {
             let polled = self.session.poll_response();
@@ -340,7 +380,13 @@ impl<T: Transport> Imap4<T> {
     }
 
     fn send_bytes(&mut self, data: &[u8]) -> Result<()> {
-        self.transport()?.write(data).map_err(TransportError::into_imap)
+        self.io(|t| t.write(data))
+    }
+
+    /// imaplib's `_check_bye`; a BYE closes the connection.
+    fn check_bye(&mut self) -> Result<()> {
+        let bye = self.session.check_bye();
+        bye.map_err(|e| self.fail(e))
     }
 
     /// imaplib's `_command`: sends the command (waiting for continuations
@@ -352,6 +398,7 @@ impl<T: Transport> Imap4<T> {
         message: Option<&[u8]>,
         redact_after: Option<usize>,
     ) -> Result<Vec<u8>> {
+        self.open()?;
         if self.auth.is_some() {
             return Err(ImapError::error(
                 "AUTHENTICATE in progress: answer with authenticate-step first",
@@ -388,7 +435,7 @@ impl<T: Transport> Imap4<T> {
                     return Ok(("BYE".to_string(), bye));
                 }
             }
-            self.session.check_bye()?;
+            self.check_bye()?;
             self.get_response()?;
         }
     }
@@ -397,18 +444,23 @@ impl<T: Transport> Imap4<T> {
     fn command_complete(&mut self, name: &str, tag: &[u8]) -> Result<TypData> {
         let logout = name == "LOGOUT";
         if !logout {
-            self.session.check_bye()?;
+            self.check_bye()?;
         }
         let (typ, data) = self.get_tagged_response(tag, logout).map_err(|e| {
             // `except self.abort` also catches readonly and re-raises abort.
             let prefix = format!("command: {name} => ");
-            match e {
+            let e = match e {
                 ImapError::Error(m) => ImapError::Error(format!("{prefix}{m}")),
                 other => ImapError::Abort(format!("{prefix}{}", other.message())),
+            };
+            // Later calls get the error as the caller saw it.
+            if self.session.closed.is_some() {
+                self.session.closed = Some(e.clone());
             }
+            e
         })?;
         if !logout {
-            self.session.check_bye()?;
+            self.check_bye()?;
         }
         if typ == "BAD" {
             return Err(ImapError::error(format!(
@@ -637,13 +689,11 @@ impl<T: Transport> Imap4<T> {
     /// mid-command (an open literal, a half-sent line) so that the secret
     /// lands where the server echoes it back.
     fn check_secret_ready(&self) -> Result<()> {
+        self.open()?;
         if self.raw_used {
             return Err(ImapError::error(
                 "secrets are not used on a connection where raw I/O (send, read, readline) was used",
             ));
-        }
-        if self.transport.is_none() {
-            return Err(ImapError::abort("socket error: connection closed"));
         }
         Ok(())
     }
@@ -944,12 +994,11 @@ impl<T: Transport> Imap4<T> {
             return Err(ImapError::error("Couldn't establish TLS session"));
         }
         if self.session.framer().buffered() > 0 {
-            self.shutdown();
-            return Err(ImapError::abort(
+            return Err(self.fail(ImapError::abort(
                 "unexpected data after STARTTLS OK, before the TLS handshake",
-            ));
+            )));
         }
-        upgrade(self.transport()?).map_err(TransportError::into_imap)?;
+        self.io(upgrade)?;
         self.tls = true;
         self.get_capabilities()?;
         let (typ, dat) = self.session.untagged_response(typ, dat, "STARTTLS");
@@ -1013,6 +1062,7 @@ impl<T: Transport> Imap4<T> {
 
     /// Answers the last challenge; `None` cancels with `*`.
     pub fn authenticate_step(&mut self, response: Option<&[u8]>) -> Result<SaslStep> {
+        self.open()?;
         if self.auth.is_none() {
             return Err(ImapError::error("no AUTHENTICATE in progress"));
         }
@@ -1058,10 +1108,10 @@ impl<T: Transport> Imap4<T> {
                     Ok(d) => d,
                     Err(_) => {
                         self.auth = None;
-                        return Err(ImapError::abort_bytes(
+                        return Err(self.fail(ImapError::abort_bytes(
                             "invalid base64 in AUTHENTICATE challenge",
                             &challenge,
-                        ));
+                        )));
                     }
                 };
                 if let Some(initial) = self.auth.as_mut().and_then(|a| a.initial.take()) {
@@ -1127,10 +1177,10 @@ impl<T: Transport> Imap4<T> {
                 if typ == "NO" {
                     return Err(ImapError::error(format!("idle denied: {}", pyrepr::list(&data))));
                 }
-                return Err(ImapError::abort(format!(
+                return Err(self.fail(ImapError::abort(format!(
                     "unexpected status response: {}",
                     pyrepr::bytes(&resp)
-                )));
+                ))));
             }
         }
         Ok(tag)
@@ -1140,6 +1190,7 @@ impl<T: Transport> Imap4<T> {
     /// `timeout` (and never past the idle duration); `None` when the time
     /// is up.
     pub fn idle_next(&mut self, timeout: Option<Duration>) -> Result<Option<(String, DataItem)>> {
+        self.open()?;
         let deadline = self
             .idle
             .as_ref()
@@ -1168,15 +1219,11 @@ impl<T: Transport> Imap4<T> {
 
     /// Reads and stores responses for at most `wait`; false on timeout.
     fn idle_read(&mut self, wait: Option<Duration>) -> Result<bool> {
-        self.transport()?
-            .set_read_timeout(wait)
-            .map_err(TransportError::into_imap)?;
-        let next = self.next_response();
+        self.io(|t| t.set_read_timeout(wait))?;
+        let next = self.next_response()?;
         let default = self.read_timeout;
-        self.transport()?
-            .set_read_timeout(default)
-            .map_err(TransportError::into_imap)?;
-        Ok(!matches!(next?, Next::TimedOut))
+        self.io(|t| t.set_read_timeout(default))?;
+        Ok(!matches!(next, Next::TimedOut))
     }
 
     /// Python 3.14's `Idler.burst(interval)`: the next response (waiting
@@ -1239,7 +1286,7 @@ impl<T: Transport> Imap4<T> {
         } else {
             ("FETCH", vec![set, parts])
         };
-        self.session.check_bye()?;
+        self.check_bye()?;
         let tag = self.command(name, &pieces, None, None)?;
         // FETCH has no literal argument, so `command` read nothing: the
         // capture is on before any response to it is read.
@@ -1275,11 +1322,12 @@ impl<T: Transport> Imap4<T> {
     /// not parse (the stream goes on with the next one); `abort` when the
     /// connection fails, which ends the stream.
     pub fn fetch_stream_next(&mut self, tag: &[u8]) -> Result<Option<crate::typed::FetchMessage>> {
+        self.open()?;
         if !self.is_current_stream(tag) {
             return Ok(None);
         }
         let next = self.stream_step();
-        if next.as_ref().is_err_and(ImapError::is_abort) {
+        if self.session.closed.is_some() {
             self.end_stream();
         }
         next
@@ -1318,7 +1366,7 @@ impl<T: Transport> Imap4<T> {
                 }
                 return Ok(None);
             }
-            self.session.check_bye()?;
+            self.check_bye()?;
             self.get_response()?;
         }
     }
@@ -1339,7 +1387,7 @@ impl<T: Transport> Imap4<T> {
                 }
                 return;
             }
-            if self.session.check_bye().is_err() || self.get_response().is_err() {
+            if self.check_bye().is_err() || self.get_response().is_err() {
                 self.end_stream();
                 return;
             }
@@ -1361,23 +1409,26 @@ impl<T: Transport> Imap4<T> {
 
     /// imaplib's `read(size)`.
     pub fn read(&mut self, size: u64) -> Result<Vec<u8>> {
-        self.raw_used = true;
-        loop {
-            if let Some(data) = self.session.framer().read(size) {
-                return Ok(data);
-            }
-            self.fill()?;
-        }
+        self.raw_read(|f| Ok(f.read(size)))
     }
 
     /// imaplib's `readline()`.
     pub fn readline(&mut self) -> Result<Vec<u8>> {
+        self.raw_read(Framer::readline)
+    }
+
+    /// Takes from the buffer what `take` finds there, reading more until it
+    /// finds something; a failure closes the connection.
+    fn raw_read(&mut self, mut take: impl FnMut(&mut Framer) -> Result<Option<Vec<u8>>>) -> Result<Vec<u8>> {
+        self.open()?;
         self.raw_used = true;
         loop {
-            if let Some(line) = self.session.framer().readline()? {
-                return Ok(line);
-            }
-            self.fill()?;
+            let step = match take(self.session.framer()) {
+                Ok(Some(data)) => return Ok(data),
+                Ok(None) => self.read_chunk().map_err(TransportError::into_imap),
+                Err(e) => Err(e),
+            };
+            step.map_err(|e| self.fail(e))?;
         }
     }
 
@@ -1392,35 +1443,50 @@ impl<T: Transport> Imap4<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::{Cell, RefCell};
     use std::collections::VecDeque;
+    use std::rc::Rc;
 
-    /// A transport that replays canned server chunks and records writes.
+    /// A transport that replays canned server chunks and records writes
+    /// (kept where the test can see them after the transport is dropped).
     #[derive(Default)]
     struct Script {
         input: VecDeque<Vec<u8>>,
-        written: Vec<u8>,
+        /// What a read returns once `input` is used up: EOF when `None`.
+        end: Option<TransportError>,
+        written: Rc<RefCell<Vec<u8>>>,
+        shut: Rc<Cell<bool>>,
     }
 
     impl Transport for Script {
         fn read(&mut self, _max: usize) -> std::result::Result<Vec<u8>, TransportError> {
-            Ok(self.input.pop_front().unwrap_or_default())
+            match (self.input.pop_front(), &self.end) {
+                (Some(chunk), _) => Ok(chunk),
+                (None, Some(e)) => Err(e.clone()),
+                (None, None) => Ok(Vec::new()),
+            }
         }
         fn write(&mut self, data: &[u8]) -> std::result::Result<(), TransportError> {
-            self.written.extend_from_slice(data);
+            self.written.borrow_mut().extend_from_slice(data);
             Ok(())
         }
-        fn shutdown(&mut self) {}
+        fn shutdown(&mut self) {
+            self.shut.set(true);
+        }
         fn set_read_timeout(&mut self, _: Option<Duration>) -> std::result::Result<(), TransportError> {
             Ok(())
         }
     }
 
-    fn connect(chunks: &[&[u8]]) -> Result<Imap4<Script>> {
-        let script = Script {
+    fn script(chunks: &[&[u8]]) -> Script {
+        Script {
             input: chunks.iter().map(|c| c.to_vec()).collect(),
-            written: Vec::new(),
-        };
-        Imap4::connect(script, 0, 0)
+            ..Script::default()
+        }
+    }
+
+    fn connect(chunks: &[&[u8]]) -> Result<Imap4<Script>> {
+        Imap4::connect(script(chunks), 0, 0)
     }
 
     const GREETING: &[u8] = b"* OK ready\r\n";
@@ -1452,7 +1518,7 @@ mod tests {
         assert_eq!(err, ImapError::error("CREATE command error: BAD [b'nope']"));
         let r = imap.create("Space Box").unwrap();
         assert_eq!(r, Response::new("NO", vec![DataItem::Bytes(b"exists".to_vec())]));
-        let written = String::from_utf8(imap.transport.as_ref().unwrap().written.clone()).unwrap();
+        let written = written(&imap);
         assert!(
             written.ends_with("BAAA1 CREATE x\r\nBAAA2 CREATE \"Space Box\"\r\n"),
             "{written}"
@@ -1464,6 +1530,141 @@ mod tests {
         let mut imap = connect(&[GREETING, CAPS, b"* BYE shutting down\r\n"]).unwrap();
         let err = imap.noop().unwrap_err();
         assert_eq!(err, ImapError::abort("command: NOOP => shutting down"));
+    }
+
+    /// After `first` closed the session: the transport was shut, and every
+    /// kind of call returns `first` without writing a byte.
+    fn assert_closed_for_good(imap: &mut Imap4<Script>, first: &ImapError, log: &RefCell<Vec<u8>>, shut: &Cell<bool>) {
+        assert!(shut.get(), "the transport was shut");
+        assert_eq!(imap.closed_by(), Some(first));
+        let before = log.borrow().len();
+        assert_eq!(imap.noop().as_ref(), Err(first));
+        assert_eq!(
+            imap.search(None, &["ALL".into()]).as_ref(),
+            Err(first),
+            "before the state check"
+        );
+        let uid = imap.uid("FETCH", &["1".into(), "(FLAGS)".into()]);
+        assert_eq!(uid.as_ref(), Err(first), "before the state check");
+        assert_eq!(imap.send(b"A1 NOOP\r\n").as_ref(), Err(first));
+        assert_eq!(imap.readline().as_ref(), Err(first));
+        assert_eq!(imap.read(1).as_ref(), Err(first));
+        assert_eq!(imap.authenticate_step(Some(b"x")).as_ref(), Err(first));
+        assert_eq!(imap.fetch_stream_next(b"BAAA1").as_ref(), Err(first));
+        assert_eq!(imap.idle_next(None).as_ref(), Err(first));
+        let secret = imap.login_secret("u", |_| panic!("no secret is revealed after an abort"));
+        assert_eq!(secret.as_ref(), Err(first));
+        assert_eq!(imap.authenticate("PLAIN", "u", "p").as_ref(), Err(first));
+        imap.session_mut().state = State::Auth;
+        imap.session_mut().capabilities.push("IDLE".into());
+        assert_eq!(imap.idle_start(None).as_ref(), Err(first));
+        assert!(!imap.idling());
+        assert_eq!(log.borrow().len(), before, "nothing was written after the abort");
+    }
+
+    /// Connects over `chunks` (then `end` once they are used up), runs a
+    /// NOOP, and checks that its failure closed the session for good.
+    fn noop_closes(chunks: &[&[u8]], end: Option<TransportError>) -> ImapError {
+        let mut t = script(chunks);
+        t.end = end;
+        let (log, shut) = (t.written.clone(), t.shut.clone());
+        let mut imap = Imap4::connect(t, 0, 0).unwrap();
+        let first = imap.noop().unwrap_err();
+        assert_closed_for_good(&mut imap, &first, &log, &shut);
+        first
+    }
+
+    #[test]
+    fn an_abort_closes_the_session_for_good() {
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS], None),
+            ImapError::abort("command: NOOP => socket error: EOF")
+        );
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS, b"* BYE shutting down\r\n"], None),
+            ImapError::abort("command: NOOP => shutting down")
+        );
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS, b"garbage here\r\n"], None),
+            ImapError::abort("command: NOOP => unexpected response: b'garbage here'")
+        );
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS, b"BAAA7 OK not ours\r\n"], None),
+            ImapError::abort("command: NOOP => unexpected tagged response: b'BAAA7 OK not ours'")
+        );
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS], Some(TransportError::Timeout)),
+            ImapError::abort("command: NOOP => socket error: timed out")
+        );
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS], Some(TransportError::Io("reset".into()))),
+            ImapError::abort("command: NOOP => socket error: reset")
+        );
+        // imaplib's class for a line over the limit is `error`, but the
+        // stream is desynchronized all the same.
+        let long = vec![b'x'; crate::framing::MAXLINE + 1];
+        assert_eq!(
+            noop_closes(&[GREETING, CAPS, &long], None),
+            ImapError::error("command: NOOP => got more than 1000000 bytes")
+        );
+    }
+
+    #[test]
+    fn an_abort_while_idling_or_streaming_closes_the_session() {
+        let caps = b"* CAPABILITY IMAP4rev1 IDLE\r\nBAAA0 OK done\r\n";
+        let t = script(&[GREETING, caps, b"+ idling\r\n", b"* 1 EXISTS\r\n"]);
+        let (log, shut) = (t.written.clone(), t.shut.clone());
+        let mut imap = Imap4::connect(t, 0, 0).unwrap();
+        imap.session_mut().state = State::Selected;
+        imap.idle_start(None).unwrap();
+        assert_eq!(imap.idle_next(None).unwrap().unwrap().0, "EXISTS");
+        let first = imap.idle_next(None).unwrap_err();
+        assert_eq!(first, ImapError::abort("socket error: EOF"));
+        let before = log.borrow().len();
+        // Leaving the IDLE restores the state and sends no DONE.
+        assert_eq!(imap.idle_done().unwrap_err(), first);
+        assert_eq!(imap.session().state, State::Selected);
+        assert_eq!(log.borrow().len(), before);
+        assert_closed_for_good(&mut imap, &first, &log, &shut);
+
+        let t = script(&[GREETING, CAPS, b"* 1 FETCH (UID 7)\r\n* BYE going down\r\n"]);
+        let (log, shut) = (t.written.clone(), t.shut.clone());
+        let mut imap = Imap4::connect(t, 0, 0).unwrap();
+        imap.session_mut().state = State::Selected;
+        let tag = imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
+        assert_eq!(imap.fetch_stream_next(&tag).unwrap().unwrap().uid, Some(7));
+        let first = imap.fetch_stream_next(&tag).unwrap_err();
+        assert_eq!(first, ImapError::abort("going down"));
+        assert_eq!(imap.fetch_stream_next(&tag).unwrap_err(), first);
+        imap.fetch_stream_finish(&tag);
+        assert_closed_for_good(&mut imap, &first, &log, &shut);
+    }
+
+    #[test]
+    fn readonly_and_error_do_not_close_the_session() {
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"* 2 EXISTS\r\nBAAA1 OK [READ-ONLY] done\r\n",
+            b"* 2 EXISTS\r\nBAAA2 OK [READ-ONLY] done\r\n",
+            b"BAAA3 BAD no\r\n",
+            b"BAAA4 OK noop\r\n",
+        ])
+        .unwrap();
+        imap.session_mut().state = State::Auth;
+        // A subclass of abort in imaplib, but the session is fine: the
+        // mailbox can be examined read-only.
+        assert!(matches!(imap.select(Some("INBOX"), false), Err(ImapError::Readonly(_))));
+        assert_eq!(imap.select(Some("INBOX"), true).unwrap().typ, "OK");
+        assert!(imap.create("x\r\n").is_err());
+        assert!(matches!(imap.check(), Err(ImapError::Error(_))));
+        assert_eq!(imap.closed_by(), None);
+        assert_eq!(imap.noop().unwrap().typ, "OK");
+        assert!(
+            written(&imap).ends_with("BAAA3 CHECK\r\nBAAA4 NOOP\r\n"),
+            "{}",
+            written(&imap)
+        );
     }
 
     #[test]
@@ -1518,14 +1719,14 @@ mod tests {
     fn injection_refused_before_send() {
         let mut imap = connect(&[GREETING, CAPS]).unwrap();
         imap.session_mut().state = State::Auth;
-        let before = imap.transport.as_ref().unwrap().written.len();
+        let before = written(&imap).len();
         assert!(imap.create("x\r\nA1 DELETE INBOX").is_err());
         assert!(imap.login("u\0", "p").is_err());
-        assert_eq!(imap.transport.as_ref().unwrap().written.len(), before);
+        assert_eq!(written(&imap).len(), before);
     }
 
     fn written(imap: &Imap4<Script>) -> String {
-        String::from_utf8_lossy(&imap.transport.as_ref().unwrap().written).into_owned()
+        String::from_utf8_lossy(&imap.transport.as_ref().unwrap().written.borrow()).into_owned()
     }
 
     #[test]

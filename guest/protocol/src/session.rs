@@ -157,6 +157,12 @@ pub struct Session {
     untagged_bytes: usize,
     /// The bound on `untagged_bytes` ([`MAX_UNTAGGED_BYTES`] by default).
     pub untagged_limit: usize,
+    /// The failure that closed the session for good (EOF, BYE, a malformed
+    /// or over-long line, a transport failure: the driver records it).
+    /// The stream is then no longer where the session thinks it is, so
+    /// every command is refused with this same error: see
+    /// [`Session::check_state`].
+    pub closed: Option<ImapError>,
 }
 
 /// imaplib's `_Literal`: `.*{(?P<size>\d+)}$`. A size too large for u64
@@ -257,6 +263,7 @@ impl Session {
             capture_only: None,
             untagged_bytes: 0,
             untagged_limit: MAX_UNTAGGED_BYTES,
+            closed: None,
         }
     }
 
@@ -301,8 +308,18 @@ impl Session {
         }
     }
 
-    /// imaplib's state check and its message.
+    /// `Err` with the failure that closed the session, if one did.
+    pub fn check_open(&self) -> Result<()> {
+        match &self.closed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// imaplib's state check and its message; a session closed for good
+    /// refuses every command with the failure that closed it.
     pub fn check_state(&self, name: &str) -> Result<()> {
+        self.check_open()?;
         let allowed = self
             .allowed_states(name)
             .ok_or_else(|| ImapError::error(format!("Unknown IMAP4 command: {name}")))?;
@@ -733,6 +750,11 @@ mod tests {
             s.check_state("LIST").unwrap_err().message(),
             "command LIST illegal in state NONAUTH, only allowed in states AUTH, SELECTED"
         );
+        // Closed for good: every command gets the failure, before the table.
+        let eof = ImapError::abort("socket error: EOF");
+        s.closed = Some(eof.clone());
+        assert_eq!(s.check_state("LIST"), Err(eof.clone()));
+        assert_eq!(s.start_command("NOOP", &[], None, None).err(), Some(eof));
     }
 
     #[test]
