@@ -47,6 +47,11 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether group or others may write what `meta` describes.
+fn writable_by_others(meta: &std::fs::Metadata) -> bool {
+    meta.mode() & 0o022 != 0
+}
+
 /// Checks that `path` is a real directory (not a symlink) of this user
 /// that group and others cannot write.
 fn check_owned_dir(path: &Path) -> Result<()> {
@@ -67,7 +72,7 @@ fn check_owned_dir(path: &Path) -> Result<()> {
             meta.uid()
         );
     }
-    if meta.mode() & 0o022 != 0 {
+    if writable_by_others(&meta) {
         bail!(
             "cache directory {} is writable by group or others (mode {:o}): anyone who can write it chooses what runs; `chmod go-w` it or use another",
             path.display(),
@@ -196,7 +201,7 @@ fn map_artifact(path: &Path) -> Result<Mapped> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     let meta = f.metadata()?;
-    if !meta.is_file() || meta.uid() != euid() || meta.mode() & 0o022 != 0 || meta.len() > MAX_ARTIFACT {
+    if !meta.is_file() || meta.uid() != euid() || writable_by_others(&meta) || meta.len() > MAX_ARTIFACT {
         bail!("{} is not a private regular file of this user", path.display());
     }
     let len = usize::try_from(meta.len())?;

@@ -92,16 +92,12 @@ impl fmt::Display for Endpoint {
 impl FromStr for Endpoint {
     type Err = String;
 
+    /// A grant's syntax (`host:port`, `[v6]:port`), with no wildcard.
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("invalid endpoint {s:?}: expected HOST:PORT without wildcards, e.g. imap.example.org:993");
-        let (host, port) = match s.strip_prefix('[') {
-            Some(rest) => rest.split_once("]:").ok_or_else(bad)?,
-            None => s.rsplit_once(':').ok_or_else(bad)?,
-        };
-        if host.is_empty() || host.contains(['*', ' ', '[', ']']) || (host.contains(':') && !s.starts_with('[')) {
-            return Err(bad());
-        }
-        Ok(Endpoint::new(host, port.parse().map_err(|_| bad())?))
+        let pattern: crate::policy::HostPattern = s.parse().map_err(|_| bad())?;
+        let (host, port) = pattern.exact().ok_or_else(bad)?;
+        Ok(Endpoint::new(host, port))
     }
 }
 

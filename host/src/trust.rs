@@ -79,11 +79,7 @@ impl TlsTrust {
     /// of an `--allow-ca` file's.
     pub fn check(&self, host: &str, port: u16, tls: &TlsOptions) -> Result<(), TransportError> {
         if tls.dangerously_accept_invalid_certs && self.insecure.check(&Request::ConnectTls { host, port }).is_err() {
-            let endpoint = if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            };
+            let endpoint = crate::secrets::Endpoint::new(host, port);
             return Err(TransportError::Denied(format!(
                 "accepting invalid certificates from {endpoint} not allowed (grant it with --allow-insecure-tls {endpoint})"
             )));

@@ -185,12 +185,9 @@ impl WasimapCtxView<'_> {
     /// Before a blocking call: when the time left is shorter than the
     /// timeout in force (`bounded_by`; `None` is no limit), shorten it.
     fn near_deadline(&mut self, conn: &Resource<GuestConnection>) -> Result<(), TransportError> {
-        let Some(deadline) = self.ctx.deadline else {
+        let Some(left) = bounded_wait(None, self.ctx.deadline) else {
             return Ok(());
         };
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
         let c = self.conn(conn)?;
         if c.bounded_by.is_none_or(|b| left + Duration::from_millis(500) < b) {
             c.stream().set_read_timeout(Some(left))?;

@@ -86,13 +86,7 @@ pub enum Permission {
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Permission::Connect { host, port } => {
-                if host.contains(':') {
-                    write!(f, "[{host}]:{port}")
-                } else {
-                    write!(f, "{host}:{port}")
-                }
-            }
+            Permission::Connect { host, port } => crate::secrets::Endpoint::new(host, *port).fmt(f),
             Permission::Exec(command) => write!(f, "{command}"),
             Permission::ReadFile(path) => write!(f, "{path}"),
         }
