@@ -119,7 +119,7 @@ command_table! {
         /// `proxyauth(user)`.
         proxyauth(user: astring_arg) => "PROXYAUTH", Finish::Plain;
         /// `rename(oldmailbox, newmailbox)`.
-        rename(oldmailbox: astring_arg, newmailbox: astring_arg) => "RENAME", Finish::Plain;
+        rename(old_mailbox: astring_arg, new_mailbox: astring_arg) => "RENAME", Finish::Plain;
         /// `setacl(mailbox, who, what)`.
         setacl(mailbox: astring_arg, who: astring_arg, what: astring_arg) => "SETACL", Finish::Plain;
         /// `setquota(root, limits)`.
@@ -177,12 +177,31 @@ command_table! {
         getquotaroot(mailbox) => Some("GETQUOTAROOT");
         recent() => Some("NOOP");
         response(code) => None;
-        starttls(ssl_context) => Some("STARTTLS");
+        starttls(tls) => Some("STARTTLS");
         idle(duration) => Some("IDLE");
         send(data) => None;
         read(size) => None;
         readline() => None;
         shutdown() => None;
+        // wasimap's own: how a connection opens, secrets, the caller-driven
+        // AUTHENTICATE, the streaming FETCH, and imaplib's attributes.
+        open_tcp(host, port, timeout) => None;
+        open_tls(host, port, timeout, tls) => None;
+        open_stream(command, timeout) => None;
+        login_secret(user, secret_name) => Some("LOGIN");
+        authenticate_secret(mechanism, user, secret_name) => Some("AUTHENTICATE");
+        authenticate_start(mechanism, initial_response) => Some("AUTHENTICATE");
+        authenticate_step(response) => None;
+        fetch_stream(message_set, message_parts, uid) => Some("FETCH");
+        capabilities() => None;
+        protocol_version() => None;
+        state() => None;
+        welcome() => None;
+        debug() => None;
+        set_debug(level) => None;
+        utf8_enabled() => None;
+        tag_prefix() => None;
+        untagged_responses() => None;
     }
 }
 
