@@ -1626,3 +1626,139 @@ impl Client {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client past the greeting and CAPABILITY, in `state`, driven by
+    /// hand: no transport and no clock but `now`.
+    fn ready(caps: &str, state: State, now: Instant) -> Client {
+        let mut c = Client::new(0, 0);
+        c.feed(b"* OK hi\r\n");
+        assert_eq!(c.next(now).unwrap(), Event::Send(b"BAAA0 CAPABILITY\r\n".to_vec()));
+        assert_eq!(c.next(now).unwrap(), Event::NeedInput(Wait::Default));
+        c.feed(format!("* CAPABILITY IMAP4rev1 {caps}\r\nBAAA0 OK done\r\n").as_bytes());
+        assert!(matches!(c.next(now).unwrap(), Event::Done(_)));
+        c.force_state(state);
+        c
+    }
+
+    #[test]
+    fn a_command_is_events_and_fed_bytes() {
+        let now = Instant::now();
+        let mut c = ready("", State::Auth, now);
+        c.create("caf\u{e9}").unwrap();
+        // A synchronizing literal: one write up to the wait, then the rest.
+        assert_eq!(c.next(now).unwrap(), Event::Send(b"BAAA1 CREATE {5}\r\n".to_vec()));
+        assert_eq!(c.next(now).unwrap(), Event::NeedInput(Wait::Default));
+        c.feed(b"+ go\r\n");
+        assert_eq!(c.next(now).unwrap(), Event::Send(b"caf\xc3\xa9\r\n".to_vec()));
+        c.feed(b"BAAA1 OK created\r\n");
+        let Event::Done(Outcome::Response(r)) = c.next(now).unwrap() else {
+            panic!("not done")
+        };
+        assert_eq!(r, Response::new("OK", vec![DataItem::Bytes(b"created".to_vec())]));
+        assert!(matches!(c.mode(), Mode::Ready));
+    }
+
+    #[test]
+    fn the_line_limit_is_per_connection_and_its_abort_sticks() {
+        let now = Instant::now();
+        let mut c = ready("", State::Auth, now);
+        assert_eq!(c.max_line(), crate::framing::MAXLINE);
+        assert!(c.set_max_line(0).is_err());
+        c.set_max_line(64).unwrap();
+        c.noop().unwrap();
+        assert!(matches!(c.next(now).unwrap(), Event::Send(_)));
+        c.feed(&[b'*'; 65]);
+        let first = c.next(now).unwrap_err();
+        assert_eq!((first.class(), first.kind()), (ErrorClass::Error, ErrorKind::Limit));
+        assert_eq!(first.message(), "command: NOOP => got more than 64 bytes");
+        assert!(c.is_closed());
+        // Every later call returns the same error and queues nothing.
+        assert_eq!(c.noop().unwrap_err(), first);
+        assert_eq!(c.next(now).unwrap_err(), first);
+        assert_eq!(c.send(b"x").unwrap_err(), first);
+        assert_eq!(c.take_outgoing(), None);
+    }
+
+    #[test]
+    fn a_response_line_must_arrive_within_the_read_timeout() {
+        let t0 = Instant::now();
+        let mut c = ready("", State::Auth, t0);
+        c.set_read_timeout(Some(Duration::from_secs(2)));
+        c.noop().unwrap();
+        assert!(matches!(c.next(t0).unwrap(), Event::Send(_)));
+        c.feed(b"* 1 EXI");
+        assert_eq!(c.next(t0).unwrap(), Event::NeedInput(Wait::Default));
+        c.feed(b"S");
+        assert_eq!(
+            c.next(t0 + Duration::from_secs(1)).unwrap(),
+            Event::NeedInput(Wait::Default)
+        );
+        let e = c.next(t0 + Duration::from_secs(3)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.message().contains("a response line took longer than 2s"), "{e}");
+    }
+
+    #[test]
+    fn idle_waits_until_the_earlier_of_timeout_and_duration() {
+        let t0 = Instant::now();
+        let mut c = ready("IDLE", State::Selected, t0);
+        c.idle_start(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(c.next(t0).unwrap(), Event::Send(b"BAAA1 IDLE\r\n".to_vec()));
+        c.feed(b"+ idling\r\n");
+        assert_eq!(c.next(t0).unwrap(), Event::IdleStarted);
+        assert_eq!(c.state(), State::Idling);
+        c.idle_wait(Some(Duration::from_secs(3)), t0).unwrap();
+        let until = t0 + Duration::from_secs(3);
+        assert_eq!(c.next(t0).unwrap(), Event::NeedInput(Wait::Until(until)));
+        // The driver's read timed out: IDLE's own timeout, not a failure.
+        assert_eq!(c.timed_out(), None);
+        assert_eq!(c.next(until).unwrap(), Event::IdleTimeout);
+        c.feed(b"* 4 EXISTS\r\n");
+        c.idle_wait(None, until).unwrap();
+        assert_eq!(
+            c.next(until).unwrap(),
+            Event::IdleResponse("EXISTS".into(), DataItem::Bytes(b"4".to_vec()))
+        );
+        assert_eq!(
+            c.next(until).unwrap(),
+            Event::NeedInput(Wait::Until(t0 + Duration::from_secs(10)))
+        );
+        c.idle_done().unwrap();
+        assert_eq!(c.next(until).unwrap(), Event::Send(b"DONE\r\n".to_vec()));
+        c.feed(b"BAAA1 OK idle done\r\n");
+        assert!(matches!(c.next(until).unwrap(), Event::Done(_)));
+        assert_eq!(c.state(), State::Selected);
+    }
+
+    #[test]
+    fn a_timeout_outside_idle_closes_the_connection() {
+        let now = Instant::now();
+        let mut c = ready("", State::Auth, now);
+        c.noop().unwrap();
+        assert!(matches!(c.next(now).unwrap(), Event::Send(_)));
+        assert_eq!(c.next(now).unwrap(), Event::NeedInput(Wait::Default));
+        let e = c.timed_out().expect("closes");
+        assert_eq!(
+            (e.kind(), e.message()),
+            (ErrorKind::Timeout, "command: NOOP => socket error: timed out")
+        );
+        assert_eq!(c.closed_by(), Some(&e));
+    }
+
+    #[test]
+    fn raw_reads_are_refused_while_an_operation_runs() {
+        let now = Instant::now();
+        let mut c = ready("", State::Selected, now);
+        c.fetch_stream_start("1:*", "(UID)", false).unwrap();
+        let e = c.readline().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::State);
+        assert!(
+            c.check_secret_ready().is_ok(),
+            "a refused raw call leaves secrets usable"
+        );
+    }
+}
