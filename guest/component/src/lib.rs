@@ -262,6 +262,17 @@ impl Drop for FetchStream {
     }
 }
 
+/// The WIT method for each string-argument entry of the command table.
+macro_rules! string_forwarders {
+    (encoded { $( $(#[$doc:meta])* $m:ident ( $($a:ident : $k:ident),* ) => $name:literal, $finish:expr; )* }) => {
+        $(
+            fn $m(&self, $($a: String),*) -> WitResult {
+                done(self.with(|s| s.$m($(&$a),*)))
+            }
+        )*
+    };
+}
+
 impl Guest for Component {
     type Imap4 = Session;
     type Idler = Idler;
@@ -295,6 +306,10 @@ impl Guest for Component {
 }
 
 impl GuestImap4 for Session {
+    // Every method whose arguments are all strings, from the core's
+    // command table: one forwarder each.
+    wasimap_protocol::string_commands!(string_forwarders);
+
     fn open_tcp(host_name: String, port: u16, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_tcp(&host_name, port, options(timeout)?);
         start(conn, read_timeout(timeout), &host_name, Some(port), false)
@@ -373,56 +388,12 @@ impl GuestImap4 for Session {
         done(self.with(|s| s.append(&mailbox, flags.as_deref(), dt.as_ref(), &message)))
     }
 
-    fn capability(&self) -> WitResult {
-        done(self.with(|s| s.capability()))
-    }
-
-    fn check(&self) -> WitResult {
-        done(self.with(|s| s.check()))
-    }
-
-    fn close(&self) -> WitResult {
-        done(self.with(|s| s.close()))
-    }
-
-    fn copy(&self, message_set: String, new_mailbox: String) -> WitResult {
-        done(self.with(|s| s.copy(&message_set, &new_mailbox)))
-    }
-
-    fn create(&self, mailbox: String) -> WitResult {
-        done(self.with(|s| s.create(&mailbox)))
-    }
-
-    fn delete(&self, mailbox: String) -> WitResult {
-        done(self.with(|s| s.delete(&mailbox)))
-    }
-
-    fn deleteacl(&self, mailbox: String, who: String) -> WitResult {
-        done(self.with(|s| s.deleteacl(&mailbox, &who)))
-    }
-
     fn enable(&self, capability: String) -> WitResult {
         done(self.with(|s| s.enable(&capability)))
     }
 
-    fn expunge(&self) -> WitResult {
-        done(self.with(|s| s.expunge()))
-    }
-
-    fn fetch(&self, message_set: String, message_parts: String) -> WitResult {
-        done(self.with(|s| s.fetch(&message_set, &message_parts)))
-    }
-
-    fn getacl(&self, mailbox: String) -> WitResult {
-        done(self.with(|s| s.getacl(&mailbox)))
-    }
-
     fn getannotation(&self, mailbox: String, entry: String, attribute: String) -> WitResult {
         done(self.with(|s| s.getannotation(&mailbox, &entry, &attribute)))
-    }
-
-    fn getquota(&self, root: String) -> WitResult {
-        done(self.with(|s| s.getquota(&root)))
     }
 
     fn getquotaroot(&self, mailbox: String) -> Result<QuotarootResponse, WitError> {
@@ -451,36 +422,8 @@ impl GuestImap4 for Session {
         done(self.with(|s| s.lsub(directory.as_deref(), pattern.as_deref())))
     }
 
-    fn move_(&self, message_set: String, new_mailbox: String) -> WitResult {
-        done(self.with(|s| s.move_(&message_set, &new_mailbox)))
-    }
-
-    fn myrights(&self, mailbox: String) -> WitResult {
-        done(self.with(|s| s.myrights(&mailbox)))
-    }
-
-    fn namespace(&self) -> WitResult {
-        done(self.with(|s| s.namespace()))
-    }
-
-    fn noop(&self) -> WitResult {
-        done(self.with(|s| s.noop()))
-    }
-
-    fn partial(&self, message_num: String, message_part: String, start: String, length: String) -> WitResult {
-        done(self.with(|s| s.partial(&message_num, &message_part, &start, &length)))
-    }
-
-    fn proxyauth(&self, user: String) -> WitResult {
-        done(self.with(|s| s.proxyauth(&user)))
-    }
-
     fn recent(&self) -> WitResult {
         done(self.with(|s| s.recent()))
-    }
-
-    fn rename(&self, old_mailbox: String, new_mailbox: String) -> WitResult {
-        done(self.with(|s| s.rename(&old_mailbox, &new_mailbox)))
     }
 
     fn response(&self, code: String) -> WitResponse {
@@ -495,32 +438,16 @@ impl GuestImap4 for Session {
         done(self.with(|s| s.select(mailbox.as_deref(), readonly)))
     }
 
-    fn setacl(&self, mailbox: String, who: String, what: String) -> WitResult {
-        done(self.with(|s| s.setacl(&mailbox, &who, &what)))
-    }
-
     fn setannotation(&self, args: Vec<String>) -> WitResult {
         done(self.with(|s| s.setannotation(&args)))
-    }
-
-    fn setquota(&self, root: String, limits: String) -> WitResult {
-        done(self.with(|s| s.setquota(&root, &limits)))
     }
 
     fn sort(&self, sort_criteria: String, charset: String, search_criteria: Vec<String>) -> WitResult {
         done(self.with(|s| s.sort(&sort_criteria, &charset, &search_criteria)))
     }
 
-    fn status(&self, mailbox: String, names: String) -> WitResult {
-        done(self.with(|s| s.status(&mailbox, &names)))
-    }
-
     fn store(&self, message_set: String, command: String, flags: String) -> WitResult {
         done(self.with(|s| s.store(&message_set, &command, &flags)))
-    }
-
-    fn subscribe(&self, mailbox: String) -> WitResult {
-        done(self.with(|s| s.subscribe(&mailbox)))
     }
 
     fn thread(&self, threading_algorithm: String, charset: String, search_criteria: Vec<String>) -> WitResult {
@@ -529,14 +456,6 @@ impl GuestImap4 for Session {
 
     fn uid(&self, command: String, args: Vec<String>) -> WitResult {
         done(self.with(|s| s.uid(&command, &args)))
-    }
-
-    fn unselect(&self) -> WitResult {
-        done(self.with(|s| s.unselect()))
-    }
-
-    fn unsubscribe(&self, mailbox: String) -> WitResult {
-        done(self.with(|s| s.unsubscribe(&mailbox)))
     }
 
     fn xatom(&self, name: String, args: Vec<String>) -> WitResult {

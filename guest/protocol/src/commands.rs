@@ -26,7 +26,8 @@ pub struct CommandSpec {
     pub command: Option<&'static str>,
 }
 
-fn method_name(ident: &'static str) -> &'static str {
+/// imaplib's spelling of a table identifier (`move_` is `move`).
+pub fn method_name(ident: &'static str) -> &'static str {
     ident.strip_suffix('_').unwrap_or(ident)
 }
 
@@ -81,58 +82,74 @@ macro_rules! command_table {
     };
 }
 
-command_table! {
-    encoded {
-        /// `capability()`.
-        capability() => "CAPABILITY", Finish::Untagged("CAPABILITY".into());
-        /// `check()`.
-        check() => "CHECK", Finish::Plain;
-        /// `close()`: the state is AUTH afterwards, even on failure.
-        close() => "CLOSE", Finish::ToAuth;
-        /// `copy(message_set, new_mailbox)`.
-        copy(message_set: structural_arg, new_mailbox: astring_arg) => "COPY", Finish::Plain;
-        /// `create(mailbox)`.
-        create(mailbox: astring_arg) => "CREATE", Finish::Plain;
-        /// `delete(mailbox)`.
-        delete(mailbox: astring_arg) => "DELETE", Finish::Plain;
-        /// `deleteacl(mailbox, who)`.
-        deleteacl(mailbox: astring_arg, who: astring_arg) => "DELETEACL", Finish::Plain;
-        /// `expunge()`.
-        expunge() => "EXPUNGE", Finish::Untagged("EXPUNGE".into());
-        /// `fetch(message_set, message_parts)`.
-        fetch(message_set: structural_arg, message_parts: structural_arg) => "FETCH", Finish::Untagged("FETCH".into());
-        /// `getacl(mailbox)`.
-        getacl(mailbox: astring_arg) => "GETACL", Finish::Untagged("ACL".into());
-        /// `getquota(root)`.
-        getquota(root: astring_arg) => "GETQUOTA", Finish::Untagged("QUOTA".into());
-        /// `move(message_set, new_mailbox)` (RFC 6851).
-        move_(message_set: structural_arg, new_mailbox: astring_arg) => "MOVE", Finish::Plain;
-        /// `myrights(mailbox)`.
-        myrights(mailbox: astring_arg) => "MYRIGHTS", Finish::Untagged("MYRIGHTS".into());
-        /// `namespace()`.
-        namespace() => "NAMESPACE", Finish::Untagged("NAMESPACE".into());
-        /// `noop()`.
-        noop() => "NOOP", Finish::Plain;
-        /// `partial(message_num, message_part, start, length)`.
-        partial(message_num: structural_arg, message_part: structural_arg, start: structural_arg, length: structural_arg)
-            => "PARTIAL", Finish::Untagged("FETCH".into());
-        /// `proxyauth(user)`.
-        proxyauth(user: astring_arg) => "PROXYAUTH", Finish::Plain;
-        /// `rename(oldmailbox, newmailbox)`.
-        rename(old_mailbox: astring_arg, new_mailbox: astring_arg) => "RENAME", Finish::Plain;
-        /// `setacl(mailbox, who, what)`.
-        setacl(mailbox: astring_arg, who: astring_arg, what: astring_arg) => "SETACL", Finish::Plain;
-        /// `setquota(root, limits)`.
-        setquota(root: astring_arg, limits: structural_arg) => "SETQUOTA", Finish::Untagged("QUOTA".into());
-        /// `status(mailbox, names)`.
-        status(mailbox: astring_arg, names: structural_arg) => "STATUS", Finish::Untagged("STATUS".into());
-        /// `subscribe(mailbox)`.
-        subscribe(mailbox: astring_arg) => "SUBSCRIBE", Finish::Plain;
-        /// `unselect()`: the state is AUTH afterwards, even on failure.
-        unselect() => "UNSELECT", Finish::ToAuth;
-        /// `unsubscribe(mailbox)`.
-        unsubscribe(mailbox: astring_arg) => "UNSUBSCRIBE", Finish::Plain;
-    }
+/// The table's methods whose arguments are all strings, for crates that
+/// write their forwarders from the table (the WIT glue, the shell plugin):
+/// `string_commands!(callback)` expands to `callback! { encoded { … } }`,
+/// each entry `method(param: encoding, …) => "COMMAND", result_rule;`.
+/// Extra tokens after the callback are passed on after the list.
+#[macro_export]
+macro_rules! string_commands {
+    ($callback:ident $(, $($extra:tt)*)?) => {
+        $callback! {
+            encoded {
+
+                /// `capability()`.
+                capability() => "CAPABILITY", Finish::Untagged("CAPABILITY".into());
+                /// `check()`.
+                check() => "CHECK", Finish::Plain;
+                /// `close()`: the state is AUTH afterwards, even on failure.
+                close() => "CLOSE", Finish::ToAuth;
+                /// `copy(message_set, new_mailbox)`.
+                copy(message_set: structural_arg, new_mailbox: astring_arg) => "COPY", Finish::Plain;
+                /// `create(mailbox)`.
+                create(mailbox: astring_arg) => "CREATE", Finish::Plain;
+                /// `delete(mailbox)`.
+                delete(mailbox: astring_arg) => "DELETE", Finish::Plain;
+                /// `deleteacl(mailbox, who)`.
+                deleteacl(mailbox: astring_arg, who: astring_arg) => "DELETEACL", Finish::Plain;
+                /// `expunge()`.
+                expunge() => "EXPUNGE", Finish::Untagged("EXPUNGE".into());
+                /// `fetch(message_set, message_parts)`.
+                fetch(message_set: structural_arg, message_parts: structural_arg) => "FETCH", Finish::Untagged("FETCH".into());
+                /// `getacl(mailbox)`.
+                getacl(mailbox: astring_arg) => "GETACL", Finish::Untagged("ACL".into());
+                /// `getquota(root)`.
+                getquota(root: astring_arg) => "GETQUOTA", Finish::Untagged("QUOTA".into());
+                /// `move(message_set, new_mailbox)` (RFC 6851).
+                move_(message_set: structural_arg, new_mailbox: astring_arg) => "MOVE", Finish::Plain;
+                /// `myrights(mailbox)`.
+                myrights(mailbox: astring_arg) => "MYRIGHTS", Finish::Untagged("MYRIGHTS".into());
+                /// `namespace()`.
+                namespace() => "NAMESPACE", Finish::Untagged("NAMESPACE".into());
+                /// `noop()`.
+                noop() => "NOOP", Finish::Plain;
+                /// `partial(message_num, message_part, start, length)`.
+                partial(message_num: structural_arg, message_part: structural_arg, start: structural_arg, length: structural_arg)
+                    => "PARTIAL", Finish::Untagged("FETCH".into());
+                /// `proxyauth(user)`.
+                proxyauth(user: astring_arg) => "PROXYAUTH", Finish::Plain;
+                /// `rename(oldmailbox, newmailbox)`.
+                rename(old_mailbox: astring_arg, new_mailbox: astring_arg) => "RENAME", Finish::Plain;
+                /// `setacl(mailbox, who, what)`.
+                setacl(mailbox: astring_arg, who: astring_arg, what: astring_arg) => "SETACL", Finish::Plain;
+                /// `setquota(root, limits)`.
+                setquota(root: astring_arg, limits: structural_arg) => "SETQUOTA", Finish::Untagged("QUOTA".into());
+                /// `status(mailbox, names)`.
+                status(mailbox: astring_arg, names: structural_arg) => "STATUS", Finish::Untagged("STATUS".into());
+                /// `subscribe(mailbox)`.
+                subscribe(mailbox: astring_arg) => "SUBSCRIBE", Finish::Plain;
+                /// `unselect()`: the state is AUTH afterwards, even on failure.
+                unselect() => "UNSELECT", Finish::ToAuth;
+                /// `unsubscribe(mailbox)`.
+                unsubscribe(mailbox: astring_arg) => "UNSUBSCRIBE", Finish::Plain;
+            }
+            $($($extra)*)?
+        }
+    };
+}
+
+string_commands! {
+    command_table,
     written {
         /// `append(mailbox, flags, date_time, message)`.
         append(mailbox: &str, flags: Option<&str>, date_time: Option<&TimeValue>, message: &[u8]) => Some("APPEND");

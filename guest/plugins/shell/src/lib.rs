@@ -303,19 +303,8 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
         "authenticate_secret" => imap.authenticate_secret(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
         "login_cram_md5" => imap.login_cram_md5(&a.string(0, m)?, &a.string(1, m)?),
         "starttls" => imap.starttls(&tls_options(a.0.first())?),
-        "capability" => imap.capability(),
-        "check" => imap.check(),
-        "close" => imap.close(),
-        "copy" => imap.copy(&a.string(0, m)?, &a.string(1, m)?),
-        "create" => imap.create(&a.string(0, m)?),
-        "delete" => imap.delete(&a.string(0, m)?),
-        "deleteacl" => imap.deleteacl(&a.string(0, m)?, &a.string(1, m)?),
         "enable" => imap.enable(&a.string(0, m)?),
-        "expunge" => imap.expunge(),
-        "fetch" => imap.fetch(&a.string(0, m)?, &a.string(1, m)?),
-        "getacl" => imap.getacl(&a.string(0, m)?),
         "getannotation" => imap.getannotation(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
-        "getquota" => imap.getquota(&a.string(0, m)?),
         "getquotaroot" => {
             let r = imap.getquotaroot(&a.string(0, m)?)?;
             return Ok(json!({ "typ": r.typ, "data": [items(&r.quotaroot), items(&r.quota)] }));
@@ -324,31 +313,18 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
         "login" => imap.login(&a.string(0, m)?, &a.string(1, m)?),
         "logout" => imap.logout(),
         "lsub" => imap.lsub(a.opt(0)?.as_deref(), a.opt(1)?.as_deref()),
-        "move" => imap.move_(&a.string(0, m)?, &a.string(1, m)?),
-        "myrights" => imap.myrights(&a.string(0, m)?),
-        "namespace" => imap.namespace(),
-        "noop" => imap.noop(),
-        "partial" => imap.partial(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?, &a.string(3, m)?),
-        "proxyauth" => imap.proxyauth(&a.string(0, m)?),
         "recent" => imap.recent(),
-        "rename" => imap.rename(&a.string(0, m)?, &a.string(1, m)?),
         "response" => Ok(imap.response(&a.string(0, m)?)),
         "search" => imap.search(a.opt(0)?.as_deref(), &a.rest(1)?),
         "select" => {
             let readonly = a.0.get(1).and_then(Value::as_bool).unwrap_or(false);
             imap.select(a.opt(0)?.as_deref(), readonly)
         }
-        "setacl" => imap.setacl(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
         "setannotation" => imap.setannotation(&a.rest(0)?),
-        "setquota" => imap.setquota(&a.string(0, m)?, &a.string(1, m)?),
         "sort" => imap.sort(&a.string(0, m)?, &a.string(1, m)?, &a.rest(2)?),
-        "status" => imap.status(&a.string(0, m)?, &a.string(1, m)?),
         "store" => imap.store(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
-        "subscribe" => imap.subscribe(&a.string(0, m)?),
         "thread" => imap.thread(&a.string(0, m)?, &a.string(1, m)?, &a.rest(2)?),
         "uid" => imap.uid(&a.string(0, m)?, &a.rest(1)?),
-        "unselect" => imap.unselect(),
-        "unsubscribe" => imap.unsubscribe(&a.string(0, m)?),
         "xatom" => imap.xatom(&a.string(0, m)?, &a.rest(1)?),
         "send" => {
             return imap
@@ -365,10 +341,41 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
             imap.shutdown();
             return Ok(Value::Null);
         }
-        other => return Err(usage(format!("unknown method {other:?}"))),
+        other => match string_command(imap, other, a) {
+            Some(r) => return r.map(response),
+            None => return Err(usage(format!("unknown method {other:?}"))),
+        },
     };
     Ok(response(r?))
 }
+
+/// The command table's string-argument methods, each called with its
+/// arguments in order (the table in the core is their one list).
+macro_rules! string_dispatch {
+    (encoded { $( $(#[$doc:meta])* $m:ident ( $($a:ident : $k:ident),* ) => $name:literal, $finish:expr; )* }) => {
+        /// `Some` when `method` is one of the table's string-argument methods.
+        fn string_command(imap: &Imap4, method: &str, a: &Args<'_>) -> Option<Result<Response, Failure>> {
+            $(
+                if method == wasimap_protocol::commands::method_name(stringify!($m)) {
+                    // Unused by the methods without arguments.
+                    #[allow(unused_mut, unused_variables)]
+                    let mut position = 0..;
+                    #[allow(unused_mut)]
+                    let mut run = || -> Result<Response, Failure> {
+                        Ok(imap.$m($(&a.string({
+                            let _ = stringify!($a);
+                            position.next().unwrap_or_default()
+                        }, method)?),*)?)
+                    };
+                    return Some(run());
+                }
+            )*
+            None
+        }
+    };
+}
+
+wasimap_protocol::string_commands!(string_dispatch);
 
 fn idle_response((typ, data): (String, Vec<DataItem>)) -> Value {
     json!([typ, items(&data)])
