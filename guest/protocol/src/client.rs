@@ -64,8 +64,9 @@ pub enum Event {
     IdleResponse(String, DataItem),
     /// The IDLE wait (or the idle duration) ran out.
     IdleTimeout,
-    /// The next message of a streaming FETCH.
-    Message(FetchMessage),
+    /// The next message of a streaming FETCH (boxed: it is large, and the
+    /// other events are small).
+    Message(Box<FetchMessage>),
     /// The streaming FETCH completed with OK.
     StreamEnd,
     /// Bytes asked for by a raw `read`/`readline`.
@@ -958,7 +959,7 @@ impl Client {
             return Ok(None);
         };
         if let Some(message) = stream.backlog.pop_front() {
-            return Ok(Some(Event::Message(message)));
+            return Ok(Some(Event::Message(Box::new(message))));
         }
         // Each poll stores one whole response, so what is queued now is
         // normally one FETCH response.
@@ -970,7 +971,7 @@ impl Client {
             let mut messages = crate::typed::parse_fetch(&items)?.into_iter();
             if let Some(first) = messages.next() {
                 stream.backlog.extend(messages);
-                return Ok(Some(Event::Message(first)));
+                return Ok(Some(Event::Message(Box::new(first))));
             }
         }
         if self.session.is_completed(&stream.tag) {

@@ -113,6 +113,24 @@ impl Framer {
         Ok(None)
     }
 
+    /// Whether `read(size)` would answer now.
+    pub fn can_read(&self, size: u64) -> bool {
+        self.eof || usize::try_from(size).is_ok_and(|n| n <= self.buffered())
+    }
+
+    /// `read(size)` appended to `out` without an intermediate copy; false
+    /// (and nothing taken) when the bytes have not all arrived.
+    pub fn read_into(&mut self, size: u64, out: &mut Vec<u8>) -> bool {
+        if !self.can_read(size) {
+            return false;
+        }
+        let n = usize::try_from(size).map_or(self.buffered(), |n| n.min(self.buffered()));
+        out.extend_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        self.scanned = 0;
+        true
+    }
+
     /// imaplib's `read(size)`: exactly `size` bytes, or at EOF whatever is
     /// left. `None` means more input is needed.
     pub fn read(&mut self, size: u64) -> Option<Vec<u8>> {

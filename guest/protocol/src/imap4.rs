@@ -443,7 +443,7 @@ impl<T: Transport> Imap4<T> {
             return Ok(None);
         }
         match self.drive()? {
-            Event::Message(m) => Ok(Some(m)),
+            Event::Message(m) => Ok(Some(*m)),
             Event::StreamEnd => Ok(None),
             other => Err(unexpected(&other)),
         }

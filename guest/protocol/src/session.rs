@@ -155,6 +155,11 @@ pub struct Session {
     capture_only: Option<&'static str>,
     /// Bytes held by untagged responses (and the IDLE queue).
     untagged_bytes: usize,
+    /// The response being read for a streaming FETCH, in wire form: its
+    /// literals go from the framer straight behind their announcement, so
+    /// the typed parser reads the framed bytes once instead of a copy
+    /// re-joined from imaplib's `(header, literal)` items.
+    wire: Option<Vec<u8>>,
     /// The bound on `untagged_bytes` ([`MAX_UNTAGGED_BYTES`] by default).
     pub(crate) untagged_limit: usize,
 }
@@ -262,6 +267,7 @@ impl Session {
             capture_only: None,
             untagged_bytes: 0,
             untagged_limit: MAX_UNTAGGED_BYTES,
+            wire: None,
         }
     }
 
@@ -454,7 +460,16 @@ impl Session {
     /// [`Session::untagged_limit`].
     pub fn append_untagged(&mut self, typ: &str, item: DataItem) -> Result<()> {
         let size = item_size(&item);
-        if self.untagged_bytes + size > self.untagged_limit {
+        self.check_budget(size)?;
+        self.untagged_bytes += size;
+        self.store_untagged(typ, item);
+        Ok(())
+    }
+
+    /// `abort` when `more` bytes would take the stored responses past
+    /// [`Session::untagged_limit`].
+    fn check_budget(&self, more: usize) -> Result<()> {
+        if self.untagged_bytes.saturating_add(more) > self.untagged_limit {
             return Err(ImapError::abort(
                 ErrorKind::Limit,
                 format!(
@@ -463,8 +478,6 @@ impl Session {
                 ),
             ));
         }
-        self.untagged_bytes += size;
-        self.store_untagged(typ, item);
         Ok(())
     }
 
@@ -648,6 +661,9 @@ impl Session {
                         return Ok(Poll::Response(line));
                     }
                     if let Some((typ, dat)) = match_untagged(&line) {
+                        if self.capture.is_some() && self.capture_only == Some(typ.as_str()) {
+                            self.wire = Some(Vec::new());
+                        }
                         self.partial = Partial::Body { first: line, typ, dat };
                         continue;
                     }
@@ -658,6 +674,22 @@ impl Session {
                     return Err(ImapError::malformed("unexpected response", &line));
                 }
                 Partial::Body { first, typ, dat } => {
+                    if let (Some(size), Some(wire_len)) = (literal_size(&dat), self.wire.as_ref().map(Vec::len)) {
+                        if !self.framer.can_read(size) {
+                            self.partial = Partial::Body { first, typ, dat };
+                            return Ok(Poll::NeedInput);
+                        }
+                        self.trace(|| format!("read literal size {size}"));
+                        let literal = usize::try_from(size).unwrap_or(usize::MAX).min(self.framer.buffered());
+                        let held = wire_len + dat.len() + 2 + literal;
+                        self.check_budget(held)?;
+                        let wire = self.wire.as_mut().expect("checked above");
+                        wire.extend_from_slice(&dat);
+                        wire.extend_from_slice(b"\r\n");
+                        self.framer.read_into(size, wire);
+                        self.partial = Partial::Trailer { first, typ };
+                        continue;
+                    }
                     if let Some(size) = literal_size(&dat) {
                         self.trace(|| format!("read literal size {size}"));
                         match self.framer.read(size) {
@@ -671,6 +703,11 @@ impl Session {
                                 continue;
                             }
                         }
+                    }
+                    if let Some(mut wire) = self.wire.take() {
+                        wire.extend_from_slice(&dat);
+                        self.append_untagged(&typ, DataItem::Bytes(wire))?;
+                        return Ok(Poll::Response(first));
                     }
                     // imaplib stores the line before the code it carries.
                     self.append_untagged(&typ, DataItem::Bytes(dat.clone()))?;
