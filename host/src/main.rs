@@ -32,6 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run PLUGIN.wasm with the given arguments. Nothing is granted unless named here or in the manifest.
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
         /// Allow connections to HOST:PORT (`*.example.org:993`, `127.0.0.1:*`). Repeatable.
         #[arg(long = "allow", value_name = "HOST:PORT")]
@@ -84,6 +85,9 @@ enum Command {
         /// Do not cache compiled components.
         #[arg(long)]
         no_cache: bool,
+        /// Never draw the plugin's progress (drawn on stderr only when it is a terminal).
+        #[arg(long)]
+        no_progress: bool,
         /// The plugin component.
         plugin: PathBuf,
         /// Arguments passed to the plugin's `run`.
@@ -96,6 +100,25 @@ enum Command {
         plugin: PathBuf,
     },
 }
+
+/// `wasimap run --help`'s examples.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # Senders and sizes of every mailbox on a local server
+  wasimap run --allow 127.0.0.1:143 report.wasm --user alice --password secret
+
+  # The password in an environment variable: the plugin names it, never sees it
+  wasimap run --allow imap.example.org:993 --secret pw=env:IMAP_PASSWORD \\
+      report.wasm --tls --host imap.example.org --user alice --password-secret pw
+
+  # Export INBOX: the mail goes to the file, a progress bar to the terminal
+  wasimap run --allow 127.0.0.1:143 mbox.wasm --user alice --password secret > INBOX.mbox
+
+  # Grants and limits from a manifest, plus a wall-clock limit
+  wasimap run --manifest archive.toml --timeout 600 archive.wasm --user alice --password secret --days 365
+
+Exit codes: 0 done, 1 the plugin's error, 2 usage or load error, 3 crash, 4 time limit,
+5 memory limit, 6 stack overflow, 7 fuel, 8 other trap, 9 store limit.";
 
 struct RunArgs {
     config: RunnerConfig,
@@ -122,6 +145,7 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         fuel,
         cache_dir,
         no_cache,
+        no_progress,
         plugin,
         args,
     } = cmd
@@ -159,6 +183,7 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         policy,
         secrets,
         trust,
+        show_progress: !no_progress,
         ..RunnerConfig::default()
     };
     config.memory_limit = match memory.or(manifest.limits.memory_mib) {
