@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod policy;
 pub mod progress;
 pub mod runner;
+pub mod scaffold;
 pub mod secrets;
 pub mod state;
 pub mod transport;

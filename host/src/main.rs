@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
-use wasimap_host::{compose, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
+use wasimap_host::{compose, scaffold, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
 
 /// The plugin's `run` returned an error.
 const EXIT_PLUGIN_ERROR: u8 = 1;
@@ -94,6 +94,18 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Create a plugin project in a new directory PATH (named after its last component) that builds and runs as it is.
+    #[command(after_help = NEW_EXAMPLES)]
+    New {
+        /// The project directory; its last component is the plugin's name (lower case, digits, '-', '_').
+        path: PathBuf,
+        /// The plugin's language.
+        #[arg(long, value_name = "LANG", default_value = "rust", value_parser = ["rust", "python", "js"])]
+        lang: String,
+        /// The wasimap SDK a Rust project depends on (a checkout's guest/sdk; default: the checkout this wasimap was built from).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
     /// Show a component's imports and exports and whether `wasimap run` accepts it.
     Inspect {
         /// The component.
@@ -117,8 +129,19 @@ Examples:
   # Grants and limits from a manifest, plus a wall-clock limit
   wasimap run --manifest archive.toml --timeout 600 archive.wasm --user alice --password secret --days 365
 
+  # Start a plugin of your own (rust, python or js)
+  wasimap new my-plugin --lang rust
+
 Exit codes: 0 done, 1 the plugin's error, 2 usage or load error, 3 crash, 4 time limit,
 5 memory limit, 6 stack overflow, 7 fuel, 8 other trap, 9 store limit.";
+
+/// `wasimap new --help`'s examples.
+const NEW_EXAMPLES: &str = "\
+Examples:
+  wasimap new inbox-zero                 # Rust, on the SDK of this checkout
+  wasimap new ~/plugins/digest --lang python
+  wasimap new triage-js --lang js
+  cd inbox-zero && ./build.sh && wasimap run --allow 127.0.0.1:143 inbox-zero.wasm --user alice --password secret";
 
 struct RunArgs {
     config: RunnerConfig,
@@ -242,6 +265,24 @@ fn parse_binding(s: &str) -> Result<(String, Endpoint), String> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::New { path, lang, sdk } => {
+            let lang: scaffold::Lang = lang.parse().map_err(anyhow::Error::msg)?;
+            let sdk = match sdk {
+                Some(p) => Some(
+                    p.canonicalize()
+                        .with_context(|| format!("--sdk {}: no such directory", p.display()))?,
+                ),
+                None => scaffold::default_sdk(),
+            };
+            let files = scaffold::create(&path, lang, sdk.as_deref())?;
+            println!("created {} ({lang}, {} files):", path.display(), files.len());
+            files.iter().for_each(|f| println!("  {}", f.path));
+            println!(
+                "next: cd {} && ./build.sh, then see README.md to run it (./smoke-test.sh tries it against a server)",
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { plugin } => {
             let bytes = std::fs::read(&plugin).with_context(|| format!("reading {}", plugin.display()))?;
             let i = compose::inspect(&bytes)?;
