@@ -268,10 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::New { path, lang, sdk } => {
             let lang: scaffold::Lang = lang.parse().map_err(anyhow::Error::msg)?;
             let sdk = match sdk {
-                Some(p) => Some(
-                    p.canonicalize()
-                        .with_context(|| format!("--sdk {}: no such directory", p.display()))?,
-                ),
+                Some(p) => Some(scaffold::find_sdk(&p)?),
                 None => scaffold::default_sdk(),
             };
             let files = scaffold::create(&path, lang, sdk.as_deref())?;

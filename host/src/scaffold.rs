@@ -82,11 +82,27 @@ const JS_TOOLS_NAME: &str = "wasimap-js-tools";
 /// The checkout this `wasimap` was built from, if it is still there: where
 /// a Rust project finds the SDK.
 pub fn default_sdk() -> Option<PathBuf> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest/sdk");
-    sdk.join("Cargo.toml")
-        .is_file()
-        .then(|| sdk.canonicalize().ok())
-        .flatten()
+    find_sdk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).ok()
+}
+
+/// The SDK at `path`: a wasimap checkout's `guest/sdk`, or the checkout
+/// itself; canonical, since the project lives elsewhere.
+///
+/// # Errors
+/// When `path` holds neither.
+pub fn find_sdk(path: &Path) -> Result<PathBuf> {
+    let is_sdk =
+        |p: &Path| std::fs::read_to_string(p.join("Cargo.toml")).is_ok_and(|t| t.contains("name = \"wasimap-sdk\""));
+    let found = [path.to_path_buf(), path.join("guest/sdk")]
+        .into_iter()
+        .find(|p| is_sdk(p));
+    let sdk = found.with_context(|| {
+        format!(
+            "--sdk {}: not a wasimap SDK (give the guest/sdk directory of a wasimap checkout, or the checkout)",
+            path.display()
+        )
+    })?;
+    Ok(sdk.canonicalize()?)
 }
 
 /// One file of a project: path relative to the project, text, executable.
@@ -298,6 +314,17 @@ mod tests {
             }
         }
         assert!(files("x", Lang::Rust, None).unwrap_err().to_string().contains("--sdk"));
+    }
+
+    #[test]
+    fn the_sdk_is_found_in_a_checkout_or_its_guest_sdk() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sdk = root.join("guest/sdk").canonicalize().unwrap();
+        assert_eq!(find_sdk(&root).unwrap(), sdk);
+        assert_eq!(find_sdk(&sdk).unwrap(), sdk);
+        assert_eq!(default_sdk().unwrap(), sdk);
+        let err = find_sdk(&root.join("host")).unwrap_err().to_string();
+        assert!(err.contains("not a wasimap SDK"), "{err}");
     }
 
     #[test]

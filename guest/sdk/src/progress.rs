@@ -16,7 +16,8 @@ use crate::bindings::wasimap::imap::progress as host;
 /// p.finish();
 /// ```
 ///
-/// Dropping it finishes the task too.
+/// Dropping it finishes the task too. The host shows one bar: tasks
+/// follow each other, each starting a new bar.
 #[derive(Debug)]
 pub struct Progress {
     label: String,
