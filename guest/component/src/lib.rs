@@ -40,11 +40,12 @@ export!(Component);
 struct HostTransport(Connection);
 
 fn transport_error(e: host::TransportError) -> TransportError {
+    use wasimap_protocol::ErrorKind;
     match e {
-        host::TransportError::Denied(m) => TransportError::Denied(m),
-        host::TransportError::Timeout => TransportError::Timeout,
-        host::TransportError::Tls(m) => TransportError::Tls(m),
-        host::TransportError::Io(m) => TransportError::Io(m),
+        host::TransportError::Denied(m) => TransportError::new(ErrorKind::Denied, m),
+        host::TransportError::Timeout => TransportError::timeout(),
+        host::TransportError::Tls(m) => TransportError::new(ErrorKind::TlsHandshake, m),
+        host::TransportError::Io(m) => TransportError::new(ErrorKind::Io, m),
     }
 }
 
@@ -89,10 +90,12 @@ fn response(r: wasimap_protocol::Response) -> WitResponse {
 }
 
 fn error(e: wasimap_protocol::ImapError) -> WitError {
-    match e {
-        wasimap_protocol::ImapError::Abort(m) => WitError::Abort(m),
-        wasimap_protocol::ImapError::Readonly(m) => WitError::Readonly(m),
-        other => WitError::Error(other.message().to_string()),
+    use wasimap_protocol::ErrorClass;
+    let m = e.message().to_string();
+    match e.class() {
+        ErrorClass::Abort => WitError::Abort(m),
+        ErrorClass::Readonly => WitError::Readonly(m),
+        ErrorClass::Error => WitError::Error(m),
     }
 }
 
@@ -557,40 +560,41 @@ impl GuestImap4 for Session {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        self.with(|s| s.session().capabilities.clone())
+        self.with(|s| s.client().capabilities().to_vec())
     }
 
     fn protocol_version(&self) -> String {
-        self.with(|s| s.session().protocol_version.clone())
+        self.with(|s| s.client().protocol_version().to_string())
     }
 
     fn state(&self) -> String {
-        self.with(|s| s.session().state.name().to_string())
+        self.with(|s| s.client().state().name().to_string())
     }
 
     fn welcome(&self) -> Vec<u8> {
-        self.with(|s| s.session().welcome.clone())
+        self.with(|s| s.client().welcome().to_vec())
     }
 
     fn debug(&self) -> u32 {
-        self.with(|s| s.session().debug)
+        self.with(|s| s.client().debug())
     }
 
     fn set_debug(&self, level: u32) {
-        self.with(|s| s.session_mut().debug = level);
+        self.with(|s| s.client_mut().set_debug(level));
     }
 
     fn utf8_enabled(&self) -> bool {
-        self.with(|s| s.session().utf8_enabled)
+        self.with(|s| s.client().utf8_enabled())
     }
 
     fn tag_prefix(&self) -> Vec<u8> {
-        self.with(|s| s.session().tag_prefix().to_vec())
+        self.with(|s| s.client().tag_prefix().to_vec())
     }
 
     fn untagged_responses(&self) -> Vec<(String, Vec<WitItem>)> {
         self.with(|s| {
-            s.session()
+            s.client()
+                .session()
                 .untagged_responses()
                 .iter()
                 .map(|(name, data)| (name.clone(), items(data.clone())))

@@ -1,67 +1,249 @@
-//! imaplib's exception classes as one error type.
+//! imaplib's exception classes, each failure with a machine-readable kind.
+//!
+//! imaplib tells failures apart only by class (`error`, `abort`,
+//! `readonly`) and by message. A binding that must raise `TimeoutError`,
+//! `ConnectionRefusedError` or `ssl.CertificateError` the way CPython does,
+//! or a plugin that retries on a dropped connection but not on a refused
+//! login, needs to know which failure it was without matching prose: every
+//! [`ImapError`] carries an [`ErrorKind`] and, for operating-system
+//! failures, the errno.
 
 use crate::pyrepr;
 
 /// How long a quoted piece of server input may be in an error message.
 pub const QUOTE_LIMIT: usize = 300;
 
-/// imaplib's `error`, `abort` and `readonly` exceptions.
-///
-/// In Python `readonly` ⊂ `abort` ⊂ `error`; [`ImapError::is_abort`] says
-/// whether an error is an `abort` in that sense.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ImapError {
+/// imaplib's exception class. In Python `readonly` ⊂ `abort` ⊂ `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
     /// `IMAP4.error`: usage errors, BAD replies, failed LOGIN.
-    #[error("{0}")]
-    Error(String),
+    Error,
     /// `IMAP4.abort`: the connection can no longer be trusted.
-    #[error("{0}")]
-    Abort(String),
+    Abort,
     /// `IMAP4.readonly`: the mailbox became read-only.
-    #[error("{0}")]
-    Readonly(String),
+    Readonly,
+}
+
+impl ErrorClass {
+    /// imaplib's name of the class.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Error => "error",
+            ErrorClass::Abort => "abort",
+            ErrorClass::Readonly => "readonly",
+        }
+    }
+}
+
+/// What went wrong, independent of the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server closed the connection.
+    Eof,
+    /// A connect, read or response-line deadline passed.
+    Timeout,
+    /// The server's host refused the connection (ECONNREFUSED).
+    Refused,
+    /// The host could not be resolved or reached (no route, no address).
+    Unreachable,
+    /// The server's certificate did not verify (unknown CA, wrong name,
+    /// expired): Python's `ssl.SSLCertVerificationError`.
+    TlsCertificate,
+    /// The TLS handshake or record layer failed otherwise.
+    TlsHandshake,
+    /// The server said BYE.
+    Bye,
+    /// A tagged BAD: the server rejected the command.
+    Bad,
+    /// A tagged NO where imaplib raises (LOGIN, AUTHENTICATE, IDLE, …).
+    No,
+    /// The command is not allowed in the session's state (imaplib's
+    /// `command X illegal in state Y`), or another operation is running.
+    State,
+    /// A bound was reached: the line limit, the untagged-response budget.
+    Limit,
+    /// The server sent something that is not IMAP: the message quotes it.
+    Malformed,
+    /// The host's policy refused (a connection, a secret): a grant is
+    /// missing; retrying cannot help.
+    Denied,
+    /// The caller's arguments are wrong (CR/LF/NUL, a bad date, an unknown
+    /// mechanism, `timeout=0`): Python's `ValueError`-like mistakes.
+    Usage,
+    /// The mailbox became read-only (class `readonly`).
+    Readonly,
+    /// Any other failure of the byte stream (see the errno, if any).
+    Io,
+}
+
+impl ErrorKind {
+    /// The kind's name as the WIT `error-kind` enum and the shell spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Eof => "eof",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::TlsCertificate => "tls-certificate",
+            ErrorKind::TlsHandshake => "tls-handshake",
+            ErrorKind::Bye => "bye",
+            ErrorKind::Bad => "bad",
+            ErrorKind::No => "no",
+            ErrorKind::State => "state",
+            ErrorKind::Limit => "limit",
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::Denied => "denied",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Readonly => "readonly",
+            ErrorKind::Io => "io",
+        }
+    }
+
+    /// Every kind, in declaration order (for tables and tests).
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::Eof,
+        ErrorKind::Timeout,
+        ErrorKind::Refused,
+        ErrorKind::Unreachable,
+        ErrorKind::TlsCertificate,
+        ErrorKind::TlsHandshake,
+        ErrorKind::Bye,
+        ErrorKind::Bad,
+        ErrorKind::No,
+        ErrorKind::State,
+        ErrorKind::Limit,
+        ErrorKind::Malformed,
+        ErrorKind::Denied,
+        ErrorKind::Usage,
+        ErrorKind::Readonly,
+        ErrorKind::Io,
+    ];
+}
+
+/// imaplib's `error`, `abort` and `readonly` exceptions, with a kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ImapError {
+    class: ErrorClass,
+    kind: ErrorKind,
+    message: String,
+    errno: Option<i32>,
 }
 
 impl ImapError {
-    /// An `error` with the given message.
+    /// An error of `class` and `kind`.
+    pub fn new(class: ErrorClass, kind: ErrorKind, message: impl Into<String>) -> Self {
+        ImapError {
+            class,
+            kind,
+            message: message.into(),
+            errno: None,
+        }
+    }
+
+    /// An `error` of kind `usage`: the caller's arguments are wrong.
     pub fn error(msg: impl Into<String>) -> Self {
-        ImapError::Error(msg.into())
+        Self::new(ErrorClass::Error, ErrorKind::Usage, msg)
     }
 
-    /// An `abort` with the given message.
-    pub fn abort(msg: impl Into<String>) -> Self {
-        ImapError::Abort(msg.into())
+    /// An `error` of `kind` (bad, no, state, denied, limit, …).
+    pub fn error_kind(kind: ErrorKind, msg: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Error, kind, msg)
     }
 
-    /// An `abort` quoting (truncated) the offending server bytes the way
-    /// imaplib does: `what: b'...'`.
-    pub fn abort_bytes(what: &str, bytes: &[u8]) -> Self {
-        ImapError::Abort(format!("{what}: {}", pyrepr::bytes_truncated(bytes, QUOTE_LIMIT)))
+    /// An `abort` of `kind`.
+    pub fn abort(kind: ErrorKind, msg: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Abort, kind, msg)
+    }
+
+    /// An `abort` of kind `malformed` quoting (truncated) the offending
+    /// server bytes the way imaplib does: `what: b'...'`.
+    pub fn malformed(what: &str, bytes: &[u8]) -> Self {
+        Self::abort(
+            ErrorKind::Malformed,
+            format!("{what}: {}", pyrepr::bytes_truncated(bytes, QUOTE_LIMIT)),
+        )
+    }
+
+    /// A `readonly`.
+    pub fn readonly(msg: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Readonly, ErrorKind::Readonly, msg)
+    }
+
+    /// The same error with the operating system's errno.
+    pub fn with_errno(mut self, errno: Option<i32>) -> Self {
+        self.errno = errno;
+        self
+    }
+
+    /// imaplib's class.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The OS errno, where the failure came from a system call.
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
     }
 
     /// True for `abort` and `readonly`, as `isinstance(e, IMAP4.abort)`.
     pub fn is_abort(&self) -> bool {
-        matches!(self, ImapError::Abort(_) | ImapError::Readonly(_))
+        matches!(self.class, ErrorClass::Abort | ErrorClass::Readonly)
     }
 
     /// The message, whatever the class.
     pub fn message(&self) -> &str {
-        match self {
-            ImapError::Error(m) | ImapError::Abort(m) | ImapError::Readonly(m) => m,
+        &self.message
+    }
+
+    /// The same error with `prefix` before the message, as imaplib's
+    /// `command: NAME => ...` wrapping does.
+    pub fn prefixed(self, prefix: &str) -> Self {
+        ImapError {
+            message: format!("{prefix}{}", self.message),
+            ..self
         }
     }
 
-    /// The same class with `prefix` before the message, as imaplib's
-    /// `command: NAME => ...` wrapping does.
-    pub fn prefixed(self, prefix: &str) -> Self {
-        match self {
-            ImapError::Error(m) => ImapError::Error(format!("{prefix}{m}")),
-            ImapError::Abort(m) => ImapError::Abort(format!("{prefix}{m}")),
-            ImapError::Readonly(m) => ImapError::Readonly(format!("{prefix}{m}")),
-        }
+    /// The same error in another class (imaplib's `except abort: raise
+    /// abort(...)` also catches `readonly`).
+    pub fn with_class(self, class: ErrorClass) -> Self {
+        ImapError { class, ..self }
     }
 }
 
 /// Result of imaplib operations.
 pub type Result<T> = std::result::Result<T, ImapError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_distinct_wit_names() {
+        let names: std::collections::HashSet<_> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        assert!(names
+            .iter()
+            .all(|n| n.bytes().all(|c| c.is_ascii_lowercase() || c == b'-')));
+    }
+
+    #[test]
+    fn prefix_and_class_keep_kind_and_errno() {
+        let e = ImapError::abort(ErrorKind::Refused, "socket error: refused").with_errno(Some(111));
+        let p = e.clone().prefixed("command: NOOP => ");
+        assert_eq!(p.message(), "command: NOOP => socket error: refused");
+        assert_eq!(
+            (p.kind(), p.errno(), p.class()),
+            (ErrorKind::Refused, Some(111), ErrorClass::Abort)
+        );
+        let r = ImapError::readonly("x").with_class(ErrorClass::Abort);
+        assert!(r.is_abort() && r.kind() == ErrorKind::Readonly);
+    }
+}

@@ -6,9 +6,11 @@
 //! a declared literal size: a literal grows only with the bytes that
 //! actually arrive.
 
-use crate::error::{ImapError, Result};
+use crate::error::{ErrorKind, ImapError, Result};
 
-/// imaplib's `_MAXLINE`: a longer line raises `error`.
+/// imaplib's `_MAXLINE`, the default line limit: a longer line raises
+/// `error` (kind `limit`). [`Framer::set_max_line`] changes it per
+/// connection, as a program assigns `imaplib._MAXLINE`.
 pub const MAXLINE: usize = 1_000_000;
 
 /// When the consumed prefix of the buffer is larger than this (and than the
@@ -24,6 +26,8 @@ pub struct Framer {
     /// How far past `start` we already know there is no LF.
     scanned: usize,
     eof: bool,
+    /// The line limit; 0 stands for [`MAXLINE`] (so `Default` is right).
+    max_line: usize,
 }
 
 impl Framer {
@@ -42,6 +46,21 @@ impl Framer {
             self.start = 0;
         }
         self.buf.extend_from_slice(data);
+    }
+
+    /// The line limit in bytes, LF included.
+    pub fn max_line(&self) -> usize {
+        if self.max_line == 0 {
+            MAXLINE
+        } else {
+            self.max_line
+        }
+    }
+
+    /// Sets the line limit (imaplib's `_MAXLINE`); at least 1.
+    pub fn set_max_line(&mut self, limit: usize) {
+        self.max_line = limit.max(1);
+        self.scanned = 0;
     }
 
     /// Records that the server closed the stream.
@@ -73,18 +92,19 @@ impl Framer {
     /// `error("got more than 1000000 bytes")` for a longer line, as soon as
     /// that many bytes without LF are buffered.
     pub fn readline(&mut self) -> Result<Option<Vec<u8>>> {
+        let max = self.max_line();
         let unread = &self.buf[self.start..];
-        let limit = unread.len().min(MAXLINE + 1);
+        let limit = unread.len().min(max + 1);
         if let Some(pos) = find_lf(&unread[self.scanned.min(limit)..limit]) {
             let len = self.scanned.min(limit) + pos + 1;
-            if len > MAXLINE {
-                return Err(too_long());
+            if len > max {
+                return Err(too_long(max));
             }
             return Ok(Some(self.take(len)));
         }
         self.scanned = limit;
-        if unread.len() > MAXLINE {
-            return Err(too_long());
+        if unread.len() > max {
+            return Err(too_long(max));
         }
         if self.eof {
             let n = unread.len();
@@ -126,8 +146,8 @@ fn find_lf(b: &[u8]) -> Option<usize> {
     chunks.remainder().iter().position(|&c| c == b'\n').map(|p| offset + p)
 }
 
-fn too_long() -> ImapError {
-    ImapError::error(format!("got more than {MAXLINE} bytes"))
+fn too_long(max: usize) -> ImapError {
+    ImapError::error_kind(ErrorKind::Limit, format!("got more than {max} bytes"))
 }
 
 #[cfg(test)]

@@ -1,49 +1,71 @@
-//! imaplib's `IMAP4` class: one method per command, driving a
-//! [`Session`] over a byte [`Transport`].
+//! imaplib's `IMAP4` class as a blocking driver of the sans-IO
+//! [`Client`]: start an operation, then loop — write what the client wants
+//! sent, read what it needs and feed it — until the client reports the
+//! result. Every protocol decision is the client's; this file only moves
+//! bytes and reads the clock.
 //!
-//! This is the only layer that performs I/O. It feeds what the transport
-//! returns into the session in large chunks and writes the session's
-//! [`Action`]s; everything protocol-specific lives in the session.
+//! The methods that only start a command and drive it are written by the
+//! command table ([`crate::commands`]); the ones here have their own
+//! events (STARTTLS's hand-over, AUTHENTICATE's challenges, IDLE, the
+//! streaming FETCH, raw I/O) or results.
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-
-use crate::encode::{self, ArgKind, Piece};
-use crate::error::{ImapError, Result};
-use crate::framing::Framer;
-use crate::sasl;
-use crate::session::{Action, Poll, Session, State};
-use crate::util::{self, TimeValue};
-use crate::{pyrepr, DataItem, Response};
 use std::time::{Duration, Instant};
+
+use crate::client::{Client, Event, Outcome, Wait};
+use crate::error::{ErrorKind, ImapError, Result};
+use crate::typed::FetchMessage;
+use crate::{DataItem, Response};
+
+pub use crate::client::{map_crlf, timeout_millis, SaslStep};
 
 /// Bytes asked of the transport per read.
 pub const READ_CHUNK: usize = 64 * 1024;
 
-/// A failure of the underlying byte stream.
+/// A failure of the underlying byte stream, with its kind and errno.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The host's policy refused the connection; the text says what to grant.
-    Denied(String),
-    /// The connect or read timeout expired.
-    Timeout,
-    /// The TLS handshake or certificate verification failed.
-    Tls(String),
-    /// Any other I/O failure.
-    Io(String),
+pub struct TransportError {
+    /// What failed: `denied`, `timeout`, `refused`, `unreachable`, `eof`,
+    /// `tls-certificate`, `tls-handshake` or `io`.
+    pub kind: ErrorKind,
+    /// What the transport says.
+    pub message: String,
+    /// The OS errno, when a system call failed.
+    pub errno: Option<i32>,
 }
 
 impl TransportError {
-    /// imaplib's translation: socket errors become `abort('socket error: ...')`;
-    /// a policy denial is a usage `error`, retrying cannot help.
-    pub fn into_imap(self) -> ImapError {
-        match self {
-            TransportError::Denied(m) => ImapError::error(m),
-            TransportError::Timeout => ImapError::abort("socket error: timed out"),
-            TransportError::Tls(m) => ImapError::abort(format!("TLS error: {m}")),
-            TransportError::Io(m) => ImapError::abort(format!("socket error: {m}")),
+    /// A failure of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            message: message.into(),
+            errno: None,
         }
+    }
+
+    /// A read or connect timeout.
+    pub fn timeout() -> Self {
+        Self::new(ErrorKind::Timeout, "timed out")
+    }
+
+    /// The same failure with the OS errno.
+    pub fn with_errno(mut self, errno: Option<i32>) -> Self {
+        self.errno = errno;
+        self
+    }
+
+    /// imaplib's translation: socket errors become `abort('socket error: ...')`,
+    /// TLS failures `abort('TLS error: ...')`; a policy denial is an
+    /// `error`, retrying cannot help.
+    pub fn into_imap(self) -> ImapError {
+        let e = match self.kind {
+            ErrorKind::Denied => ImapError::error_kind(ErrorKind::Denied, self.message),
+            ErrorKind::TlsCertificate | ErrorKind::TlsHandshake => {
+                ImapError::abort(self.kind, format!("TLS error: {}", self.message))
+            }
+            kind => ImapError::abort(kind, format!("socket error: {}", self.message)),
+        };
+        e.with_errno(self.errno)
     }
 }
 
@@ -59,120 +81,15 @@ pub trait Transport {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::result::Result<(), TransportError>;
 }
 
-type TypData = (String, Vec<DataItem>);
-
-/// What [`Imap4::next_response`] got.
-enum Next {
-    /// A continuation request.
-    Continuation,
-    /// A stored response; its first line.
-    Response(Vec<u8>),
-    /// The transport's read timeout expired first.
-    TimedOut,
-}
-
-/// A streaming FETCH in progress.
-#[derive(Debug)]
-struct StreamState {
-    tag: Vec<u8>,
-    /// `FETCH` or `UID`, for `command_complete`'s messages.
-    name: &'static str,
-    /// Messages parsed but not handed out yet.
-    backlog: std::collections::VecDeque<crate::typed::FetchMessage>,
-}
-
-/// An IDLE in progress.
-#[derive(Debug)]
-struct IdleState {
-    tag: Vec<u8>,
-    saved_state: State,
-    deadline: Option<Instant>,
-}
-
-/// imaplib's `timeout` (seconds, `None` for none) as whole milliseconds.
-///
-/// # Errors
-/// imaplib's `Non-blocking socket (timeout=0) is not supported` for 0, and
-/// an `error` for negative or non-finite values.
-pub fn timeout_millis(timeout: Option<f64>) -> Result<Option<u32>> {
-    match timeout {
-        None => Ok(None),
-        Some(0.0) => Err(ImapError::error("Non-blocking socket (timeout=0) is not supported")),
-        Some(t) if t.is_nan() || t.is_infinite() || t < 0.0 => Err(ImapError::error(format!("invalid timeout: {t}"))),
-        Some(t) => Ok(Some((t * 1000.0).ceil().min(f64::from(u32::MAX)) as u32)),
-    }
-}
-
-/// One step of a caller-driven AUTHENTICATE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaslStep {
-    /// The server's challenge, base64-decoded.
-    Challenge(Vec<u8>),
-    /// AUTHENTICATE completed with OK.
-    Done(Response),
-}
-
-/// An AUTHENTICATE in progress.
-#[derive(Debug)]
-struct AuthExchange {
-    tag: Vec<u8>,
-    /// An initial response not sent with SASL-IR: the answer to the first
-    /// challenge.
-    initial: Option<Vec<u8>>,
-}
-
 /// An imaplib session over transport `T`.
 pub struct Imap4<T: Transport> {
     transport: Option<T>,
-    session: Session,
-    tls: bool,
-    endpoint: Option<(String, u16)>,
-    auth: Option<AuthExchange>,
-    idle: Option<IdleState>,
-    /// A streaming FETCH in progress.
-    stream: Option<StreamState>,
-    /// The read timeout chosen at connect time, restored after IDLE waits.
+    client: Client,
+    /// The read timeout the transport was opened with.
     read_timeout: Option<Duration>,
-    /// The caller used raw I/O (`send`, `read`, `readline`): the stream may
-    /// no longer be where the session thinks it is, so secrets are refused.
-    raw_used: bool,
-}
-
-fn text(s: &str) -> Piece {
-    Piece::Text(s.as_bytes().to_vec())
-}
-
-fn arg(s: &str, kind: ArgKind, utf8: bool) -> Result<Piece> {
-    encode::encode(s.as_bytes(), kind, utf8)
-}
-
-/// imaplib wraps flags and sort criteria in parentheses unless they are.
-fn parenthesize(s: &str) -> String {
-    if s.starts_with('(') && s.ends_with(')') {
-        s.to_string()
-    } else {
-        format!("({s})")
-    }
-}
-
-/// imaplib's `MapCRLF.sub(CRLF, message)`: every CR, LF or CRLF becomes CRLF.
-pub fn map_crlf(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 32);
-    let mut i = 0;
-    while i < message.len() {
-        match message[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if message.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
+    /// The read timeout the transport has now: changed only when a wait
+    /// needs another, so a command costs no extra system calls.
+    transport_timeout: Option<Duration>,
 }
 
 impl<T: Transport> Imap4<T> {
@@ -184,21 +101,14 @@ impl<T: Transport> Imap4<T> {
     /// As imaplib: `error(welcome)` for a greeting that is neither OK nor
     /// PREAUTH, `error('server not IMAP4 compliant')`, `abort` on EOF.
     pub fn connect(transport: T, seed: u64, debug: u32) -> Result<Self> {
-        let mut session = Session::new(seed);
-        session.debug = debug;
         let mut imap = Imap4 {
             transport: Some(transport),
-            session,
-            tls: false,
-            endpoint: None,
-            auth: None,
-            idle: None,
-            stream: None,
+            client: Client::new(seed, debug),
             read_timeout: None,
-            raw_used: false,
+            transport_timeout: None,
         };
-        match imap.handshake() {
-            Ok(()) => Ok(imap),
+        match imap.run() {
+            Ok(_) => Ok(imap),
             Err(e) => {
                 imap.shutdown();
                 Err(e)
@@ -206,46 +116,14 @@ impl<T: Transport> Imap4<T> {
         }
     }
 
-    fn handshake(&mut self) -> Result<()> {
-        let welcome = self.get_response()?;
-        self.session.welcome = welcome.clone().unwrap_or_default();
-        if self.session.has_untagged("PREAUTH") {
-            self.session.state = State::Auth;
-        } else if self.session.has_untagged("OK") {
-            self.session.state = State::NonAuth;
-        } else {
-            let shown = match &welcome {
-                Some(w) => pyrepr::bytes_truncated(w, crate::error::QUOTE_LIMIT),
-                None => "None".into(),
-            };
-            return Err(ImapError::error(shown));
-        }
-        self.get_capabilities()?;
-        for version in ["IMAP4REV1", "IMAP4"] {
-            if self.session.capabilities.iter().any(|c| c == version) {
-                self.session.protocol_version = version.to_string();
-                return Ok(());
-            }
-        }
-        Err(ImapError::error("server not IMAP4 compliant"))
+    /// The protocol client (state, capabilities, untagged responses).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
-    fn get_capabilities(&mut self) -> Result<()> {
-        let r = self.capability()?;
-        let last = match r.data.last() {
-            None | Some(DataItem::None) => return Err(ImapError::error("no CAPABILITY response from server")),
-            Some(item) => item.first_bytes().to_vec(),
-        };
-        self.session.capabilities = util::split_whitespace(&last.to_ascii_uppercase())
-            .into_iter()
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
-            .collect();
-        Ok(())
-    }
-
-    /// The protocol session (state, capabilities, untagged responses).
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// Mutable access to the client, e.g. to set `debug` or the line limit.
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
     }
 
     /// The transport, while connected (tests inspect what was written).
@@ -253,461 +131,167 @@ impl<T: Transport> Imap4<T> {
         self.transport.as_ref()
     }
 
-    /// Mutable access to the session, e.g. to set `debug`.
-    pub fn session_mut(&mut self) -> &mut Session {
-        &mut self.session
-    }
-
-    fn flush_log(&mut self) {
-        for line in self.session.take_log() {
-            eprintln!("  {} {line}", String::from_utf8_lossy(self.session.tag_prefix()));
-        }
-    }
-
-    /// Records a failure of the connection itself (EOF, BYE, a line over
-    /// the limit or malformed, a timeout, a transport error, a protocol
-    /// violation): the stream can no longer be trusted to be where the
-    /// session thinks it is, so the transport is shut and the session is
-    /// closed for good ([`Session::closed`]): every later command, and any
-    /// other use of the connection ([`Imap4::open`]), returns this same
-    /// error, unlike imaplib, which lets a program go on reading a
-    /// desynchronized stream. Every path that reads or writes the
-    /// connection passes its failures through here. Returns `e`.
-    fn fail(&mut self, e: ImapError) -> ImapError {
-        if self.session.closed.is_none() {
-            self.session.closed = Some(e.clone());
-            self.shutdown();
-        }
-        e
-    }
-
-    /// `Err` with the failure that closed the session, if one did: checked
-    /// before anything is sent, read or handed out from the buffer.
-    fn open(&self) -> Result<()> {
-        self.session.check_open()
-    }
-
     /// The failure that closed the session for good, if any.
     pub fn closed_by(&self) -> Option<&ImapError> {
-        self.session.closed.as_ref()
-    }
-
-    fn transport(&mut self) -> Result<&mut T> {
-        self.open()?;
-        self.transport
-            .as_mut()
-            .ok_or_else(|| ImapError::abort("socket error: connection closed"))
-    }
-
-    /// Runs a transport operation; its failure closes the connection.
-    fn io<R>(&mut self, op: impl FnOnce(&mut T) -> std::result::Result<R, TransportError>) -> Result<R> {
-        let r = op(self.transport()?);
-        r.map_err(|e| self.fail(e.into_imap()))
+        self.client.closed_by()
     }
 
     /// Records the read timeout the transport was opened with.
     pub fn set_default_read_timeout(&mut self, timeout: Option<Duration>) {
         self.read_timeout = timeout;
+        self.transport_timeout = timeout;
+        self.client.set_read_timeout(timeout);
     }
 
-    /// Reads one chunk from the transport into the framer; the transport's
-    /// own error, so IDLE can tell a timeout from a failure.
-    fn read_chunk(&mut self) -> std::result::Result<(), TransportError> {
-        let t = self
-            .transport
-            .as_mut()
-            .ok_or_else(|| TransportError::Io("connection closed".into()))?;
-        let data = t.read(READ_CHUNK)?;
-        if data.is_empty() {
-            self.session.framer().feed_eof();
-        } else {
-            self.session.framer().feed(&data);
+    /// Whether the connection is protected by TLS (implicit or STARTTLS).
+    pub fn tls_established(&self) -> bool {
+        self.client.tls_established()
+    }
+
+    /// Records that the transport is TLS from the start (`IMAP4_SSL`).
+    pub fn set_tls_established(&mut self) {
+        self.client.set_tls_established();
+    }
+
+    /// The server's host and port, for OAUTHBEARER's `host=`/`port=`.
+    pub fn set_endpoint(&mut self, host: &str, port: u16) {
+        self.client.set_endpoint(host, port);
+    }
+
+    // ----- the loop -----
+
+    /// Drives the running operation to its next result event.
+    fn drive(&mut self) -> Result<Event> {
+        let event = self.drive_io();
+        if self.client.is_closed() {
+            self.shutdown();
+        }
+        event
+    }
+
+    fn drive_io(&mut self) -> Result<Event> {
+        loop {
+            let event = self.client.next(Instant::now());
+            self.flush_log();
+            match event? {
+                Event::Send(bytes) => self.write(&bytes)?,
+                Event::NeedInput(wait) => self.fill(wait)?,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Drives a command to its completion.
+    pub(crate) fn run_outcome(&mut self) -> Result<Outcome> {
+        match self.drive()? {
+            Event::Done(outcome) => Ok(outcome),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Drives a command to its completion, in imaplib's `(typ, data)`.
+    pub(crate) fn run(&mut self) -> Result<Response> {
+        self.run_outcome().map(Outcome::into_response)
+    }
+
+    fn flush_log(&mut self) {
+        if self.client.debug() >= 4 {
+            let prefix = String::from_utf8_lossy(self.client.tag_prefix()).into_owned();
+            for line in self.client.take_log() {
+                eprintln!("  {prefix} {line}");
+            }
+        }
+    }
+
+    fn closed() -> ImapError {
+        ImapError::abort(ErrorKind::Io, "socket error: connection closed")
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let written = match self.transport.as_mut() {
+            Some(t) => t.write(bytes).map_err(TransportError::into_imap),
+            None => Err(Self::closed()),
+        };
+        written.map_err(|e| self.client.transport_failed(e))
+    }
+
+    /// One read from the transport into the client, waiting as `wait` says.
+    fn fill(&mut self, wait: Wait) -> Result<()> {
+        let timeout = match wait {
+            Wait::Default => self.read_timeout,
+            Wait::Forever => None,
+            Wait::Until(t) => match t.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return self.timed_out(),
+            },
+        };
+        let Some(t) = self.transport.as_mut() else {
+            return Err(self.client.transport_failed(Self::closed()));
+        };
+        if timeout != self.transport_timeout {
+            if let Err(e) = t.set_read_timeout(timeout) {
+                return Err(self.client.transport_failed(e.into_imap()));
+            }
+            self.transport_timeout = timeout;
+        }
+        match t.read(READ_CHUNK) {
+            Ok(data) if data.is_empty() => self.client.feed_eof(),
+            Ok(data) => self.client.feed(&data),
+            Err(e) if e.kind == ErrorKind::Timeout => return self.timed_out(),
+            Err(e) => return Err(self.client.transport_failed(e.into_imap())),
         }
         Ok(())
     }
 
-    /// imaplib's `_get_response`: `None` for a continuation, else the
-    /// response's first line. A read timeout is `abort`.
-    fn get_response(&mut self) -> Result<Option<Vec<u8>>> {
-        match self.next_response()? {
-            Next::Continuation => Ok(None),
-            Next::Response(line) => Ok(Some(line)),
-            Next::TimedOut => Err(self.fail(TransportError::Timeout.into_imap())),
+    fn timed_out(&mut self) -> Result<()> {
+        match self.client.timed_out() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
-    /// Reads until one response is stored or a continuation arrives; a
-    /// failure closes the connection (a timeout of the transport's read is
-    /// returned as [`Next::TimedOut`], for IDLE's waits).
-    fn next_response(&mut self) -> Result<Next> {
-        self.open()?;
-        let next = self.read_response();
-        next.map_err(|e| self.fail(e))
-    }
-
-    /// [`Imap4::next_response`]'s loop.
-    ///
-    /// With a read timeout, a response line must also arrive whole within
-    /// it, counted from its first byte (literal data excepted), so a server
-    /// dripping bytes slower than the timeout cannot hold the session.
-    fn read_response(&mut self) -> Result<Next> {
-        let mut line_started = Instant::now();
-        loop {
-            let polled = self.session.poll_response();
-            self.flush_log();
-            match polled? {
-                Poll::NeedInput => {
-                    if self.session.framer().is_eof() {
-                        return Err(ImapError::abort("socket error: EOF"));
-                    }
-                    if self.session.awaiting_literal() || self.session.framer().buffered() == 0 {
-                        line_started = Instant::now();
-                    } else if let Some(limit) = self.read_timeout.filter(|l| line_started.elapsed() > *l) {
-                        return Err(ImapError::abort(format!(
-                            "socket error: timed out (a response line took longer than {limit:?})"
-                        )));
-                    }
-                    match self.read_chunk() {
-                        Ok(()) => {}
-                        Err(TransportError::Timeout) => return Ok(Next::TimedOut),
-                        Err(e) => return Err(e.into_imap()),
-                    }
-                }
-                Poll::Continuation => return Ok(Next::Continuation),
-                Poll::Response(line) => return Ok(Next::Response(line)),
-            }
-        }
-    }
-
-    fn send_bytes(&mut self, data: &[u8]) -> Result<()> {
-        self.io(|t| t.write(data))
-    }
-
-    /// imaplib's `_check_bye`; a BYE closes the connection.
-    fn check_bye(&mut self) -> Result<()> {
-        let bye = self.session.check_bye();
-        bye.map_err(|e| self.fail(e))
-    }
-
-    /// imaplib's `_command`: sends the command (waiting for continuations
-    /// before synchronizing literals) and returns its tag.
-    fn command(
-        &mut self,
-        name: &str,
-        args: &[Piece],
-        message: Option<&[u8]>,
-        redact_after: Option<usize>,
-    ) -> Result<Vec<u8>> {
-        self.open()?;
-        if self.auth.is_some() {
-            return Err(ImapError::error(
-                "AUTHENTICATE in progress: answer with authenticate-step first",
-            ));
-        }
-        self.refuse_during_stream()?;
-        let plan = self.session.start_command(name, args, message, redact_after);
-        self.flush_log();
-        let plan = plan?;
-        for action in plan.actions {
-            match action {
-                Action::Send(bytes) => self.send_bytes(&bytes)?,
-                Action::AwaitContinuation => loop {
-                    if self.get_response()?.is_none() {
-                        break;
-                    }
-                    if self.session.is_completed(&plan.tag) {
-                        return Ok(plan.tag);
-                    }
-                },
-            }
-        }
-        Ok(plan.tag)
-    }
-
-    /// imaplib's `_get_tagged_response`.
-    fn get_tagged_response(&mut self, tag: &[u8], expect_bye: bool) -> Result<TypData> {
-        loop {
-            if let Some(result) = self.session.take_tagged(tag) {
-                return Ok(result);
-            }
-            if expect_bye {
-                if let Some(bye) = self.session.pop_untagged("BYE") {
-                    return Ok(("BYE".to_string(), bye));
-                }
-            }
-            self.check_bye()?;
-            self.get_response()?;
-        }
-    }
-
-    /// imaplib's `_command_complete`.
-    fn command_complete(&mut self, name: &str, tag: &[u8]) -> Result<TypData> {
-        let logout = name == "LOGOUT";
-        if !logout {
-            self.check_bye()?;
-        }
-        let (typ, data) = self.get_tagged_response(tag, logout).map_err(|e| {
-            // `except self.abort` also catches readonly and re-raises abort.
-            let prefix = format!("command: {name} => ");
-            let e = match e {
-                ImapError::Error(m) => ImapError::Error(format!("{prefix}{m}")),
-                other => ImapError::Abort(format!("{prefix}{}", other.message())),
-            };
-            // Later calls get the error as the caller saw it.
-            if self.session.closed.is_some() {
-                self.session.closed = Some(e.clone());
-            }
-            e
-        })?;
-        if !logout {
-            self.check_bye()?;
-        }
-        if typ == "BAD" {
-            return Err(ImapError::error(format!(
-                "{name} command error: {typ} {}",
-                pyrepr::list(&data)
-            )));
-        }
-        Ok((typ, data))
-    }
-
-    fn simple(&mut self, name: &str, args: &[Piece]) -> Result<TypData> {
-        let tag = self.command(name, args, None, None)?;
-        self.command_complete(name, &tag)
-    }
-
-    fn simple_untagged(&mut self, name: &str, args: &[Piece], untagged: &str) -> Result<Response> {
-        let (typ, dat) = self.simple(name, args)?;
-        let (typ, dat) = self.session.untagged_response(typ, dat, untagged);
-        Ok(Response::new(typ, dat))
-    }
-
-    fn utf8(&self) -> bool {
-        self.session.utf8_enabled
-    }
-
-    fn astring(&self, s: &str) -> Result<Piece> {
-        arg(s, ArgKind::Astring, self.utf8())
-    }
-
-    fn structural(&self, s: &str, what: &'static str) -> Result<Piece> {
-        arg(s, ArgKind::Structural(what), self.utf8())
-    }
-
-    fn search_pieces(&self, criteria: &[String]) -> Result<Vec<Piece>> {
-        let refs: Vec<&[u8]> = criteria.iter().map(|c| c.as_bytes()).collect();
-        encode::encode_search(&refs, self.utf8())
-    }
-
-    // ----- imaplib's public methods, in its order -----
+    // ----- methods with their own results or events -----
 
     /// `recent()`.
     pub fn recent(&mut self) -> Result<Response> {
-        let (typ, dat) = self
-            .session
-            .untagged_response("OK".into(), vec![DataItem::None], "RECENT");
-        if dat.last().is_some_and(DataItem::is_truthy) {
-            return Ok(Response::new(typ, dat));
+        match self.client.recent()? {
+            Some(r) => Ok(r),
+            None => self.run(),
         }
-        let r = self.noop()?;
-        let (typ, dat) = self.session.untagged_response(r.typ, r.data, "RECENT");
-        Ok(Response::new(typ, dat))
     }
 
     /// `response(code)`.
     pub fn response(&mut self, code: &str) -> Response {
-        let (_, dat) = self
-            .session
-            .untagged_response(code.to_string(), vec![DataItem::None], &code.to_uppercase());
-        Response::new(code, dat)
-    }
-
-    /// `append(mailbox, flags, date_time, message)`.
-    pub fn append(
-        &mut self,
-        mailbox: &str,
-        flags: Option<&str>,
-        date_time: Option<&TimeValue>,
-        message: &[u8],
-    ) -> Result<Response> {
-        let mailbox = if mailbox.is_empty() { "INBOX" } else { mailbox };
-        let mut args = vec![self.astring(mailbox)?];
-        if let Some(f) = flags.filter(|f| !f.is_empty()) {
-            args.push(self.structural(&parenthesize(f), "flags")?);
-        }
-        if let Some(dt) = date_time {
-            args.push(self.structural(&util::time2internaldate(dt)?, "date_time")?);
-        }
-        let literal = map_crlf(message);
-        let tag = self.command("APPEND", &args, Some(&literal), None)?;
-        let (typ, dat) = self.command_complete("APPEND", &tag)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `capability()`.
-    pub fn capability(&mut self) -> Result<Response> {
-        self.simple_untagged("CAPABILITY", &[], "CAPABILITY")
-    }
-
-    /// `check()`.
-    pub fn check(&mut self) -> Result<Response> {
-        let (typ, dat) = self.simple("CHECK", &[])?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `close()`: the state is AUTH afterwards, even on failure.
-    pub fn close(&mut self) -> Result<Response> {
-        let r = self.simple("CLOSE", &[]);
-        self.session.state = State::Auth;
-        let (typ, dat) = r?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `copy(message_set, new_mailbox)`.
-    pub fn copy(&mut self, message_set: &str, new_mailbox: &str) -> Result<Response> {
-        let args = [self.structural(message_set, "message_set")?, self.astring(new_mailbox)?];
-        let (typ, dat) = self.simple("COPY", &args)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `create(mailbox)`.
-    pub fn create(&mut self, mailbox: &str) -> Result<Response> {
-        self.mailbox_command("CREATE", mailbox)
-    }
-
-    /// `delete(mailbox)`.
-    pub fn delete(&mut self, mailbox: &str) -> Result<Response> {
-        self.mailbox_command("DELETE", mailbox)
-    }
-
-    fn mailbox_command(&mut self, name: &str, mailbox: &str) -> Result<Response> {
-        let args = [self.astring(mailbox)?];
-        let (typ, dat) = self.simple(name, &args)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `deleteacl(mailbox, who)`.
-    pub fn deleteacl(&mut self, mailbox: &str, who: &str) -> Result<Response> {
-        let args = [self.astring(mailbox)?, self.astring(who)?];
-        let (typ, dat) = self.simple("DELETEACL", &args)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `enable(capability)`.
-    pub fn enable(&mut self, capability: &str) -> Result<Response> {
-        if !self.session.capabilities.iter().any(|c| c == "ENABLE") {
-            return Err(ImapError::error("Server does not support ENABLE"));
-        }
-        let args = [self.structural(capability, "capability")?];
-        let (typ, dat) = self.simple("ENABLE", &args)?;
-        if typ == "OK" && capability.to_uppercase().contains("UTF8=ACCEPT") {
-            self.session.utf8_enabled = true;
-        }
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `expunge()`.
-    pub fn expunge(&mut self) -> Result<Response> {
-        self.simple_untagged("EXPUNGE", &[], "EXPUNGE")
-    }
-
-    /// `fetch(message_set, message_parts)`.
-    pub fn fetch(&mut self, message_set: &str, message_parts: &str) -> Result<Response> {
-        let args = [
-            self.structural(message_set, "message_set")?,
-            self.structural(message_parts, "message_parts")?,
-        ];
-        self.simple_untagged("FETCH", &args, "FETCH")
-    }
-
-    /// `getacl(mailbox)`.
-    pub fn getacl(&mut self, mailbox: &str) -> Result<Response> {
-        let args = [self.astring(mailbox)?];
-        self.simple_untagged("GETACL", &args, "ACL")
-    }
-
-    /// `getannotation(mailbox, entry, attribute)`.
-    pub fn getannotation(&mut self, mailbox: &str, entry: &str, attribute: &str) -> Result<Response> {
-        let utf8 = self.utf8();
-        let args = [
-            self.astring(mailbox)?,
-            arg(entry, ArgKind::Raw, utf8)?,
-            arg(attribute, ArgKind::Raw, utf8)?,
-        ];
-        self.simple_untagged("GETANNOTATION", &args, "ANNOTATION")
-    }
-
-    /// `getquota(root)`.
-    pub fn getquota(&mut self, root: &str) -> Result<Response> {
-        let args = [self.astring(root)?];
-        self.simple_untagged("GETQUOTA", &args, "QUOTA")
+        self.client.response(code)
     }
 
     /// `getquotaroot(mailbox)`: `(typ, quotaroot, quota)`.
     pub fn getquotaroot(&mut self, mailbox: &str) -> Result<(String, Vec<DataItem>, Vec<DataItem>)> {
-        let args = [self.astring(mailbox)?];
-        let (typ, dat) = self.simple("GETQUOTAROOT", &args)?;
-        let (_, quota) = self.session.untagged_response(typ.clone(), dat.clone(), "QUOTA");
-        let (typ, quotaroot) = self.session.untagged_response(typ, dat, "QUOTAROOT");
-        Ok((typ, quotaroot, quota))
-    }
-
-    /// `list(directory='""', pattern='*')`.
-    pub fn list(&mut self, directory: Option<&str>, pattern: Option<&str>) -> Result<Response> {
-        self.list_command("LIST", directory, pattern)
-    }
-
-    /// `lsub(directory='""', pattern='*')`.
-    pub fn lsub(&mut self, directory: Option<&str>, pattern: Option<&str>) -> Result<Response> {
-        self.list_command("LSUB", directory, pattern)
-    }
-
-    fn list_command(&mut self, name: &str, directory: Option<&str>, pattern: Option<&str>) -> Result<Response> {
-        let utf8 = self.utf8();
-        let args = [
-            self.astring(directory.unwrap_or("\"\""))?,
-            arg(pattern.unwrap_or("*"), ArgKind::ListMailbox, utf8)?,
-        ];
-        self.simple_untagged(name, &args, name)
-    }
-
-    /// `login(user, password)`: a reply other than OK raises `error`.
-    pub fn login(&mut self, user: &str, password: &str) -> Result<Response> {
-        let utf8 = self.utf8();
-        let args = [self.astring(user)?, arg(password, ArgKind::Password, utf8)?];
-        let tag = self.command("LOGIN", &args, None, Some(1))?;
-        let (typ, dat) = self.command_complete("LOGIN", &tag)?;
-        if typ != "OK" {
-            return Err(ImapError::error(dat.last().map(pyrepr::item).unwrap_or_default()));
+        self.client.getquotaroot(mailbox)?;
+        match self.run_outcome()? {
+            Outcome::Quotaroot(typ, quotaroot, quota) => Ok((typ, quotaroot, quota)),
+            Outcome::Response(r) => Ok((r.typ, r.data, Vec::new())),
         }
-        self.session.state = State::Auth;
-        Ok(Response::new(typ, dat))
     }
 
-    /// Refuses to use a secret unless every byte exchanged so far was the
-    /// session's own: after raw I/O a plugin could have left the server
-    /// mid-command (an open literal, a half-sent line) so that the secret
-    /// lands where the server echoes it back.
-    fn check_secret_ready(&self) -> Result<()> {
-        self.open()?;
-        if self.raw_used {
-            return Err(ImapError::error(
-                "secrets are not used on a connection where raw I/O (send, read, readline) was used",
-            ));
-        }
-        Ok(())
+    /// The secret from `reveal` (which the caller asks for the secret bound
+    /// to this connection), once the client allows secrets here.
+    fn secret(&mut self, reveal: impl FnOnce(&mut T) -> std::result::Result<String, String>) -> Result<String> {
+        self.client.check_secret_ready()?;
+        let Some(t) = self.transport.as_mut() else {
+            return Err(self.client.transport_failed(Self::closed()));
+        };
+        reveal(t).map_err(|m| ImapError::error_kind(ErrorKind::Denied, m))
     }
 
-    /// `login(user, password)` with the password from `reveal`, which the
-    /// caller asks for the secret bound to this connection. The secret
+    /// `login(user, password)` with the password from `reveal`. The secret
     /// never appears in an error or trace of this session.
     pub fn login_secret(
         &mut self,
         user: &str,
         reveal: impl FnOnce(&mut T) -> std::result::Result<String, String>,
     ) -> Result<Response> {
-        self.check_secret_ready()?;
-        let secret = reveal(self.transport()?).map_err(ImapError::error)?;
+        let secret = self.secret(reveal)?;
         self.login(user, &secret)
     }
 
@@ -719,422 +303,57 @@ impl<T: Transport> Imap4<T> {
         user: &str,
         reveal: impl FnOnce(&mut T) -> std::result::Result<String, String>,
     ) -> Result<Response> {
-        self.check_secret_ready()?;
-        let secret = reveal(self.transport()?).map_err(ImapError::error)?;
+        let secret = self.secret(reveal)?;
         self.authenticate(mechanism, user, &secret)
-    }
-
-    /// `logout()`: returns `('BYE', [...])` and closes the connection.
-    pub fn logout(&mut self) -> Result<Response> {
-        self.session.state = State::Logout;
-        let r = self.simple("LOGOUT", &[]);
-        self.shutdown();
-        let (typ, dat) = r?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `move(message_set, new_mailbox)` (RFC 6851).
-    pub fn move_(&mut self, message_set: &str, new_mailbox: &str) -> Result<Response> {
-        let args = [self.structural(message_set, "message_set")?, self.astring(new_mailbox)?];
-        let (typ, dat) = self.simple("MOVE", &args)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `myrights(mailbox)`.
-    pub fn myrights(&mut self, mailbox: &str) -> Result<Response> {
-        let args = [self.astring(mailbox)?];
-        self.simple_untagged("MYRIGHTS", &args, "MYRIGHTS")
-    }
-
-    /// `namespace()`.
-    pub fn namespace(&mut self) -> Result<Response> {
-        self.simple_untagged("NAMESPACE", &[], "NAMESPACE")
-    }
-
-    /// `noop()`.
-    pub fn noop(&mut self) -> Result<Response> {
-        let (typ, dat) = self.simple("NOOP", &[])?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `partial(message_num, message_part, start, length)`.
-    pub fn partial(&mut self, message_num: &str, message_part: &str, start: &str, length: &str) -> Result<Response> {
-        let args = [
-            self.structural(message_num, "message_num")?,
-            self.structural(message_part, "message_part")?,
-            self.structural(start, "start")?,
-            self.structural(length, "length")?,
-        ];
-        self.simple_untagged("PARTIAL", &args, "FETCH")
-    }
-
-    /// `proxyauth(user)`.
-    pub fn proxyauth(&mut self, user: &str) -> Result<Response> {
-        self.mailbox_command("PROXYAUTH", user)
-    }
-
-    /// `rename(oldmailbox, newmailbox)`.
-    pub fn rename(&mut self, old: &str, new: &str) -> Result<Response> {
-        let args = [self.astring(old)?, self.astring(new)?];
-        let (typ, dat) = self.simple("RENAME", &args)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `search(charset, *criteria)`.
-    pub fn search(&mut self, charset: Option<&str>, criteria: &[String]) -> Result<Response> {
-        let mut args = Vec::new();
-        if let Some(cs) = charset.filter(|c| !c.is_empty()) {
-            if self.utf8() {
-                return Err(ImapError::error("Non-None charset not valid in UTF8 mode"));
-            }
-            args.push(text("CHARSET"));
-            args.push(self.astring(cs)?);
-        }
-        args.extend(self.search_pieces(criteria)?);
-        self.simple_untagged("SEARCH", &args, "SEARCH")
-    }
-
-    /// `select(mailbox='INBOX', readonly=False)`.
-    pub fn select(&mut self, mailbox: Option<&str>, readonly: bool) -> Result<Response> {
-        let mailbox = mailbox.unwrap_or("INBOX");
-        let args = [self.astring(mailbox)?];
-        self.session.clear_untagged();
-        self.session.is_readonly = readonly;
-        let name = if readonly { "EXAMINE" } else { "SELECT" };
-        let (typ, dat) = self.simple(name, &args)?;
-        if typ != "OK" {
-            self.session.state = State::Auth;
-            return Ok(Response::new(typ, dat));
-        }
-        self.session.state = State::Selected;
-        if self.session.has_untagged("READ-ONLY") && !readonly {
-            return Err(ImapError::Readonly(format!("{mailbox} is not writable")));
-        }
-        let exists = self
-            .session
-            .get_untagged("EXISTS")
-            .map(<[DataItem]>::to_vec)
-            .unwrap_or_else(|| vec![DataItem::None]);
-        Ok(Response::new(typ, exists))
-    }
-
-    /// `setacl(mailbox, who, what)`.
-    pub fn setacl(&mut self, mailbox: &str, who: &str, what: &str) -> Result<Response> {
-        let args = [self.astring(mailbox)?, self.astring(who)?, self.astring(what)?];
-        let (typ, dat) = self.simple("SETACL", &args)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `setannotation(*args)`.
-    pub fn setannotation(&mut self, args: &[String]) -> Result<Response> {
-        let utf8 = self.utf8();
-        let pieces = args
-            .iter()
-            .map(|a| arg(a, ArgKind::Raw, utf8))
-            .collect::<Result<Vec<_>>>()?;
-        self.simple_untagged("SETANNOTATION", &pieces, "ANNOTATION")
-    }
-
-    /// `setquota(root, limits)`.
-    pub fn setquota(&mut self, root: &str, limits: &str) -> Result<Response> {
-        let args = [self.astring(root)?, self.structural(limits, "limits")?];
-        self.simple_untagged("SETQUOTA", &args, "QUOTA")
-    }
-
-    /// `sort(sort_criteria, charset, *search_criteria)`.
-    pub fn sort(&mut self, sort_criteria: &str, charset: &str, search_criteria: &[String]) -> Result<Response> {
-        let mut args = vec![
-            self.structural(&parenthesize(sort_criteria), "sort_criteria")?,
-            self.astring(charset)?,
-        ];
-        args.extend(self.search_pieces(search_criteria)?);
-        self.simple_untagged("SORT", &args, "SORT")
-    }
-
-    /// `status(mailbox, names)`.
-    pub fn status(&mut self, mailbox: &str, names: &str) -> Result<Response> {
-        let args = [self.astring(mailbox)?, self.structural(names, "names")?];
-        self.simple_untagged("STATUS", &args, "STATUS")
-    }
-
-    /// `store(message_set, command, flags)`.
-    pub fn store(&mut self, message_set: &str, command: &str, flags: &str) -> Result<Response> {
-        let args = [
-            self.structural(message_set, "message_set")?,
-            self.structural(command, "command")?,
-            self.structural(&parenthesize(flags), "flags")?,
-        ];
-        self.simple_untagged("STORE", &args, "FETCH")
-    }
-
-    /// `subscribe(mailbox)`.
-    pub fn subscribe(&mut self, mailbox: &str) -> Result<Response> {
-        self.mailbox_command("SUBSCRIBE", mailbox)
-    }
-
-    /// `unsubscribe(mailbox)`.
-    pub fn unsubscribe(&mut self, mailbox: &str) -> Result<Response> {
-        self.mailbox_command("UNSUBSCRIBE", mailbox)
-    }
-
-    /// `thread(threading_algorithm, charset, *search_criteria)`.
-    pub fn thread(&mut self, algorithm: &str, charset: &str, search_criteria: &[String]) -> Result<Response> {
-        let mut args = vec![
-            self.structural(algorithm, "threading_algorithm")?,
-            self.astring(charset)?,
-        ];
-        args.extend(self.search_pieces(search_criteria)?);
-        self.simple_untagged("THREAD", &args, "THREAD")
-    }
-
-    /// `uid(command, *args)`.
-    pub fn uid(&mut self, command: &str, args: &[String]) -> Result<Response> {
-        let command = command.to_uppercase();
-        if self.session.allowed_states(&command).is_none() {
-            return Err(ImapError::error(format!("Unknown IMAP4 UID command: {command}")));
-        }
-        self.session.check_state(&command)?;
-        let mut pieces = vec![text(&command)];
-        pieces.extend(self.uid_args(&command, args)?);
-        let (typ, dat) = self.simple("UID", &pieces)?;
-        let name = if matches!(command.as_str(), "SEARCH" | "SORT" | "THREAD") {
-            command.as_str()
-        } else {
-            "FETCH"
-        };
-        let (typ, dat) = self.session.untagged_response(typ, dat, name);
-        Ok(Response::new(typ, dat))
-    }
-
-    /// Encodes the arguments of `UID command` by the grammar of `command`.
-    fn uid_args(&self, command: &str, args: &[String]) -> Result<Vec<Piece>> {
-        let utf8 = self.utf8();
-        let at = |i: usize, kind: ArgKind| arg(&args[i], kind, utf8);
-        let set = ArgKind::Structural("message_set");
-        match command {
-            "SEARCH" => self.search_pieces(args),
-            "SORT" | "THREAD" if args.len() >= 2 => {
-                let mut v = vec![at(0, ArgKind::Structural("criteria"))?, at(1, ArgKind::Astring)?];
-                v.extend(self.search_pieces(&args[2..])?);
-                Ok(v)
-            }
-            "COPY" | "MOVE" if args.len() == 2 => Ok(vec![at(0, set)?, at(1, ArgKind::Astring)?]),
-            _ => (0..args.len())
-                .map(|i| at(i, if i == 0 { set } else { ArgKind::Structural("argument") }))
-                .collect(),
-        }
-    }
-
-    /// `unselect()`: the state is AUTH afterwards, even on failure.
-    pub fn unselect(&mut self) -> Result<Response> {
-        let r = self.simple("UNSELECT", &[]);
-        self.session.state = State::Auth;
-        let (typ, dat) = r?;
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `xatom(name, *args)`: unknown names become allowed in the current state.
-    pub fn xatom(&mut self, name: &str, args: &[String]) -> Result<Response> {
-        let name = name.to_uppercase();
-        encode::check_line_safe(name.as_bytes())?;
-        if !name.bytes().all(encode::is_atom_char) || name.is_empty() {
-            return Err(ImapError::error(format!(
-                "malformed command name: {}",
-                pyrepr::bytes(name.as_bytes())
-            )));
-        }
-        self.session.register_command(&name);
-        let utf8 = self.utf8();
-        let pieces = args
-            .iter()
-            .map(|a| arg(a, ArgKind::Raw, utf8))
-            .collect::<Result<Vec<_>>>()?;
-        let (typ, dat) = self.simple(&name, &pieces)?;
-        Ok(Response::new(typ, dat))
-    }
-
-    // ----- TLS and authentication -----
-
-    /// Whether the connection is protected by TLS (implicit or STARTTLS).
-    pub fn tls_established(&self) -> bool {
-        self.tls
-    }
-
-    /// Records that the transport is TLS from the start (`IMAP4_SSL`).
-    pub fn set_tls_established(&mut self) {
-        self.tls = true;
-    }
-
-    /// The server's host and port, for OAUTHBEARER's `host=`/`port=`.
-    pub fn set_endpoint(&mut self, host: &str, port: u16) {
-        self.endpoint = Some((host.to_string(), port));
     }
 
     /// `starttls()`: sends STARTTLS and, on OK, lets `upgrade` turn the
     /// transport into TLS, then reads the capabilities again.
     ///
     /// # Errors
-    /// imaplib's: `abort('TLS session already established')`,
-    /// `abort('TLS not supported by server')`,
-    /// `error("Couldn't establish TLS session")`; and `abort` when the
-    /// server sent bytes after its OK and before the handshake (they could
-    /// be an attacker's injected plaintext responses).
+    /// imaplib's (see [`Client::starttls`]); a failed upgrade closes the
+    /// connection.
     pub fn starttls(
         &mut self,
         upgrade: impl FnOnce(&mut T) -> std::result::Result<(), TransportError>,
     ) -> Result<Response> {
-        if self.tls {
-            return Err(ImapError::abort("TLS session already established"));
+        self.client.starttls()?;
+        match self.drive()? {
+            Event::UpgradeTls => {}
+            other => return Err(unexpected(&other)),
         }
-        if !self.session.capabilities.iter().any(|c| c == "STARTTLS") {
-            return Err(ImapError::abort("TLS not supported by server"));
+        let upgraded = match self.transport.as_mut() {
+            Some(t) => upgrade(t).map_err(TransportError::into_imap),
+            None => Err(Self::closed()),
+        };
+        if let Err(e) = upgraded {
+            let e = self.client.transport_failed(e);
+            self.shutdown();
+            return Err(e);
         }
-        let (typ, dat) = self.simple("STARTTLS", &[])?;
-        if typ != "OK" {
-            return Err(ImapError::error("Couldn't establish TLS session"));
-        }
-        if self.session.framer().buffered() > 0 {
-            return Err(self.fail(ImapError::abort(
-                "unexpected data after STARTTLS OK, before the TLS handshake",
-            )));
-        }
-        self.io(upgrade)?;
-        self.tls = true;
-        self.get_capabilities()?;
-        let (typ, dat) = self.session.untagged_response(typ, dat, "STARTTLS");
-        Ok(Response::new(typ, dat))
-    }
-
-    /// `authenticate(mechanism, authobject)` with a built-in mechanism.
-    ///
-    /// # Errors
-    /// `error` with the server's text when the reply is not OK (as
-    /// imaplib), or for a mechanism that is not built in.
-    pub fn authenticate(&mut self, mechanism: &str, user: &str, secret: &str) -> Result<Response> {
-        let mut mech = sasl::Mechanism::new(mechanism, user, secret, self.endpoint.clone())?;
-        let initial = mech.initial_response();
-        let mut step = self.authenticate_start(mech.name(), initial.as_deref())?;
-        if initial.is_some() {
-            // Sent with SASL-IR, or as the answer to the first challenge.
-            mech.initial_sent();
-        }
-        loop {
-            match step {
-                SaslStep::Done(r) => return Ok(r),
-                SaslStep::Challenge(ch) => {
-                    let answer = mech.respond(&ch);
-                    step = self.authenticate_step(Some(&answer))?;
-                }
-            }
-        }
-    }
-
-    /// `login_cram_md5(user, password)`.
-    pub fn login_cram_md5(&mut self, user: &str, password: &str) -> Result<Response> {
-        self.authenticate("CRAM-MD5", user, password)
+        self.client.tls_upgraded()?;
+        self.run()
     }
 
     /// Starts an AUTHENTICATE the caller drives with
-    /// [`Imap4::authenticate_step`] (imaplib's authobject, turned inside
-    /// out). `initial` goes with SASL-IR when the server offers it, else as
-    /// the answer to the first (empty) challenge.
+    /// [`Imap4::authenticate_step`].
     pub fn authenticate_start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<SaslStep> {
-        let mech = mechanism.to_ascii_uppercase();
-        if mech.is_empty() || !mech.bytes().all(encode::is_atom_char) {
-            return Err(ImapError::error(format!(
-                "malformed mechanism name: {}",
-                pyrepr::bytes(mech.as_bytes())
-            )));
-        }
-        let ir = initial.is_some() && self.session.capabilities.iter().any(|c| c == "SASL-IR");
-        let mut args = vec![text(&mech)];
-        if ir {
-            let encoded = B64.encode(initial.unwrap_or_default());
-            args.push(text(if encoded.is_empty() { "=" } else { &encoded }));
-        }
-        let tag = self.command("AUTHENTICATE", &args, None, Some(1))?;
-        self.auth = Some(AuthExchange {
-            tag,
-            initial: if ir { None } else { initial.map(<[u8]>::to_vec) },
-        });
-        self.auth_next()
+        self.client.authenticate_start(mechanism, initial)?;
+        self.sasl_step()
     }
 
     /// Answers the last challenge; `None` cancels with `*`.
     pub fn authenticate_step(&mut self, response: Option<&[u8]>) -> Result<SaslStep> {
-        self.open()?;
-        if self.auth.is_none() {
-            return Err(ImapError::error("no AUTHENTICATE in progress"));
-        }
-        let line = match response {
-            Some(r) => format!("{}\r\n", B64.encode(r)),
-            None => "*\r\n".to_string(),
-        };
-        if self.session.debug >= 4 {
-            eprintln!(
-                "  {} > <redacted SASL response>",
-                String::from_utf8_lossy(self.session.tag_prefix())
-            );
-        }
-        if let Err(e) = self.send_bytes(line.as_bytes()) {
-            self.auth = None;
-            return Err(e);
-        }
-        self.auth_next()
+        self.client.authenticate_step(response)?;
+        self.sasl_step()
     }
 
-    /// Reads until the next challenge or the completion of AUTHENTICATE.
-    fn auth_next(&mut self) -> Result<SaslStep> {
-        let tag = self
-            .auth
-            .as_ref()
-            .map(|a| a.tag.clone())
-            .ok_or_else(|| ImapError::error("no AUTHENTICATE in progress"))?;
-        loop {
-            if self.session.is_completed(&tag) {
-                return self.auth_finish(&tag);
-            }
-            let got = self.get_response();
-            let got = match got {
-                Ok(g) => g,
-                Err(e) => {
-                    self.auth = None;
-                    return Err(e);
-                }
-            };
-            if got.is_none() {
-                let challenge = self.session.continuation.clone().unwrap_or_default();
-                let decoded = match B64.decode(challenge.trim_ascii()) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        self.auth = None;
-                        return Err(self.fail(ImapError::abort_bytes(
-                            "invalid base64 in AUTHENTICATE challenge",
-                            &challenge,
-                        )));
-                    }
-                };
-                if let Some(initial) = self.auth.as_mut().and_then(|a| a.initial.take()) {
-                    self.send_bytes(format!("{}\r\n", B64.encode(initial)).as_bytes())?;
-                    continue;
-                }
-                return Ok(SaslStep::Challenge(decoded));
-            }
+    fn sasl_step(&mut self) -> Result<SaslStep> {
+        match self.drive()? {
+            Event::Challenge(c) => Ok(SaslStep::Challenge(c)),
+            Event::Done(outcome) => Ok(SaslStep::Done(outcome.into_response())),
+            other => Err(unexpected(&other)),
         }
-    }
-
-    fn auth_finish(&mut self, tag: &[u8]) -> Result<SaslStep> {
-        self.auth = None;
-        let (typ, dat) = self.command_complete("AUTHENTICATE", tag)?;
-        if typ != "OK" {
-            let last = dat
-                .last()
-                .map(|d| String::from_utf8_lossy(d.first_bytes()).into_owned())
-                .unwrap_or_default();
-            return Err(ImapError::error(last));
-        }
-        self.session.state = State::Auth;
-        Ok(SaslStep::Done(Response::new(typ, dat)))
     }
 
     // ----- IDLE (imaplib 3.14's Idler) -----
@@ -1142,88 +361,24 @@ impl<T: Transport> Imap4<T> {
     /// `idle(duration)`'s `__enter__`: sends IDLE and waits for the
     /// continuation; untagged responses are queued for
     /// [`Imap4::idle_next`] from then on, and the state is IDLING.
-    ///
-    /// # Errors
-    /// `error('Server does not support IMAP4 IDLE')`; `error('idle denied: ...')`
-    /// on NO; the usual state errors.
     pub fn idle_start(&mut self, duration: Option<Duration>) -> Result<()> {
-        if !self.session.capabilities.iter().any(|c| c == "IDLE") {
-            return Err(ImapError::error("Server does not support IMAP4 IDLE"));
+        self.client.idle_start(duration)?;
+        match self.drive()? {
+            Event::IdleStarted => Ok(()),
+            other => Err(unexpected(&other)),
         }
-        // Checked before the capture starts, so a refused IDLE cannot
-        // disturb another capture (a running stream).
-        self.session.check_state("IDLE")?;
-        self.refuse_during_stream()?;
-        self.session.start_capture(None);
-        let started = self.idle_enter();
-        if started.is_err() {
-            self.session.end_capture();
-        }
-        let tag = started?;
-        let saved_state = self.session.state;
-        self.session.state = State::Idling;
-        self.idle = Some(IdleState {
-            tag,
-            saved_state,
-            deadline: duration.map(|d| Instant::now() + d),
-        });
-        Ok(())
-    }
-
-    fn idle_enter(&mut self) -> Result<Vec<u8>> {
-        let tag = self.command("IDLE", &[], None, None)?;
-        while let Some(resp) = self.get_response()? {
-            if let Some((typ, data)) = self.session.take_tagged(&tag) {
-                if typ == "NO" {
-                    return Err(ImapError::error(format!("idle denied: {}", pyrepr::list(&data))));
-                }
-                return Err(self.fail(ImapError::abort(format!(
-                    "unexpected status response: {}",
-                    pyrepr::bytes(&resp)
-                ))));
-            }
-        }
-        Ok(tag)
     }
 
     /// The next response while idling, `(typ, [datum])`, waiting at most
     /// `timeout` (and never past the idle duration); `None` when the time
     /// is up.
     pub fn idle_next(&mut self, timeout: Option<Duration>) -> Result<Option<(String, DataItem)>> {
-        self.open()?;
-        let deadline = self
-            .idle
-            .as_ref()
-            .ok_or_else(|| ImapError::error("not idling"))?
-            .deadline;
-        let wait_until = match (timeout.map(|t| Instant::now() + t), deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        loop {
-            if let Some(r) = self.session.next_captured() {
-                return Ok(Some(r));
-            }
-            let remaining = match wait_until {
-                Some(t) => match t.checked_duration_since(Instant::now()) {
-                    Some(r) if !r.is_zero() => Some(r),
-                    _ => return Ok(None),
-                },
-                None => None,
-            };
-            if !self.idle_read(remaining)? {
-                return Ok(None);
-            }
+        self.client.idle_wait(timeout, Instant::now())?;
+        match self.drive()? {
+            Event::IdleResponse(typ, item) => Ok(Some((typ, item))),
+            Event::IdleTimeout => Ok(None),
+            other => Err(unexpected(&other)),
         }
-    }
-
-    /// Reads and stores responses for at most `wait`; false on timeout.
-    fn idle_read(&mut self, wait: Option<Duration>) -> Result<bool> {
-        self.io(|t| t.set_read_timeout(wait))?;
-        let next = self.next_response()?;
-        let default = self.read_timeout;
-        self.io(|t| t.set_read_timeout(default))?;
-        Ok(!matches!(next, Next::TimedOut))
     }
 
     /// Python 3.14's `Idler.burst(interval)`: the next response (waiting
@@ -1244,191 +399,94 @@ impl<T: Transport> Imap4<T> {
     /// `__exit__`: sends DONE, completes IDLE, restores the state; unread
     /// responses go to the untagged responses.
     pub fn idle_done(&mut self) -> Result<Response> {
-        let idle = self.idle.take().ok_or_else(|| ImapError::error("not idling"))?;
-        let result = self
-            .send_bytes(b"DONE\r\n")
-            .and_then(|()| self.command_complete("IDLE", &idle.tag));
-        self.session.state = idle.saved_state;
-        self.session.end_capture();
-        let (typ, dat) = result?;
-        Ok(Response::new(typ, dat))
+        self.client.idle_done()?;
+        self.run()
     }
 
     /// Whether an IDLE is in progress.
     pub fn idling(&self) -> bool {
-        self.idle.is_some()
+        self.client.idle_tag().is_some()
+    }
+
+    /// The tag of the IDLE in progress, if any.
+    pub fn idle_tag(&self) -> Option<&[u8]> {
+        self.client.idle_tag()
     }
 
     // ----- streaming FETCH -----
 
-    fn refuse_during_stream(&self) -> Result<()> {
-        if self.stream.is_some() {
-            return Err(ImapError::error(
-                "a FETCH stream is in progress: read it to the end (or drop it) first",
-            ));
-        }
-        Ok(())
-    }
-
     /// Sends `FETCH message_set message_parts` (`UID FETCH` when `uid`)
     /// and returns its tag at once; [`Imap4::fetch_stream_next`] then
-    /// yields the messages one by one as they arrive, so only one is held
-    /// at a time. Other commands raise `error` until the stream has ended.
-    ///
-    /// # Errors
-    /// The state and argument checks of `fetch`; a stream already running.
+    /// yields the messages one by one as they arrive.
     pub fn fetch_stream_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<Vec<u8>> {
-        self.refuse_during_stream()?;
-        let set = self.structural(message_set, "message_set")?;
-        let parts = self.structural(message_parts, "message_parts")?;
-        let (name, pieces) = if uid {
-            ("UID", vec![text("FETCH"), set, parts])
-        } else {
-            ("FETCH", vec![set, parts])
-        };
-        self.check_bye()?;
-        let tag = self.command(name, &pieces, None, None)?;
-        // FETCH has no literal argument, so `command` read nothing: the
-        // capture is on before any response to it is read.
-        self.session.start_capture(Some("FETCH"));
-        self.stream = Some(StreamState {
-            tag: tag.clone(),
-            name,
-            backlog: std::collections::VecDeque::new(),
-        });
+        let tag = self.client.fetch_stream_start(message_set, message_parts, uid)?;
+        while let Some(bytes) = self.client.take_outgoing() {
+            if let Err(e) = self.write(&bytes) {
+                self.shutdown();
+                return Err(e);
+            }
+        }
         Ok(tag)
-    }
-
-    /// Whether the streaming FETCH `tag` is the one running.
-    fn is_current_stream(&self, tag: &[u8]) -> bool {
-        self.stream.as_ref().is_some_and(|s| s.tag == tag)
-    }
-
-    fn end_stream(&mut self) -> Option<StreamState> {
-        self.session.end_capture();
-        self.stream.take()
     }
 
     /// The next message of the streaming FETCH `tag`; `None` once the
     /// command completed with OK, and for a stream that has ended (or is
     /// not the current one).
     ///
-    /// Every FETCH response counts, including unsolicited ones about other
-    /// messages (a flag change by another client): callers skip messages
-    /// that lack the items they asked for.
-    ///
     /// # Errors
     /// `error` for a NO or BAD completion and for a FETCH response that does
     /// not parse (the stream goes on with the next one); `abort` when the
-    /// connection fails, which ends the stream.
-    pub fn fetch_stream_next(&mut self, tag: &[u8]) -> Result<Option<crate::typed::FetchMessage>> {
-        self.open()?;
-        if !self.is_current_stream(tag) {
+    /// connection fails.
+    pub fn fetch_stream_next(&mut self, tag: &[u8]) -> Result<Option<FetchMessage>> {
+        self.client.check_open()?;
+        if !self.client.is_current_stream(tag) {
             return Ok(None);
         }
-        let next = self.stream_step();
-        if self.session.closed.is_some() {
-            self.end_stream();
-        }
-        next
-    }
-
-    fn stream_step(&mut self) -> Result<Option<crate::typed::FetchMessage>> {
-        loop {
-            let Some(stream) = self.stream.as_mut() else {
-                return Ok(None);
-            };
-            if let Some(message) = stream.backlog.pop_front() {
-                return Ok(Some(message));
-            }
-            // Each read stores one whole response, so what is queued now is
-            // normally one FETCH response.
-            let mut items = Vec::new();
-            while let Some((_, item)) = self.session.next_captured() {
-                items.push(item);
-            }
-            if !items.is_empty() {
-                let mut messages = crate::typed::parse_fetch(&items)?.into_iter();
-                if let Some(first) = messages.next() {
-                    stream.backlog.extend(messages);
-                    return Ok(Some(first));
-                }
-            }
-            if self.session.is_completed(&stream.tag) {
-                let done = self.end_stream().expect("checked above");
-                let (typ, data) = self.command_complete(done.name, &done.tag)?;
-                if typ != "OK" {
-                    return Err(ImapError::error(format!(
-                        "{} command error: {typ} {}",
-                        done.name,
-                        pyrepr::list(&data)
-                    )));
-                }
-                return Ok(None);
-            }
-            self.check_bye()?;
-            self.get_response()?;
+        match self.drive()? {
+            Event::Message(m) => Ok(Some(m)),
+            Event::StreamEnd => Ok(None),
+            other => Err(unexpected(&other)),
         }
     }
 
     /// Reads the rest of the streaming FETCH `tag` and discards it without
-    /// parsing, so the session can go on (a stream dropped early). This
-    /// still reads every remaining response from the server. Errors end
-    /// the stream silently: an abort leaves the session closed anyway.
+    /// parsing, so the session can go on (a stream dropped early). Errors
+    /// end the stream silently: an abort leaves the session closed anyway.
     pub fn fetch_stream_finish(&mut self, tag: &[u8]) {
-        if !self.is_current_stream(tag) {
+        if !self.client.fetch_stream_discard(tag) {
             return;
         }
-        loop {
-            while self.session.next_captured().is_some() {}
-            if self.session.is_completed(tag) {
-                if let Some(done) = self.end_stream() {
-                    let _ = self.command_complete(done.name, &done.tag);
-                }
-                return;
-            }
-            if self.check_bye().is_err() || self.get_response().is_err() {
-                self.end_stream();
-                return;
-            }
-        }
-    }
-
-    /// The tag of the IDLE in progress, if any.
-    pub fn idle_tag(&self) -> Option<&[u8]> {
-        self.idle.as_ref().map(|i| i.tag.as_slice())
+        while let Ok(Event::Message(_)) = self.drive() {}
     }
 
     // ----- raw access -----
 
     /// imaplib's `send(data)`: raw bytes, unchecked.
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
-        self.raw_used = true;
-        self.send_bytes(data)
+        let bytes = self.client.send(data)?;
+        let sent = self.write(&bytes);
+        if self.client.is_closed() {
+            self.shutdown();
+        }
+        sent
     }
 
     /// imaplib's `read(size)`.
     pub fn read(&mut self, size: u64) -> Result<Vec<u8>> {
-        self.raw_read(|f| Ok(f.read(size)))
+        self.client.read(size)?;
+        self.raw()
     }
 
     /// imaplib's `readline()`.
     pub fn readline(&mut self) -> Result<Vec<u8>> {
-        self.raw_read(Framer::readline)
+        self.client.readline()?;
+        self.raw()
     }
 
-    /// Takes from the buffer what `take` finds there, reading more until it
-    /// finds something; a failure closes the connection.
-    fn raw_read(&mut self, mut take: impl FnMut(&mut Framer) -> Result<Option<Vec<u8>>>) -> Result<Vec<u8>> {
-        self.open()?;
-        self.raw_used = true;
-        loop {
-            let step = match take(self.session.framer()) {
-                Ok(Some(data)) => return Ok(data),
-                Ok(None) => self.read_chunk().map_err(TransportError::into_imap),
-                Err(e) => Err(e),
-            };
-            step.map_err(|e| self.fail(e))?;
+    fn raw(&mut self) -> Result<Vec<u8>> {
+        match self.drive()? {
+            Event::Raw(bytes) => Ok(bytes),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -1440,9 +498,17 @@ impl<T: Transport> Imap4<T> {
     }
 }
 
+/// An event the operation cannot produce: a bug in the client, reported
+/// rather than panicking inside a plugin's session.
+fn unexpected(event: &Event) -> ImapError {
+    ImapError::error_kind(ErrorKind::State, format!("internal error: unexpected event {event:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
+    use crate::session::State;
     use std::cell::{Cell, RefCell};
     use std::collections::VecDeque;
     use std::rc::Rc;
@@ -1495,27 +561,33 @@ mod tests {
     #[test]
     fn greeting_states() {
         let imap = connect(&[GREETING, CAPS]).unwrap();
-        assert_eq!(imap.session().state, State::NonAuth);
-        assert_eq!(imap.session().protocol_version, "IMAP4REV1");
-        assert_eq!(imap.session().welcome, b"* OK ready");
+        assert_eq!(imap.client().state(), State::NonAuth);
+        assert_eq!(imap.client().protocol_version(), "IMAP4REV1");
+        assert_eq!(imap.client().welcome(), b"* OK ready");
         let imap = connect(&[b"* PREAUTH hi\r\n", CAPS]).unwrap();
-        assert_eq!(imap.session().state, State::Auth);
+        assert_eq!(imap.client().state(), State::Auth);
         let err = connect(&[b"* BYE go away\r\n"]).err().unwrap();
-        assert_eq!(err, ImapError::error("b'* BYE go away'"));
+        assert_eq!(err, ImapError::error_kind(ErrorKind::Bye, "b'* BYE go away'"));
         let err = connect(&[GREETING, b"* CAPABILITY FOO\r\nBAAA0 OK done\r\n"])
             .err()
             .unwrap();
-        assert_eq!(err, ImapError::error("server not IMAP4 compliant"));
+        assert_eq!(
+            err,
+            ImapError::error_kind(ErrorKind::Malformed, "server not IMAP4 compliant")
+        );
         let err = connect(&[]).err().unwrap();
-        assert_eq!(err, ImapError::abort("socket error: EOF"));
+        assert_eq!(err, crate::session::eof());
     }
 
     #[test]
     fn bad_raises_error_no_returns() {
         let mut imap = connect(&[GREETING, CAPS, b"BAAA1 BAD nope\r\n", b"BAAA2 NO exists\r\n"]).unwrap();
-        imap.session_mut().state = State::Auth;
+        imap.client_mut().force_state(State::Auth);
         let err = imap.create("x").unwrap_err();
-        assert_eq!(err, ImapError::error("CREATE command error: BAD [b'nope']"));
+        assert_eq!(
+            err,
+            ImapError::error_kind(ErrorKind::Bad, "CREATE command error: BAD [b'nope']")
+        );
         let r = imap.create("Space Box").unwrap();
         assert_eq!(r, Response::new("NO", vec![DataItem::Bytes(b"exists".to_vec())]));
         let written = written(&imap);
@@ -1529,7 +601,7 @@ mod tests {
     fn bye_mid_command_aborts() {
         let mut imap = connect(&[GREETING, CAPS, b"* BYE shutting down\r\n"]).unwrap();
         let err = imap.noop().unwrap_err();
-        assert_eq!(err, ImapError::abort("command: NOOP => shutting down"));
+        assert_eq!(err, ImapError::abort(ErrorKind::Bye, "command: NOOP => shutting down"));
     }
 
     /// After `first` closed the session: the transport was shut, and every
@@ -1555,8 +627,8 @@ mod tests {
         let secret = imap.login_secret("u", |_| panic!("no secret is revealed after an abort"));
         assert_eq!(secret.as_ref(), Err(first));
         assert_eq!(imap.authenticate("PLAIN", "u", "p").as_ref(), Err(first));
-        imap.session_mut().state = State::Auth;
-        imap.session_mut().capabilities.push("IDLE".into());
+        imap.client_mut().force_state(State::Auth);
+        imap.client_mut().force_capability("IDLE");
         assert_eq!(imap.idle_start(None).as_ref(), Err(first));
         assert!(!imap.idling());
         assert_eq!(log.borrow().len(), before, "nothing was written after the abort");
@@ -1578,34 +650,43 @@ mod tests {
     fn an_abort_closes_the_session_for_good() {
         assert_eq!(
             noop_closes(&[GREETING, CAPS], None),
-            ImapError::abort("command: NOOP => socket error: EOF")
+            ImapError::abort(ErrorKind::Eof, "command: NOOP => socket error: EOF")
         );
         assert_eq!(
             noop_closes(&[GREETING, CAPS, b"* BYE shutting down\r\n"], None),
-            ImapError::abort("command: NOOP => shutting down")
+            ImapError::abort(ErrorKind::Bye, "command: NOOP => shutting down")
         );
         assert_eq!(
             noop_closes(&[GREETING, CAPS, b"garbage here\r\n"], None),
-            ImapError::abort("command: NOOP => unexpected response: b'garbage here'")
+            ImapError::abort(
+                ErrorKind::Malformed,
+                "command: NOOP => unexpected response: b'garbage here'"
+            )
         );
         assert_eq!(
             noop_closes(&[GREETING, CAPS, b"BAAA7 OK not ours\r\n"], None),
-            ImapError::abort("command: NOOP => unexpected tagged response: b'BAAA7 OK not ours'")
+            ImapError::abort(
+                ErrorKind::Malformed,
+                "command: NOOP => unexpected tagged response: b'BAAA7 OK not ours'"
+            )
         );
         assert_eq!(
-            noop_closes(&[GREETING, CAPS], Some(TransportError::Timeout)),
-            ImapError::abort("command: NOOP => socket error: timed out")
+            noop_closes(&[GREETING, CAPS], Some(TransportError::timeout())),
+            ImapError::abort(ErrorKind::Timeout, "command: NOOP => socket error: timed out")
         );
         assert_eq!(
-            noop_closes(&[GREETING, CAPS], Some(TransportError::Io("reset".into()))),
-            ImapError::abort("command: NOOP => socket error: reset")
+            noop_closes(
+                &[GREETING, CAPS],
+                Some(TransportError::new(ErrorKind::Io, "reset").with_errno(Some(104)))
+            ),
+            ImapError::abort(ErrorKind::Io, "command: NOOP => socket error: reset").with_errno(Some(104))
         );
         // imaplib's class for a line over the limit is `error`, but the
         // stream is desynchronized all the same.
         let long = vec![b'x'; crate::framing::MAXLINE + 1];
         assert_eq!(
             noop_closes(&[GREETING, CAPS, &long], None),
-            ImapError::error("command: NOOP => got more than 1000000 bytes")
+            ImapError::error_kind(ErrorKind::Limit, "command: NOOP => got more than 1000000 bytes")
         );
     }
 
@@ -1615,26 +696,26 @@ mod tests {
         let t = script(&[GREETING, caps, b"+ idling\r\n", b"* 1 EXISTS\r\n"]);
         let (log, shut) = (t.written.clone(), t.shut.clone());
         let mut imap = Imap4::connect(t, 0, 0).unwrap();
-        imap.session_mut().state = State::Selected;
+        imap.client_mut().force_state(State::Selected);
         imap.idle_start(None).unwrap();
         assert_eq!(imap.idle_next(None).unwrap().unwrap().0, "EXISTS");
         let first = imap.idle_next(None).unwrap_err();
-        assert_eq!(first, ImapError::abort("socket error: EOF"));
+        assert_eq!(first, crate::session::eof());
         let before = log.borrow().len();
         // Leaving the IDLE restores the state and sends no DONE.
         assert_eq!(imap.idle_done().unwrap_err(), first);
-        assert_eq!(imap.session().state, State::Selected);
+        assert_eq!(imap.client().state(), State::Selected);
         assert_eq!(log.borrow().len(), before);
         assert_closed_for_good(&mut imap, &first, &log, &shut);
 
         let t = script(&[GREETING, CAPS, b"* 1 FETCH (UID 7)\r\n* BYE going down\r\n"]);
         let (log, shut) = (t.written.clone(), t.shut.clone());
         let mut imap = Imap4::connect(t, 0, 0).unwrap();
-        imap.session_mut().state = State::Selected;
+        imap.client_mut().force_state(State::Selected);
         let tag = imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
         assert_eq!(imap.fetch_stream_next(&tag).unwrap().unwrap().uid, Some(7));
         let first = imap.fetch_stream_next(&tag).unwrap_err();
-        assert_eq!(first, ImapError::abort("going down"));
+        assert_eq!(first, ImapError::abort(ErrorKind::Bye, "going down"));
         assert_eq!(imap.fetch_stream_next(&tag).unwrap_err(), first);
         imap.fetch_stream_finish(&tag);
         assert_closed_for_good(&mut imap, &first, &log, &shut);
@@ -1651,13 +732,13 @@ mod tests {
             b"BAAA4 OK noop\r\n",
         ])
         .unwrap();
-        imap.session_mut().state = State::Auth;
+        imap.client_mut().force_state(State::Auth);
         // A subclass of abort in imaplib, but the session is fine: the
         // mailbox can be examined read-only.
-        assert!(matches!(imap.select(Some("INBOX"), false), Err(ImapError::Readonly(_))));
+        assert!(matches!(imap.select(Some("INBOX"), false), Err(e) if e.kind() == ErrorKind::Readonly));
         assert_eq!(imap.select(Some("INBOX"), true).unwrap().typ, "OK");
         assert!(imap.create("x\r\n").is_err());
-        assert!(matches!(imap.check(), Err(ImapError::Error(_))));
+        assert!(matches!(imap.check(), Err(e) if e.class() == crate::ErrorClass::Error));
         assert_eq!(imap.closed_by(), None);
         assert_eq!(imap.noop().unwrap().typ, "OK");
         assert!(
@@ -1670,9 +751,9 @@ mod tests {
     #[test]
     fn readonly_after_writable_select() {
         let mut imap = connect(&[GREETING, CAPS, b"* 2 EXISTS\r\nBAAA1 OK [READ-ONLY] done\r\n"]).unwrap();
-        imap.session_mut().state = State::Auth;
+        imap.client_mut().force_state(State::Auth);
         let err = imap.select(Some("INBOX"), false).unwrap_err();
-        assert_eq!(err, ImapError::Readonly("INBOX is not writable".into()));
+        assert_eq!(err, ImapError::readonly("INBOX is not writable"));
     }
 
     #[test]
@@ -1686,7 +767,7 @@ mod tests {
         let err = imap.login("u", "p").unwrap_err();
         assert_eq!(
             err,
-            ImapError::error("b'[AUTHENTICATIONFAILED] Authentication failed.'")
+            ImapError::error_kind(ErrorKind::No, "b'[AUTHENTICATIONFAILED] Authentication failed.'")
         );
         assert_eq!(
             imap.response("AUTHENTICATIONFAILED").data,
@@ -1699,7 +780,7 @@ mod tests {
         let mut imap = connect(&[GREETING, CAPS, b"* BYE Logging out\r\nBAAA1 OK done\r\n"]).unwrap();
         let r = imap.logout().unwrap();
         assert_eq!(r, Response::new("BYE", vec![DataItem::Bytes(b"Logging out".to_vec())]));
-        assert_eq!(imap.session().state, State::Logout);
+        assert_eq!(imap.client().state(), State::Logout);
     }
 
     #[test]
@@ -1711,14 +792,17 @@ mod tests {
         );
         assert_eq!(
             imap.uid("fetch", &["1".into(), "(FLAGS)".into()]).unwrap_err(),
-            ImapError::error("command FETCH illegal in state NONAUTH, only allowed in states SELECTED")
+            ImapError::error_kind(
+                ErrorKind::State,
+                "command FETCH illegal in state NONAUTH, only allowed in states SELECTED"
+            )
         );
     }
 
     #[test]
     fn injection_refused_before_send() {
         let mut imap = connect(&[GREETING, CAPS]).unwrap();
-        imap.session_mut().state = State::Auth;
+        imap.client_mut().force_state(State::Auth);
         let before = written(&imap).len();
         assert!(imap.create("x\r\nA1 DELETE INBOX").is_err());
         assert!(imap.login("u\0", "p").is_err());
@@ -1751,12 +835,12 @@ mod tests {
         let mut imap = connect(&[GREETING, CAPS]).unwrap();
         assert_eq!(
             imap.starttls(|_| Ok(())).unwrap_err(),
-            ImapError::abort("TLS not supported by server")
+            ImapError::abort(ErrorKind::State, "TLS not supported by server")
         );
         let mut imap = connect(&[GREETING, caps, b"BAAA1 NO no TLS today\r\n"]).unwrap();
         assert_eq!(
             imap.starttls(|_| Ok(())).unwrap_err(),
-            ImapError::error("Couldn't establish TLS session")
+            ImapError::error_kind(ErrorKind::No, "Couldn't establish TLS session")
         );
     }
 
@@ -1770,7 +854,7 @@ mod tests {
             "{}",
             written(&imap)
         );
-        assert_eq!(imap.session().state, State::Auth);
+        assert_eq!(imap.client().state(), State::Auth);
 
         let mut imap = connect(&[GREETING, CAPS, b"+ \r\n", b"BAAA1 OK welcome\r\n"]).unwrap();
         imap.authenticate("PLAIN", "alice", "secret").unwrap();
@@ -1788,8 +872,8 @@ mod tests {
         ])
         .unwrap();
         let err = imap.login_cram_md5("tim", "tanstaaftanstaaf").unwrap_err();
-        assert_eq!(err, ImapError::error("[AUTHENTICATIONFAILED] nope"));
-        assert_eq!(imap.session().state, State::NonAuth);
+        assert_eq!(err, ImapError::error_kind(ErrorKind::No, "[AUTHENTICATIONFAILED] nope"));
+        assert_eq!(imap.client().state(), State::NonAuth);
     }
 
     #[test]
@@ -1803,9 +887,9 @@ mod tests {
             b"BAAA1 OK IDLE terminated\r\n",
         ])
         .unwrap();
-        imap.session_mut().state = State::Selected;
+        imap.client_mut().force_state(State::Selected);
         imap.idle_start(None).unwrap();
-        assert_eq!(imap.session().state, State::Idling);
+        assert_eq!(imap.client().state(), State::Idling);
         assert_eq!(
             imap.noop().unwrap_err().message(),
             "command NOOP illegal in state IDLING, only allowed in states NONAUTH, AUTH, SELECTED, LOGOUT"
@@ -1824,7 +908,7 @@ mod tests {
             r,
             Response::new("OK", vec![DataItem::Bytes(b"IDLE terminated".to_vec())])
         );
-        assert_eq!(imap.session().state, State::Selected);
+        assert_eq!(imap.client().state(), State::Selected);
         // Unread responses are left in the untagged responses.
         assert_eq!(imap.response("RECENT").data, vec![DataItem::Bytes(b"1".to_vec())]);
         assert!(written(&imap).ends_with("BAAA1 IDLE\r\nDONE\r\n"), "{}", written(&imap));
@@ -1842,12 +926,12 @@ mod tests {
             b"BAAA1 OK done\r\n",
         ])
         .unwrap();
-        imap.session_mut().state = State::Selected;
+        imap.client_mut().force_state(State::Selected);
         let tag = imap.fetch_stream_start("1:*", "(UID BODY[])", false).unwrap();
         assert!(imap.noop().unwrap_err().message().contains("FETCH stream"));
         // A refused second stream or IDLE leaves the running one intact.
         assert!(imap.fetch_stream_start("1", "(UID)", false).is_err());
-        imap.session_mut().capabilities.push("IDLE".into());
+        imap.client_mut().force_capability("IDLE");
         assert!(imap.idle_start(None).unwrap_err().message().contains("FETCH stream"));
         let first = imap.fetch_stream_next(&tag).unwrap().unwrap();
         assert_eq!((first.seq, first.uid), (1, Some(7)));
@@ -1874,7 +958,7 @@ mod tests {
             b"* 4 EXISTS\r\nBAAA2 OK noop\r\n",
         ])
         .unwrap();
-        imap.session_mut().state = State::Selected;
+        imap.client_mut().force_state(State::Selected);
         let tag = imap.fetch_stream_start("1:*", "(UID FLAGS)", true).unwrap();
         let e = imap.fetch_stream_next(&tag).unwrap_err();
         assert!(
@@ -1894,7 +978,7 @@ mod tests {
             b"BAAA2 OK noop\r\n",
         ])
         .unwrap();
-        imap.session_mut().state = State::Selected;
+        imap.client_mut().force_state(State::Selected);
         let tag = imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
         // A stale handle (another tag) neither reads nor ends this stream.
         imap.fetch_stream_finish(b"OLD1");
@@ -1909,16 +993,16 @@ mod tests {
         let mut imap = connect(&[GREETING, CAPS]).unwrap();
         assert_eq!(
             imap.idle_start(None).unwrap_err(),
-            ImapError::error("Server does not support IMAP4 IDLE")
+            ImapError::error_kind(ErrorKind::State, "Server does not support IMAP4 IDLE")
         );
         let caps = b"* CAPABILITY IMAP4rev1 IDLE\r\nBAAA0 OK done\r\n";
         let mut imap = connect(&[GREETING, caps, b"BAAA1 NO not now\r\n"]).unwrap();
-        imap.session_mut().state = State::Auth;
+        imap.client_mut().force_state(State::Auth);
         assert_eq!(
             imap.idle_start(None).unwrap_err(),
-            ImapError::error("idle denied: [b'not now']")
+            ImapError::error_kind(ErrorKind::No, "idle denied: [b'not now']")
         );
-        assert_eq!(imap.session().state, State::Auth);
+        assert_eq!(imap.client().state(), State::Auth);
         assert!(!imap.idling());
     }
 

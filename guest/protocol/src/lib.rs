@@ -1,9 +1,12 @@
 //! # wasimap-protocol
 //!
-//! Python's `imaplib` rebuilt in Rust: a sans-IO IMAP4rev1 core
-//! ([`session`], [`framing`], [`encode`]), imaplib's method-per-command
-//! facade over any byte [`Transport`] ([`imap4`]), imaplib's utility
-//! functions ([`util`]), and typed views of its raw results ([`typed`]).
+//! Python's `imaplib` rebuilt in Rust: a sans-IO IMAP4rev1 core — the
+//! [`client`] state machine over the response store ([`session`]), the
+//! framer ([`framing`]) and the argument encoder ([`encode`]), with every
+//! method declared once in the command table ([`commands`]) — imaplib's
+//! blocking `IMAP4` as a thin driver of it over any byte [`Transport`]
+//! ([`imap4`]), imaplib's utility functions ([`util`]), and typed views of
+//! its raw results ([`typed`]).
 //!
 //! The crate has no WIT glue: the protocol component is `guest/component`
 //! (`wasimap-component`), which exports the WIT `client` interface over this
@@ -11,6 +14,8 @@
 //! so can never pick up the component's imports. Built natively it is an
 //! ordinary library, so unit tests, fuzzing and benchmarks need no wasm.
 
+pub mod client;
+pub mod commands;
 pub mod encode;
 pub mod error;
 pub mod framing;
@@ -21,7 +26,8 @@ pub mod session;
 pub mod typed;
 pub mod util;
 
-pub use error::{ImapError, Result};
+pub use client::Client;
+pub use error::{ErrorClass, ErrorKind, ImapError, Result};
 pub use imap4::{Imap4, Transport, TransportError};
 pub use session::State;
 

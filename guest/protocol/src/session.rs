@@ -7,7 +7,7 @@
 //! does, and says when it needs more input.
 
 use crate::encode::Piece;
-use crate::error::{ImapError, Result};
+use crate::error::{ErrorKind, ImapError, Result};
 use crate::framing::Framer;
 use crate::{pyrepr, util, DataItem};
 
@@ -131,21 +131,21 @@ pub struct Session {
     partial: Partial,
     extra_commands: Vec<(String, State)>,
     /// The text of the last continuation request (`None` for a bare `+`).
-    pub continuation: Option<Vec<u8>>,
+    pub(crate) continuation: Option<Vec<u8>>,
     /// imaplib's `state`.
-    pub state: State,
+    pub(crate) state: State,
     /// imaplib's `capabilities`, upper-cased.
-    pub capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<String>,
     /// imaplib's `PROTOCOL_VERSION`.
-    pub protocol_version: String,
+    pub(crate) protocol_version: String,
     /// imaplib's `welcome`.
-    pub welcome: Vec<u8>,
+    pub(crate) welcome: Vec<u8>,
     /// imaplib's `utf8_enabled`.
-    pub utf8_enabled: bool,
+    pub(crate) utf8_enabled: bool,
     /// imaplib's `is_readonly`: the READ-ONLY state the caller asked for.
-    pub is_readonly: bool,
+    pub(crate) is_readonly: bool,
     /// imaplib's `debug`; 4 or more records the traffic in [`Session::take_log`].
-    pub debug: u32,
+    pub(crate) debug: u32,
     log: Vec<String>,
     /// While IDLE runs, untagged responses queue here instead (imaplib's
     /// `_idle_capture`).
@@ -156,13 +156,12 @@ pub struct Session {
     /// Bytes held by untagged responses (and the IDLE queue).
     untagged_bytes: usize,
     /// The bound on `untagged_bytes` ([`MAX_UNTAGGED_BYTES`] by default).
-    pub untagged_limit: usize,
-    /// The failure that closed the session for good (EOF, BYE, a malformed
-    /// or over-long line, a transport failure: the driver records it).
-    /// The stream is then no longer where the session thinks it is, so
-    /// every command is refused with this same error: see
-    /// [`Session::check_state`].
-    pub closed: Option<ImapError>,
+    pub(crate) untagged_limit: usize,
+}
+
+/// imaplib's `abort('socket error: EOF')`, kind `eof`.
+pub fn eof() -> ImapError {
+    ImapError::abort(ErrorKind::Eof, "socket error: EOF")
 }
 
 /// imaplib's `_Literal`: `.*{(?P<size>\d+)}$`. A size too large for u64
@@ -263,7 +262,6 @@ impl Session {
             capture_only: None,
             untagged_bytes: 0,
             untagged_limit: MAX_UNTAGGED_BYTES,
-            closed: None,
         }
     }
 
@@ -282,7 +280,7 @@ impl Session {
         std::mem::take(&mut self.log)
     }
 
-    fn trace(&mut self, line: impl FnOnce() -> String) {
+    pub(crate) fn trace(&mut self, line: impl FnOnce() -> String) {
         if self.debug >= 4 {
             self.log.push(line());
         }
@@ -308,18 +306,8 @@ impl Session {
         }
     }
 
-    /// `Err` with the failure that closed the session, if one did.
-    pub fn check_open(&self) -> Result<()> {
-        match &self.closed {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        }
-    }
-
-    /// imaplib's state check and its message; a session closed for good
-    /// refuses every command with the failure that closed it.
+    /// imaplib's state check and its message.
     pub fn check_state(&self, name: &str) -> Result<()> {
-        self.check_open()?;
         let allowed = self
             .allowed_states(name)
             .ok_or_else(|| ImapError::error(format!("Unknown IMAP4 command: {name}")))?;
@@ -327,14 +315,37 @@ impl Session {
             return Ok(());
         }
         let names: Vec<&str> = allowed.iter().map(|s| s.name()).collect();
-        Err(ImapError::error(format!(
-            "command {name} illegal in state {}, only allowed in states {}",
-            self.state.name(),
-            names.join(", ")
-        )))
+        Err(ImapError::error_kind(
+            ErrorKind::State,
+            format!(
+                "command {name} illegal in state {}, only allowed in states {}",
+                self.state.name(),
+                names.join(", ")
+            ),
+        ))
     }
 
-    fn has_capability(&self, cap: &str) -> bool {
+    /// Sets the bound on what untagged responses may hold at once
+    /// ([`MAX_UNTAGGED_BYTES`] by default).
+    pub fn set_untagged_limit(&mut self, bytes: usize) {
+        self.untagged_limit = bytes;
+    }
+
+    /// imaplib's state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Forces the state, for parsers driven without a login (fuzzing,
+    /// benchmarks, tests); the client changes it only by the protocol.
+    #[doc(hidden)]
+    pub fn force_state(&mut self, state: State) {
+        self.state = state;
+    }
+
+    /// Whether the server announced `cap` (upper case), the one
+    /// capability test of the crate.
+    pub fn has_capability(&self, cap: &str) -> bool {
         self.capabilities.iter().any(|c| c == cap)
     }
 
@@ -361,7 +372,7 @@ impl Session {
             self.pop_untagged(stale);
         }
         if self.untagged.iter().any(|(t, _)| t == "READ-ONLY") && !self.is_readonly {
-            return Err(ImapError::Readonly("mailbox status changed to READ-ONLY".into()));
+            return Err(ImapError::readonly("mailbox status changed to READ-ONLY"));
         }
         let mut tag = self.tagpre.clone();
         tag.extend_from_slice(self.tagnum.to_string().as_bytes());
@@ -444,10 +455,13 @@ impl Session {
     pub fn append_untagged(&mut self, typ: &str, item: DataItem) -> Result<()> {
         let size = item_size(&item);
         if self.untagged_bytes + size > self.untagged_limit {
-            return Err(ImapError::abort(format!(
-                "untagged responses exceed {} MiB: the server sent more than this session holds",
-                self.untagged_limit >> 20
-            )));
+            return Err(ImapError::abort(
+                ErrorKind::Limit,
+                format!(
+                    "untagged responses exceed {} MiB: the server sent more than this session holds",
+                    self.untagged_limit >> 20
+                ),
+            ));
         }
         self.untagged_bytes += size;
         self.store_untagged(typ, item);
@@ -509,6 +523,15 @@ impl Session {
         Some(next)
     }
 
+    /// The next queued response, once no response is half read: the
+    /// pieces of a response with literals are queued as they arrive.
+    pub fn next_whole_captured(&mut self) -> Option<(String, DataItem)> {
+        if self.mid_response() {
+            return None;
+        }
+        self.next_captured()
+    }
+
     /// Ends a capture: what was not read goes to the untagged responses.
     pub fn end_capture(&mut self) {
         self.capture_only = None;
@@ -526,6 +549,12 @@ impl Session {
         self.untagged_bytes = self.capture.iter().flatten().map(|(_, d)| item_size(d)).sum();
     }
 
+    /// Whether a response is half read (its first line taken, a literal
+    /// or the rest still to come).
+    pub fn mid_response(&self) -> bool {
+        !matches!(self.partial, Partial::Idle)
+    }
+
     /// Whether the next input is literal data (for the driver's line deadline).
     pub fn awaiting_literal(&self) -> bool {
         matches!(&self.partial, Partial::Body { dat, .. } if literal_size(dat).is_some())
@@ -534,7 +563,8 @@ impl Session {
     /// imaplib's `_check_bye`: a stored BYE raises `abort` with its text.
     pub fn check_bye(&self) -> Result<()> {
         match self.get_untagged("BYE").and_then(<[DataItem]>::last) {
-            Some(item) => Err(ImapError::Abort(
+            Some(item) => Err(ImapError::abort(
+                ErrorKind::Bye,
                 String::from_utf8_lossy(item.first_bytes()).into_owned(),
             )),
             None => Ok(()),
@@ -558,10 +588,10 @@ impl Session {
             return Ok(None);
         };
         if line.is_empty() {
-            return Err(ImapError::abort("socket error: EOF"));
+            return Err(eof());
         }
         if !line.ends_with(b"\r\n") {
-            return Err(ImapError::abort_bytes("socket error: unterminated line", &line));
+            return Err(ImapError::malformed("socket error: unterminated line", &line));
         }
         line.truncate(line.len() - 2);
         self.trace(|| format!("< {}", pyrepr::bytes_truncated(&line, 400)));
@@ -611,7 +641,7 @@ impl Session {
                     };
                     if let Some((tag, typ, dat)) = self.match_tagged(&line) {
                         let Some(slot) = self.tagged.iter_mut().find(|(t, _)| *t == tag) else {
-                            return Err(ImapError::abort_bytes("unexpected tagged response", &line));
+                            return Err(ImapError::malformed("unexpected tagged response", &line));
                         };
                         slot.1 = Some((typ.clone(), vec![DataItem::Bytes(dat.clone())]));
                         self.bracket(&typ, &dat)?;
@@ -625,7 +655,7 @@ impl Session {
                         self.continuation = rest.strip_prefix(b" ").map(<[u8]>::to_vec);
                         return Ok(Poll::Continuation);
                     }
-                    return Err(ImapError::abort_bytes("unexpected response", &line));
+                    return Err(ImapError::malformed("unexpected response", &line));
                 }
                 Partial::Body { first, typ, dat } => {
                     if let Some(size) = literal_size(&dat) {
@@ -741,7 +771,10 @@ mod tests {
         let err = s.start_command("SEARCH", &[], None, None).unwrap_err();
         assert_eq!(
             err,
-            ImapError::error("command SEARCH illegal in state AUTH, only allowed in states SELECTED")
+            ImapError::error_kind(
+                ErrorKind::State,
+                "command SEARCH illegal in state AUTH, only allowed in states SELECTED"
+            )
         );
         let err = s.start_command("APPEND", &[], None, None);
         assert!(err.is_ok());
@@ -750,11 +783,6 @@ mod tests {
             s.check_state("LIST").unwrap_err().message(),
             "command LIST illegal in state NONAUTH, only allowed in states AUTH, SELECTED"
         );
-        // Closed for good: every command gets the failure, before the table.
-        let eof = ImapError::abort("socket error: EOF");
-        s.closed = Some(eof.clone());
-        assert_eq!(s.check_state("LIST"), Err(eof.clone()));
-        assert_eq!(s.start_command("NOOP", &[], None, None).err(), Some(eof));
     }
 
     #[test]
@@ -801,13 +829,13 @@ mod tests {
         let mut s = session();
         feed(&mut s, b"garbage here\r\n");
         let err = s.poll_response().unwrap_err();
-        assert_eq!(err, ImapError::abort("unexpected response: b'garbage here'"));
+        assert_eq!(err, ImapError::malformed("unexpected response", b"garbage here"));
 
         let mut s = session();
         feed(&mut s, b"* OK bare lf\n");
         assert_eq!(
             s.poll_response().unwrap_err(),
-            ImapError::abort("socket error: unterminated line: b'* OK bare lf\\n'")
+            ImapError::malformed("socket error: unterminated line", b"* OK bare lf\n")
         );
 
         let mut s = session();
@@ -820,7 +848,7 @@ mod tests {
 
         let mut s = session();
         s.framer().feed_eof();
-        assert_eq!(s.poll_response().unwrap_err(), ImapError::abort("socket error: EOF"));
+        assert_eq!(s.poll_response().unwrap_err(), eof());
     }
 
     #[test]
@@ -829,7 +857,7 @@ mod tests {
         feed(&mut s, b"* 1 FETCH (BODY[] {18446744073709551615}\r\nabc");
         assert_eq!(s.poll_response().unwrap(), Poll::NeedInput);
         s.framer().feed_eof();
-        assert_eq!(s.poll_response().unwrap_err(), ImapError::abort("socket error: EOF"));
+        assert_eq!(s.poll_response().unwrap_err(), eof());
     }
 
     #[test]
@@ -849,7 +877,7 @@ mod tests {
     #[test]
     fn a_flood_of_untagged_responses_is_bounded() {
         let mut s = session();
-        s.untagged_limit = 1 << 20;
+        s.set_untagged_limit(1 << 20);
         let flood = b"* 1 EXISTS\r\n".repeat(20_000);
         s.framer().feed(&flood);
         let err = loop {

@@ -471,7 +471,7 @@ fn cpython(calls: &[Value]) -> Vec<Result<Vec<u8>, String>> {
 /// What wasimap sent for `case` (tag removed).
 fn wasimap(case: &Case) -> Vec<u8> {
     let mut imap = Imap4::connect(Recorder::new(), 0, 0).unwrap();
-    imap.session_mut().state = State::Selected;
+    imap.client_mut().force_state(State::Selected);
     let before = imap.transport_ref().unwrap().wire.len();
     let head: Vec<&str> = case.method.head.iter().flatten().copied().collect();
     let crit: Vec<String> = case.criteria.iter().map(|a| a.text.clone()).collect();

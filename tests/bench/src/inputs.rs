@@ -71,8 +71,8 @@ pub fn wasimap_parse_typed(input: &[u8]) -> usize {
     use wasimap_protocol::session::{Poll, Session, State};
     use wasimap_protocol::typed;
     let mut s = Session::new(0);
-    s.state = State::Selected;
-    s.untagged_limit = usize::MAX;
+    s.force_state(State::Selected);
+    s.set_untagged_limit(usize::MAX);
     s.framer().feed(input);
     while let Ok(Poll::Response(_)) = s.poll_response() {}
     let mut n = 0;
@@ -92,8 +92,8 @@ pub fn wasimap_parse_typed(input: &[u8]) -> usize {
 pub fn wasimap_parse(input: &[u8]) -> usize {
     use wasimap_protocol::session::{Poll, Session, State};
     let mut s = Session::new(0);
-    s.state = State::Selected;
-    s.untagged_limit = usize::MAX;
+    s.force_state(State::Selected);
+    s.set_untagged_limit(usize::MAX);
     s.framer().feed(input);
     let mut n = 0;
     while let Ok(Poll::Response(_)) = s.poll_response() {

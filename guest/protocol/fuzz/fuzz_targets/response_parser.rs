@@ -7,7 +7,7 @@ use wasimap_protocol::session::{Poll, Session, State};
 
 fuzz_target!(|data: &[u8]| {
     let mut s = Session::new(0);
-    s.state = State::Selected;
+    s.force_state(State::Selected);
     // Make a tag known so tagged replies can complete.
     let _ = s.start_command("NOOP", &[], None, None);
     s.framer().feed(data);

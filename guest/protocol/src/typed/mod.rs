@@ -375,10 +375,13 @@ fn parse_each<T>(
 
 /// `error` quoting the response that did not parse.
 pub fn grammar_error(what: &str, bytes: &[u8]) -> ImapError {
-    ImapError::Error(format!(
-        "cannot parse {what} response: {}",
-        pyrepr::bytes_truncated(bytes, crate::error::QUOTE_LIMIT)
-    ))
+    ImapError::error_kind(
+        crate::error::ErrorKind::Malformed,
+        format!(
+            "cannot parse {what} response: {}",
+            pyrepr::bytes_truncated(bytes, crate::error::QUOTE_LIMIT)
+        ),
+    )
 }
 
 /// FETCH data, one message per response.

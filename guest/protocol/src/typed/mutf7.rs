@@ -57,7 +57,7 @@ pub fn encode(name: &str) -> String {
 /// `error` for bad base64, odd byte counts, unpaired surrogates, a shift
 /// holding printable ASCII, or a byte outside printable ASCII.
 pub fn decode(name: &str) -> Result<String> {
-    let bad = |why: &str| ImapError::Error(format!("not modified UTF-7 ({why}): {name:?}"));
+    let bad = |why: &str| ImapError::error(format!("not modified UTF-7 ({why}): {name:?}"));
     let engine = engine();
     let mut out = String::with_capacity(name.len());
     let mut rest = name;
