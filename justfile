@@ -3,6 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
+componentize_js := "target/js-tools/node_modules/.bin/componentize-js"
 plugins := "-p shell -p triage -p hostile -p template -p archive -p dedupe -p mbox -p report -p bench"
 
 # Show the recipes.
@@ -20,6 +21,21 @@ build-python:
     componentize-py -d wit -w plugin componentize app -p guest/python/report -o target/python/report.wasm
     @ls -l target/python/report.wasm
 
+# Build the JavaScript example plugin (guest/js/report) with componentize-js, which npm installs
+# (pinned by guest/js/package-lock.json) into target/js-tools on first use; skipped when up to date.
+build-js:
+    if ! cmp -s guest/js/package-lock.json target/js-tools/package-lock.json || [ ! -x {{componentize_js}} ]; then \
+        rm -rf target/js-tools && mkdir -p target/js-tools && cp guest/js/package.json guest/js/package-lock.json target/js-tools/ && \
+        npm ci --prefix target/js-tools --no-audit --no-fund --loglevel=error; \
+    fi
+    mkdir -p target/js
+    if [ -z "$(find guest/js/report wit target/js-tools/package-lock.json -newer target/js/report.wasm 2> /dev/null)" ] && [ -f target/js/report.wasm ]; then \
+        echo "target/js/report.wasm is up to date"; \
+    else \
+        {{componentize_js}} guest/js/report/report.js --wit wit --world-name plugin --disable http fetch-event -o target/js/report.wasm; \
+    fi
+    @ls -l target/js/report.wasm
+
 # Build everything: guests and the release `wasimap` binary.
 build: build-guest
     cargo build --release -p wasimap-host
@@ -29,8 +45,10 @@ demo: build
     tests/demo.sh target/release/wasimap {{guest_target}}/wasm32-wasip2/release
 
 # Run every test: unit tests, and integration tests against one shared private Dovecot.
-test: build-python
+# The release `wasimap` compiles the big Python and JavaScript components (CPython, SpiderMonkey).
+test: build-python build-js
     cargo build -p wasimap-host --bin wasimap
+    cargo build --release -p wasimap-host --bin wasimap
     dir="$PWD/target/dovecot-just-test"; \
     tests/dovecot/server.sh start "$dir" --owner-pid $$ > /dev/null; \
     trap 'tests/dovecot/server.sh stop "$dir" > /dev/null' EXIT; \

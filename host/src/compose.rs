@@ -1,7 +1,7 @@
 //! Checking and composing plugins: the plugin's `wasimap:imap/client`
 //! (and `typed`) imports are satisfied by the embedded protocol component's export (with
-//! wac-graph, in process), leaving only transport, secrets and WASI for the
-//! host.
+//! wac-graph, in process), leaving only transport, secrets, progress and
+//! WASI for the host.
 
 use anyhow::{bail, Context, Result};
 use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
@@ -12,6 +12,8 @@ pub const CLIENT_INTERFACE: &str = "wasimap:imap/client@0.1.0";
 pub const TYPES_INTERFACE: &str = "wasimap:imap/types@0.1.0";
 /// The typed-results interface, also exported by the protocol component.
 pub const TYPED_INTERFACE: &str = "wasimap:imap/typed@0.1.0";
+/// The progress interface, implemented by the host.
+pub const PROGRESS_INTERFACE: &str = "wasimap:imap/progress@0.1.0";
 
 /// What a component imports and exports, and whether it can run as a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +35,7 @@ impl Inspection {
 
 /// Why an import is not allowed in a plugin, if it is not.
 fn import_problem(name: &str) -> Option<String> {
-    if [CLIENT_INTERFACE, TYPES_INTERFACE, TYPED_INTERFACE].contains(&name) {
+    if [CLIENT_INTERFACE, TYPES_INTERFACE, TYPED_INTERFACE, PROGRESS_INTERFACE].contains(&name) {
         return None;
     }
     if name.starts_with("wasimap:imap/transport") || name.starts_with("wasimap:imap/secrets") {
@@ -106,6 +108,7 @@ mod tests {
     #[test]
     fn plugins_may_not_import_the_host_side() {
         assert!(import_problem(CLIENT_INTERFACE).is_none());
+        assert!(import_problem(PROGRESS_INTERFACE).is_none());
         assert!(import_problem("wasi:cli/stdout@0.2.6").is_none());
         assert!(import_problem("wasimap:imap/secrets@0.1.0")
             .unwrap()

@@ -3,7 +3,8 @@
 //! The native side of wasimap: it composes a plugin with the embedded
 //! protocol component, runs it under wasmtime with WASI limited to stdio,
 //! clocks and random, and implements the `wasimap:imap/transport` import
-//! over TCP, subject to a deny-by-default [`policy::Policy`].
+//! over TCP, subject to a deny-by-default [`policy::Policy`], and
+//! `wasimap:imap/progress` with a progress bar on a terminal ([`progress`]).
 
 pub mod bindings;
 pub mod cache;
@@ -13,7 +14,9 @@ pub mod echo;
 pub mod limits;
 pub mod manifest;
 pub mod policy;
+pub mod progress;
 pub mod runner;
+pub mod scaffold;
 pub mod secrets;
 pub mod state;
 pub mod transport;
@@ -21,6 +24,7 @@ pub mod trust;
 pub mod view;
 
 pub use policy::Policy;
+pub use progress::Progress;
 pub use runner::{Runner, RunnerConfig};
 pub use secrets::{Endpoint, SecretSource, Secrets};
 pub use trust::TlsTrust;

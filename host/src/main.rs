@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
-use wasimap_host::{compose, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
+use wasimap_host::{compose, scaffold, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
 
 /// The plugin's `run` returned an error.
 const EXIT_PLUGIN_ERROR: u8 = 1;
@@ -32,6 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run PLUGIN.wasm with the given arguments. Nothing is granted unless named here or in the manifest.
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
         /// Allow connections to HOST:PORT (`*.example.org:993`, `127.0.0.1:*`). Repeatable.
         #[arg(long = "allow", value_name = "HOST:PORT")]
@@ -84,11 +85,26 @@ enum Command {
         /// Do not cache compiled components.
         #[arg(long)]
         no_cache: bool,
+        /// Never draw the plugin's progress (drawn on stderr only when it is a terminal).
+        #[arg(long)]
+        no_progress: bool,
         /// The plugin component.
         plugin: PathBuf,
         /// Arguments passed to the plugin's `run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Create a plugin project in a new directory PATH (named after its last component) that builds and runs as it is.
+    #[command(after_help = NEW_EXAMPLES)]
+    New {
+        /// The project directory; its last component is the plugin's name (lower case, digits, '-', '_').
+        path: PathBuf,
+        /// The plugin's language.
+        #[arg(long, value_name = "LANG", default_value = "rust", value_parser = ["rust", "python", "js"])]
+        lang: String,
+        /// The wasimap SDK a Rust project depends on (a checkout's guest/sdk; default: the checkout this wasimap was built from).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
     },
     /// Show a component's imports and exports and whether `wasimap run` accepts it.
     Inspect {
@@ -96,6 +112,36 @@ enum Command {
         plugin: PathBuf,
     },
 }
+
+/// `wasimap run --help`'s examples.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # Senders and sizes of every mailbox on a local server
+  wasimap run --allow 127.0.0.1:143 report.wasm --user alice --password secret
+
+  # The password in an environment variable: the plugin names it, never sees it
+  wasimap run --allow imap.example.org:993 --secret pw=env:IMAP_PASSWORD \\
+      report.wasm --tls --host imap.example.org --user alice --password-secret pw
+
+  # Export INBOX: the mail goes to the file, a progress bar to the terminal
+  wasimap run --allow 127.0.0.1:143 mbox.wasm --user alice --password secret > INBOX.mbox
+
+  # Grants and limits from a manifest, plus a wall-clock limit
+  wasimap run --manifest archive.toml --timeout 600 archive.wasm --user alice --password secret --days 365
+
+  # Start a plugin of your own (rust, python or js)
+  wasimap new my-plugin --lang rust
+
+Exit codes: 0 done, 1 the plugin's error, 2 usage or load error, 3 crash, 4 time limit,
+5 memory limit, 6 stack overflow, 7 fuel, 8 other trap, 9 store limit.";
+
+/// `wasimap new --help`'s examples.
+const NEW_EXAMPLES: &str = "\
+Examples:
+  wasimap new inbox-zero                 # Rust, on the SDK of this checkout
+  wasimap new ~/plugins/digest --lang python
+  wasimap new triage-js --lang js
+  cd inbox-zero && ./build.sh && wasimap run --allow 127.0.0.1:143 inbox-zero.wasm --user alice --password secret";
 
 struct RunArgs {
     config: RunnerConfig,
@@ -122,6 +168,7 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         fuel,
         cache_dir,
         no_cache,
+        no_progress,
         plugin,
         args,
     } = cmd
@@ -159,6 +206,7 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         policy,
         secrets,
         trust,
+        show_progress: !no_progress,
         ..RunnerConfig::default()
     };
     config.memory_limit = match memory.or(manifest.limits.memory_mib) {
@@ -217,6 +265,21 @@ fn parse_binding(s: &str) -> Result<(String, Endpoint), String> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::New { path, lang, sdk } => {
+            let lang: scaffold::Lang = lang.parse().map_err(anyhow::Error::msg)?;
+            let sdk = match sdk {
+                Some(p) => Some(scaffold::find_sdk(&p)?),
+                None => scaffold::default_sdk(),
+            };
+            let files = scaffold::create(&path, lang, sdk.as_deref())?;
+            println!("created {} ({lang}, {} files):", path.display(), files.len());
+            files.iter().for_each(|f| println!("  {}", f.path));
+            println!(
+                "next: cd {} && ./build.sh, then see README.md to run it (./smoke-test.sh tries it against a server)",
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { plugin } => {
             let bytes = std::fs::read(&plugin).with_context(|| format!("reading {}", plugin.display()))?;
             let i = compose::inspect(&bytes)?;

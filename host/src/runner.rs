@@ -17,6 +17,7 @@ use crate::cache::{self, ArtifactCache};
 use crate::compose;
 use crate::limits::{Limit, LimitExceeded, StoreLimiter, StoreLimitsConfig, TransportLimits};
 use crate::policy::Policy;
+use crate::progress::Progress;
 use crate::secrets::Secrets;
 use crate::state::HostState;
 use crate::trust::TlsTrust;
@@ -60,6 +61,9 @@ pub struct RunnerConfig {
     pub timeout: Duration,
     /// Instruction budget per run (wasmtime fuel); `None` for none.
     pub fuel: Option<u64>,
+    /// Draw the plugin's progress reports on stderr when it is a terminal
+    /// and the run's stdio is inherited (`wasimap run` sets it).
+    pub show_progress: bool,
 }
 
 impl Default for RunnerConfig {
@@ -74,6 +78,7 @@ impl Default for RunnerConfig {
             transport_limits: TransportLimits::default(),
             timeout: DEFAULT_TIMEOUT,
             fuel: None,
+            show_progress: false,
         }
     }
 }
@@ -267,7 +272,23 @@ impl Runner {
         let mut argv = vec!["plugin".to_string()];
         argv.extend_from_slice(args);
         wasi.args(&argv);
+        let progress = if self.config.show_progress && matches!(stdio, Stdio::Inherit) {
+            Progress::on_stderr_if_terminal()
+        } else {
+            Progress::hidden()
+        };
         let captured = match &stdio {
+            Stdio::Inherit if progress.is_shown() => {
+                // Stderr is a terminal; stdout may be one too. Writes to a
+                // terminal take the bar off first.
+                wasi.inherit_stdin().stderr(progress.output(true));
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    wasi.stdout(progress.output(false));
+                } else {
+                    wasi.inherit_stdout();
+                }
+                None
+            }
             Stdio::Inherit => {
                 wasi.inherit_stdin().inherit_stdout().inherit_stderr();
                 None
@@ -284,6 +305,7 @@ impl Runner {
         wasimap.trust = self.config.trust.clone();
         wasimap.limits = self.config.transport_limits;
         wasimap.deadline = Some(Instant::now() + self.config.timeout);
+        wasimap.progress = progress;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -308,6 +330,8 @@ impl Runner {
         let result = Composed::instantiate(&mut store, component, &self.linker)
             .and_then(|instance| instance.call_run(&mut store, args))
             .map_err(|e| self.classify(e, store.data().limits.fired()));
+        // A bar the plugin left open ends before the host prints anything.
+        store.data_mut().wasimap.progress.finish();
         let (stdout, stderr) = match captured {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),

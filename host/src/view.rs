@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use crate::bindings::wasimap::imap::{secrets, transport, types};
+use crate::bindings::wasimap::imap::{progress, secrets, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::conn::{verifies, GuestConnection};
 use crate::limits::{bounded_wait, TransportLimits};
 use crate::policy::{Policy, ReadError, Request};
+use crate::progress::Progress;
 use crate::secrets::Secrets;
 use crate::transport::Connection;
 use crate::trust::TlsTrust;
@@ -46,13 +47,15 @@ pub struct WasimapCtx {
     /// past it, whatever timeout the guest asked for (a guest blocked in
     /// the host cannot see its epoch deadline).
     pub deadline: Option<Instant>,
+    /// Where the plugin's `progress` reports go (hidden by default).
+    pub progress: Progress,
     open_connections: usize,
     open_processes: usize,
 }
 
 impl WasimapCtx {
     /// A context with `policy` and `secrets`, default limits, no extra TLS
-    /// trust and no deadline.
+    /// trust, no deadline and progress hidden.
     pub fn new(policy: Policy, secrets: Secrets) -> Self {
         WasimapCtx {
             policy,
@@ -82,7 +85,7 @@ impl HasData for WasimapData {
     type Data<'a> = WasimapCtxView<'a>;
 }
 
-/// Adds `wasimap:imap/{types,transport,secrets}` to `linker`.
+/// Adds `wasimap:imap/{types,transport,secrets,progress}` to `linker`.
 ///
 /// # Errors
 /// When the linker already defines them.
@@ -90,10 +93,21 @@ pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmti
     types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    progress::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     Ok(())
 }
 
 impl types::Host for WasimapCtxView<'_> {}
+
+impl progress::Host for WasimapCtxView<'_> {
+    fn report(&mut self, label: String, done: u64, total: Option<u64>) {
+        self.ctx.progress.report(&label, done, total);
+    }
+
+    fn finish(&mut self) {
+        self.ctx.progress.finish();
+    }
+}
 
 impl secrets::Host for WasimapCtxView<'_> {
     fn reveal(&mut self, name: String, conn: Resource<GuestConnection>) -> Result<String, String> {

@@ -134,6 +134,24 @@ pub fn wasimap_binary() -> PathBuf {
     )
 }
 
+/// `target/release/wasimap`: compiles large components (Python's CPython,
+/// JavaScript's SpiderMonkey) about ten times faster than the debug build.
+pub fn release_wasimap_binary() -> PathBuf {
+    built_artifact(
+        "../release/wasimap",
+        "build it with `cargo build --release -p wasimap-host --bin wasimap` (just test does)",
+    )
+}
+
+/// A plugin built outside cargo (`target/python/report.wasm` by `just
+/// build-python`, `target/js/report.wasm` by `just build-js`); fails
+/// (never skips) naming the recipe when it is missing.
+pub fn prebuilt_plugin(relative: &str, recipe: &str) -> PathBuf {
+    let path = root().join(relative);
+    assert!(path.is_file(), "{} missing: run `{recipe}`", path.display());
+    path
+}
+
 /// The connection arguments the example plugins take (Rust SDK and
 /// Python alike) for `user` on the plain port.
 pub fn plugin_login_args(user: &str, password: &str) -> Vec<String> {

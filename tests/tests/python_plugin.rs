@@ -1,10 +1,11 @@
 //! A plugin written in Python: `guest/python/report`, built with
 //! componentize-py by `just build-python` into `target/python/report.wasm`,
-//! run by the `wasimap` binary against Dovecot. Its report's counts and
+//! run by the release `wasimap` binary against Dovecot. Its report's counts and
 //! sizes are checked against the messages the test appended.
 //!
 //! The component embeds CPython (about 20 MB): the first run compiles it,
-//! which takes a minute or more with the debug host; runs after that map the
+//! which takes about 6 s with the release host (a minute or more with the
+//! debug one, hence the release binary); runs after that map the
 //! compiled artifact from `target/wasimap-cache`. The first run is made once
 //! per test binary (`warm_cache`), so parallel tests do not compile it twice.
 
@@ -14,24 +15,22 @@ use std::sync::OnceLock;
 
 use serde_json::json;
 use wasimap_tests::{
-    b, dovecot, login_lines, plugin_login_args as login_args, root, shell, unique_user, wasimap_binary,
+    b, dovecot, login_lines, plugin_login_args as login_args, prebuilt_plugin, release_wasimap_binary, root, shell,
+    unique_user,
 };
 
 /// `target/python/report.wasm`; the test fails (it does not skip) without it.
 fn report_plugin() -> PathBuf {
-    let path = root().join("target/python/report.wasm");
-    assert!(
-        path.is_file(),
-        "{} missing: run `just build-python` (needs `pip install componentize-py`)",
-        path.display()
-    );
-    path
+    prebuilt_plugin(
+        "target/python/report.wasm",
+        "just build-python` (needs `pip install componentize-py",
+    )
 }
 
 /// `wasimap run` of the report plugin with loopback granted (`allow`) and
 /// the shared compiled-component cache.
 fn run_report(allow: bool, args: &[String]) -> Output {
-    let mut cmd = Command::new(wasimap_binary());
+    let mut cmd = Command::new(release_wasimap_binary());
     cmd.arg("run")
         .arg("--cache-dir")
         .arg(root().join("target/wasimap-cache"));

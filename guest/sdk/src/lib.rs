@@ -5,8 +5,8 @@
 //! in what Rust code expects: a [`Client`] whose methods return
 //! `Result<T, Error>` with typed values, an iterator over a streaming
 //! FETCH ([`Messages`]), builders for search criteria ([`Search`]) and
-//! sequence sets ([`SequenceSet`]), and helpers for addresses, headers and
-//! dates ([`mail`]).
+//! sequence sets ([`SequenceSet`]), helpers for addresses, headers and
+//! dates ([`mail`]), and a progress bar for long jobs ([`Progress`]).
 //!
 //! A plugin is a `cdylib` crate that implements [`Plugin`] and exports it:
 //!
@@ -50,6 +50,7 @@ mod args;
 mod client;
 mod error;
 pub mod mail;
+mod progress;
 mod search;
 mod seqset;
 
@@ -62,6 +63,7 @@ pub use bindings::wasimap::imap::types::{DataItem, Response, TlsOptions};
 pub use bindings::Guest as Plugin;
 pub use client::{Client, Messages, MoveMethod};
 pub use error::{Error, Result};
+pub use progress::Progress;
 pub use search::Search;
 pub use seqset::SequenceSet;
 

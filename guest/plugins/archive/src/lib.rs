@@ -4,7 +4,8 @@
 //! Uses `UID MOVE` when the server has MOVE, else `UID COPY`, then
 //! `\Deleted` and `UID EXPUNGE` of exactly those messages (`--without-move`
 //! forces the fallback; without UIDPLUS either it refuses rather than
-//! expunge other deleted messages). Prints one line per target mailbox.
+//! expunge other deleted messages). Prints one line per target mailbox; a
+//! progress bar (messages moved of those found) shows on a terminal.
 //!
 //! ```text
 //! wasimap run --allow 127.0.0.1:143 archive.wasm --user alice --password secret \
@@ -14,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use wasimap_sdk::mail::{self, Date};
-use wasimap_sdk::{Args, Client, MoveMethod, Plugin, Search, SequenceSet};
+use wasimap_sdk::{Args, Client, MoveMethod, Plugin, Progress, Search, SequenceSet};
 
 struct Archive;
 
@@ -48,8 +49,11 @@ impl Plugin for Archive {
             .first()
             .and_then(|e| e.delimiter.clone())
             .unwrap_or_else(|| "/".into());
+        let found = by_year.values().map(|u| u.len() as u64).sum();
+        let mut progress = Progress::new(format!("archive {mailbox}"), Some(found));
         for (year, uids) in by_year {
             let target = format!("{root}{delimiter}{year}");
+            progress.set_label(format!("archive {mailbox} to {target}"));
             if args.flag("dry-run") {
                 println!("would move {} message(s) to {target}", uids.len());
                 continue;
@@ -66,8 +70,10 @@ impl Plugin for Archive {
                 MoveMethod::Move => "MOVE",
                 MoveMethod::CopyDeleteExpunge => "COPY+STORE+EXPUNGE",
             };
+            progress.inc(uids.len() as u64);
             println!("moved {} message(s) to {target} ({how})", uids.len());
         }
+        progress.finish();
         imap.logout()?;
         Ok(())
     }

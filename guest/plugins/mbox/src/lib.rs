@@ -5,6 +5,8 @@
 //! (the sender from the envelope, the date the internal date in UTC),
 //! lines starting with `>*From ` get one more `>` (mboxrd), CRLF becomes
 //! LF unless `--crlf`. Messages are not marked `\Seen` (`BODY.PEEK`).
+//! A progress bar (messages exported of the mailbox's count) shows on a
+//! terminal.
 //!
 //! ```text
 //! wasimap run --allow 127.0.0.1:143 mbox.wasm --user alice --password secret \
@@ -14,7 +16,7 @@
 use std::io::Write;
 
 use wasimap_sdk::mail::{self, Date};
-use wasimap_sdk::{Args, Client, FetchMessage, Plugin, SequenceSet};
+use wasimap_sdk::{Args, Client, FetchMessage, Plugin, Progress, SequenceSet};
 
 struct Mbox;
 
@@ -80,7 +82,7 @@ impl Plugin for Mbox {
         let count = imap.examine(mailbox)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        let mut exported = 0u64;
+        let mut progress = Progress::new(format!("mbox {mailbox}"), Some(count.into()));
         if count > 0 {
             let messages = imap.stream(&SequenceSet::all(), "UID INTERNALDATE ENVELOPE BODY.PEEK[]", false)?;
             for m in messages {
@@ -92,11 +94,13 @@ impl Plugin for Mbox {
                     continue;
                 };
                 write_message(&mut out, &m, body, crlf).map_err(|e| format!("writing stdout: {e}"))?;
-                exported += 1;
+                progress.inc(1);
             }
         }
         out.flush().map_err(|e| format!("writing stdout: {e}"))?;
         drop(out);
+        let exported = progress.done();
+        progress.finish();
         eprintln!("exported {exported} message(s) from {mailbox}");
         imap.logout()?;
         Ok(())

@@ -2,7 +2,8 @@
 //! mailbox (or of one), from RFC822.SIZE and the envelope's From.
 //!
 //! Reads each mailbox with EXAMINE (nothing is changed) and a streaming
-//! FETCH, so large mailboxes cost one message of memory.
+//! FETCH, so large mailboxes cost one message of memory. A progress bar
+//! (mailboxes done of those listed) shows on a terminal.
 //!
 //! ```text
 //! wasimap run --allow 127.0.0.1:143 report.wasm --user alice --password secret \
@@ -11,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use wasimap_sdk::{mail, typed, Args, Client, Plugin, SequenceSet};
+use wasimap_sdk::{mail, typed, Args, Client, Plugin, Progress, SequenceSet};
 
 struct Report;
 
@@ -61,9 +62,12 @@ impl Plugin for Report {
                 .collect(),
         };
         mailboxes.sort();
+        let mut progress = Progress::new("report", Some(mailboxes.len() as u64));
         for mailbox in mailboxes {
-            let t = tally(&imap, &mailbox)?;
             let shown = typed::mutf7_decode(&mailbox).unwrap_or_else(|_| mailbox.clone());
+            progress.set_label(format!("report {shown}"));
+            let t = tally(&imap, &mailbox)?;
+            progress.inc(1);
             println!("{shown}: {} message(s), {} bytes", t.messages, t.bytes);
             let mut senders: Vec<_> = t.senders.into_iter().collect();
             senders.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then_with(|| a.0.cmp(&b.0)));
@@ -71,6 +75,7 @@ impl Plugin for Report {
                 println!("  {count:>6} {bytes:>10}  {sender}");
             }
         }
+        progress.finish();
         imap.logout()?;
         Ok(())
     }
