@@ -4,7 +4,12 @@
 //! protocol component, runs it under wasmtime with WASI limited to stdio,
 //! clocks and random, and implements the `wasimap:imap/transport` import
 //! over TCP, subject to a deny-by-default [`policy::Policy`].
+//!
+//! Two embeddings share one sandbox: [`add_to_linker`] with blocking
+//! transports, and [`asyncio::add_to_linker_async`] with tokio transports
+//! for platforms that run wasmtime on an async runtime.
 
+pub mod asyncio;
 pub mod bindings;
 pub mod cache;
 pub mod compose;

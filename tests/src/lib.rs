@@ -7,6 +7,7 @@
 //! `WASIMAP_DOVECOT_ENV` to the `env` file of a server already running
 //! (as `just test` does) to share one across binaries.
 
+pub mod many;
 pub mod script_server;
 
 use std::collections::{BTreeMap, HashMap};
