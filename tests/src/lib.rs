@@ -190,6 +190,17 @@ pub fn runner() -> &'static Runner {
     })
 }
 
+/// A runner configuration granting exactly `policy` and `secrets`, with
+/// the shared artifact cache in `target/` and default limits.
+pub fn cached_config(policy: Policy, secrets: Secrets) -> RunnerConfig {
+    RunnerConfig {
+        policy,
+        secrets,
+        cache_dir: Some(root().join("target/wasimap-cache")),
+        ..RunnerConfig::default()
+    }
+}
+
 /// A runner granting exactly `policy`, with the shell plugin loaded (the
 /// compiled artifact comes from the shared cache in `target/`).
 pub fn runner_with(policy: Policy) -> (Runner, Component) {

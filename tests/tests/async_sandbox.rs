@@ -12,7 +12,9 @@ use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Outcome, RunError, Stdio};
 use wasimap_host::{Policy, Runner, RunnerConfig, SecretSource, Secrets};
 use wasimap_tests::script_server::{greeting, send, ScriptServer, Step};
-use wasimap_tests::{component, dovecot, login_lines, normalize, plugin_path, root, runner, unique_user};
+use wasimap_tests::{
+    cached_config as config, component, dovecot, login_lines, normalize, plugin_path, runner, unique_user,
+};
 
 /// A one-thread runtime for one async run: the test checks behaviour, not
 /// scale (that is `async_many.rs`).
@@ -70,15 +72,6 @@ fn outcomes(plugin: &str, args: &[&str], fresh: impl Fn() -> (RunnerConfig, Vec<
     let (r, c) = load(config);
     let async_ = block_on(r.run_async(&c, &args, Stdio::Captured(stdin)));
     [sync, async_]
-}
-
-fn config(policy: Policy, secrets: Secrets) -> RunnerConfig {
-    RunnerConfig {
-        policy,
-        secrets,
-        cache_dir: Some(root().join("target/wasimap-cache")),
-        ..RunnerConfig::default()
-    }
 }
 
 fn allow(grant: &str) -> Policy {
@@ -164,7 +157,7 @@ fn an_echoed_secret_cuts_the_connection_alike() {
     let [sync, async_] = outcomes("shell", &[], || {
         let mut steps = greeting("IMAP4rev1 AUTH=PLAIN");
         steps.push(Step::Expect);
-        steps.push(send(&format!("* OK {SECRET}\r\n{{tag}} OK done\r\n")));
+        steps.push(send(format!("* OK {SECRET}\r\n{{tag}} OK done\r\n")));
         steps.push(Step::Sleep(Duration::from_millis(300)));
         // Leaked on purpose: it serves one run and ends with the process.
         let server = Box::leak(Box::new(ScriptServer::start(steps)));
@@ -188,38 +181,41 @@ fn an_echoed_secret_cuts_the_connection_alike() {
     assert!(!format!("{async_:?}").contains(SECRET));
 }
 
+/// A flood by the hostile plugin (`args`) under `policy` and `limits`:
+/// both ways stop at the same point, with the same message.
+fn flood_stops_alike(args: &[&str], policy: &Policy, limits: TransportLimits, expect: &str) {
+    let [sync, async_] = outcomes("hostile", args, || {
+        let mut c = config(policy.clone(), Secrets::none());
+        c.transport_limits = limits;
+        (c, Vec::new())
+    });
+    assert_eq!(sync.stdout, async_.stdout);
+    let stdout = String::from_utf8_lossy(&async_.stdout);
+    assert!(stdout.starts_with(expect), "{stdout} {:?}", async_.result);
+}
+
 #[test]
 fn connection_and_process_limits_hold_alike() {
     let d = dovecot();
     let port = d.imap_port().to_string();
-    let [sync, async_] = outcomes("hostile", &["flood", "tcp", "127.0.0.1", &port, "50"], || {
-        let mut c = config(allow(&format!("127.0.0.1:{port}")), Secrets::none());
-        c.transport_limits = TransportLimits {
+    flood_stops_alike(
+        &["flood", "tcp", "127.0.0.1", &port, "50"],
+        &allow(&format!("127.0.0.1:{port}")),
+        TransportLimits {
             connections: 5,
             processes: 2,
-        };
-        (c, Vec::new())
-    });
-    assert_eq!(sync.stdout, async_.stdout);
-    assert!(
-        String::from_utf8_lossy(&async_.stdout).starts_with("opened 5; then error: too many open connections"),
-        "{async_:?}"
+        },
+        "opened 5; then error: too many open connections",
     );
-
     let stream = d.get("WASIMAP_STREAM_COMMAND");
-    let command = format!("{stream} -u {}", unique_user("flood"));
-    let [sync, async_] = outcomes("hostile", &["flood", "exec", &command, "10"], || {
-        let mut c = config(Policy::deny_all().allow_exec(format!("{stream} **")), Secrets::none());
-        c.transport_limits = TransportLimits {
+    flood_stops_alike(
+        &["flood", "exec", &format!("{stream} -u {}", unique_user("flood")), "10"],
+        &Policy::deny_all().allow_exec(format!("{stream} **")),
+        TransportLimits {
             connections: 10,
             processes: 2,
-        };
-        (c, Vec::new())
-    });
-    assert_eq!(sync.stdout, async_.stdout);
-    assert!(
-        String::from_utf8_lossy(&async_.stdout).starts_with("opened 2; then error: too many running stream commands"),
-        "{async_:?}"
+        },
+        "opened 2; then error: too many running stream commands",
     );
 
     let [sync, async_] = outcomes("hostile", &["memory"], || {
