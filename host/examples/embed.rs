@@ -3,12 +3,15 @@
 //! one host and one secret defined.
 //!
 //! ```text
-//! cargo run -p wasimap-host --example embed -- PLUGIN.wasm HOST:PORT [ARGS...]
+//! cargo run -p wasimap-host --example embed -- [--async] PLUGIN.wasm HOST:PORT [ARGS...]
 //! ```
+//! With `--async` the same store data goes into an async linker
+//! (`add_to_linker_async`) and the plugin runs on a tokio runtime.
 //! The secret `imap-password` is read from the environment variable
 //! `IMAP_PASSWORD`.
 
 use anyhow::{bail, Context, Result};
+use wasimap_host::asyncio::bindings::Composed as AsyncComposed;
 use wasimap_host::bindings::Composed;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::{compose, Policy, SecretSource, Secrets, WasimapCtx, WasimapCtxView, WasimapView};
@@ -43,14 +46,23 @@ impl WasimapView for MyState {
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let asynchronous = args.first().is_some_and(|a| a == "--async");
+    if asynchronous {
+        args.remove(0);
+    }
     let [plugin, allowed, rest @ ..] = args.as_slice() else {
-        bail!("usage: embed PLUGIN.wasm HOST:PORT [ARGS...]");
+        bail!("usage: embed [--async] PLUGIN.wasm HOST:PORT [ARGS...]");
     };
     let engine = Engine::new(&Config::new())?;
     let mut linker: Linker<MyState> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    wasimap_host::add_to_linker(&mut linker)?;
+    if asynchronous {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasimap_host::asyncio::add_to_linker_async(&mut linker)?;
+    } else {
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasimap_host::add_to_linker(&mut linker)?;
+    }
 
     let plugin = std::fs::read(plugin).with_context(|| format!("reading {plugin}"))?;
     let composed = compose::compose(&plugin, wasimap_host::PROTOCOL_COMPONENT)?;
@@ -65,8 +77,16 @@ fn main() -> Result<()> {
         runs: 1,
     };
     let mut store = Store::new(&engine, state);
-    let instance = Composed::instantiate(&mut store, &component, &linker)?;
-    let result = instance.call_run(&mut store, rest)?;
+    let result = if asynchronous {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let instance = AsyncComposed::instantiate_async(&mut store, &component, &linker).await?;
+            instance.call_run(&mut store, rest).await
+        })?
+    } else {
+        let instance = Composed::instantiate(&mut store, &component, &linker)?;
+        instance.call_run(&mut store, rest)?
+    };
     eprintln!("embed: run {} finished: {result:?}", store.data().runs);
     result.map_err(anyhow::Error::msg)
 }

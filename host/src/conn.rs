@@ -8,12 +8,14 @@ use std::net::IpAddr;
 use crate::bindings::{TlsOptions, TransportError};
 use crate::echo::{EchoGuard, Echoed};
 use crate::secrets::{Carrier, Endpoint};
-use crate::transport::Connection;
+use crate::transport::{Connection, Stream};
 
-/// A connection owned by the guest through a resource handle.
+/// A connection owned by the guest through a resource handle, over a
+/// blocking [`Connection`] or (in the async embedding) an
+/// [`crate::asyncio::AsyncConnection`]: the guards are the same code.
 #[derive(Debug)]
-pub struct GuestConnection {
-    stream: Connection,
+pub struct GuestConnection<S = Connection> {
+    stream: S,
     /// The endpoint the plugin named; `None` for a process connection.
     endpoint: Option<Endpoint>,
     /// TLS verified for the endpoint's own host name.
@@ -33,9 +35,9 @@ pub fn verifies(host: &str, tls: &TlsOptions) -> bool {
     !tls.dangerously_accept_invalid_certs && tls.server_name.as_deref().is_none_or(|n| n.eq_ignore_ascii_case(host))
 }
 
-impl GuestConnection {
+impl<S: Stream> GuestConnection<S> {
     /// A network connection to `host:port`.
-    pub fn network(stream: Connection, host: &str, port: u16, verified_tls: bool) -> Self {
+    pub fn network(stream: S, host: &str, port: u16, verified_tls: bool) -> Self {
         GuestConnection {
             stream,
             endpoint: Some(Endpoint::new(host, port)),
@@ -47,7 +49,7 @@ impl GuestConnection {
     }
 
     /// A child process's stdin and stdout.
-    pub fn process(stream: Connection) -> Self {
+    pub fn process(stream: S) -> Self {
         GuestConnection {
             stream,
             endpoint: None,
@@ -85,23 +87,54 @@ impl GuestConnection {
         self.guard.add_secret(secret.as_bytes());
     }
 
+    /// Passes bytes just read through the echo guard: `Some` what the
+    /// guest may see (empty at EOF), `None` when all of it is held back
+    /// (it could be the start of a secret; read more), an error when the
+    /// server echoed a secret, which cuts the connection.
+    pub fn screen(&mut self, data: Vec<u8>) -> Result<Option<Vec<u8>>, TransportError> {
+        if data.is_empty() {
+            self.guard.finish();
+            return Ok(Some(data));
+        }
+        match self.guard.filter(&data) {
+            Ok(passed) if passed.is_empty() => Ok(None),
+            Ok(passed) => Ok(Some(passed)),
+            Err(Echoed) => {
+                self.stream.cut();
+                tracing::warn!(endpoint = ?self.endpoint, "server echoed a secret; connection closed");
+                Err(TransportError::Io(ECHO_MESSAGE.into()))
+            }
+        }
+    }
+
+    /// Records a STARTTLS upgrade done by the caller: verification counts
+    /// as for implicit TLS, and only for the endpoint's own host name.
+    pub fn upgraded(&mut self, host: &str, tls: &TlsOptions) {
+        self.verified_tls = verifies(host, tls)
+            && self
+                .endpoint
+                .as_ref()
+                .is_some_and(|e| e.host == host.to_ascii_lowercase());
+    }
+
+    /// The byte stream.
+    pub fn stream(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The byte stream, shared.
+    pub fn stream_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl GuestConnection<Connection> {
     /// Reads through the echo guard; an echo closes the connection.
     pub fn read(&mut self, max: u32) -> Result<Vec<u8>, TransportError> {
         loop {
             let data = self.stream.read(max)?;
-            if data.is_empty() {
-                self.guard.finish();
-                return Ok(data);
-            }
-            match self.guard.filter(&data) {
-                Ok(passed) if passed.is_empty() => continue,
-                Ok(passed) => return Ok(passed),
-                Err(Echoed) => {
-                    self.stream.shutdown();
-                    self.stream = Connection::Closed;
-                    tracing::warn!(endpoint = ?self.endpoint, "server echoed a secret; connection closed");
-                    return Err(TransportError::Io(ECHO_MESSAGE.into()));
-                }
+            if let Some(passed) = self.screen(data)? {
+                return Ok(passed);
             }
         }
     }
@@ -110,22 +143,8 @@ impl GuestConnection {
     /// implicit TLS.
     pub fn start_tls(&mut self, host: &str, tls: &TlsOptions, ca_file: Option<&[u8]>) -> Result<(), TransportError> {
         self.stream.start_tls(host, tls, ca_file)?;
-        self.verified_tls = verifies(host, tls)
-            && self
-                .endpoint
-                .as_ref()
-                .is_some_and(|e| e.host == host.to_ascii_lowercase());
+        self.upgraded(host, tls);
         Ok(())
-    }
-
-    /// The byte stream.
-    pub fn stream(&mut self) -> &mut Connection {
-        &mut self.stream
-    }
-
-    /// The byte stream, shared.
-    pub fn stream_ref(&self) -> &Connection {
-        &self.stream
     }
 }
 

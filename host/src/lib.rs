@@ -5,7 +5,12 @@
 //! clocks and random, and implements the `wasimap:imap/transport` import
 //! over TCP, subject to a deny-by-default [`policy::Policy`], and
 //! `wasimap:imap/progress` with a progress bar on a terminal ([`progress`]).
+//!
+//! Two embeddings share one sandbox: [`add_to_linker`] with blocking
+//! transports, and [`asyncio::add_to_linker_async`] with tokio transports
+//! for platforms that run wasmtime on an async runtime.
 
+pub mod asyncio;
 pub mod bindings;
 pub mod cache;
 pub mod compose;

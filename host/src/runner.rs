@@ -152,6 +152,8 @@ pub struct Outcome {
 pub struct Runner {
     engine: Engine,
     linker: Linker<HostState>,
+    /// The same imports with async transports, for [`Runner::run_async`].
+    async_linker: Linker<HostState>,
     config: RunnerConfig,
     cache: Option<ArtifactCache>,
     artifact_hits: AtomicUsize,
@@ -188,6 +190,12 @@ impl Runner {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         crate::view::add_to_linker(&mut linker)?;
+        // wasmtime 48 engines run sync and async calls alike
+        // (`Config::async_support` no longer exists as a switch), so one
+        // engine and one compiled component serve both.
+        let mut async_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut async_linker)?;
+        crate::asyncio::add_to_linker_async(&mut async_linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (e, stop) = (engine.clone(), ticker_stop.clone());
@@ -200,6 +208,7 @@ impl Runner {
         Ok(Runner {
             engine,
             linker,
+            async_linker,
             config,
             cache,
             artifact_hits: AtomicUsize::new(0),
@@ -265,8 +274,63 @@ impl Runner {
             .context("compiling the composed plugin")
     }
 
-    /// Runs a loaded plugin's `run(args)`.
+    /// Runs a loaded plugin's `run(args)`, blocking the calling thread
+    /// until it returns.
     pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
+        let (mut store, captured) = self.store(args, &stdio);
+        // At most MAX_TIMEOUT (checked in `new`): no overflow.
+        let ticks = u64::try_from(self.config.timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(TICKS_PER_SECOND)
+            .div_ceil(1000)
+            .max(1);
+        store.set_epoch_deadline(ticks);
+        let result = Composed::instantiate(&mut store, component, &self.linker)
+            .and_then(|instance| instance.call_run(&mut store, args));
+        self.outcome(result, &mut store, captured)
+    }
+
+    /// Runs a loaded plugin's `run(args)` as a future, with the async
+    /// transports ([`crate::asyncio`]): a plugin waiting for its server
+    /// suspends, and the thread polling it runs other tasks. Must be polled
+    /// inside a tokio runtime with its I/O and time drivers.
+    ///
+    /// The sandbox is the one [`Runner::run`] sets up (same store, limits,
+    /// policy and secrets). The wall-clock limit is checked at each epoch
+    /// tick, where the plugin also yields to the runtime, so a plugin that
+    /// computes without end cannot hold a worker thread either.
+    pub async fn run_async(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
+        let (mut store, captured) = self.store(args, &stdio);
+        let deadline = store.data().wasimap.deadline;
+        store.epoch_deadline_callback(move |_| {
+            Ok(if deadline.is_some_and(|d| Instant::now() >= d) {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        let result = match crate::asyncio::bindings::Composed::instantiate_async(
+            &mut store,
+            component,
+            &self.async_linker,
+        )
+        .await
+        {
+            Ok(instance) => instance.call_run(&mut store, args).await,
+            Err(e) => Err(e),
+        };
+        self.outcome(result, &mut store, captured)
+    }
+
+    /// A fresh store for one run: WASI with args and the chosen stdio only,
+    /// the wasimap context (policy, secrets, trust, limits, deadline), the
+    /// memory and count limiter, fuel.
+    fn store(
+        &self,
+        args: &[String],
+        stdio: &Stdio,
+    ) -> (Store<HostState>, Option<(MemoryOutputPipe, MemoryOutputPipe)>) {
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         let mut argv = vec!["plugin".to_string()];
@@ -277,7 +341,7 @@ impl Runner {
         } else {
             Progress::hidden()
         };
-        let captured = match &stdio {
+        let captured = match stdio {
             Stdio::Inherit if progress.is_shown() => {
                 // Stderr is a terminal; stdout may be one too. Writes to a
                 // terminal take the bar off first.
@@ -317,21 +381,22 @@ impl Runner {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // At most MAX_TIMEOUT (checked in `new`): no overflow.
-        let ticks = u64::try_from(self.config.timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(TICKS_PER_SECOND)
-            .div_ceil(1000)
-            .max(1);
-        store.set_epoch_deadline(ticks);
         if let Some(fuel) = self.config.fuel {
             store.set_fuel(fuel).expect("fuel is enabled in the engine");
         }
-        let result = Composed::instantiate(&mut store, component, &self.linker)
-            .and_then(|instance| instance.call_run(&mut store, args))
-            .map_err(|e| self.classify(e, store.data().limits.fired()));
+        (store, captured)
+    }
+
+    /// The run's result and captured output.
+    fn outcome(
+        &self,
+        result: wasmtime::Result<Result<(), String>>,
+        store: &mut Store<HostState>,
+        captured: Option<(MemoryOutputPipe, MemoryOutputPipe)>,
+    ) -> Outcome {
         // A bar the plugin left open ends before the host prints anything.
         store.data_mut().wasimap.progress.finish();
+        let result = result.map_err(|e| self.classify(e, store.data().limits.fired()));
         let (stdout, stderr) = match captured {
             Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
             None => (Vec::new(), Vec::new()),

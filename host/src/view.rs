@@ -28,7 +28,7 @@ use crate::limits::{bounded_wait, TransportLimits};
 use crate::policy::{Policy, ReadError, Request};
 use crate::progress::Progress;
 use crate::secrets::Secrets;
-use crate::transport::Connection;
+use crate::transport::{Connection, Stream};
 use crate::trust::TlsTrust;
 
 /// What the wasimap imports need: the user's grants, secrets and limits,
@@ -79,13 +79,16 @@ pub trait WasimapView: Send {
     fn wasimap(&mut self) -> WasimapCtxView<'_>;
 }
 
-struct WasimapData;
+/// The [`HasData`] of the wasimap imports, sync and async alike.
+pub(crate) struct WasimapData;
 
 impl HasData for WasimapData {
     type Data<'a> = WasimapCtxView<'a>;
 }
 
-/// Adds `wasimap:imap/{types,transport,secrets,progress}` to `linker`.
+/// Adds `wasimap:imap/{types,transport,secrets,progress}` to `linker`,
+/// with the blocking transports. For a tokio embedding see
+/// [`crate::asyncio::add_to_linker_async`].
 ///
 /// # Errors
 /// When the linker already defines them.
@@ -111,17 +114,7 @@ impl progress::Host for WasimapCtxView<'_> {
 
 impl secrets::Host for WasimapCtxView<'_> {
     fn reveal(&mut self, name: String, conn: Resource<GuestConnection>) -> Result<String, String> {
-        let defaults = self.ctx.policy.exact_endpoints();
-        let Ok(c) = self.table.get_mut(&conn) else {
-            return Err("invalid connection handle".into());
-        };
-        let value = self
-            .ctx
-            .secrets
-            .reveal_for(&name, c.endpoint(), c.carrier(), &defaults)?;
-        c.guard_secret(&value);
-        tracing::debug!(secret = %name, endpoint = ?c.endpoint(), value = "<redacted>", "secret revealed for one connection");
-        Ok(value)
+        self.reveal_secret(name, &conn)
     }
 }
 
@@ -133,7 +126,31 @@ fn ms(d: Option<Duration>) -> Option<u32> {
     d.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
 }
 
+/// What the transport imports decide before and after any I/O, written
+/// once for the blocking transports (`Connection`) and the async ones
+/// (`AsyncConnection`): the policy, the TLS trust, the limits, the
+/// deadline and the secrets.
 impl WasimapCtxView<'_> {
+    /// `secrets.reveal`: the secret `name` if it may go over `conn`, which
+    /// is then guarded against the server echoing it.
+    pub(crate) fn reveal_secret<S: Stream>(
+        &mut self,
+        name: String,
+        conn: &Resource<GuestConnection<S>>,
+    ) -> Result<String, String> {
+        let defaults = self.ctx.policy.exact_endpoints();
+        let Ok(c) = self.table.get_mut(conn) else {
+            return Err("invalid connection handle".into());
+        };
+        let value = self
+            .ctx
+            .secrets
+            .reveal_for(&name, c.endpoint(), c.carrier(), &defaults)?;
+        c.guard_secret(&value);
+        tracing::debug!(secret = %name, endpoint = ?c.endpoint(), value = "<redacted>", "secret revealed for one connection");
+        Ok(value)
+    }
+
     /// Reads the CA file named in TLS options, if any, if the policy grants
     /// the file the kernel actually opens (`..` and symlinks resolved, a
     /// regular file, at most 1 MiB). File contents never appear in errors.
@@ -175,11 +192,76 @@ impl WasimapCtxView<'_> {
         Ok(())
     }
 
-    fn push(
+    /// Before `connect-tcp`: the policy's decision, the connection limit;
+    /// the options to connect with, bounded by the deadline.
+    pub(crate) fn admit_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        options: ConnectOptions,
+    ) -> Result<ConnectOptions, TransportError> {
+        self.ctx
+            .policy
+            .check(&Request::ConnectTcp { host, port })
+            .map_err(TransportError::Denied)?;
+        self.reserve(false)?;
+        Ok(self.bounded(options))
+    }
+
+    /// Before `connect-tls`: as [`Self::admit_tcp`], plus the TLS trust
+    /// the options ask for; also the granted CA file's contents.
+    pub(crate) fn admit_tls(
+        &self,
+        host: &str,
+        port: u16,
+        options: ConnectOptions,
+        tls: &TlsOptions,
+    ) -> Result<(ConnectOptions, Option<Vec<u8>>), TransportError> {
+        self.ctx
+            .policy
+            .check(&Request::ConnectTls { host, port })
+            .map_err(TransportError::Denied)?;
+        self.ctx.trust.check(host, port, tls)?;
+        self.reserve(false)?;
+        let ca = self.ca_file(tls)?;
+        Ok((self.bounded(options), ca))
+    }
+
+    /// Before `connect-process`: the exec grant and the process limit.
+    pub(crate) fn admit_process(
+        &self,
+        command: &str,
+        options: ConnectOptions,
+    ) -> Result<ConnectOptions, TransportError> {
+        self.ctx
+            .policy
+            .check(&Request::Exec { command })
+            .map_err(TransportError::Denied)?;
+        self.reserve(true)?;
+        Ok(self.bounded(options))
+    }
+
+    /// Before `start-tls`: the TLS trust for the connection's endpoint,
+    /// the CA file, and the deadline; returns the CA file's contents.
+    pub(crate) fn admit_start_tls<S: Stream>(
         &mut self,
-        mut conn: GuestConnection,
+        conn: &Resource<GuestConnection<S>>,
+        host: &str,
+        tls: &TlsOptions,
+    ) -> Result<Option<Vec<u8>>, TransportError> {
+        let port = self.conn(conn)?.endpoint().map_or(0, |e| e.port);
+        self.ctx.trust.check(host, port, tls)?;
+        let ca = self.ca_file(tls)?;
+        self.near_deadline(conn)?;
+        Ok(ca)
+    }
+
+    /// Hands a new connection to the guest, counted against the limits.
+    pub(crate) fn push<S: Stream>(
+        &mut self,
+        mut conn: GuestConnection<S>,
         options: &ConnectOptions,
-    ) -> Result<Resource<GuestConnection>, TransportError> {
+    ) -> Result<Resource<GuestConnection<S>>, TransportError> {
         // Writes get the same bound as reads: a server that stops reading
         // (say, during a large APPEND) cannot hold the host.
         let timeout = crate::transport::duration(options.read_timeout_ms);
@@ -192,23 +274,62 @@ impl WasimapCtxView<'_> {
         Ok(handle)
     }
 
-    fn conn(&mut self, conn: &Resource<GuestConnection>) -> Result<&mut GuestConnection, TransportError> {
+    /// Takes a connection the guest dropped out of the table and the
+    /// counts; the caller shuts it down.
+    pub(crate) fn release<S: Stream>(
+        &mut self,
+        conn: Resource<GuestConnection<S>>,
+    ) -> wasmtime::Result<GuestConnection<S>> {
+        let c = self.table.delete(conn)?;
+        self.ctx.open_connections = self.ctx.open_connections.saturating_sub(1);
+        if c.is_process() {
+            self.ctx.open_processes = self.ctx.open_processes.saturating_sub(1);
+        }
+        Ok(c)
+    }
+
+    /// The guest's connection behind `conn`.
+    pub(crate) fn conn<S: Stream>(
+        &mut self,
+        conn: &Resource<GuestConnection<S>>,
+    ) -> Result<&mut GuestConnection<S>, TransportError> {
         self.table.get_mut(conn).map_err(table_error)
     }
 
     /// Before a blocking call: when the time left is shorter than the
-    /// timeout in force (`bounded_by`; `None` is no limit), shorten it.
-    fn near_deadline(&mut self, conn: &Resource<GuestConnection>) -> Result<(), TransportError> {
-        let Some(left) = bounded_wait(None, self.ctx.deadline) else {
-            return Ok(());
-        };
+    /// timeout in force (`bounded_by`; `None` is no limit), shorten it;
+    /// returns the connection.
+    pub(crate) fn near_deadline<S: Stream>(
+        &mut self,
+        conn: &Resource<GuestConnection<S>>,
+    ) -> Result<&mut GuestConnection<S>, TransportError> {
+        let left = bounded_wait(None, self.ctx.deadline);
         let c = self.conn(conn)?;
-        if c.bounded_by.is_none_or(|b| left + Duration::from_millis(500) < b) {
-            c.stream().set_read_timeout(Some(left))?;
-            c.stream().set_write_timeout(Some(left))?;
-            c.bounded_by = Some(left);
+        if let Some(left) = left {
+            if c.bounded_by.is_none_or(|b| left + Duration::from_millis(500) < b) {
+                c.stream().set_read_timeout(Some(left))?;
+                c.stream().set_write_timeout(Some(left))?;
+                c.bounded_by = Some(left);
+            }
         }
-        Ok(())
+        Ok(c)
+    }
+
+    /// `set-read-timeout`: the guest's timeout, never past the deadline.
+    pub(crate) fn set_timeout<S: Stream>(
+        &mut self,
+        conn: &Resource<GuestConnection<S>>,
+        ms: Option<u32>,
+    ) -> Result<(), TransportError> {
+        let wait = bounded_wait(crate::transport::duration(ms), self.ctx.deadline);
+        let c = self.conn(conn)?;
+        c.bounded_by = wait;
+        c.stream().set_read_timeout(wait)
+    }
+
+    /// `is-tls`.
+    pub(crate) fn tls_in_use<S: Stream>(&self, conn: &Resource<GuestConnection<S>>) -> bool {
+        self.table.get(conn).is_ok_and(|c| c.stream_ref().is_tls())
     }
 }
 
@@ -219,12 +340,7 @@ impl transport::Host for WasimapCtxView<'_> {
         port: u16,
         options: ConnectOptions,
     ) -> Result<Resource<GuestConnection>, TransportError> {
-        self.ctx
-            .policy
-            .check(&Request::ConnectTcp { host: &host, port })
-            .map_err(TransportError::Denied)?;
-        self.reserve(false)?;
-        let options = self.bounded(options);
+        let options = self.admit_tcp(&host, port, options)?;
         let policy = &self.ctx.policy;
         let check = |addr| policy.check_address(&host, addr);
         let conn = Connection::open_tcp(&host, port, &options, &check)?;
@@ -239,14 +355,7 @@ impl transport::Host for WasimapCtxView<'_> {
         options: ConnectOptions,
         tls: TlsOptions,
     ) -> Result<Resource<GuestConnection>, TransportError> {
-        self.ctx
-            .policy
-            .check(&Request::ConnectTls { host: &host, port })
-            .map_err(TransportError::Denied)?;
-        self.ctx.trust.check(&host, port, &tls)?;
-        self.reserve(false)?;
-        let ca = self.ca_file(&tls)?;
-        let options = self.bounded(options);
+        let (options, ca) = self.admit_tls(&host, port, options, &tls)?;
         let policy = &self.ctx.policy;
         let check = |addr| policy.check_address(&host, addr);
         let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check)?;
@@ -262,12 +371,7 @@ impl transport::Host for WasimapCtxView<'_> {
         command: String,
         options: ConnectOptions,
     ) -> Result<Resource<GuestConnection>, TransportError> {
-        self.ctx
-            .policy
-            .check(&Request::Exec { command: &command })
-            .map_err(TransportError::Denied)?;
-        self.reserve(true)?;
-        let options = self.bounded(options);
+        let options = self.admit_process(&command, options)?;
         let conn = Connection::open_process(&command, &options)?;
         tracing::debug!(%command, "started");
         self.push(GuestConnection::process(conn), &options)
@@ -276,13 +380,11 @@ impl transport::Host for WasimapCtxView<'_> {
 
 impl transport::HostConnection for WasimapCtxView<'_> {
     fn read(&mut self, conn: Resource<GuestConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
-        self.near_deadline(&conn)?;
-        self.conn(&conn)?.read(max)
+        self.near_deadline(&conn)?.read(max)
     }
 
     fn write(&mut self, conn: Resource<GuestConnection>, data: Vec<u8>) -> Result<(), TransportError> {
-        self.near_deadline(&conn)?;
-        self.conn(&conn)?.stream().write(&data)
+        self.near_deadline(&conn)?.stream().write(&data)
     }
 
     fn shutdown(&mut self, conn: Resource<GuestConnection>) {
@@ -297,31 +399,20 @@ impl transport::HostConnection for WasimapCtxView<'_> {
         host: String,
         tls: TlsOptions,
     ) -> Result<(), TransportError> {
-        let port = self.conn(&conn)?.endpoint().map_or(0, |e| e.port);
-        self.ctx.trust.check(&host, port, &tls)?;
-        let ca = self.ca_file(&tls)?;
-        self.near_deadline(&conn)?;
+        let ca = self.admit_start_tls(&conn, &host, &tls)?;
         self.conn(&conn)?.start_tls(&host, &tls, ca.as_deref())
     }
 
     fn is_tls(&mut self, conn: Resource<GuestConnection>) -> bool {
-        self.table.get(&conn).is_ok_and(|c| c.stream_ref().is_tls())
+        self.tls_in_use(&conn)
     }
 
     fn set_read_timeout(&mut self, conn: Resource<GuestConnection>, ms: Option<u32>) -> Result<(), TransportError> {
-        let wait = bounded_wait(crate::transport::duration(ms), self.ctx.deadline);
-        let c = self.conn(&conn)?;
-        c.bounded_by = wait;
-        c.stream().set_read_timeout(wait)
+        self.set_timeout(&conn, ms)
     }
 
     fn drop(&mut self, conn: Resource<GuestConnection>) -> wasmtime::Result<()> {
-        let mut c = self.table.delete(conn)?;
-        c.stream().shutdown();
-        self.ctx.open_connections = self.ctx.open_connections.saturating_sub(1);
-        if c.is_process() {
-            self.ctx.open_processes = self.ctx.open_processes.saturating_sub(1);
-        }
+        self.release(conn)?.stream().shutdown();
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! `WASIMAP_DOVECOT_ENV` to the `env` file of a server already running
 //! (as `just test` does) to share one across binaries.
 
+pub mod many;
 pub mod script_server;
 
 use std::collections::{BTreeMap, HashMap};
@@ -205,6 +206,17 @@ pub fn runner() -> &'static Runner {
         };
         Runner::new(config).expect("runner")
     })
+}
+
+/// A runner configuration granting exactly `policy` and `secrets`, with
+/// the shared artifact cache in `target/` and default limits.
+pub fn cached_config(policy: Policy, secrets: Secrets) -> RunnerConfig {
+    RunnerConfig {
+        policy,
+        secrets,
+        cache_dir: Some(root().join("target/wasimap-cache")),
+        ..RunnerConfig::default()
+    }
 }
 
 /// A runner granting exactly `policy`, with the shell plugin loaded (the

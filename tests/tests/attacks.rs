@@ -15,7 +15,7 @@ use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Outcome, RunError, Stdio};
 use wasimap_host::{Endpoint, Policy, Runner, RunnerConfig, SecretSource, Secrets, TlsTrust};
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
-use wasimap_tests::{dovecot, plugin_path, root, unique_user, wasimap_binary};
+use wasimap_tests::{cached_config as config, dovecot, plugin_path, root, unique_user, wasimap_binary};
 
 const SECRET: &str = "diffpass-7Qz";
 
@@ -23,15 +23,6 @@ fn allow(patterns: &[String]) -> Policy {
     patterns
         .iter()
         .fold(Policy::deny_all(), |p, s| p.allow(s.parse::<HostPattern>().unwrap()))
-}
-
-fn config(policy: Policy, secrets: Secrets) -> RunnerConfig {
-    RunnerConfig {
-        policy,
-        secrets,
-        cache_dir: Some(root().join("target/wasimap-cache")),
-        ..RunnerConfig::default()
-    }
 }
 
 fn secret(value: &str) -> Secrets {

@@ -226,23 +226,30 @@ fn limits_and_secrets_from_flags_and_manifest() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `host/examples/embed.rs`: wasimap in an embedder's own wasmtime setup.
+/// `host/examples/embed.rs`: wasimap in an embedder's own wasmtime setup,
+/// with the blocking linker and (`--async`) on tokio.
 #[test]
 fn the_embedding_example_runs_a_plugin() {
     let d = dovecot();
     let example = built_artifact("examples/embed", "`cargo test` builds the host's examples");
-    let user = unique_user("embed");
     let port = d.imap_port().to_string();
     let hostile = plugin_path("hostile");
-    let out = Command::new(&example)
-        .arg(&hostile)
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["secret", "127.0.0.1", &port, &user, "imap-password"])
-        .env("IMAP_PASSWORD", d.password())
-        .output()
-        .unwrap();
-    assert_logged_in(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("embed: run 1 finished: Ok(())"));
+    for mode in [None, Some("--async")] {
+        let user = unique_user("embed");
+        let out = Command::new(&example)
+            .args(mode)
+            .arg(&hostile)
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["secret", "127.0.0.1", &port, &user, "imap-password"])
+            .env("IMAP_PASSWORD", d.password())
+            .output()
+            .unwrap();
+        assert_logged_in(&out);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("embed: run 1 finished: Ok(())"),
+            "{mode:?}: {out:?}"
+        );
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 /// Decides, before it is tried, whether an address a host resolved to may
 /// be connected to; the error says why not. The host passes
 /// [`crate::Policy::check_address`] for the requested name.
-pub type AddressCheck<'a> = &'a dyn Fn(SocketAddr) -> Result<(), String>;
+pub type AddressCheck<'a> = &'a (dyn Fn(SocketAddr) -> Result<(), String> + Sync);
 
 /// Largest read handed to a guest at once.
 pub const MAX_READ: usize = 1 << 20;
@@ -33,6 +33,47 @@ pub enum Connection {
     Closed,
 }
 
+/// What the host's guards and limits need of a byte stream, whichever
+/// transport carries it: [`Connection`] (blocking) or
+/// [`crate::asyncio::AsyncConnection`] (tokio). The policy, limit, deadline
+/// and secret logic in `view.rs` and `conn.rs` is written once against it.
+pub trait Stream: Send + 'static {
+    /// Whether the stream is TLS.
+    fn is_tls(&self) -> bool;
+    /// The peer's address, for network connections.
+    fn peer_ip(&self) -> Option<std::net::IpAddr>;
+    /// Bounds every later read (`None`: no limit).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError>;
+    /// Bounds every later write (`None`: no limit).
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError>;
+    /// Cuts the connection at once, without waiting for the peer: later
+    /// reads and writes fail as on a closed connection.
+    fn cut(&mut self);
+}
+
+impl Stream for Connection {
+    fn is_tls(&self) -> bool {
+        Connection::is_tls(self)
+    }
+
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        Connection::peer_ip(self)
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        Connection::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        Connection::set_write_timeout(self, timeout)
+    }
+
+    fn cut(&mut self) {
+        self.shutdown();
+        *self = Connection::Closed;
+    }
+}
+
 /// Milliseconds from WIT to a `Duration`; `None` and 0 mean no limit.
 pub fn duration(ms: Option<u32>) -> Option<Duration> {
     ms.filter(|&m| m > 0).map(|m| Duration::from_millis(u64::from(m)))
@@ -46,7 +87,20 @@ pub fn io_error(e: &io::Error) -> TransportError {
     }
 }
 
-fn closed() -> TransportError {
+/// Why STARTTLS cannot upgrade a connection that is not plain TCP.
+pub(crate) fn cannot_upgrade(tls: bool, process: bool) -> TransportError {
+    TransportError::Io(
+        match (tls, process) {
+            (true, _) => "the connection is already TLS",
+            (_, true) => "a process connection cannot be upgraded to TLS",
+            _ => "the connection is closed",
+        }
+        .into(),
+    )
+}
+
+/// The error of an operation on a closed connection.
+pub(crate) fn closed() -> TransportError {
     TransportError::Io("connection closed".into())
 }
 
@@ -55,11 +109,19 @@ fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, TransportEr
         match r.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // A peer that closes without close_notify is EOF for IMAP:
-            // the protocol frames its own end (BYE, tagged LOGOUT reply).
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-            Err(e) => return Err(io_error(&e)),
+            Err(e) => return read_failed(&e),
         }
+    }
+}
+
+/// A failed read: EOF when the peer closed a TLS stream without
+/// close_notify (IMAP frames its own end: BYE, the tagged LOGOUT reply),
+/// else the error.
+pub(crate) fn read_failed(e: &io::Error) -> Result<usize, TransportError> {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        Ok(0)
+    } else {
+        Err(io_error(e))
     }
 }
 
@@ -102,13 +164,9 @@ impl Connection {
                 Ok(())
             }
             other => {
-                let what = match &other {
-                    Connection::Tls(_) => "the connection is already TLS",
-                    Connection::Process(_) => "a process connection cannot be upgraded to TLS",
-                    _ => "the connection is closed",
-                };
+                let e = cannot_upgrade(other.is_tls(), matches!(other, Connection::Process(_)));
                 *self = other;
-                Err(TransportError::Io(what.into()))
+                Err(e)
             }
         }
     }

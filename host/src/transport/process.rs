@@ -20,6 +20,39 @@ use std::time::Duration;
 use crate::bindings::TransportError;
 use crate::policy::split_command;
 
+/// The child for `command`: split into words (every shell operator
+/// refused), no shell, an empty environment, its own process group, stdin
+/// and stdout piped, stderr inherited. The async transport spawns the same
+/// command through tokio.
+pub(crate) fn prepare(command: &str) -> Result<Command, TransportError> {
+    let argv = split_command(command).map_err(TransportError::Denied)?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .env_clear()
+        // Its own process group, so dropping the connection can end
+        // everything the command started, not only the command.
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    Ok(cmd)
+}
+
+/// The error when `command` could not be started.
+pub(crate) fn spawn_failed(command: &str, e: &io::Error) -> TransportError {
+    TransportError::Io(format!("cannot start {command:?}: {e}"))
+}
+
+/// Kills the process group the child `pid` leads (see [`prepare`]).
+pub(crate) fn kill_group(pid: Option<u32>) {
+    if let Some(pgid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: killpg only sends a signal; the group is ours (process_group(0)).
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// A running command used as a byte stream.
 #[derive(Debug)]
 pub struct ProcessConnection {
@@ -37,18 +70,7 @@ impl ProcessConnection {
     /// Starts `command`, split into words, without a shell and with an
     /// empty environment.
     pub fn spawn(command: &str, read_timeout: Option<Duration>) -> Result<Self, TransportError> {
-        let argv = split_command(command).map_err(TransportError::Denied)?;
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .env_clear()
-            // Its own process group, so dropping the connection can end
-            // everything the command started, not only the command.
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| TransportError::Io(format!("cannot start {command:?}: {e}")))?;
+        let mut child = prepare(command)?.spawn().map_err(|e| spawn_failed(command, &e))?;
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::sync_channel(16);
@@ -177,12 +199,7 @@ impl ProcessConnection {
 impl Drop for ProcessConnection {
     fn drop(&mut self) {
         self.stdin = None;
-        if let Ok(pgid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: killpg only sends a signal; the group is ours (process_group(0)).
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
-        }
+        kill_group(Some(self.child.id()));
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -21,37 +21,91 @@ pub const MAX_PENDING_LOOKUPS: usize = 16;
 
 static PENDING_LOOKUPS: AtomicUsize = AtomicUsize::new(0);
 
+/// `host` as an address, when it is an IP literal (no lookup needed).
+pub(crate) fn literal(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    host.parse::<IpAddr>().ok().map(|ip| vec![SocketAddr::new(ip, port)])
+}
+
+/// One of the [`MAX_PENDING_LOOKUPS`] slots for a name lookup, held by the
+/// thread doing the lookup (the sync transport's own thread, or a blocking
+/// thread of the async embedder's runtime) until the resolver answers.
+pub(crate) struct LookupSlot(());
+
+impl LookupSlot {
+    /// Takes a slot, or refuses when all are in use.
+    pub(crate) fn take(host: &str) -> Result<Self, TransportError> {
+        if PENDING_LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_LOOKUPS {
+            PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+            return Err(TransportError::Io(format!(
+                "cannot resolve {host}: {MAX_PENDING_LOOKUPS} name lookups are already in progress"
+            )));
+        }
+        Ok(LookupSlot(()))
+    }
+
+    /// Resolves `name` with the system resolver (blocking), then frees
+    /// the slot.
+    pub(crate) fn lookup(self, name: &str, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
+        let result = (name, port).to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+        drop(self);
+        result.map_err(|e| TransportError::Io(format!("cannot resolve {name}: {e}")))
+    }
+}
+
+impl Drop for LookupSlot {
+    fn drop(&mut self) {
+        PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The lookup ended without an answer (its thread could not start or died).
+pub(crate) fn lookup_failed(host: &str, why: impl std::fmt::Display) -> TransportError {
+    TransportError::Io(format!("cannot resolve {host}: {why}"))
+}
+
 /// Resolves `host` within `timeout`.
 fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, TransportError> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+    if let Some(addrs) = literal(host, port) {
+        return Ok(addrs);
     }
-    if PENDING_LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_LOOKUPS {
-        PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-        return Err(TransportError::Io(format!(
-            "cannot resolve {host}: {MAX_PENDING_LOOKUPS} name lookups are already in progress"
-        )));
-    }
+    let slot = LookupSlot::take(host)?;
     let (tx, rx) = mpsc::channel();
     let name = host.to_string();
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("wasimap-resolve".into())
         .spawn(move || {
-            let result = (name.as_str(), port).to_socket_addrs().map(Iterator::collect::<Vec<_>>);
-            PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-            let _ = tx.send(result);
-        });
-    if let Err(e) = spawned {
-        PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-        return Err(TransportError::Io(format!("cannot resolve {host}: {e}")));
-    }
+            let _ = tx.send(slot.lookup(&name, port));
+        })
+        .map_err(|e| lookup_failed(host, e))?;
     match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(TransportError::Io(format!("cannot resolve {host}: {e}"))),
+        Ok(result) => result,
         Err(mpsc::RecvTimeoutError::Timeout) => Err(TransportError::Timeout),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err(TransportError::Io(format!("cannot resolve {host}: the lookup failed")))
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(lookup_failed(host, "the lookup failed")),
+    }
+}
+
+/// The addresses `check` admits, in order, and the distinct reasons it
+/// gave for the others.
+pub(crate) fn admitted(addrs: Vec<SocketAddr>, check: AddressCheck<'_>) -> (Vec<SocketAddr>, Vec<String>) {
+    let mut refused: Vec<String> = Vec::new();
+    let mut admitted = Vec::new();
+    for addr in addrs {
+        match check(addr) {
+            Ok(()) => admitted.push(addr),
+            Err(why) if !refused.contains(&why) => refused.push(why),
+            Err(_) => {}
         }
+    }
+    (admitted, refused)
+}
+
+/// Why no address could be connected to: the last connect error, else
+/// `denied` with the policy's reasons, else no address at all.
+pub(crate) fn connect_failed(host: &str, last: Option<TransportError>, refused: Vec<String>) -> TransportError {
+    match (last, refused.is_empty()) {
+        (Some(e), _) => e,
+        (None, false) => TransportError::Denied(refused.join("; ")),
+        (None, true) => TransportError::Io(format!("{host} has no address")),
     }
 }
 
@@ -73,15 +127,9 @@ impl TcpConnection {
     ) -> Result<Self, TransportError> {
         let timeout = duration(options.connect_timeout_ms);
         let addrs = resolve(host, port, timeout.unwrap_or(DEFAULT_RESOLVE_TIMEOUT))?;
-        let mut refused: Vec<String> = Vec::new();
+        let (admitted, refused) = admitted(addrs, check);
         let mut last = None;
-        for addr in addrs {
-            if let Err(why) = check(addr) {
-                if !refused.contains(&why) {
-                    refused.push(why);
-                }
-                continue;
-            }
+        for addr in admitted {
             let attempt = match timeout {
                 Some(t) => TcpStream::connect_timeout(&addr, t),
                 None => TcpStream::connect(addr),
@@ -97,11 +145,7 @@ impl TcpConnection {
                 Err(e) => last = Some(io_error(&e)),
             }
         }
-        Err(match (last, refused.is_empty()) {
-            (Some(e), _) => e,
-            (None, false) => TransportError::Denied(refused.join("; ")),
-            (None, true) => TransportError::Io(format!("{host} has no address")),
-        })
+        Err(connect_failed(host, last, refused))
     }
 
     /// Shuts both directions; errors (already closed) do not matter here.

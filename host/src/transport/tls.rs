@@ -140,10 +140,7 @@ pub fn handshake(
     ca_file: Option<&[u8]>,
 ) -> Result<TlsStream, TransportError> {
     let config = client_config(options, ca_file)?;
-    let name = options.server_name.as_deref().unwrap_or(host);
-    let server_name =
-        ServerName::try_from(name.to_string()).map_err(|e| tls_error(&format!("server name {name:?}"), e))?;
-    let conn = ClientConnection::new(config, server_name).map_err(|e| tls_error("TLS setup", e))?;
+    let conn = ClientConnection::new(config, server_name(host, options)?).map_err(|e| tls_error("TLS setup", e))?;
     let mut stream = StreamOwned::new(conn, tcp);
     while stream.conn.is_handshaking() {
         stream
@@ -154,7 +151,16 @@ pub fn handshake(
     Ok(stream)
 }
 
-fn handshake_error(e: &io::Error) -> TransportError {
+/// The name the server's certificate is verified for: `host`, or
+/// `options.server_name` (SNI is sent for it too).
+pub fn server_name(host: &str, options: &TlsOptions) -> Result<ServerName<'static>, TransportError> {
+    let name = options.server_name.as_deref().unwrap_or(host);
+    ServerName::try_from(name.to_string()).map_err(|e| tls_error(&format!("server name {name:?}"), e))
+}
+
+/// A handshake's I/O error: rustls's own error when it carries one, so the
+/// plugin reads why verification failed.
+pub(crate) fn handshake_error(e: &io::Error) -> TransportError {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         Some(tls) => TransportError::Tls(format!("handshake failed: {tls}")),
         None => super::io_error(e),
