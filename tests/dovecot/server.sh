@@ -209,6 +209,8 @@ write_passwd() {
 env_lines() {
     local dir=$1 imap_port=$2 imaps_port=$3
     cat <<EOF
+WASIMAP_SERVER=dovecot
+WASIMAP_SERVER_DIR=$dir
 WASIMAP_IMAP_PORT=$imap_port
 WASIMAP_IMAPS_PORT=$imaps_port
 WASIMAP_CA=$dir/certs/ca.pem
