@@ -306,3 +306,151 @@ fn courier_every_method_matches_cpython() {
     );
     assert!(text(&answers[0].1).contains("ENABLE UTF8=ACCEPT"), "{}", answers[0].1);
 }
+
+// ----- RFC 6855 APPEND after ENABLE UTF8=ACCEPT (#19) -----
+
+/// `{"b": ...}` holding the UTF-8 bytes of `s`.
+fn utf8_bytes(s: &str) -> Value {
+    b(&s.bytes().map(char::from).collect::<String>())
+}
+
+fn utf8_message() -> Value {
+    utf8_bytes("From: ann@example.org\r\nSubject: Gr\u{fc}\u{df}e aus K\u{f6}ln\r\n\r\nbody\r\n")
+}
+
+/// ENABLE UTF8=ACCEPT, APPEND a message with a raw UTF-8 header without
+/// and with flags and date, and read both back.
+fn utf8_append_session() -> Vec<Value> {
+    vec![
+        json!(["enable", "UTF8=ACCEPT"]),
+        json!(["getattr", "utf8_enabled"]),
+        json!(["append", "INBOX", null, null, utf8_message()]),
+        json!(["select", "INBOX"]),
+        json!(["fetch", "1", "(BODY.PEEK[])"]),
+        json!(["append", "INBOX", "(\\Seen)", "\"01-Feb-2024 10:00:00 +0100\"", utf8_message()]),
+        // Courier announces the new message (EXISTS) only at the next command.
+        json!(["noop"]),
+        json!(["fetch", "2", "(BODY.PEEK[])"]),
+        json!(["logout"]),
+    ]
+}
+
+/// Runs the session on `server` through wasimap's shell plugin with debug
+/// on, returning the answers (open line first) and stderr.
+fn wasimap_with_stderr(server: &'static Server, script: &[Value]) -> (Vec<Value>, String) {
+    use wasimap_host::runner::Stdio;
+    let user = server.new_user("utf8w");
+    let mut lines = server.open_lines(&user);
+    lines.push(json!(["setattr", "debug", 4]));
+    lines.extend_from_slice(script);
+    let input: String = lines.iter().map(|v| format!("{v}\n")).collect();
+    let outcome = wasimap_tests::runner_for(server).run(
+        wasimap_tests::component_for(server, "shell"),
+        &[],
+        Stdio::Captured(input.into_bytes()),
+    );
+    assert!(matches!(outcome.result, Ok(Ok(()))), "{:?}", outcome.result);
+    let answers: Vec<Value> = String::from_utf8(outcome.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), lines.len());
+    // Drop the setattr line, so indexes match CPython's run.
+    let open = lines.len() - script.len() - 1;
+    let mut answers = answers;
+    answers.remove(open);
+    (answers, String::from_utf8_lossy(&outcome.stderr).into_owned())
+}
+
+/// The fetched message of a `fetch 1 (BODY.PEEK[])` answer.
+fn fetched(answer: &Value) -> String {
+    answer["data"][0][1]["b"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no literal in {answer}"))
+        .to_string()
+}
+
+/// Lines of wasimap's debug log that note the fallback.
+fn fallbacks(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("retrying once with a plain literal")).collect()
+}
+
+/// CPython's run of [`utf8_append_session`] on `server`, open line first.
+fn cpython_utf8_append(server: &'static Server) -> Vec<Value> {
+    let user = server.new_user("utf8p");
+    let mut script = server.open_lines(&user);
+    script.extend(utf8_append_session());
+    wasimap_tests::python_shell(&script)
+}
+
+/// Courier advertises UTF8=ACCEPT but answers `APPEND INBOX UTF8 (~{n}`
+/// (no flags, no date: imaplib's `append('INBOX', None, None, msg)`) with
+/// NO before the continuation; with flags and a date it takes the RFC
+/// form. wasimap retries the first once with a plain literal (noted at
+/// debug level) and both messages are stored intact. CPython 3.11 puts
+/// `UTF8 (` inside a plain literal, which Courier stores as message text.
+#[test]
+fn courier_utf8_append_falls_back_to_a_plain_literal() {
+    let server = courier();
+    let (ours, stderr) = wasimap_with_stderr(server, &utf8_append_session());
+    let at = ours.len() - utf8_append_session().len();
+    assert_eq!(ours[at]["typ"], "OK", "{}", ours[at]);
+    assert_eq!(ours[at + 1], json!({"value": true}));
+    for line in [at + 2, at + 5] {
+        assert_eq!(ours[line]["typ"], "OK", "{}", ours[line]);
+    }
+    assert_eq!(json!(fetched(&ours[at + 4])), utf8_message()["b"]);
+    assert_eq!(json!(fetched(&ours[at + 7])), utf8_message()["b"]);
+    let notes = fallbacks(&stderr);
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(
+        notes[0].contains("refused UTF8 (~{59}) (NO [b'Error in IMAP command received by server.'])"),
+        "{}",
+        notes[0]
+    );
+
+    let theirs = cpython_utf8_append(server);
+    assert_eq!(theirs[at + 2]["typ"], "OK", "{}", theirs[at + 2]);
+    assert!(
+        fetched(&theirs[at + 4]).starts_with("UTF8 (From: ann@example.org"),
+        "CPython's message is stored with the data item inside: {}",
+        theirs[at + 4]
+    );
+}
+
+/// Cyrus 3.6 here does not advertise UTF8=ACCEPT, yet ENABLE UTF8=ACCEPT
+/// answers OK (without `* ENABLED`), so both clients switch to UTF-8 mode
+/// as imaplib does. Cyrus answers the RFC 6855 form with `BAD Missing
+/// required argument to Append command` after its LITERAL+ literal:
+/// wasimap retries each APPEND once with a plain literal, and Cyrus stores
+/// the message with the 8-bit header bytes replaced by `X` (its
+/// `munge8bit`). CPython's form is refused as an invalid header.
+#[test]
+fn cyrus_utf8_append_falls_back_after_bad() {
+    let server = cyrus();
+    let (ours, stderr) = wasimap_with_stderr(server, &utf8_append_session());
+    let at = ours.len() - utf8_append_session().len();
+    assert_eq!(ours[at], json!({"typ": "OK", "data": [{"b": "Completed"}]}));
+    assert_eq!(ours[at + 1], json!({"value": true}));
+    let munged: String = "From: ann@example.org\r\nSubject: Gr\u{fc}\u{df}e aus K\u{f6}ln\r\n\r\nbody\r\n"
+        .bytes()
+        .map(|c| if c.is_ascii() { char::from(c) } else { 'X' })
+        .collect();
+    for (append, fetch) in [(at + 2, at + 4), (at + 5, at + 7)] {
+        assert_eq!(ours[append]["typ"], "OK", "{}", ours[append]);
+        assert_eq!(fetched(&ours[fetch]), munged);
+    }
+    let notes = fallbacks(&stderr);
+    assert_eq!(notes.len(), 2, "{stderr}");
+    assert!(
+        notes.iter().all(|n| n.contains("BAD [b'Missing required argument to Append command']")),
+        "{notes:?}"
+    );
+
+    let theirs = cpython_utf8_append(server);
+    assert_eq!(
+        theirs[at + 2],
+        json!({"typ": "NO", "data": [{"b": "Message contains invalid header"}]})
+    );
+}

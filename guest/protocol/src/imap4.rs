@@ -540,7 +540,54 @@ impl<T: Transport> Imap4<T> {
         }
         let literal = map_crlf(message);
         let tag = self.command("APPEND", &args, Some(&literal), None)?;
-        let (typ, dat) = self.command_complete("APPEND", &tag)?;
+        // Completed while `command` waited for the continuation: the server
+        // answered RFC 6855's `UTF8 (~{n}` before the message went out.
+        let before_literal = self.session.is_completed(&tag);
+        let result = self.command_complete("APPEND", &tag);
+        if self.session.utf8_enabled {
+            return self.append_utf8_fallback(&args, &literal, result, before_literal);
+        }
+        let (typ, dat) = result?;
+        Ok(Response::new(typ, dat))
+    }
+
+    /// The UTF8 APPEND fallback (#19), self-contained so it can move with
+    /// the append path. In UTF-8 mode, a server that refuses the
+    /// `UTF8 (~{n}` data item stored nothing: NO before the continuation
+    /// (Courier-IMAP 5.0 without flags or date: `NO Error in IMAP command
+    /// received by server.`) or BAD at any point (Cyrus 3.6, which has no
+    /// UTF8=ACCEPT but answers ENABLE with OK, after its LITERAL+ literal:
+    /// `BAD Missing required argument to Append command`). Then the message
+    /// is sent again, once, as a plain literal, and that is noted at debug
+    /// level. `first` is the first attempt's completion, `before_literal`
+    /// whether it came before the message was sent; any other outcome is
+    /// returned unchanged, and so is the retry's.
+    fn append_utf8_fallback(
+        &mut self,
+        args: &[Piece],
+        literal: &[u8],
+        first: Result<TypData>,
+        before_literal: bool,
+    ) -> Result<Response> {
+        let refusal = match &first {
+            Ok((typ, dat)) if typ == "NO" && before_literal => format!("NO {}", pyrepr::list(dat)),
+            Err(ImapError::Error(m)) if m.starts_with("APPEND command error: BAD") => m.clone(),
+            _ => {
+                let (typ, dat) = first?;
+                return Ok(Response::new(typ, dat));
+            }
+        };
+        if self.session.debug >= 1 {
+            eprintln!(
+                "  {} APPEND: the server refused UTF8 (~{{{}}}) ({refusal}); retrying once with a plain literal",
+                String::from_utf8_lossy(self.session.tag_prefix()),
+                literal.len()
+            );
+        }
+        self.session.utf8_enabled = false;
+        let tag = self.command("APPEND", args, Some(literal), None);
+        self.session.utf8_enabled = true;
+        let (typ, dat) = self.command_complete("APPEND", &tag?)?;
         Ok(Response::new(typ, dat))
     }
 
@@ -1938,5 +1985,50 @@ mod tests {
     #[test]
     fn map_crlf_matches_imaplib() {
         assert_eq!(map_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
+    }
+
+    /// #19: NO or BAD to `UTF8 (~{n}` before the continuation, or BAD
+    /// after it, is retried once with a plain literal; the retry's own
+    /// refusal is the answer; a NO after the message went out is not
+    /// retried.
+    #[test]
+    fn utf8_append_falls_back_once_to_a_plain_literal() {
+        let msg = b"Subject: x\r\n\r\nhi";
+        let first = "BAAA1 APPEND INBOX UTF8 (~{16}\r\n";
+        let retry = "BAAA2 APPEND INBOX {16}\r\nSubject: x\r\n\r\nhi\r\n";
+        let utf8_session = |server: &[&[u8]]| {
+            let mut chunks: Vec<&[u8]> = vec![GREETING, CAPS];
+            chunks.extend_from_slice(server);
+            let mut imap = connect(&chunks).unwrap();
+            imap.session_mut().state = State::Auth;
+            imap.session_mut().utf8_enabled = true;
+            imap
+        };
+        for refusal in [
+            &b"BAAA1 NO Error in IMAP command received by server.\r\n"[..],
+            b"BAAA1 BAD no UTF8 data item\r\n",
+        ] {
+            let mut imap = utf8_session(&[refusal, b"+ go\r\n", b"BAAA2 OK [APPENDUID 1 1] stored\r\n"]);
+            let r = imap.append("INBOX", None, None, msg).unwrap();
+            assert_eq!(r.typ, "OK");
+            assert!(written(&imap).ends_with(&format!("{first}{retry}")), "{}", written(&imap));
+            assert!(imap.session().utf8_enabled, "the session stays in UTF-8 mode");
+        }
+        let mut imap = utf8_session(&[b"BAAA1 NO nope\r\n", b"BAAA2 NO [OVERQUOTA] full\r\n"]);
+        let r = imap.append("INBOX", None, None, msg).unwrap();
+        assert_eq!(r, Response::new("NO", vec![DataItem::Bytes(b"[OVERQUOTA] full".to_vec())]));
+        assert!(!written(&imap).contains("BAAA3"), "{}", written(&imap));
+        let mut imap = utf8_session(&[b"+ go\r\n", b"BAAA1 BAD Missing required argument\r\n", b"+ go\r\n", b"BAAA2 OK done\r\n"]);
+        assert_eq!(imap.append("INBOX", None, None, msg).unwrap().typ, "OK");
+        assert!(written(&imap).ends_with(&format!("{retry}")), "{}", written(&imap));
+        let mut imap = utf8_session(&[b"+ go\r\n", b"BAAA1 NO [OVERQUOTA] full\r\n"]);
+        let r = imap.append("INBOX", None, None, msg).unwrap();
+        assert_eq!(r.typ, "NO");
+        assert!(!written(&imap).contains("BAAA2"), "{}", written(&imap));
+        // Not in UTF-8 mode: a refusal is just the answer.
+        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 NO nope\r\n"]).unwrap();
+        imap.session_mut().state = State::Auth;
+        assert_eq!(imap.append("INBOX", None, None, msg).unwrap().typ, "NO");
+        assert!(!written(&imap).contains("BAAA2"), "{}", written(&imap));
     }
 }
