@@ -470,7 +470,10 @@ pub fn differential_on(
         s
     };
     let (wscript, pscript) = (script(&wuser), script(&puser));
-    let ours = shell_on(server, &wscript).iter().map(|a| normalize(a, &[&wuser])).collect();
+    let ours = shell_on(server, &wscript)
+        .iter()
+        .map(|a| normalize(a, &[&wuser]))
+        .collect();
     let theirs = python_shell(&pscript).iter().map(|a| normalize(a, &[&puser])).collect();
     (
         normalize(&Value::Array(wscript), &[&wuser]).as_array().unwrap().clone(),

@@ -130,7 +130,10 @@ fn gmail_msgid_thrid_labels() {
     let m = &typed(&a[1])[0];
     assert_eq!((m.uid, m.flags.clone()), (Some(12), Some(vec!["\\Seen".to_string()])));
     assert_eq!(other(m, "X-GM-MSGID"), b"1278455344230334865");
-    assert_eq!(other(m, "X-GM-LABELS"), b"(\\Inbox \\Sent Important \"Muy Importante\")");
+    assert_eq!(
+        other(m, "X-GM-LABELS"),
+        b"(\\Inbox \\Sent Important \"Muy Importante\")"
+    );
     assert_in_step(&a);
 }
 
@@ -212,7 +215,10 @@ fn gmail_web_login_required() {
     );
     assert_eq!(a[1]["error"], "error");
     assert!(
-        a[1]["message"].as_str().unwrap().contains("[ALERT] Please log in via your web browser"),
+        a[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[ALERT] Please log in via your web browser"),
         "{}",
         a[1]
     );
@@ -247,7 +253,10 @@ fn dovecot_userip_connection_limit() {
         &["{tag} NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=16)\r\n"],
         &[json!(["login", "u", "p"])],
     );
-    assert!(a[1]["message"].as_str().unwrap().contains("[UNAVAILABLE] Maximum number"));
+    assert!(a[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("[UNAVAILABLE] Maximum number"));
     assert_in_step(&a);
 }
 
@@ -263,7 +272,10 @@ fn untagged_alert_mid_session() {
         &[json!(["noop"]), json!(["response", "ALERT"]), json!(["response", "OK"])],
     );
     assert_eq!(a[2], json!({"typ": "ALERT", "data": [{"b": ""}]}));
-    assert_eq!(a[3], json!({"typ": "OK", "data": [{"b": "[ALERT] Your account is over quota"}]}));
+    assert_eq!(
+        a[3],
+        json!({"typ": "OK", "data": [{"b": "[ALERT] Your account is over quota"}]})
+    );
     assert_in_step(&a);
 }
 
@@ -286,7 +298,9 @@ fn exchange_greeting_and_capabilities() {
         &[json!(["getattr", "PROTOCOL_VERSION"]), json!(["getattr", "welcome"])],
     );
     assert_eq!(a[1], json!({"value": "IMAP4REV1"}));
-    assert!(a[2]["value"]["b"].as_str().unwrap().ends_with("[TQBOADIAUABSADEANgBDAEEAMAAwADYAMwAuAG4AYQBtAHAAcgBkADEANgAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]"));
+    assert!(a[2]["value"]["b"].as_str().unwrap().ends_with(
+        "[TQBOADIAUABSADEANgBDAEEAMAAwADYAMwAuAG4AYQBtAHAAcgBkADEANgAuAHAAcgBvAGQALgBvAHUAdABsAG8AbwBrAC4AYwBvAG0A]"
+    ));
     assert_in_step(&a);
 }
 
@@ -306,12 +320,18 @@ fn xoauth2_json_challenge_then_authenticationfailed() {
     );
     assert_eq!(a[1]["error"], "error", "{}", a[1]);
     assert!(
-        a[1]["message"].as_str().unwrap().contains("[AUTHENTICATIONFAILED] AUTHENTICATE failed."),
+        a[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[AUTHENTICATIONFAILED] AUTHENTICATE failed."),
         "{}",
         a[1]
     );
     assert!(lines[0].contains(" AUTHENTICATE XOAUTH2"), "{lines:?}");
-    assert_eq!(lines[1], "\r\n", "the JSON challenge is answered with an empty line: {lines:?}");
+    assert_eq!(
+        lines[1], "\r\n",
+        "the JSON challenge is answered with an empty line: {lines:?}"
+    );
     assert_in_step(&a);
 }
 
@@ -363,7 +383,11 @@ fn bodystructure_nil_media_type() {
         &[fetch("(BODYSTRUCTURE)")],
     );
     if let Err(e) = parse_fetch(&items(&a[1])) {
-        assert!(e.message().starts_with("cannot parse FETCH response: b'1 (BODYSTRUCTURE"), "{e:?}");
+        assert!(
+            e.message()
+                .starts_with("cannot parse FETCH response: b'1 (BODYSTRUCTURE"),
+            "{e:?}"
+        );
     }
     assert_in_step(&a);
 }
@@ -393,7 +417,10 @@ fn icloud_rfc822_without_the_body() {
         &["* 1 FETCH (UID 5 RFC822.SIZE 5277)\r\n{tag} OK FETCH completed.\r\n"],
         &[fetch("(RFC822)")],
     );
-    assert_eq!(a[1], json!({"typ": "OK", "data": [{"b": "1 (UID 5 RFC822.SIZE 5277)"}]}));
+    assert_eq!(
+        a[1],
+        json!({"typ": "OK", "data": [{"b": "1 (UID 5 RFC822.SIZE 5277)"}]})
+    );
     let m = &typed(&a[1])[0];
     assert_eq!((m.uid, m.size, m.sections.len()), (Some(5), Some(5277), 0));
     assert_in_step(&a);

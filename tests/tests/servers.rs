@@ -17,7 +17,10 @@ struct Names {
 impl Names {
     fn of(server: &Server) -> Names {
         match server.name() {
-            "courier" => Names { prefix: "INBOX.", sep: "." },
+            "courier" => Names {
+                prefix: "INBOX.",
+                sep: ".",
+            },
             _ => Names { prefix: "", sep: "/" },
         }
     }
@@ -96,11 +99,17 @@ fn session(n: &Names, user: &str) -> Vec<(&'static str, Value)> {
         ("recent", json!(["recent"])),
         ("fetch", json!(["fetch", "1:*", "(FLAGS INTERNALDATE RFC822.SIZE)"])),
         ("fetch rfc822", json!(["fetch", "1", "(RFC822)"])),
-        ("fetch header", json!(["fetch", "2", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])"])),
+        (
+            "fetch header",
+            json!(["fetch", "2", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])"]),
+        ),
         ("fetch envelope", json!(["fetch", "3", "(ENVELOPE BODYSTRUCTURE)"])),
         ("search from", json!(["search", null, "FROM", "ann@example.org"])),
         ("search charset", json!(["search", "UTF-8", "UNSEEN"])),
-        ("search keylist", json!(["search", null, "(OR FROM \"bob@example.org\" (FLAGGED))"])),
+        (
+            "search keylist",
+            json!(["search", null, "(OR FROM \"bob@example.org\" (FLAGGED))"]),
+        ),
         ("sort", json!(["sort", "(SUBJECT)", "UTF-8", "ALL"])),
         ("thread", json!(["thread", "REFERENCES", "UTF-8", "ALL"])),
         ("store", json!(["store", "1", "+FLAGS", "(\\Answered)"])),
@@ -128,7 +137,10 @@ fn session(n: &Names, user: &str) -> Vec<(&'static str, Value)> {
         ("id", json!(["xatom", "ID", "(\"name\" \"diff\")"])),
         ("id response", json!(["response", "ID"])),
         ("partial", json!(["partial", "1", "BODY[]", "0", "10"])),
-        ("getannotation", json!(["getannotation", "INBOX", "/comment", "value.priv"])),
+        (
+            "getannotation",
+            json!(["getannotation", "INBOX", "/comment", "value.priv"]),
+        ),
         (
             "setannotation",
             json!(["setannotation", "INBOX", "(/comment (value.priv \"x\"))"]),
@@ -258,7 +270,11 @@ fn cyrus_every_method_matches_cpython() {
             ("getquotaroot", "OK", "INBOX INBOX"),
             ("getquota", "NO", "Permission denied"),
             ("setquota", "NO", "Permission denied"),
-            ("partial", "error:error", "PARTIAL command error: BAD [b'Unrecognized command']"),
+            (
+                "partial",
+                "error:error",
+                "PARTIAL command error: BAD [b'Unrecognized command']",
+            ),
             ("getannotation", "error:error", "BAD [b'Missing annotation entry']"),
             ("setannotation", "error:error", "BAD [b'Missing annotation entry']"),
             (
@@ -327,7 +343,13 @@ fn utf8_append_session() -> Vec<Value> {
         json!(["append", "INBOX", null, null, utf8_message()]),
         json!(["select", "INBOX"]),
         json!(["fetch", "1", "(BODY.PEEK[])"]),
-        json!(["append", "INBOX", "(\\Seen)", "\"01-Feb-2024 10:00:00 +0100\"", utf8_message()]),
+        json!([
+            "append",
+            "INBOX",
+            "(\\Seen)",
+            "\"01-Feb-2024 10:00:00 +0100\"",
+            utf8_message()
+        ]),
         // Courier announces the new message (EXISTS) only at the next command.
         json!(["noop"]),
         json!(["fetch", "2", "(BODY.PEEK[])"]),
@@ -373,7 +395,10 @@ fn fetched(answer: &Value) -> String {
 
 /// Lines of wasimap's debug log that note the fallback.
 fn fallbacks(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.contains("retrying once with a plain literal")).collect()
+    stderr
+        .lines()
+        .filter(|l| l.contains("retrying once with a plain literal"))
+        .collect()
 }
 
 /// CPython's run of [`utf8_append_session`] on `server`, open line first.
@@ -444,7 +469,9 @@ fn cyrus_utf8_append_falls_back_after_bad() {
     let notes = fallbacks(&stderr);
     assert_eq!(notes.len(), 2, "{stderr}");
     assert!(
-        notes.iter().all(|n| n.contains("BAD [b'Missing required argument to Append command']")),
+        notes
+            .iter()
+            .all(|n| n.contains("BAD [b'Missing required argument to Append command']")),
         "{notes:?}"
     );
 

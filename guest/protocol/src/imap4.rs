@@ -2011,16 +2011,28 @@ mod tests {
             let mut imap = utf8_session(&[refusal, b"+ go\r\n", b"BAAA2 OK [APPENDUID 1 1] stored\r\n"]);
             let r = imap.append("INBOX", None, None, msg).unwrap();
             assert_eq!(r.typ, "OK");
-            assert!(written(&imap).ends_with(&format!("{first}{retry}")), "{}", written(&imap));
+            assert!(
+                written(&imap).ends_with(&format!("{first}{retry}")),
+                "{}",
+                written(&imap)
+            );
             assert!(imap.session().utf8_enabled, "the session stays in UTF-8 mode");
         }
         let mut imap = utf8_session(&[b"BAAA1 NO nope\r\n", b"BAAA2 NO [OVERQUOTA] full\r\n"]);
         let r = imap.append("INBOX", None, None, msg).unwrap();
-        assert_eq!(r, Response::new("NO", vec![DataItem::Bytes(b"[OVERQUOTA] full".to_vec())]));
+        assert_eq!(
+            r,
+            Response::new("NO", vec![DataItem::Bytes(b"[OVERQUOTA] full".to_vec())])
+        );
         assert!(!written(&imap).contains("BAAA3"), "{}", written(&imap));
-        let mut imap = utf8_session(&[b"+ go\r\n", b"BAAA1 BAD Missing required argument\r\n", b"+ go\r\n", b"BAAA2 OK done\r\n"]);
+        let mut imap = utf8_session(&[
+            b"+ go\r\n",
+            b"BAAA1 BAD Missing required argument\r\n",
+            b"+ go\r\n",
+            b"BAAA2 OK done\r\n",
+        ]);
         assert_eq!(imap.append("INBOX", None, None, msg).unwrap().typ, "OK");
-        assert!(written(&imap).ends_with(&format!("{retry}")), "{}", written(&imap));
+        assert!(written(&imap).ends_with(retry), "{}", written(&imap));
         let mut imap = utf8_session(&[b"+ go\r\n", b"BAAA1 NO [OVERQUOTA] full\r\n"]);
         let r = imap.append("INBOX", None, None, msg).unwrap();
         assert_eq!(r.typ, "NO");
