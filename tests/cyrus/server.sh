@@ -35,21 +35,10 @@ master_pid() {
 server_running() { master_pid "$1" >/dev/null; }
 
 do_stop() {
-    local dir=$1 pid kids k deadline
+    local dir=$1 pid
     stop_watcher "$dir"
     pid=$(master_pid "$dir") || return 0
-    kids=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT_S))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-    if alive "$pid"; then
-        note "cyrus master $pid did not exit in ${STOP_TIMEOUT_S}s, killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    for k in $kids; do
-        while alive "$k" && ((SECONDS < deadline)); do sleep 0.05; done
-        alive "$k" && kill -KILL "$k" 2>/dev/null || true
-    done
+    stop_master "$pid" "cyrus master" "$STOP_TIMEOUT_S"
     rm -f "$dir/run/master.pid"
     return 0
 }

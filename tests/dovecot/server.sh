@@ -39,30 +39,11 @@ master_pid() {
     echo "$pid"
 }
 
-# Processes whose parent is PID (dovecot services of a master).
-children_of() {
-    pgrep -P "$1" 2>/dev/null || true
-}
-
 do_stop() {
-    local dir=$1 pid kids k deadline
+    local dir=$1 pid
     stop_watcher "$dir"
-
     pid=$(master_pid "$dir") || return 0
-    kids=$(children_of "$pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT_S))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-    if alive "$pid"; then
-        note "dovecot master $pid did not exit in ${STOP_TIMEOUT_S}s, killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    # The services notice the master is gone and exit on their own; make sure.
-    for k in $kids; do
-        while alive "$k" && ((SECONDS < deadline)); do sleep 0.05; done
-        alive "$k" && kill -KILL "$k" 2>/dev/null || true
-    done
-    while alive "$pid" && ((SECONDS < deadline + 2)); do sleep 0.05; done
+    stop_master "$pid" "dovecot master" "$STOP_TIMEOUT_S"
     rm -f "$dir/run/master.pid"
     return 0
 }

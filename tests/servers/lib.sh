@@ -88,6 +88,26 @@ start_watcher() {
     disown || true
 }
 
+# Stops a master process PID (named WHAT in messages) and the children it
+# had: TERM, then KILL for what is still alive after TIMEOUT seconds.
+stop_master() {
+    local pid=$1 what=$2 timeout=$3 kids k deadline
+    kids=$(pgrep -P "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + timeout))
+    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+    if alive "$pid"; then
+        note "$what $pid did not exit in ${timeout}s, killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    # The services notice the master is gone and exit on their own; make sure.
+    for k in $kids; do
+        while alive "$k" && ((SECONDS < deadline)); do sleep 0.05; done
+        alive "$k" && kill -KILL "$k" 2>/dev/null || true
+    done
+    while alive "$pid" && ((SECONDS < deadline + 2)); do sleep 0.05; done
+}
+
 check_owner() {
     local owner=$1
     [[ -z $owner ]] && return 0

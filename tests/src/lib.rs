@@ -328,6 +328,12 @@ pub fn shell(script: &[Value]) -> Vec<Value> {
 /// [`shell`] on another runner (its own policy), with the shell plugin
 /// loaded by it.
 pub fn shell_with(runner: &Runner, shell: &Component, script: &[Value]) -> Vec<Value> {
+    shell_with_stderr(runner, shell, script).0
+}
+
+/// [`shell_with`], also returning what the plugin wrote to stderr (the
+/// debug log).
+pub fn shell_with_stderr(runner: &Runner, shell: &Component, script: &[Value]) -> (Vec<Value>, String) {
     let input: String = script.iter().map(|v| format!("{v}\n")).collect();
     let outcome = runner.run(shell, &[], Stdio::Captured(input.into_bytes()));
     assert!(
@@ -342,7 +348,7 @@ pub fn shell_with(runner: &Runner, shell: &Component, script: &[Value]) -> Vec<V
         .map(|l| serde_json::from_str(l).expect("JSON answer"))
         .collect();
     assert_eq!(answers.len(), script.len(), "one answer per line: {answers:#?}");
-    answers
+    (answers, String::from_utf8_lossy(&outcome.stderr).into_owned())
 }
 
 /// `{"b": ...}` for a latin-1 string.

@@ -360,29 +360,18 @@ fn utf8_append_session() -> Vec<Value> {
 /// Runs the session on `server` through wasimap's shell plugin with debug
 /// on, returning the answers (open line first) and stderr.
 fn wasimap_with_stderr(server: &'static Server, script: &[Value]) -> (Vec<Value>, String) {
-    use wasimap_host::runner::Stdio;
     let user = server.new_user("utf8w");
     let mut lines = server.open_lines(&user);
     lines.push(json!(["setattr", "debug", 4]));
     lines.extend_from_slice(script);
-    let input: String = lines.iter().map(|v| format!("{v}\n")).collect();
-    let outcome = wasimap_tests::runner_for(server).run(
+    let (mut answers, stderr) = wasimap_tests::shell_with_stderr(
+        wasimap_tests::runner_for(server),
         wasimap_tests::component_for(server, "shell"),
-        &[],
-        Stdio::Captured(input.into_bytes()),
+        &lines,
     );
-    assert!(matches!(outcome.result, Ok(Ok(()))), "{:?}", outcome.result);
-    let answers: Vec<Value> = String::from_utf8(outcome.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(answers.len(), lines.len());
     // Drop the setattr line, so indexes match CPython's run.
-    let open = lines.len() - script.len() - 1;
-    let mut answers = answers;
-    answers.remove(open);
-    (answers, String::from_utf8_lossy(&outcome.stderr).into_owned())
+    answers.remove(lines.len() - script.len() - 1);
+    (answers, stderr)
 }
 
 /// The fetched message of a `fetch 1 (BODY.PEEK[])` answer.
