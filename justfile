@@ -44,15 +44,15 @@ build: build-guest
 demo: build
     tests/demo.sh target/release/wasimap {{guest_target}}/wasm32-wasip2/release
 
-# Run every test: unit tests, and integration tests against one shared private Dovecot.
+# Run every test: unit tests, and integration tests against one shared private Dovecot, Cyrus and Courier.
 # The release `wasimap` compiles the big Python and JavaScript components (CPython, SpiderMonkey).
 test: build-python build-js
     cargo build -p wasimap-host --bin wasimap
     cargo build --release -p wasimap-host --bin wasimap
-    dir="$PWD/target/dovecot-just-test"; \
-    tests/dovecot/server.sh start "$dir" --owner-pid $$ > /dev/null; \
-    trap 'tests/dovecot/server.sh stop "$dir" > /dev/null' EXIT; \
-    WASIMAP_DOVECOT_ENV="$dir/env" cargo test
+    dir="$PWD/target/just-test"; \
+    trap 'for s in dovecot cyrus courier; do tests/$s/server.sh stop "$dir/$s" > /dev/null; done' EXIT; \
+    for s in dovecot cyrus courier; do tests/$s/server.sh start "$dir/$s" --owner-pid $$ > /dev/null; done; \
+    WASIMAP_DOVECOT_ENV="$dir/dovecot/env" WASIMAP_CYRUS_ENV="$dir/cyrus/env" WASIMAP_COURIER_ENV="$dir/courier/env" cargo test
 
 # Run each fuzz target for SECONDS (needs nightly and cargo-fuzz: `cargo install cargo-fuzz`).
 fuzz SECONDS="60":

@@ -10,9 +10,11 @@
 set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
+SCRIPT_NAME=server.sh
+# shellcheck source=../servers/lib.sh
+. "$(dirname "$SELF")/../servers/lib.sh"
 DOVECOT=/usr/sbin/dovecot
 IMAP_BIN=/usr/lib/dovecot/imap
-MAIL_USER=wasimap-mail
 PASSWORD=secret
 # Special users listed in the passwd-file (all others: static passdb, password "secret").
 QUOTE_USER=quoteuser
@@ -20,35 +22,6 @@ QUOTE_PASS='p a"s\s w' # 9 chars: p, space, a, ", s, \, s, space, w
 LOCK_FILE=/tmp/wasimap-dovecot-setup.lock
 START_TIMEOUT_S=10
 STOP_TIMEOUT_S=10
-
-die() {
-    echo "server.sh: $*" >&2
-    exit 1
-}
-note() { echo "server.sh: $*" >&2; }
-
-usage() {
-    cat >&2 <<'EOF'
-usage: server.sh start DIR [--owner-pid PID]
-       server.sh stop DIR
-       server.sh status DIR
-EOF
-    exit 2
-}
-
-abs_dir() {
-    # Absolute, normalised path (DIR itself need not exist yet).
-    local d=$1
-    [[ -n $d ]] || die "empty DIR"
-    [[ $d == /* ]] || d="$PWD/$d"
-    realpath -m -- "$d"
-}
-
-check_dir_chars() {
-    # The path ends up unquoted in dovecot.conf and in WASIMAP_STREAM_COMMAND.
-    [[ $1 =~ ^[A-Za-z0-9_./+,@=-]+$ ]] ||
-        die "DIR must only contain [A-Za-z0-9_./+,@=-]: $1"
-}
 
 # ---------------------------------------------------------------- processes
 
@@ -66,75 +39,13 @@ master_pid() {
     echo "$pid"
 }
 
-# Processes whose parent is PID (dovecot services of a master).
-children_of() {
-    pgrep -P "$1" 2>/dev/null || true
-}
-
-alive() {
-    # Running and not a zombie.
-    local state
-    [[ -r /proc/$1/stat ]] || return 1
-    state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null || true)
-    [[ -n $state && $state != Z && $state != X ]]
-}
-
-# PID of the owner watcher of DIR (if running).
-watcher_pid() {
-    local dir=$1 pid cmd
-    [[ -r $dir/watcher.pid ]] || return 1
-    pid=$(tr -dc '0-9' <"$dir/watcher.pid" 2>/dev/null || true)
-    [[ -n $pid ]] || return 1
-    alive "$pid" || return 1
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
-    [[ $cmd == *" __watch $dir "* ]] || return 1
-    echo "$pid"
-}
-
 do_stop() {
-    local dir=$1 pid kids k wpid deadline
-    # A watcher from an earlier start must not stop a later server.
-    if wpid=$(watcher_pid "$dir"); then
-        if [[ $wpid != "$$" && $wpid != "$PPID" ]]; then
-            kill -TERM "$wpid" 2>/dev/null || true
-        fi
-    fi
-    rm -f "$dir/watcher.pid"
-
+    local dir=$1 pid
+    stop_watcher "$dir"
     pid=$(master_pid "$dir") || return 0
-    kids=$(children_of "$pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT_S))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-    if alive "$pid"; then
-        note "dovecot master $pid did not exit in ${STOP_TIMEOUT_S}s, killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    # The services notice the master is gone and exit on their own; make sure.
-    for k in $kids; do
-        while alive "$k" && ((SECONDS < deadline)); do sleep 0.05; done
-        alive "$k" && kill -KILL "$k" 2>/dev/null || true
-    done
-    while alive "$pid" && ((SECONDS < deadline + 2)); do sleep 0.05; done
+    stop_master "$pid" "dovecot master" "$STOP_TIMEOUT_S"
     rm -f "$dir/run/master.pid"
     return 0
-}
-
-# Body of the background watcher: wait for OWNER to die, then stop DIR.
-# Exits early if the server was stopped or DIR was restarted by someone else.
-do_watch() {
-    local dir=$1 owner=$2 token=$3
-    same_start() {
-        [[ -r $dir/start-token && $(<"$dir/start-token") == "$token" ]] 2>/dev/null
-    }
-    while kill -0 "$owner" 2>/dev/null && alive "$owner"; do
-        same_start && master_pid "$dir" >/dev/null || exit 0
-        sleep 0.5
-    done
-    # Only stop the server we were started for.
-    if same_start; then
-        do_stop "$dir"
-    fi
 }
 
 # ---------------------------------------------------------------- setup
@@ -158,86 +69,6 @@ ensure_installed() {
         note "stopping the system dovecot started by the package install"
         doveadm stop >/dev/null 2>&1 || dovecot stop >/dev/null 2>&1 || true
     fi
-}
-
-ensure_mail_user() {
-    if ! getent passwd "$MAIL_USER" >/dev/null; then
-        useradd --system --no-create-home --home-dir /nonexistent \
-            --shell /usr/sbin/nologin --user-group "$MAIL_USER" >&2 ||
-            getent passwd "$MAIL_USER" >/dev/null ||
-            die "could not create user $MAIL_USER"
-    fi
-}
-
-# Two distinct free TCP ports on 127.0.0.1.
-pick_ports() {
-    python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
-
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# The greeting is only sent once the login process is connected to auth.
-imap_greets() {
-    (
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        IFS= read -r -t 2 line <&3 || exit 1
-        printf 'a LOGOUT\r\n' >&3
-        [[ $line == "* OK"* ]]
-    ) 2>/dev/null
-}
-
-gen_certs() {
-    local c=$1
-    mkdir -p "$c"
-    (
-        cd "$c"
-        umask 077
-        rm -f ./*.pem ./*.key ./*.csr ./*.srl ./*.ext
-        # Test CA
-        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-            -keyout ca.key -out ca.pem -days 3650 -sha256 \
-            -subj "/O=wasimap tests/CN=wasimap test CA" \
-            -addext "basicConstraints=critical,CA:TRUE" \
-            -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -addext "subjectKeyIdentifier=hash" 2>/dev/null
-        # Unrelated CA the tests use as "untrusted CA"
-        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-            -keyout other-ca.key -out other-ca.pem -days 3650 -sha256 \
-            -subj "/O=wasimap tests/CN=wasimap other (untrusted) CA" \
-            -addext "basicConstraints=critical,CA:TRUE" \
-            -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -addext "subjectKeyIdentifier=hash" 2>/dev/null
-        # Server leaf signed by the test CA
-        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-            -keyout server.key -out server.csr -subj "/O=wasimap tests/CN=localhost" 2>/dev/null
-        cat >server.ext <<'EOF'
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid
-EOF
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
-            -set_serial "0x$(openssl rand -hex 16)" -days 3650 -sha256 \
-            -extfile server.ext -out server.pem 2>/dev/null
-        rm -f server.csr server.ext
-        openssl verify -CAfile ca.pem server.pem >/dev/null
-        chmod 0644 ca.pem other-ca.pem server.pem
-        chmod 0600 ca.key other-ca.key server.key
-    )
 }
 
 write_conf() {
@@ -356,27 +187,11 @@ write_passwd() {
     chmod 0640 "$dir/passwd"
 }
 
-# Make sure the unprivileged users can reach DIR (e.g. tempdirs are 0700).
-ensure_traversable() {
-    local target=$1 p="" part
-    local -a parts
-    IFS=/ read -r -a parts <<<"${target#/}"
-    for part in "${parts[@]}"; do
-        p="$p/$part"
-        if ! setpriv --reuid="$MAIL_USER" --regid="$MAIL_USER" --clear-groups test -x "$p" 2>/dev/null; then
-            if [[ $(stat -c %u "$p") == "$(id -u)" ]]; then
-                note "adding o+x to $p so $MAIL_USER can reach the test dir"
-                chmod o+x "$p"
-            else
-                die "$p is not searchable by $MAIL_USER"
-            fi
-        fi
-    done
-}
-
 env_lines() {
     local dir=$1 imap_port=$2 imaps_port=$3
     cat <<EOF
+WASIMAP_SERVER=dovecot
+WASIMAP_SERVER_DIR=$dir
 WASIMAP_IMAP_PORT=$imap_port
 WASIMAP_IMAPS_PORT=$imaps_port
 WASIMAP_CA=$dir/certs/ca.pem
@@ -392,10 +207,7 @@ do_start() {
     local dir=$1 owner=$2 t0
     t0=$(date +%s%N)
     [[ $EUID -eq 0 ]] || die "must run as root (creates a system user, runs dovecot)"
-    if [[ -n $owner ]]; then
-        [[ $owner =~ ^[0-9]+$ ]] || die "--owner-pid needs a numeric pid"
-        alive "$owner" || die "owner pid $owner is not running"
-    fi
+    check_owner "$owner"
 
     (
         flock -w 300 9 || die "could not lock $LOCK_FILE"
@@ -476,11 +288,7 @@ do_start() {
         exit 1
     fi
 
-    if [[ -n $owner ]]; then
-        setsid "$SELF" __watch "$dir" "$owner" "$token" </dev/null >/dev/null 2>&1 &
-        echo $! >"$dir/watcher.pid"
-        disown || true
-    fi
+    start_watcher "$SELF" "$dir" "$owner" "$token"
 
     env_lines "$dir" "$imap_port" "$imaps_port" >"$dir/env.tmp"
     mv "$dir/env.tmp" "$dir/env"
@@ -488,45 +296,8 @@ do_start() {
     note "started in $((($(date +%s%N) - t0) / 1000000)) ms (master pid $(master_pid "$dir" || echo '?'))"
 }
 
+server_running() { master_pid "$1" >/dev/null; }
+
 # ---------------------------------------------------------------- main
 
-[[ $# -ge 2 ]] || usage
-cmd=$1
-DIR=$(abs_dir "$2")
-shift 2
-check_dir_chars "$DIR"
-[[ $DIR != / ]] || die "DIR must not be /"
-
-case $cmd in
-start)
-    owner=""
-    while [[ $# -gt 0 ]]; do
-        case $1 in
-        --owner-pid)
-            [[ $# -ge 2 ]] || usage
-            owner=$2
-            shift 2
-            ;;
-        --owner-pid=*)
-            owner=${1#*=}
-            shift
-            ;;
-        *) usage ;;
-        esac
-    done
-    do_start "$DIR" "$owner"
-    ;;
-stop)
-    [[ $# -eq 0 ]] || usage
-    do_stop "$DIR"
-    ;;
-status)
-    [[ $# -eq 0 ]] || usage
-    master_pid "$DIR" >/dev/null
-    ;;
-__watch)
-    [[ $# -eq 2 ]] || usage
-    do_watch "$DIR" "$1" "$2"
-    ;;
-*) usage ;;
-esac
+server_main "$@"

@@ -2,10 +2,12 @@
 //! run, the plugins built for wasm32-wasip2, and a runner that executes them
 //! in process with captured stdio.
 //!
-//! The server is started once per test binary by `tests/dovecot/server.sh`
-//! with `--owner-pid`, so it stops when the test process exits; set
-//! `WASIMAP_DOVECOT_ENV` to the `env` file of a server already running
-//! (as `just test` does) to share one across binaries.
+//! Each server (Dovecot, Cyrus, Courier) is started once per test binary,
+//! on first use, by `tests/<name>/server.sh` with `--owner-pid`, so it stops
+//! when the test process exits; set `WASIMAP_DOVECOT_ENV`,
+//! `WASIMAP_CYRUS_ENV` or `WASIMAP_COURIER_ENV` to the `env` file of a
+//! server already running (as `just test` does) to share one across
+//! binaries.
 
 pub mod many;
 pub mod script_server;
@@ -27,18 +29,32 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// A running private Dovecot.
+/// A running private server (Dovecot, Cyrus or Courier), read from the
+/// `env` file its `tests/<name>/server.sh` wrote.
 #[derive(Debug)]
-pub struct Dovecot {
+pub struct Server {
     env: HashMap<String, String>,
 }
 
-impl Dovecot {
+/// The Dovecot every older test uses.
+pub type Dovecot = Server;
+
+impl Server {
     /// A value of the server's `env` file (`WASIMAP_IMAP_PORT`, ...).
     pub fn get(&self, key: &str) -> &str {
         self.env
             .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from the Dovecot env file"))
+            .unwrap_or_else(|| panic!("{key} missing from the {} env file", self.name()))
+    }
+
+    /// `dovecot`, `cyrus` or `courier`.
+    pub fn name(&self) -> &str {
+        self.env.get("WASIMAP_SERVER").map_or("dovecot", String::as_str)
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &str {
+        self.get("WASIMAP_SERVER_DIR")
     }
 
     /// Plain IMAP port on 127.0.0.1.
@@ -51,9 +67,44 @@ impl Dovecot {
         self.get("WASIMAP_IMAPS_PORT").parse().unwrap()
     }
 
+    /// The ports the server listens on (none for Courier's stream mode).
+    pub fn ports(&self) -> Vec<u16> {
+        ["WASIMAP_IMAP_PORT", "WASIMAP_IMAPS_PORT"]
+            .iter()
+            .filter_map(|k| self.env.get(*k).map(|p| p.parse().unwrap()))
+            .collect()
+    }
+
     /// The password every ordinary user has.
     pub fn password(&self) -> &str {
         self.get("WASIMAP_PASSWORD")
+    }
+
+    /// A user name no other test uses, ready to log in: Dovecot and Courier
+    /// make the mailbox on first use, Cyrus needs the user in its sasldb
+    /// (`WASIMAP_ADD_USER_COMMAND`).
+    pub fn new_user(&self, prefix: &str) -> String {
+        let user = unique_user(prefix);
+        if let Some(add) = self.env.get("WASIMAP_ADD_USER_COMMAND") {
+            let status = Command::new(add).arg(&user).status().expect("adding a user");
+            assert!(status.success(), "{add} {user}: {status}");
+        }
+        user
+    }
+
+    /// The lines that open a session for `user`: TCP and LOGIN where the
+    /// server listens, else its pre-authenticated stream (Courier).
+    pub fn open_lines(&self, user: &str) -> Vec<Value> {
+        match self.env.get("WASIMAP_IMAP_PORT") {
+            Some(_) => vec![
+                serde_json::json!(["IMAP4", "127.0.0.1", self.imap_port()]),
+                serde_json::json!(["login", user, self.password()]),
+            ],
+            None => vec![serde_json::json!([
+                "IMAP4_stream",
+                format!("{} {user}", self.get("WASIMAP_STREAM_COMMAND"))
+            ])],
+        }
     }
 }
 
@@ -64,33 +115,50 @@ fn parse_env(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The server `name` named by the env file in `$env_var` (as `just test`
+/// sets), else one started for this test binary (`tests/NAME/server.sh
+/// start target/NAME-test-PID --owner-pid PID`).
+fn start_server(name: &str, env_var: &str) -> Server {
+    if let Ok(file) = std::env::var(env_var) {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("reading {file}: {e}"));
+        return Server { env: parse_env(&text) };
+    }
+    let dir = root().join(format!("target/{name}-test-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(root().join(format!("tests/{name}/server.sh")))
+        .arg("start")
+        .arg(&dir)
+        .arg("--owner-pid")
+        .arg(std::process::id().to_string())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("running tests/{name}/server.sh: {e}"));
+    assert!(
+        out.status.success(),
+        "starting {name} failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let env = parse_env(&std::fs::read_to_string(dir.join("env")).expect("server env file"));
+    Server { env }
+}
+
 /// The shared Dovecot, started on first use.
-pub fn dovecot() -> &'static Dovecot {
-    static SERVER: OnceLock<Dovecot> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        if let Ok(file) = std::env::var("WASIMAP_DOVECOT_ENV") {
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("reading {file}: {e}"));
-            return Dovecot { env: parse_env(&text) };
-        }
-        let dir = root().join(format!("target/dovecot-test-{}", std::process::id()));
-        let out = Command::new("bash")
-            .arg(root().join("tests/dovecot/server.sh"))
-            .arg("start")
-            .arg(&dir)
-            .arg("--owner-pid")
-            .arg(std::process::id().to_string())
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("running tests/dovecot/server.sh");
-        assert!(
-            out.status.success(),
-            "starting Dovecot failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let env = parse_env(&std::fs::read_to_string(dir.join("env")).expect("Dovecot env file"));
-        Dovecot { env }
-    })
+pub fn dovecot() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| start_server("dovecot", "WASIMAP_DOVECOT_ENV"))
+}
+
+/// The shared Cyrus IMAP, started on first use.
+pub fn cyrus() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| start_server("cyrus", "WASIMAP_CYRUS_ENV"))
+}
+
+/// The shared Courier-IMAP (stream mode), set up on first use.
+pub fn courier() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| start_server("courier", "WASIMAP_COURIER_ENV"))
 }
 
 /// A user name no other test uses (Dovecot creates the mailbox on login).
@@ -173,39 +241,57 @@ pub fn plugin_login_args(user: &str, password: &str) -> Vec<String> {
 
 /// The runner shared by a test binary: loopback allowed, cache in `target/`.
 pub fn runner() -> &'static Runner {
-    static RUNNER: OnceLock<Runner> = OnceLock::new();
-    RUNNER.get_or_init(|| {
-        let d = dovecot();
-        let policy = Policy::deny_all()
-            .allow("127.0.0.1:*".parse::<HostPattern>().unwrap())
-            .allow("localhost:*".parse::<HostPattern>().unwrap())
-            .allow_exec(format!("{} **", d.get("WASIMAP_STREAM_COMMAND")))
-            .allow_read(format!("{}/certs/*", d.get("WASIMAP_DOVECOT_DIR")));
-        // The grants above have wildcards, so the secrets are bound to the
-        // server's endpoints explicitly.
-        let mut secrets = Secrets::none()
-            .define("imap-password", SecretSource::Value(d.password().to_string()))
-            .define("quote-password", SecretSource::Value("p a\"s\\s w".to_string()));
-        for name in ["imap-password", "quote-password"] {
-            for port in [d.imap_port(), d.imaps_port()] {
-                for host in ["127.0.0.1", "localhost"] {
-                    secrets = secrets.bind(name, Endpoint::new(host, port)).unwrap();
-                }
+    runner_for(dovecot())
+}
+
+/// The runner for tests against `server`: loopback, the server's stream
+/// command and certificates, the test secrets bound to its ports.
+pub fn runner_for(server: &'static Server) -> &'static Runner {
+    static RUNNERS: Mutex<BTreeMap<String, &'static Runner>> = Mutex::new(BTreeMap::new());
+    let mut runners = RUNNERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    runners
+        .entry(server.dir().to_string())
+        .or_insert_with(|| Box::leak(Box::new(build_runner(server))))
+}
+
+fn build_runner(d: &Server) -> Runner {
+    let mut policy = Policy::deny_all()
+        .allow("127.0.0.1:*".parse::<HostPattern>().unwrap())
+        .allow("localhost:*".parse::<HostPattern>().unwrap())
+        .allow_read(format!("{}/certs/*", d.dir()));
+    if let Some(command) = d.env.get("WASIMAP_STREAM_COMMAND") {
+        policy = policy.allow_exec(format!("{command} **"));
+    }
+    // The grants above have wildcards, so the secrets are bound to the
+    // server's endpoints explicitly.
+    let mut secrets = Secrets::none()
+        .define(
+            "imap-password",
+            SecretSource::Value(d.env.get("WASIMAP_PASSWORD").cloned().unwrap_or_default()),
+        )
+        .define("quote-password", SecretSource::Value("p a\"s\\s w".to_string()));
+    for name in ["imap-password", "quote-password"] {
+        for port in d.ports() {
+            for host in ["127.0.0.1", "localhost"] {
+                secrets = secrets.bind(name, Endpoint::new(host, port)).unwrap();
             }
         }
-        let trust = TlsTrust::none()
-            .allow_ca(Path::new(d.get("WASIMAP_CA")))
+    }
+    let mut trust = TlsTrust::none();
+    if let Some(ca) = d.env.get("WASIMAP_CA") {
+        trust = trust
+            .allow_ca(Path::new(ca))
             .unwrap()
             .allow_insecure(format!("127.0.0.1:{}", d.imaps_port()).parse().unwrap());
-        let config = RunnerConfig {
-            policy,
-            secrets,
-            trust,
-            cache_dir: Some(root().join("target/wasimap-cache")),
-            ..RunnerConfig::default()
-        };
-        Runner::new(config).expect("runner")
-    })
+    }
+    let config = RunnerConfig {
+        policy,
+        secrets,
+        trust,
+        cache_dir: Some(root().join("target/wasimap-cache")),
+        ..RunnerConfig::default()
+    };
+    Runner::new(config).expect("runner")
 }
 
 /// A runner configuration granting exactly `policy` and `secrets`, with
@@ -235,14 +321,27 @@ pub fn runner_with(policy: Policy) -> (Runner, Component) {
 
 /// A plugin composed and compiled once per test binary.
 pub fn component(name: &str) -> &'static Component {
-    static LOADED: Mutex<BTreeMap<String, &'static Component>> = Mutex::new(BTreeMap::new());
+    component_for(dovecot(), name)
+}
+
+/// A plugin composed and compiled by [`runner_for`]`(server)`.
+pub fn component_for(server: &'static Server, name: &str) -> &'static Component {
+    static LOADED: Mutex<BTreeMap<(String, String), &'static Component>> = Mutex::new(BTreeMap::new());
+    let runner = runner_for(server);
     let mut loaded = LOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    loaded.entry(name.to_string()).or_insert_with(|| {
-        let bytes = std::fs::read(plugin_path(name)).expect("plugin wasm");
-        Box::leak(Box::new(
-            runner().load(&bytes).expect("composing and compiling the plugin"),
-        ))
-    })
+    loaded
+        .entry((server.dir().to_string(), name.to_string()))
+        .or_insert_with(|| {
+            let bytes = std::fs::read(plugin_path(name)).expect("plugin wasm");
+            Box::leak(Box::new(
+                runner.load(&bytes).expect("composing and compiling the plugin"),
+            ))
+        })
+}
+
+/// [`shell`] against `server` (its runner's grants).
+pub fn shell_on(server: &'static Server, script: &[Value]) -> Vec<Value> {
+    shell_with(runner_for(server), component_for(server, "shell"), script)
 }
 
 /// Runs a plugin with `args` and `stdin`, capturing its output.
@@ -259,6 +358,12 @@ pub fn shell(script: &[Value]) -> Vec<Value> {
 /// [`shell`] on another runner (its own policy), with the shell plugin
 /// loaded by it.
 pub fn shell_with(runner: &Runner, shell: &Component, script: &[Value]) -> Vec<Value> {
+    shell_with_stderr(runner, shell, script).0
+}
+
+/// [`shell_with`], also returning what the plugin wrote to stderr (the
+/// debug log).
+pub fn shell_with_stderr(runner: &Runner, shell: &Component, script: &[Value]) -> (Vec<Value>, String) {
     let input: String = script.iter().map(|v| format!("{v}\n")).collect();
     let outcome = runner.run(shell, &[], Stdio::Captured(input.into_bytes()));
     assert!(
@@ -273,7 +378,7 @@ pub fn shell_with(runner: &Runner, shell: &Component, script: &[Value]) -> Vec<V
         .map(|l| serde_json::from_str(l).expect("JSON answer"))
         .collect();
     assert_eq!(answers.len(), script.len(), "one answer per line: {answers:#?}");
-    answers
+    (answers, String::from_utf8_lossy(&outcome.stderr).into_owned())
 }
 
 /// `{"b": ...}` for a latin-1 string.
@@ -283,11 +388,7 @@ pub fn b(s: &str) -> Value {
 
 /// The open line and login for a fresh user on the plain port.
 pub fn login_lines(user: &str) -> Vec<Value> {
-    let d = dovecot();
-    vec![
-        serde_json::json!(["IMAP4", "127.0.0.1", d.imap_port()]),
-        serde_json::json!(["login", user, d.password()]),
-    ]
+    dovecot().open_lines(user)
 }
 
 /// Runs a script through CPython's imaplib (`tests/python/imaplib_shell.py`,
@@ -323,14 +424,20 @@ pub fn python_shell(script: &[Value]) -> Vec<Value> {
 /// timings, UIDVALIDITY values, and the user names given.
 pub fn normalize(v: &Value, users: &[&str]) -> Value {
     use std::sync::LazyLock;
-    static TIMING: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r"\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)").unwrap());
+    // Dovecot's `(0.001 + 0.000 secs)`, Cyrus's `(0.000 secs 1 calls)`.
+    static TIMING: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\(\d+\.\d+ (?:\+ \d+\.\d+ (?:\+ \d+\.\d+ )?)?secs(?: \d+ calls)?\)").unwrap()
+    });
+    // Cyrus's per-connection and per-mailbox identifiers.
+    static IDS: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(SESSIONID=<|MAILBOXID \(|EMAILID \(|THREADID \()[^>)]*").unwrap());
     static UIDVALIDITY: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"(UIDVALIDITY|APPENDUID|COPYUID) \d+").unwrap());
     match v {
         Value::String(s) => {
             let mut s = TIMING.replace_all(s, "(T secs)").into_owned();
             s = UIDVALIDITY.replace_all(&s, "$1 N").into_owned();
+            s = IDS.replace_all(&s, "${1}ID").into_owned();
             for user in users {
                 s = s.replace(user, "USER");
             }
@@ -380,14 +487,29 @@ fn mask_leading_number(items: &Value) -> Value {
 /// wasimap and through CPython's imaplib, and returns both sides'
 /// normalized answers (open and login first).
 pub fn differential(prefix: &str, calls: impl Fn(&str) -> Vec<Value>) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
-    let (wuser, puser) = (unique_user(&format!("{prefix}w")), unique_user(&format!("{prefix}p")));
+    differential_on(dovecot(), prefix, calls)
+}
+
+/// [`differential`] against `server` (a fresh user of its own per side).
+pub fn differential_on(
+    server: &'static Server,
+    prefix: &str,
+    calls: impl Fn(&str) -> Vec<Value>,
+) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let (wuser, puser) = (
+        server.new_user(&format!("{prefix}w")),
+        server.new_user(&format!("{prefix}p")),
+    );
     let script = |user: &str| {
-        let mut s = login_lines(user);
+        let mut s = server.open_lines(user);
         s.extend(calls(user));
         s
     };
     let (wscript, pscript) = (script(&wuser), script(&puser));
-    let ours = shell(&wscript).iter().map(|a| normalize(a, &[&wuser])).collect();
+    let ours = shell_on(server, &wscript)
+        .iter()
+        .map(|a| normalize(a, &[&wuser]))
+        .collect();
     let theirs = python_shell(&pscript).iter().map(|a| normalize(a, &[&puser])).collect();
     (
         normalize(&Value::Array(wscript), &[&wuser]).as_array().unwrap().clone(),

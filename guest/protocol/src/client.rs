@@ -126,6 +126,9 @@ pub struct Command {
     sent: bool,
     /// Whether `_command_complete`'s first BYE check was made.
     bye_checked: bool,
+    /// Whether the command completed before all of it was sent (the server
+    /// refused a synchronizing literal).
+    early: bool,
     finish: Finish,
 }
 
@@ -135,6 +138,18 @@ pub struct Command {
 pub enum Finish {
     /// `(typ, data)` as it is.
     Plain,
+    /// APPEND in UTF-8 mode: a server that refuses RFC 6855's `UTF8 (~{n}`
+    /// data item stored nothing (NO before the continuation, as Courier
+    /// 5.0 answers without flags and date; BAD at any point, as Cyrus 3.6
+    /// answers), so the message is sent again, once, as a plain literal,
+    /// and that is noted at debug level 1. A NO after the message went out
+    /// (quota, size) is the answer.
+    AppendUtf8 {
+        /// The arguments before the message.
+        args: Vec<Piece>,
+        /// The message, CRLF-mapped.
+        literal: Vec<u8>,
+    },
     /// imaplib's `_untagged_response(typ, dat, NAME)`.
     Untagged(String),
     /// CAPABILITY at connect: sets the capabilities, checks the version.
@@ -455,6 +470,12 @@ impl Client {
         self.session.force_state(state);
     }
 
+    /// Forces UTF-8 mode, as tests that script a server need.
+    #[doc(hidden)]
+    pub fn force_utf8(&mut self, on: bool) {
+        self.session.utf8_enabled = on;
+    }
+
     /// Adds a capability, as tests that script a server need.
     #[doc(hidden)]
     pub fn force_capability(&mut self, cap: &str) {
@@ -672,6 +693,7 @@ impl Client {
             }
             cmd.batches.clear();
             cmd.sent = true;
+            cmd.early = true;
         }
         let logout = cmd.finish == Finish::Logout;
         if !cmd.bye_checked {
@@ -711,6 +733,21 @@ impl Client {
         }
     }
 
+    /// The UTF8 APPEND fallback's retry: the same APPEND with a plain
+    /// literal (the session stays in UTF-8 mode); its answer is the result.
+    fn append_plain(&mut self, args: &[Piece], literal: &[u8], refusal: &str) -> Result<Option<Event>> {
+        self.session.note(|| {
+            format!(
+                "APPEND: the server refused UTF8 (~{{{}}}) ({refusal}); retrying once with a plain literal",
+                literal.len()
+            )
+        });
+        self.session.utf8_enabled = false;
+        let started = self.start("APPEND", args, Some(literal), None, Finish::Plain);
+        self.session.utf8_enabled = true;
+        started.map(|()| None)
+    }
+
     /// The effects a command has even when it fails.
     fn settle(&mut self, finish: &Finish) {
         match finish {
@@ -733,6 +770,13 @@ impl Client {
         } else if let Err(e) = self.session.check_bye() {
             return Err(self.fail(e));
         }
+        if let Finish::AppendUtf8 { args, literal } = &cmd.finish {
+            if typ == "BAD" || (typ == "NO" && cmd.early) {
+                let refusal = format!("{typ} {}", pyrepr::list(&data));
+                let (args, literal) = (args.clone(), literal.clone());
+                return self.append_plain(&args, &literal, &refusal);
+            }
+        }
         if typ == "BAD" {
             return Err(ImapError::error_kind(
                 ErrorKind::Bad,
@@ -745,7 +789,9 @@ impl Client {
     fn finish(&mut self, cmd: Command, typ: String, data: Vec<DataItem>) -> Result<Option<Event>> {
         let done = |r: Response| Ok(Some(Event::Done(Outcome::Response(r))));
         match cmd.finish {
-            Finish::Plain | Finish::ToAuth | Finish::Logout | Finish::IdleDone(_) => done(Response::new(typ, data)),
+            Finish::Plain | Finish::AppendUtf8 { .. } | Finish::ToAuth | Finish::Logout | Finish::IdleDone(_) => {
+                done(Response::new(typ, data))
+            }
             Finish::Untagged(name) => {
                 let (typ, data) = self.session.untagged_response(typ, data, &name);
                 done(Response::new(typ, data))
@@ -1049,6 +1095,7 @@ impl Client {
             sent: batches.is_empty(),
             batches,
             bye_checked: false,
+            early: false,
             finish,
         }));
         Ok(())
@@ -1144,7 +1191,15 @@ impl Client {
             args.push(self.structural(&util::time2internaldate(dt)?, "date_time")?);
         }
         let literal = map_crlf(message);
-        self.start("APPEND", &args, Some(&literal), None, Finish::Plain)
+        let finish = if self.session.utf8_enabled {
+            Finish::AppendUtf8 {
+                args: args.clone(),
+                literal: literal.clone(),
+            }
+        } else {
+            Finish::Plain
+        };
+        self.start("APPEND", &args, Some(&literal), None, finish)
     }
 
     /// `enable(capability)`.
@@ -1525,6 +1580,7 @@ impl Client {
             batches: VecDeque::new(),
             sent: true,
             bye_checked: false,
+            early: false,
             finish: Finish::IdleDone(idle.saved_state),
         }));
         Ok(())

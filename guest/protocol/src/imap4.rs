@@ -195,7 +195,7 @@ impl<T: Transport> Imap4<T> {
     }
 
     fn flush_log(&mut self) {
-        if self.client.debug() >= 4 {
+        if self.client.debug() >= 1 {
             let prefix = String::from_utf8_lossy(self.client.tag_prefix()).into_owned();
             for line in self.client.take_log() {
                 eprintln!("  {prefix} {line}");
@@ -1022,5 +1022,61 @@ mod tests {
     #[test]
     fn map_crlf_matches_imaplib() {
         assert_eq!(map_crlf(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd");
+    }
+    /// #19: NO or BAD to `UTF8 (~{n}` before the continuation, or BAD
+    /// after it, is retried once with a plain literal; the retry's own
+    /// refusal is the answer; a NO after the message went out is not
+    /// retried.
+    #[test]
+    fn utf8_append_falls_back_once_to_a_plain_literal() {
+        let msg = b"Subject: x\r\n\r\nhi";
+        let first = "BAAA1 APPEND INBOX UTF8 (~{16}\r\n";
+        let retry = "BAAA2 APPEND INBOX {16}\r\nSubject: x\r\n\r\nhi\r\n";
+        let utf8_session = |server: &[&[u8]]| {
+            let mut chunks: Vec<&[u8]> = vec![GREETING, CAPS];
+            chunks.extend_from_slice(server);
+            let mut imap = connect(&chunks).unwrap();
+            imap.client_mut().force_state(State::Auth);
+            imap.client_mut().force_utf8(true);
+            imap
+        };
+        for refusal in [
+            &b"BAAA1 NO Error in IMAP command received by server.\r\n"[..],
+            b"BAAA1 BAD no UTF8 data item\r\n",
+        ] {
+            let mut imap = utf8_session(&[refusal, b"+ go\r\n", b"BAAA2 OK [APPENDUID 1 1] stored\r\n"]);
+            let r = imap.append("INBOX", None, None, msg).unwrap();
+            assert_eq!(r.typ, "OK");
+            assert!(
+                written(&imap).ends_with(&format!("{first}{retry}")),
+                "{}",
+                written(&imap)
+            );
+            assert!(imap.client().utf8_enabled(), "the session stays in UTF-8 mode");
+        }
+        let mut imap = utf8_session(&[b"BAAA1 NO nope\r\n", b"BAAA2 NO [OVERQUOTA] full\r\n"]);
+        let r = imap.append("INBOX", None, None, msg).unwrap();
+        assert_eq!(
+            r,
+            Response::new("NO", vec![DataItem::Bytes(b"[OVERQUOTA] full".to_vec())])
+        );
+        assert!(!written(&imap).contains("BAAA3"), "{}", written(&imap));
+        let mut imap = utf8_session(&[
+            b"+ go\r\n",
+            b"BAAA1 BAD Missing required argument\r\n",
+            b"+ go\r\n",
+            b"BAAA2 OK done\r\n",
+        ]);
+        assert_eq!(imap.append("INBOX", None, None, msg).unwrap().typ, "OK");
+        assert!(written(&imap).ends_with(retry), "{}", written(&imap));
+        let mut imap = utf8_session(&[b"+ go\r\n", b"BAAA1 NO [OVERQUOTA] full\r\n"]);
+        let r = imap.append("INBOX", None, None, msg).unwrap();
+        assert_eq!(r.typ, "NO");
+        assert!(!written(&imap).contains("BAAA2"), "{}", written(&imap));
+        // Not in UTF-8 mode: a refusal is just the answer.
+        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 NO nope\r\n"]).unwrap();
+        imap.client_mut().force_state(State::Auth);
+        assert_eq!(imap.append("INBOX", None, None, msg).unwrap().typ, "NO");
+        assert!(!written(&imap).contains("BAAA2"), "{}", written(&imap));
     }
 }

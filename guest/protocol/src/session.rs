@@ -286,6 +286,14 @@ impl Session {
         std::mem::take(&mut self.log)
     }
 
+    /// A note for `debug >= 1` (what the client did on the caller's
+    /// behalf, such as a retry), in the same log as the traffic.
+    pub(crate) fn note(&mut self, line: impl FnOnce() -> String) {
+        if self.debug >= 1 {
+            self.log.push(line());
+        }
+    }
+
     pub(crate) fn trace(&mut self, line: impl FnOnce() -> String) {
         if self.debug >= 4 {
             self.log.push(line());
