@@ -573,6 +573,10 @@ impl Client {
             if let Some(event) = self.ready_event(now)? {
                 return Ok(event);
             }
+            if !self.outbox.is_empty() {
+                // The mode queued bytes (a retry): they go before any read.
+                continue;
+            }
             let polled = self.session.poll_response();
             match polled {
                 Err(e) => return Err(self.fail(e)),

@@ -1054,6 +1054,15 @@ mod tests {
             );
             assert!(imap.client().utf8_enabled(), "the session stays in UTF-8 mode");
         }
+        // The retry is written before the driver reads again: a server
+        // that waits for it must not leave the client waiting too.
+        let t = script(&[GREETING, CAPS, b"BAAA1 NO refused\r\n"]);
+        let log = t.written.clone();
+        let mut imap = Imap4::connect(t, 0, 0).unwrap();
+        imap.client_mut().force_state(State::Auth);
+        imap.client_mut().force_utf8(true);
+        assert!(imap.append("INBOX", None, None, msg).is_err(), "EOF after the refusal");
+        assert!(String::from_utf8_lossy(&log.borrow()).ends_with("BAAA2 APPEND INBOX {16}\r\n"));
         let mut imap = utf8_session(&[b"BAAA1 NO nope\r\n", b"BAAA2 NO [OVERQUOTA] full\r\n"]);
         let r = imap.append("INBOX", None, None, msg).unwrap();
         assert_eq!(
