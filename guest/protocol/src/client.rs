@@ -1545,10 +1545,8 @@ impl Client {
                 "Server does not support IMAP4 IDLE",
             ));
         }
-        // Checked before the capture starts, so a refused IDLE cannot
-        // disturb another capture (a running stream).
-        self.check_ready("IDLE")?;
-        self.session.check_state("IDLE")?;
+        // `start` checks the mode and the state before the capture starts,
+        // so a refused IDLE cannot disturb another capture (a running stream).
         self.start("IDLE", &[], None, None, Finish::IdleEnter(duration))?;
         self.session.start_capture(None);
         Ok(())
