@@ -31,8 +31,8 @@ pub fn message_data(i: In<'_>) -> Res<'_, FetchMessage> {
     loop {
         i = msg_att(i, &mut msg)?.0;
         match i.first() {
-            Some(b')') => return Ok((&i[1..], msg)),
-            Some(b' ') => i = &i[1..],
+            Some(b')') => return Ok((i.skip(1), msg)),
+            Some(b' ') => i = i.skip(1),
             _ => return fail(i),
         }
     }
@@ -46,11 +46,11 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
     let mut buf = [0u8; 16];
     let upper: &[u8] = match buf.get_mut(..name.len()) {
         Some(b) => {
-            b.copy_from_slice(name);
+            b.copy_from_slice(&name);
             b.make_ascii_uppercase();
             b
         }
-        None => name,
+        None => name.bytes(),
     };
     match upper {
         b"UID" => store(preceded(sp, number), i, &mut msg.uid),
@@ -104,7 +104,7 @@ fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
                 key = format!("{key}[{s}]");
             }
             let (i, v) = preceded(sp, generic_value).parse(i)?;
-            msg.other.push((key, v.to_vec()));
+            msg.other.push((key, v.to_wire(usize::MAX)));
             Ok((i, ()))
         }
     }
@@ -125,7 +125,7 @@ fn section_spec(i: In<'_>) -> Res<'_, String> {
             b'(' if !in_quote => depth += 1,
             b')' if !in_quote => depth = depth.saturating_sub(1),
             b']' if !in_quote && depth == 0 => {
-                return Ok((&i[k + 1..], super::grammar::text(&i[..k])));
+                return Ok((i.skip(k + 1), super::grammar::text(&i[..k])));
             }
             b'\r' | b'\n' => break,
             _ => {}
@@ -161,7 +161,7 @@ pub fn internal_date(i: In<'_>) -> Res<'_, CivilTime> {
         second: second as u8,
         utc_offset: zone as i32,
     };
-    Ok((&rest[27..], t))
+    Ok((rest.skip(27), t))
 }
 
 /// `envelope`.
@@ -264,7 +264,7 @@ fn body<'a>(
             i = body(i, out, Some(index), &child, &child, depth + 1)?.0;
             // Some servers put a space between the parts.
             if i.starts_with(b" (") {
-                i = &i[1..];
+                i = i.skip(1);
             }
         }
         let (i, subtype) = preceded(sp, string_text).parse(i)?;
@@ -350,7 +350,7 @@ fn extension_tail(i: In<'_>, md5: Option<String>) -> Res<'_, PartExtension> {
         if !ext.other.is_empty() {
             ext.other.push(b' ');
         }
-        ext.other.extend_from_slice(v);
+        ext.other.extend_from_slice(&v.to_wire(usize::MAX));
         i = r;
     }
     Ok((i, ext))
@@ -389,7 +389,7 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
 ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) \
 ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \
 \"<B27397-0100000@cac.washington.edu>\") BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))";
-        let (rest, m) = message_data(raw).unwrap();
+        let (rest, m) = message_data(In::wire(raw)).unwrap();
         assert!(rest.is_empty());
         assert_eq!(m.seq, 12);
         assert_eq!(m.flags.as_deref(), Some(&["\\Seen".to_string()][..]));
@@ -417,8 +417,8 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
     #[test]
     fn sections_with_literals_and_origins() {
         let raw = b"3 (UID 9 BODY[HEADER.FIELDS (FROM \"X]Y\")] {8}\r\nFrom: \r\n BODY[1]<0> \"abc\" RFC822.TEXT NIL X-GM-LABELS (\\Inbox \"a b\"))";
-        let (rest, m) = message_data(raw).unwrap();
-        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(rest));
+        let (rest, m) = message_data(In::wire(raw)).unwrap();
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
         assert_eq!(m.uid, Some(9));
         assert_eq!(m.sections[0].section, "HEADER.FIELDS (FROM \"X]Y\")");
         assert_eq!(m.sections[0].data.as_deref(), Some(&b"From: \r\n"[..]));
@@ -437,7 +437,7 @@ ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary a
         // month, and BODY followed by BODYSTRUCTURE (the last one is kept).
         let raw = b"1 (INTERNALDATE \"17-JUL-1996 02:44:25 -0700\" ENVELOPE (NIL NIL () NIL NIL NIL NIL NIL NIL NIL) \
 BODY (\"TEXT\" \"PLAIN\" () NIL NIL \"7BIT\" 1 1) BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"NAME\" NIL) NIL NIL \"7BIT\" 1 1 NIL NIL NIL NIL))";
-        let (rest, m) = message_data(raw).unwrap();
+        let (rest, m) = message_data(In::wire(raw)).unwrap();
         assert!(rest.is_empty());
         assert_eq!(m.internal_date.unwrap().month, 7);
         assert!(m.envelope.unwrap().from.is_empty());
@@ -450,6 +450,6 @@ BODY (\"TEXT\" \"PLAIN\" () NIL NIL \"7BIT\" 1 1) BODYSTRUCTURE (\"TEXT\" \"PLAI
     fn deep_bodies_are_refused_not_recursed() {
         let mut raw = b"1 (BODYSTRUCTURE ".to_vec();
         raw.extend(std::iter::repeat_n(b'(', 100_000));
-        assert!(message_data(&raw).is_err());
+        assert!(message_data(In::wire(&raw)).is_err());
     }
 }

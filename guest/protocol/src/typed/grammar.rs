@@ -1,9 +1,11 @@
 //! The RFC 3501 (section 9) rules every typed parser shares: numbers,
 //! strings, atoms, flags, parameter lists, sequence sets.
 //!
-//! Parsers work on one response in wire form (literals inline after their
-//! `{n}` CRLF, see [`super::responses`]) and borrow from it; owned values
-//! are made only for the records handed out.
+//! Parsers work on one response and borrow from it; owned values are made
+//! only for the records handed out. A response arrives in one of two forms
+//! (see [`In`]): wire form, literals inline after their `{n}` CRLF (what
+//! the streaming FETCH captures), or imaplib's items as they were framed,
+//! whose literals stay where they are (see [`super::responses`]).
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take, take_while, take_while1};
@@ -15,8 +17,171 @@ use nom::{IResult, Parser};
 
 use super::SeqRange;
 
-/// Input of every rule.
-pub type In<'a> = &'a [u8];
+/// Where the literals of a response in skeleton form are: imaplib's items
+/// are parsed as the text between literals (the skeleton, which keeps
+/// each `{n}` CRLF announcement) with each literal's bytes found here by
+/// the skeleton offset right after its announcement. Literals are
+/// borrowed from the items, never copied into a joined buffer.
+#[derive(Debug, Default)]
+pub struct Literals<'a> {
+    /// The skeleton's address: offsets are taken from it.
+    base: usize,
+    /// `(offset after the announcement's CRLF, literal)`, by offset.
+    slots: &'a [(usize, &'a [u8])],
+}
+
+impl<'a> Literals<'a> {
+    /// The literals of `skeleton`, given as offsets into it.
+    pub fn new(skeleton: &[u8], slots: &'a [(usize, &'a [u8])]) -> Self {
+        Literals {
+            base: skeleton.as_ptr() as usize,
+            slots,
+        }
+    }
+}
+
+/// A response without literal slots (wire form): literals are read inline.
+static WIRE: Literals<'static> = Literals { base: 0, slots: &[] };
+
+/// Input of every rule: the bytes still to parse, and where the response's
+/// literals are when they are not inline.
+#[derive(Debug, Clone, Copy)]
+pub struct In<'a> {
+    bytes: &'a [u8],
+    literals: &'a Literals<'a>,
+}
+
+impl<'a> In<'a> {
+    /// A response in wire form.
+    pub fn wire(bytes: &'a [u8]) -> Self {
+        In { bytes, literals: &WIRE }
+    }
+
+    /// A skeleton whose literals are in `literals` (made from it).
+    pub fn skeleton(bytes: &'a [u8], literals: &'a Literals<'a>) -> Self {
+        In { bytes, literals }
+    }
+
+    /// The bytes still to parse.
+    pub fn bytes(self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The input after its first `n` bytes.
+    pub fn skip(self, n: usize) -> Self {
+        self.with(&self.bytes[n..])
+    }
+
+    /// What was consumed from `self` to reach `rest` (a later position).
+    pub fn consumed(self, rest: In<'a>) -> Self {
+        self.with(&self.bytes[..self.bytes.len() - rest.bytes.len()])
+    }
+
+    /// Other bytes of the same response.
+    fn with(self, bytes: &'a [u8]) -> Self {
+        In {
+            bytes,
+            literals: self.literals,
+        }
+    }
+
+    /// The literal whose announcement ends right here, if the response is
+    /// a skeleton and one does.
+    fn slot(self) -> Option<&'a [u8]> {
+        let slots = self.literals.slots;
+        if slots.is_empty() {
+            return None;
+        }
+        let at = (self.bytes.as_ptr() as usize).checked_sub(self.literals.base)?;
+        slots
+            .binary_search_by_key(&at, |&(offset, _)| offset)
+            .ok()
+            .map(|k| slots[k].1)
+    }
+
+    /// The bytes in wire form, literals put back behind their
+    /// announcements, at most `limit` of them: for values kept raw
+    /// (extension data) and for quoting in errors.
+    pub fn to_wire(self, limit: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = self;
+        while out.len() < limit && !rest.bytes.is_empty() {
+            // The next slot inside the rest, if any.
+            let next = (1..=rest.bytes.len()).find(|&k| rest.bytes[k - 1] == b'\n' && rest.skip(k).slot().is_some());
+            let upto = next.unwrap_or(rest.bytes.len());
+            out.extend_from_slice(&rest.bytes[..upto]);
+            match next {
+                Some(k) => {
+                    out.extend_from_slice(rest.skip(k).slot().unwrap_or_default());
+                    rest = rest.skip(k);
+                }
+                None => break,
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+}
+
+impl std::ops::Deref for In<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl AsRef<[u8]> for In<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl<'a> nom::Input for In<'a> {
+    type Item = u8;
+    type Iter = std::iter::Copied<std::slice::Iter<'a, u8>>;
+    type IterIndices = std::iter::Enumerate<Self::Iter>;
+
+    fn input_len(&self) -> usize {
+        self.bytes.len()
+    }
+    fn take(&self, index: usize) -> Self {
+        self.with(&self.bytes[..index])
+    }
+    fn take_from(&self, index: usize) -> Self {
+        self.skip(index)
+    }
+    fn take_split(&self, index: usize) -> (Self, Self) {
+        let (prefix, suffix) = self.bytes.split_at(index);
+        (self.with(suffix), self.with(prefix))
+    }
+    fn position<P: Fn(u8) -> bool>(&self, predicate: P) -> Option<usize> {
+        self.bytes.iter().position(|&b| predicate(b))
+    }
+    fn iter_elements(&self) -> Self::Iter {
+        self.bytes.iter().copied()
+    }
+    fn iter_indices(&self) -> Self::IterIndices {
+        self.iter_elements().enumerate()
+    }
+    fn slice_index(&self, count: usize) -> Result<usize, nom::Needed> {
+        self.bytes.slice_index(count)
+    }
+}
+
+impl<'b> nom::Compare<&'b str> for In<'_> {
+    fn compare(&self, t: &'b str) -> nom::CompareResult {
+        self.bytes.compare(t)
+    }
+    fn compare_no_case(&self, t: &'b str) -> nom::CompareResult {
+        self.bytes.compare_no_case(t)
+    }
+}
+
+impl nom::Offset for In<'_> {
+    fn offset(&self, second: &Self) -> usize {
+        self.bytes.offset(second.bytes)
+    }
+}
 /// A rule's result.
 pub type Res<'a, T> = IResult<In<'a>, T>;
 
@@ -50,7 +215,7 @@ pub fn number64(i: In<'_>) -> Res<'_, u64> {
             None => return fail(i),
         }
     }
-    Ok((&i[digits..], n))
+    Ok((i.skip(digits), n))
 }
 
 /// `number` (32-bit).
@@ -61,7 +226,7 @@ pub fn number(i: In<'_>) -> Res<'_, u32> {
 /// `nil`.
 pub fn nil(i: In<'_>) -> Res<'_, ()> {
     match i.get(..3) {
-        Some(w) if w.eq_ignore_ascii_case(b"NIL") => Ok((&i[3..], ())),
+        Some(w) if w.eq_ignore_ascii_case(b"NIL") => Ok((i.skip(3), ())),
         _ => fail(i),
     }
 }
@@ -90,7 +255,9 @@ pub fn quoted(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
     let start = rest;
     // The common case, no escapes: one scan, borrowed.
     match rest.iter().position(|&c| matches!(c, b'"' | b'\\' | b'\r' | b'\n')) {
-        Some(end) if rest[end] == b'"' => return Ok((&rest[end + 1..], std::borrow::Cow::Borrowed(&rest[..end]))),
+        Some(end) if rest[end] == b'"' => {
+            return Ok((rest.skip(end + 1), std::borrow::Cow::Borrowed(&rest.bytes()[..end])))
+        }
         _ => {}
     }
     let mut owned: Option<Vec<u8>> = None;
@@ -100,33 +267,42 @@ pub fn quoted(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
             Some(b'"') => {
                 let value = match owned {
                     Some(v) => std::borrow::Cow::Owned(v),
-                    None => std::borrow::Cow::Borrowed(&start[..start.len() - rest.len()]),
+                    None => std::borrow::Cow::Borrowed(start.consumed(rest).bytes()),
                 };
-                return Ok((&rest[1..], value));
+                return Ok((rest.skip(1), value));
             }
             Some(b'\\') => {
                 let Some(&c) = rest.get(1).filter(|c| matches!(c, b'"' | b'\\')) else {
                     return fail(rest);
                 };
-                let v = owned.get_or_insert_with(|| start[..start.len() - rest.len()].to_vec());
+                let v = owned.get_or_insert_with(|| start.consumed(rest).to_vec());
                 v.push(c);
-                rest = &rest[2..];
+                rest = rest.skip(2);
             }
             Some(&c) => {
                 if let Some(v) = &mut owned {
                     v.push(c);
                 }
-                rest = &rest[1..];
+                rest = rest.skip(1);
             }
         }
     }
 }
 
-/// `literal` (and `literal8`, `~{n}`): the data after `{n}` CRLF.
+/// `literal` (and `literal8`, `~{n}`): the data after `{n}` CRLF, inline
+/// in wire form, or the item it was framed into.
 pub fn literal(i: In<'_>) -> Res<'_, In<'_>> {
     let (i, _) = opt(char('~')).parse(i)?;
     let (i, n) = delimited(char('{'), number64, char('}')).parse(i)?;
     let (i, _) = tag("\r\n").parse(i)?;
+    if let Some(data) = i.slot() {
+        // The announcement must say what was framed: a made-up item pair
+        // whose count disagrees is not a response.
+        return match u64::try_from(data.len()) {
+            Ok(len) if len == n => Ok((i, i.with(data))),
+            _ => fail(i),
+        };
+    }
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     take(n).parse(i)
 }
@@ -137,7 +313,7 @@ pub fn string(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
     // envelope and body part.
     match i.first() {
         Some(b'"') => quoted(i),
-        Some(b'{' | b'~') => map(literal, std::borrow::Cow::Borrowed).parse(i),
+        Some(b'{' | b'~') => map(literal, |l| std::borrow::Cow::Borrowed(l.bytes())).parse(i),
         _ => fail(i),
     }
 }
@@ -167,7 +343,13 @@ pub fn string_text(i: In<'_>) -> Res<'_, String> {
 
 /// `astring`.
 pub fn astring(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
-    alt((map(take_while1(is_astring_char), std::borrow::Cow::Borrowed), string)).parse(i)
+    alt((
+        map(take_while1(is_astring_char), |a: In<'_>| {
+            std::borrow::Cow::Borrowed(a.bytes())
+        }),
+        string,
+    ))
+    .parse(i)
 }
 
 /// `astring` as text (lossy UTF-8).
@@ -181,8 +363,8 @@ pub fn mailbox(i: In<'_>) -> Res<'_, String> {
 }
 
 /// Bytes as text; invalid UTF-8 becomes U+FFFD.
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+pub fn text(b: impl AsRef<[u8]>) -> String {
+    String::from_utf8_lossy(b.as_ref()).into_owned()
 }
 
 /// `flag` (also `flag-perm`'s `\*` and `\Recent`): the flag as sent.
@@ -253,13 +435,13 @@ fn generic_value_at(i: In<'_>, depth: usize) -> Res<'_, In<'_>> {
     if i.first() == Some(&b'(') {
         let (mut rest, _) = char('(').parse(i)?;
         if let Ok((r, _)) = char::<_, nom::error::Error<In<'_>>>(')').parse(rest) {
-            return Ok((r, &i[..i.len() - r.len()]));
+            return Ok((r, i.consumed(r)));
         }
         loop {
             let (r, _) = generic_value_at(rest, depth + 1)?;
             rest = r;
             if let Ok((r, _)) = char::<_, nom::error::Error<In<'_>>>(')').parse(rest) {
-                return Ok((r, &i[..i.len() - r.len()]));
+                return Ok((r, i.consumed(r)));
             }
             let (r, _) = sp(rest)?;
             rest = r;
@@ -272,10 +454,11 @@ fn generic_value_at(i: In<'_>, depth: usize) -> Res<'_, In<'_>> {
     .parse(i)
 }
 
-/// The rest of the input after an optional space, as raw bytes.
+/// The rest of the input after an optional space, as raw bytes in wire
+/// form.
 pub fn rest_raw(i: In<'_>) -> Res<'_, Vec<u8>> {
     let (i, _) = opt(sp).parse(i)?;
-    Ok((&i[i.len()..], i.to_vec()))
+    Ok((i.skip(i.len()), i.to_wire(usize::MAX)))
 }
 
 /// Skips spaces (Dovecot and others are not always strict about them).
@@ -289,25 +472,26 @@ mod tests {
 
     #[test]
     fn strings() {
-        assert_eq!(&*quoted(b"\"a\\\"b\\\\c\" x").unwrap().1, b"a\"b\\c");
-        assert_eq!(quoted(b"\"abc\" x").unwrap().0, b" x");
-        assert_eq!(literal(b"{3}\r\nabcd").unwrap(), (&b"d"[..], &b"abc"[..]));
-        assert_eq!(literal(b"~{2}\r\n\0\x01").unwrap().1, b"\0\x01");
-        assert!(literal(b"{9}\r\nabc").is_err());
-        assert_eq!(nstring(b"NIL").unwrap().1, None);
-        assert_eq!(astring_text(b"INBOX]").unwrap().1, "INBOX]");
-        assert!(quoted(b"\"a\r\n\"").is_err());
+        assert_eq!(&*quoted(In::wire(b"\"a\\\"b\\\\c\" x")).unwrap().1, b"a\"b\\c");
+        assert_eq!(quoted(In::wire(b"\"abc\" x")).unwrap().0.bytes(), b" x");
+        let (rest, data) = literal(In::wire(b"{3}\r\nabcd")).unwrap();
+        assert_eq!((rest.bytes(), data.bytes()), (&b"d"[..], &b"abc"[..]));
+        assert_eq!(literal(In::wire(b"~{2}\r\n\0\x01")).unwrap().1.bytes(), b"\0\x01");
+        assert!(literal(In::wire(b"{9}\r\nabc")).is_err());
+        assert_eq!(nstring(In::wire(b"NIL")).unwrap().1, None);
+        assert_eq!(astring_text(In::wire(b"INBOX]")).unwrap().1, "INBOX]");
+        assert!(quoted(In::wire(b"\"a\r\n\"")).is_err());
     }
 
     #[test]
     fn flags_and_sets() {
         assert_eq!(
-            flag_list(b"(\\Seen $Label \\*)").unwrap().1,
+            flag_list(In::wire(b"(\\Seen $Label \\*)")).unwrap().1,
             vec!["\\Seen", "$Label", "\\*"]
         );
-        assert_eq!(flag_list(b"()").unwrap().1, Vec::<String>::new());
+        assert_eq!(flag_list(In::wire(b"()")).unwrap().1, Vec::<String>::new());
         assert_eq!(
-            sequence_set(b"1,3:2,5:*").unwrap().1,
+            sequence_set(In::wire(b"1,3:2,5:*")).unwrap().1,
             vec![
                 SeqRange { first: 1, last: 1 },
                 SeqRange { first: 2, last: 3 },
@@ -321,8 +505,11 @@ mod tests {
 
     #[test]
     fn generic_values_nest_but_not_forever() {
-        assert_eq!(generic_value(b"(\"a\" (1 NIL) x) y").unwrap().0, b" y");
+        assert_eq!(
+            generic_value(In::wire(b"(\"a\" (1 NIL) x) y")).unwrap().0.bytes(),
+            b" y"
+        );
         let deep = format!("{}{}", "(".repeat(200), ")".repeat(200));
-        assert!(generic_value(deep.as_bytes()).is_err());
+        assert!(generic_value(In::wire(deep.as_bytes())).is_err());
     }
 }

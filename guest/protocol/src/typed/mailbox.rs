@@ -130,13 +130,15 @@ mod tests {
 
     #[test]
     fn list_forms() {
-        let e = list_entry(b"(\\HasNoChildren \\Sent) \"/\" \"Sent Items\"").unwrap().1;
+        let e = list_entry(In::wire(b"(\\HasNoChildren \\Sent) \"/\" \"Sent Items\""))
+            .unwrap()
+            .1;
         assert_eq!(e.attributes, vec!["\\HasNoChildren", "\\Sent"]);
         assert_eq!(e.delimiter.as_deref(), Some("/"));
         assert_eq!(e.name, "Sent Items");
-        let e = list_entry(b"() NIL {3}\r\na\"b").unwrap().1;
+        let e = list_entry(In::wire(b"() NIL {3}\r\na\"b")).unwrap().1;
         assert_eq!((e.delimiter, e.name.as_str()), (None, "a\"b"));
-        let e = list_entry(b"(\\Subscribed) \".\" INBOX (\"CHILDINFO\" (\"SUBSCRIBED\"))")
+        let e = list_entry(In::wire(b"(\\Subscribed) \".\" INBOX (\"CHILDINFO\" (\"SUBSCRIBED\"))"))
             .unwrap()
             .1;
         assert_eq!(e.extended, b"(\"CHILDINFO\" (\"SUBSCRIBED\"))");
@@ -144,21 +146,25 @@ mod tests {
 
     #[test]
     fn status_quota_acl_namespace() {
-        let s = status(b"\"a b\" (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 18446744073709551615)")
-            .unwrap()
-            .1;
+        let s = status(In::wire(
+            b"\"a b\" (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 18446744073709551615)",
+        ))
+        .unwrap()
+        .1;
         assert_eq!(s.get("highestmodseq"), Some(u64::MAX));
-        let s = status(b"INBOX (MESSAGES 3 MAILBOXID (F2212ea87-6097-4256-9d51-71338625) UNSEEN 1)")
-            .unwrap()
-            .1;
+        let s = status(In::wire(
+            b"INBOX (MESSAGES 3 MAILBOXID (F2212ea87-6097-4256-9d51-71338625) UNSEEN 1)",
+        ))
+        .unwrap()
+        .1;
         assert_eq!(s.items, vec![("MESSAGES".to_string(), 3), ("UNSEEN".to_string(), 1)]);
-        let q = quota(b"\"\" (STORAGE 10 512 MESSAGE 1 100)").unwrap().1;
+        let q = quota(In::wire(b"\"\" (STORAGE 10 512 MESSAGE 1 100)")).unwrap().1;
         assert_eq!(q.resources[1].limit, 100);
-        let r = quota_root(b"INBOX \"\" User").unwrap().1;
+        let r = quota_root(In::wire(b"INBOX \"\" User")).unwrap().1;
         assert_eq!(r.roots, vec!["", "User"]);
-        let a = acl(b"INBOX owner lrswipkxtecda anyone lr").unwrap().1;
+        let a = acl(In::wire(b"INBOX owner lrswipkxtecda anyone lr")).unwrap().1;
         assert_eq!(a.entries[1], ("anyone".into(), "lr".into()));
-        let n = namespaces(b"((\"\" \"/\")) NIL ((\"Shared/\" \"/\" \"X-EXT\" (\"a\")))")
+        let n = namespaces(In::wire(b"((\"\" \"/\")) NIL ((\"Shared/\" \"/\" \"X-EXT\" (\"a\")))"))
             .unwrap()
             .1;
         assert_eq!(n.personal[0].prefix, "");

@@ -323,36 +323,69 @@ pub struct AppendUid {
     pub uids: Vec<SeqRange>,
 }
 
-/// Joins the items of a data list into whole responses in wire form:
-/// imaplib splits a response with literals into `(header, literal)` items
-/// followed by the line that ends it, so a `bytes` item closes a response.
-/// Literals are put back behind their `{n}` announcement with CRLF.
-pub fn responses(data: &[DataItem]) -> Vec<std::borrow::Cow<'_, [u8]>> {
+/// One response of a data list as the typed rules read it: its text
+/// between literals (the skeleton, borrowed when the response has no
+/// literal) and where its literals are. imaplib splits a response with
+/// literals into `(header, literal)` items followed by the line that ends
+/// it, so a `bytes` item closes a response; the headers and that line are
+/// joined, each keeping its `{n}` announcement and CRLF, while the
+/// literals are read where they were framed (see [`grammar::Literals`]).
+pub struct Response<'a> {
+    skeleton: std::borrow::Cow<'a, [u8]>,
+    /// `(skeleton offset after the announcement, literal)`.
+    slots: Vec<(usize, &'a [u8])>,
+}
+
+impl<'a> Response<'a> {
+    /// Runs `rule` over the whole response: it must consume all of it.
+    fn parse<T>(
+        &self,
+        what: &str,
+        rule: impl FnOnce(grammar::In<'_>) -> nom::IResult<grammar::In<'_>, T>,
+    ) -> Result<T> {
+        let literals = grammar::Literals::new(&self.skeleton, &self.slots);
+        let input = grammar::In::skeleton(&self.skeleton, &literals);
+        match rule(input) {
+            Ok((rest, v)) if rest.is_empty() => Ok(v),
+            _ => Err(grammar_error(what, &input.to_wire(crate::error::QUOTE_LIMIT + 1))),
+        }
+    }
+}
+
+/// The responses of a data list.
+pub fn responses(data: &[DataItem]) -> Vec<Response<'_>> {
     use std::borrow::Cow;
     let mut out = Vec::new();
-    let mut pending: Option<Vec<u8>> = None;
+    let mut pending: Option<Response<'_>> = None;
     for item in data {
         match item {
             DataItem::None => {}
             DataItem::Bytes(b) => match pending.take() {
-                Some(mut buf) => {
-                    buf.extend_from_slice(b);
-                    out.push(Cow::Owned(buf));
+                Some(mut r) => {
+                    r.skeleton.to_mut().extend_from_slice(b);
+                    out.push(r);
                 }
-                None => out.push(Cow::Borrowed(b.as_slice())),
+                None => out.push(Response {
+                    skeleton: Cow::Borrowed(b.as_slice()),
+                    slots: Vec::new(),
+                }),
             },
             DataItem::Literal(h, l) => {
-                let buf = pending.get_or_insert_with(|| Vec::with_capacity(h.len() + l.len() + 64));
-                buf.extend_from_slice(h);
-                buf.extend_from_slice(b"\r\n");
-                buf.extend_from_slice(l);
+                let r = pending.get_or_insert_with(|| Response {
+                    skeleton: Cow::Owned(Vec::with_capacity(h.len() + 64)),
+                    slots: Vec::new(),
+                });
+                let skeleton = r.skeleton.to_mut();
+                skeleton.extend_from_slice(h);
+                skeleton.extend_from_slice(b"\r\n");
+                r.slots.push((skeleton.len(), l.as_slice()));
             }
         }
     }
     // A data list cut after a literal (the trailer never came): parse what
     // there is, so the caller gets a grammar error naming it.
-    if let Some(buf) = pending {
-        out.push(Cow::Owned(buf));
+    if let Some(r) = pending {
+        out.push(r);
     }
     out
 }
@@ -362,15 +395,9 @@ pub fn responses(data: &[DataItem]) -> Vec<std::borrow::Cow<'_, [u8]>> {
 fn parse_each<T>(
     what: &str,
     data: &[DataItem],
-    mut rule: impl FnMut(&[u8]) -> nom::IResult<&[u8], T>,
+    mut rule: impl FnMut(grammar::In<'_>) -> nom::IResult<grammar::In<'_>, T>,
 ) -> Result<Vec<T>> {
-    responses(data)
-        .iter()
-        .map(|r| match rule(r) {
-            Ok(([], v)) => Ok(v),
-            _ => Err(grammar_error(what, r)),
-        })
-        .collect()
+    responses(data).iter().map(|r| r.parse(what, &mut rule)).collect()
 }
 
 /// `error` quoting the response that did not parse.
@@ -418,7 +445,7 @@ pub fn parse_esearch(data: &[DataItem]) -> Result<Vec<Esearch>> {
 pub fn parse_thread(data: &[DataItem]) -> Result<Vec<ThreadNode>> {
     let mut nodes = Vec::new();
     for r in responses(data) {
-        numbers::threads(&r, &mut nodes).map_err(|_| grammar_error("THREAD", &r))?;
+        r.parse("THREAD", |i| numbers::threads(i, &mut nodes))?;
     }
     Ok(nodes)
 }
@@ -458,4 +485,91 @@ pub fn parse_copyuid(data: &[DataItem]) -> Result<Option<CopyUid>> {
 /// APPENDUID data; the last code wins.
 pub fn parse_appenduid(data: &[DataItem]) -> Result<Option<AppendUid>> {
     Ok(parse_each("APPENDUID", data, numbers::append_uid)?.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(header: &[u8], literal: &[u8]) -> DataItem {
+        DataItem::Literal(header.to_vec(), literal.to_vec())
+    }
+
+    /// A FETCH response as imaplib frames it: two literals, one inside the
+    /// ENVELOPE, one as a body section.
+    fn framed(body: &[u8]) -> Vec<DataItem> {
+        vec![
+            lit(b"7 (UID 9 ENVELOPE (NIL {6}", b"Caf\xc3\xa9!"),
+            lit(
+                format!(" NIL NIL NIL NIL NIL NIL NIL NIL) BODY[] {{{}}}", body.len()).as_bytes(),
+                body,
+            ),
+            DataItem::Bytes(b" FLAGS (\\Seen))".to_vec()),
+        ]
+    }
+
+    #[test]
+    fn literals_are_read_where_they_were_framed() {
+        let body = vec![b'x'; 100_000];
+        let items = framed(&body);
+        let r = responses(&items);
+        assert_eq!(r.len(), 1);
+        // The skeleton holds the text between literals, not the literals.
+        assert!(r[0].skeleton.len() < 200, "{}", r[0].skeleton.len());
+        let m = parse_fetch(&items).unwrap().remove(0);
+        assert_eq!(m.uid, Some(9));
+        assert_eq!(m.envelope.unwrap().subject.as_deref(), Some(&b"Caf\xc3\xa9!"[..]));
+        assert_eq!(m.sections[0].data.as_deref(), Some(&body[..]));
+        assert_eq!(m.flags, Some(vec!["\\Seen".to_string()]));
+    }
+
+    #[test]
+    fn framed_items_and_wire_form_parse_alike() {
+        let items = framed(b"Subject: hi\r\n\r\n{3}\r\nnot a literal\r\n");
+        let mut wire = Vec::new();
+        for item in &items {
+            match item {
+                DataItem::Literal(h, l) => {
+                    wire.extend_from_slice(h);
+                    wire.extend_from_slice(b"\r\n");
+                    wire.extend_from_slice(l);
+                }
+                DataItem::Bytes(b) => wire.extend_from_slice(b),
+                DataItem::None => {}
+            }
+        }
+        assert_eq!(
+            parse_fetch(&items).unwrap(),
+            parse_fetch(&[DataItem::Bytes(wire)]).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_announcement_that_disagrees_with_its_literal_is_refused() {
+        let items = vec![lit(b"1 (BODY[] {5}", b"abc"), DataItem::Bytes(b")".to_vec())];
+        let e = parse_fetch(&items).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Malformed);
+        // The quote shows the response in wire form, literal included.
+        assert!(e.message().contains("{5}\\r\\nabc)"), "{}", e.message());
+    }
+
+    #[test]
+    fn raw_extension_data_keeps_its_literals() {
+        let items = vec![
+            lit(b"1 (X-GM-LABELS ({2}", b"a)"),
+            DataItem::Bytes(b" \\Inbox))".to_vec()),
+        ];
+        let m = parse_fetch(&items).unwrap().remove(0);
+        assert_eq!(
+            m.other,
+            vec![("X-GM-LABELS".to_string(), b"({2}\r\na) \\Inbox)".to_vec())]
+        );
+        let items = vec![
+            lit(b"(\\HasNoChildren) \"/\" {4}", b"a\"b)"),
+            DataItem::Bytes(b" (\"CHILDINFO\" ({3}\r\nx y))".to_vec()),
+        ];
+        let e = parse_list(&items).unwrap().remove(0);
+        assert_eq!(e.name, "a\"b)");
+        assert_eq!(e.extended, b"(\"CHILDINFO\" ({3}\r\nx y))");
+    }
 }

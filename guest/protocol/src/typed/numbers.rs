@@ -75,7 +75,7 @@ pub fn esearch(i: In<'_>) -> Res<'_, Esearch> {
 pub fn threads<'a>(i: In<'a>, nodes: &mut Vec<ThreadNode>) -> Res<'a, ()> {
     let mut i = i;
     loop {
-        i = &i[i.iter().take_while(|c| **c == b' ').count()..];
+        i = i.skip(i.iter().take_while(|c| **c == b' ').count());
         if i.is_empty() {
             return Ok((i, ()));
         }
@@ -105,12 +105,12 @@ fn thread_list<'a>(i: In<'a>, nodes: &mut Vec<ThreadNode>, parent: Option<u32>, 
             });
             last = Some(nodes.len() as u32 - 1);
             i = r;
-            match i {
+            match *i {
                 [b' ', b'(', ..] => {
-                    i = &i[1..];
+                    i = i.skip(1);
                     break;
                 }
-                [b' ', ..] => i = &i[1..],
+                [b' ', ..] => i = i.skip(1),
                 _ => break,
             }
         }
@@ -119,7 +119,7 @@ fn thread_list<'a>(i: In<'a>, nodes: &mut Vec<ThreadNode>, parent: Option<u32>, 
         i = thread_list(i, nodes, last, depth + 1)?.0;
         // Tolerate `(a)(b)` and `(a) (b)` alike.
         if i.starts_with(b" (") {
-            i = &i[1..];
+            i = i.skip(1);
         }
     }
     let (i, _) = char(')').parse(i)?;
@@ -155,26 +155,28 @@ mod tests {
 
     #[test]
     fn search_forms() {
-        assert_eq!(search(b"").unwrap().1, SearchResult::default());
-        let r = search(b"2 84 882 (MODSEQ 917162500)").unwrap().1;
+        assert_eq!(search(In::wire(b"")).unwrap().1, SearchResult::default());
+        let r = search(In::wire(b"2 84 882 (MODSEQ 917162500)")).unwrap().1;
         assert_eq!((r.ids, r.modseq), (vec![2, 84, 882], Some(917_162_500)));
-        assert!(search(b"1 x").is_err());
+        assert!(search(In::wire(b"1 x")).is_err());
     }
 
     #[test]
     fn esearch_forms() {
-        let e = esearch(b"(TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11").unwrap().1;
+        let e = esearch(In::wire(b"(TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11"))
+            .unwrap()
+            .1;
         assert_eq!(e.tag.as_deref(), Some("A282"));
         assert!(e.uid);
         assert_eq!((e.min, e.max, e.count), (Some(2), None, Some(3)));
         assert_eq!(e.all.len(), 2);
-        assert_eq!(esearch(b"(TAG \"A\") UID").unwrap().1.count, None);
+        assert_eq!(esearch(In::wire(b"(TAG \"A\") UID")).unwrap().1.count, None);
     }
 
     #[test]
     fn rfc5256_thread_example() {
         let mut nodes = Vec::new();
-        threads(b"(2)(3 6 (4 23)(44 7 96))", &mut nodes).unwrap();
+        threads(In::wire(b"(2)(3 6 (4 23)(44 7 96))"), &mut nodes).unwrap();
         let ids: Vec<_> = nodes
             .iter()
             .map(|n| (n.id.unwrap(), n.parent.map(|p| nodes[p as usize].id.unwrap())))
@@ -193,18 +195,18 @@ mod tests {
             ]
         );
         let mut nodes = Vec::new();
-        threads(b"((1)(2))", &mut nodes).unwrap();
+        threads(In::wire(b"((1)(2))"), &mut nodes).unwrap();
         assert_eq!(nodes[0].id, None);
         assert_eq!(nodes[2].parent, Some(0));
     }
 
     #[test]
     fn uidplus_codes() {
-        let c = copy_uid(b"38505 304,319:320 3956:3958").unwrap().1;
+        let c = copy_uid(In::wire(b"38505 304,319:320 3956:3958")).unwrap().1;
         assert_eq!(
             (c.uid_validity, c.source.len(), c.destination[0].last),
             (38505, 2, 3958)
         );
-        assert_eq!(append_uid(b"38505 3955").unwrap().1.uids[0].first, 3955);
+        assert_eq!(append_uid(In::wire(b"38505 3955")).unwrap().1.uids[0].first, 3955);
     }
 }
