@@ -56,7 +56,7 @@ test: build-python build-js
 
 # Run each fuzz target for SECONDS (needs nightly and cargo-fuzz: `cargo install cargo-fuzz`).
 fuzz SECONDS="60":
-    cd guest/protocol && for t in response_parser framing_chunks session_script encode_roundtrip; do \
+    cd guest/protocol && for t in response_parser framing_chunks session_script encode_roundtrip typed_parsers; do \
         mkdir -p fuzz/corpus/$t && cargo +nightly fuzz run $t fuzz/corpus/$t fuzz/seeds -- -max_total_time={{SECONDS}} -max_len=4096 2>&1 | tail -3; \
     done
 

@@ -263,23 +263,23 @@ impl Client {
     }
 
     /// `FETCH set (items)`, typed; holds every message at once (see
-    /// [`Client::stream`] for large sets).
+    /// [`Client::stream`] for large sets). The records are parsed inside
+    /// the protocol component from the bytes as framed, so message data
+    /// crosses into the plugin once, as records, not as imaplib's raw
+    /// items that `parse-fetch` would have to take back.
     ///
     /// # Errors
     /// NO/BAD, connection failures, responses that do not parse.
     pub fn fetch(&self, set: &SequenceSet, items: &str) -> Result<Vec<FetchMessage>> {
-        let r = ok("FETCH", self.imap.fetch(&set.to_string(), &format!("({items})"))?)?;
-        Ok(typed::parse_fetch(&r.data)?)
+        self.stream(set, items, false)?.collect()
     }
 
-    /// `UID FETCH set (items)`, typed.
+    /// `UID FETCH set (items)`, typed, as [`Client::fetch`].
     ///
     /// # Errors
     /// As [`Client::fetch`].
     pub fn uid_fetch(&self, set: &SequenceSet, items: &str) -> Result<Vec<FetchMessage>> {
-        let args = [set.to_string(), format!("({items})")];
-        let r = ok("UID FETCH", self.imap.uid("FETCH", &args)?)?;
-        Ok(typed::parse_fetch(&r.data)?)
+        self.stream(set, items, true)?.collect()
     }
 
     /// `FETCH` (or `UID FETCH`) one message at a time while the response
