@@ -37,10 +37,16 @@ pub fn bytes(b: &[u8]) -> String {
 /// `repr` of at most `limit` bytes of `b`, with `...` and the full length
 /// when it was cut, so a hostile megabyte line does not flood a log.
 pub fn bytes_truncated(b: &[u8], limit: usize) -> String {
-    if b.len() <= limit {
-        bytes(b)
+    bytes_truncated_of(b, b.len(), limit)
+}
+
+/// [`bytes_truncated`] of a value of `len` bytes of which `b` is the start
+/// (at least `limit` of them when `len` is over the limit).
+pub fn bytes_truncated_of(b: &[u8], len: usize, limit: usize) -> String {
+    if len <= limit {
+        bytes(&b[..len.min(b.len())])
     } else {
-        format!("{}... ({} bytes)", bytes(&b[..limit]), b.len())
+        format!("{}... ({len} bytes)", bytes(&b[..limit.min(b.len())]))
     }
 }
 

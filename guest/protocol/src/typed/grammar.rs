@@ -105,20 +105,16 @@ impl<'a> In<'a> {
     pub fn to_wire(self, limit: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut rest = self;
-        while out.len() < limit && !rest.bytes.is_empty() {
-            // The next slot inside the rest, if any.
-            let next = (1..=rest.bytes.len()).find(|&k| rest.bytes[k - 1] == b'\n' && rest.skip(k).slot().is_some());
-            let upto = next.unwrap_or(rest.bytes.len());
-            out.extend_from_slice(&rest.bytes[..upto]);
-            match next {
-                Some(k) => {
-                    out.extend_from_slice(rest.skip(k).slot().unwrap_or_default());
-                    rest = rest.skip(k);
-                }
-                None => break,
-            }
+        while out.len() < limit {
+            let wanted = rest.bytes.len().min(limit - out.len());
+            // The next slot inside what is still wanted, if any.
+            let next = (1..=wanted).find(|&k| rest.bytes[k - 1] == b'\n' && rest.skip(k).slot().is_some());
+            out.extend_from_slice(&rest.bytes[..next.unwrap_or(wanted)]);
+            let Some(k) = next else { break };
+            rest = rest.skip(k);
+            let literal = rest.slot().unwrap_or_default();
+            out.extend_from_slice(&literal[..literal.len().min(limit - out.len())]);
         }
-        out.truncate(limit);
         out
     }
 }

@@ -347,7 +347,12 @@ impl<'a> Response<'a> {
         let input = grammar::In::skeleton(&self.skeleton, &literals);
         match rule(input) {
             Ok((rest, v)) if rest.is_empty() => Ok(v),
-            _ => Err(grammar_error(what, &input.to_wire(crate::error::QUOTE_LIMIT + 1))),
+            _ => {
+                let limit = crate::error::QUOTE_LIMIT;
+                let len = self.skeleton.len() + self.slots.iter().map(|(_, l)| l.len()).sum::<usize>();
+                let shown = pyrepr::bytes_truncated_of(&input.to_wire(limit), len, limit);
+                Err(grammar_error_shown(what, &shown))
+            }
         }
     }
 }
@@ -402,12 +407,14 @@ fn parse_each<T>(
 
 /// `error` quoting the response that did not parse.
 pub fn grammar_error(what: &str, bytes: &[u8]) -> ImapError {
+    grammar_error_shown(what, &pyrepr::bytes_truncated(bytes, crate::error::QUOTE_LIMIT))
+}
+
+/// `error` showing the response that did not parse as `shown`.
+fn grammar_error_shown(what: &str, shown: &str) -> ImapError {
     ImapError::error_kind(
         crate::error::ErrorKind::Malformed,
-        format!(
-            "cannot parse {what} response: {}",
-            pyrepr::bytes_truncated(bytes, crate::error::QUOTE_LIMIT)
-        ),
+        format!("cannot parse {what} response: {shown}"),
     )
 }
 
@@ -551,6 +558,26 @@ mod tests {
         assert_eq!(e.kind(), crate::error::ErrorKind::Malformed);
         // The quote shows the response in wire form, literal included.
         assert!(e.message().contains("{5}\\r\\nabc)"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_long_response_is_quoted_truncated_with_its_whole_length() {
+        let items = vec![
+            lit(b"1 (BODY[] {100000}", &[b'x'; 100_000]),
+            DataItem::Bytes(b" oops".to_vec()),
+        ];
+        let e = parse_fetch(&items).unwrap_err();
+        let wire_len = b"1 (BODY[] {100000}\r\n".len() + 100_000 + b" oops".len();
+        assert!(
+            e.message().ends_with(&format!("... ({wire_len} bytes)")),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().len() < 2 * crate::error::QUOTE_LIMIT + 100,
+            "{}",
+            e.message().len()
+        );
     }
 
     #[test]
