@@ -554,27 +554,13 @@ fn cyrus_envelope_munges_8bit_and_sends_quotes_as_literals() {
     assert_eq!((t.year, t.month, t.day, t.hour, t.utc_offset), (2024, 1, 6, 7, 0));
     // FLAGS come first whatever the request's order.
     assert_eq!(msgs[2].flags.as_deref().unwrap(), ["\\Recent", "\\Answered", "\\Seen"]);
-    let e = msgs[5].envelope.as_ref().unwrap();
-    assert_eq!(e.subject, s("He said \"hi\" \\o/"));
-    assert_eq!(e.from[0].name, s("Doe, John \"JD\""));
-    assert_eq!(e.reply_to[0].name, s("back\\slash"));
-    let to: Vec<_> = e.to.iter().map(|a| (a.mailbox.clone(), a.host.clone())).collect();
-    assert_eq!(
-        to,
-        vec![
-            (s("undisclosed-recipients"), None),
-            (None, None),
-            (s("Friends"), None),
-            (s("a"), s("b.c")),
-            (s("d"), s("e.f")),
-            (None, None)
-        ]
-    );
-    assert_eq!(e.cc.len(), 4);
-    assert_eq!(
-        (e.bcc[0].adl.clone(), e.bcc[0].mailbox.clone()),
-        (s("@relay.example.net"), s("hidden"))
-    );
+    // Message 6 (quotes, backslashes, groups, a route) reads exactly as
+    // Dovecot's, though Cyrus sent its quoted strings as literals.
+    assert!(capture_from(Cyrus, "fetch_full")
+        .windows(24)
+        .any(|w| w == b"{16}\r\nHe said \"hi\" \\o/"));
+    let dovecot = typed::parse_fetch(&data("fetch_full", "FETCH")).unwrap();
+    assert_eq!(msgs[5].envelope, dovecot[5].envelope);
     // The stored message itself has the X bytes too: RFC822.SIZE counts them.
     let raw = typed::parse_fetch(&data_from(Cyrus, "fetch_rfc822", "FETCH")).unwrap();
     let body = raw[2].sections[0].data.as_ref().unwrap();
