@@ -31,10 +31,6 @@ impl Server {
     }
 }
 
-fn capture(name: &str) -> Vec<u8> {
-    capture_from(Dovecot, name)
-}
-
 fn capture_from(server: Server, name: &str) -> Vec<u8> {
     let path = server.dir().join(format!("{name}.txt"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -156,8 +152,11 @@ fn paths(parts: &[BodyPart]) -> Vec<(String, String, Option<u32>)> {
         .collect()
 }
 
+/// An ENVELOPE field: NIL or bytes.
+type Field = Option<Vec<u8>>;
+
 /// `(mailbox, host)` of each address (group markers have no host).
-fn mailboxes_and_hosts(list: &[typed::Address]) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn mailboxes_and_hosts(list: &[typed::Address]) -> Vec<(Field, Field)> {
     list.iter().map(|a| (a.mailbox.clone(), a.host.clone())).collect()
 }
 
