@@ -92,6 +92,29 @@ impl Server {
         user
     }
 
+    /// The arguments the example plugins take to reach `user`'s mail:
+    /// `--host`, `--port`, `--user`, `--password` where the server listens,
+    /// else `--stream` with its pre-authenticated command (Courier).
+    pub fn plugin_args(&self, user: &str) -> Vec<String> {
+        match self.env.get("WASIMAP_IMAP_PORT") {
+            Some(port) => tcp_plugin_args(port, user, self.password()),
+            None => vec![
+                "--stream".to_string(),
+                format!("{} {user}", self.get("WASIMAP_STREAM_COMMAND")),
+            ],
+        }
+    }
+
+    /// `name`, written with `/` between levels, in the server's personal
+    /// namespace: Courier's is `INBOX.` with `.` (`Archive/2024` →
+    /// `INBOX.Archive.2024`), the others' `""` with `/`. INBOX is INBOX.
+    pub fn mailbox(&self, name: &str) -> String {
+        match self.name() {
+            "courier" if !name.eq_ignore_ascii_case("INBOX") => format!("INBOX.{}", name.replace('/', ".")),
+            _ => name.to_string(),
+        }
+    }
+
     /// The lines that open a session for `user`: TCP and LOGIN where the
     /// server listens, else its pre-authenticated stream (Courier).
     pub fn open_lines(&self, user: &str) -> Vec<Value> {
@@ -224,12 +247,15 @@ pub fn prebuilt_plugin(relative: &str, recipe: &str) -> PathBuf {
 /// The connection arguments the example plugins take (Rust SDK and
 /// Python alike) for `user` on the plain port.
 pub fn plugin_login_args(user: &str, password: &str) -> Vec<String> {
-    let port = dovecot().imap_port().to_string();
+    tcp_plugin_args(&dovecot().imap_port().to_string(), user, password)
+}
+
+fn tcp_plugin_args(port: &str, user: &str, password: &str) -> Vec<String> {
     [
         "--host",
         "127.0.0.1",
         "--port",
-        &port,
+        port,
         "--user",
         user,
         "--password",
@@ -346,7 +372,12 @@ pub fn shell_on(server: &'static Server, script: &[Value]) -> Vec<Value> {
 
 /// Runs a plugin with `args` and `stdin`, capturing its output.
 pub fn run_plugin(name: &str, args: &[String], stdin: &[u8]) -> Outcome {
-    runner().run(component(name), args, Stdio::Captured(stdin.to_vec()))
+    run_plugin_on(dovecot(), name, args, stdin)
+}
+
+/// [`run_plugin`] with [`runner_for`]`(server)`'s grants.
+pub fn run_plugin_on(server: &'static Server, name: &str, args: &[String], stdin: &[u8]) -> Outcome {
+    runner_for(server).run(component_for(server, name), args, Stdio::Captured(stdin.to_vec()))
 }
 
 /// Runs a shell-plugin script (one JSON value per call) and returns one

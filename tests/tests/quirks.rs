@@ -10,7 +10,7 @@
 //! docs/servers.md lists these with what wasimap does.
 
 use serde_json::{json, Value};
-use wasimap_protocol::typed::{parse_fetch, FetchMessage};
+use wasimap_protocol::typed::{parse_fetch, parse_status, FetchMessage};
 use wasimap_protocol::DataItem;
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
 use wasimap_tests::shell;
@@ -520,6 +520,52 @@ fn envelope_unescaped_quotes_in_message_id() {
         &[json!(["fetch", "364", "(ENVELOPE RFC822.SIZE)"])],
     );
     typed_error(&a[1]);
+    assert_in_step(&a);
+}
+
+/// UIDNEXT missing or odd (RFC 3501 7.1: without it "the client can not
+/// make any assumptions about the next unique identifier value"). A SELECT
+/// that ends without `[UIDNEXT]` (Winmail Pro, modern-email/defects#43 and
+/// chatmail/core#4842; Courier-IMAP 5.0 does the same, see
+/// `captures/courier/select.txt`), then the STATUS fallback those clients
+/// use answered with an empty list, `* STATUS "INBOX" ()` (mail.163.com,
+/// chatmail/core#5049), then a UIDNEXT that did not advance past a UID
+/// already seen (Exchange 2007's stale STATUS UIDNEXT, smiley22/S22.Imap#31).
+/// imaplib keeps what came: `response('UIDNEXT')` is `[None]`, the STATUS
+/// data as sent; the typed STATUS has no UIDNEXT rather than a made-up 0.
+#[test]
+fn uidnext_missing_or_odd() {
+    let (a, lines) = transcript(
+        preauth("IMAP4rev1 UIDPLUS"),
+        &[
+            "* FLAGS (\\Draft \\Answered \\Flagged \\Deleted \\Seen \\Recent)\r\n* OK [PERMANENTFLAGS (\\Draft \\Answered \\Flagged \\Deleted \\Seen)] Limited\r\n* 2 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1697802109] Ok\r\n{tag} OK [READ-WRITE] Ok SELECT completed\r\n",
+            "* STATUS \"INBOX\" ()\r\n{tag} OK STATUS completed\r\n",
+            "* 2 FETCH (UID 4)\r\n{tag} OK FETCH completed\r\n",
+            "* STATUS \"INBOX\" (UIDNEXT 4)\r\n{tag} OK STATUS completed\r\n",
+        ],
+        &[
+            json!(["select", "INBOX"]),
+            json!(["response", "UIDNEXT"]),
+            json!(["status", "INBOX", "(UIDNEXT)"]),
+            json!(["fetch", "*", "(UID)"]),
+            json!(["status", "INBOX", "(UIDNEXT)"]),
+        ],
+    );
+    assert_eq!(a[1], json!({"typ": "OK", "data": [{"b": "2"}]}));
+    // response() sends nothing: the next line the server read is STATUS.
+    assert_eq!(a[2], json!({"typ": "UIDNEXT", "data": [null]}));
+    assert!(lines[1].ends_with(" STATUS INBOX (UIDNEXT)\r\n"), "{lines:?}");
+    assert_eq!(a[3]["typ"], "OK");
+    assert_eq!(first_line(&a[3]), "\"INBOX\" ()");
+    let st = &parse_status(&items(&a[3])).expect("an empty STATUS list is valid")[0];
+    assert_eq!(
+        (st.mailbox.as_str(), st.get("UIDNEXT"), st.items.len()),
+        ("INBOX", None, 0)
+    );
+    // A UIDNEXT equal to a UID that exists: returned as sent, typed as sent.
+    assert_eq!(typed(&a[4])[0].uid, Some(4));
+    let st = &parse_status(&items(&a[5])).unwrap()[0];
+    assert_eq!(st.get("UIDNEXT"), Some(4));
     assert_in_step(&a);
 }
 

@@ -95,11 +95,21 @@ impl Client {
     /// `--host` (127.0.0.1), `--port` (143, or 993 with `--tls`), `--tls`
     /// or `--starttls`, `--ca-file PATH` (needs `--allow-read`), `--user`,
     /// and `--password` or `--password-secret NAME` (a secret the host
-    /// holds: the plugin never sees it).
+    /// holds: the plugin never sees it). `--stream COMMAND` runs a
+    /// pre-authenticated server instead (imaplib's `IMAP4_stream`, e.g.
+    /// Courier's `imapd Maildir`; needs `--allow-exec`): no login.
     ///
     /// # Errors
     /// Missing options, connection and login failures.
     pub fn from_args(args: &Args) -> std::result::Result<Self, String> {
+        if let Some(command) = args.get("stream") {
+            let client = Client::new(Imap4::open_stream(command, Some(60.0)).map_err(Error::from)?);
+            if client.imap.state() != "AUTH" {
+                return Err(format!("--stream {command}: the server did not greet with PREAUTH"));
+            }
+            client.refresh_capabilities()?;
+            return Ok(client);
+        }
         let host = args.get_or("host", "127.0.0.1");
         let tls = args.flag("tls");
         let port: u16 = args.parse_or("port", if tls { 993 } else { 143 })?;

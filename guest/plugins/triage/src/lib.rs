@@ -10,6 +10,10 @@
 //!     --host 127.0.0.1 --port 143 --user alice --password secret \
 //!     --from boss@example.org [--mailbox INBOX] [--move-to Important | --flag]
 //! ```
+//!
+//! `--stream COMMAND` instead of `--host`/`--port`/`--user`/`--password`
+//! runs a pre-authenticated server (imaplib's `IMAP4_stream`; grant it
+//! with `--allow-exec`).
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -29,6 +33,7 @@ struct Options {
     port: u16,
     user: String,
     password: String,
+    stream: Option<String>,
     from: String,
     mailbox: String,
     move_to: Option<String>,
@@ -40,6 +45,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         port: 143,
         user: String::new(),
         password: String::new(),
+        stream: None,
         from: String::new(),
         mailbox: "INBOX".into(),
         move_to: None,
@@ -52,6 +58,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--port" => o.port = value()?.parse().map_err(|_| "--port takes a number".to_string())?,
             "--user" => o.user = value()?,
             "--password" => o.password = value()?,
+            "--stream" => o.stream = Some(value()?),
             "--from" => o.from = value()?,
             "--mailbox" => o.mailbox = value()?,
             "--move-to" => o.move_to = Some(value()?),
@@ -59,8 +66,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if o.user.is_empty() || o.from.is_empty() {
-        return Err("usage: triage --user USER --password PASS --from SENDER [--host H] [--port P] [--mailbox M] [--move-to M | --flag]".into());
+    if (o.user.is_empty() && o.stream.is_none()) || o.from.is_empty() {
+        return Err("usage: triage (--user USER --password PASS [--host H] [--port P] | --stream COMMAND) --from SENDER [--mailbox M] [--move-to M | --flag]".into());
     }
     Ok(o)
 }
@@ -183,8 +190,15 @@ fn subject(header: &[u8]) -> String {
 }
 
 fn run(o: &Options) -> Result<(), String> {
-    let imap = Imap4::open_tcp(&o.host, o.port, Some(30.0)).map_err(err)?;
-    ok(imap.login(&o.user, &o.password).map_err(err)?, "LOGIN")?;
+    let imap = match &o.stream {
+        // A PREAUTH greeting: the session starts logged in.
+        Some(command) => Imap4::open_stream(command, Some(30.0)).map_err(err)?,
+        None => {
+            let imap = Imap4::open_tcp(&o.host, o.port, Some(30.0)).map_err(err)?;
+            ok(imap.login(&o.user, &o.password).map_err(err)?, "LOGIN")?;
+            imap
+        }
+    };
 
     let list = ok(imap.list(None, None).map_err(err)?, "LIST")?;
     let mailboxes = mailbox_names(&list.data);

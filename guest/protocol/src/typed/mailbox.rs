@@ -3,7 +3,7 @@
 
 use nom::branch::alt;
 use nom::character::complete::char;
-use nom::combinator::map;
+use nom::combinator::{map, opt};
 use nom::multi::{many0, many1};
 use nom::sequence::{delimited, preceded, separated_pair};
 use nom::Parser;
@@ -55,17 +55,25 @@ pub fn status(i: In<'_>) -> Res<'_, MailboxStatus> {
 }
 
 /// `quota-root-name SP "(" quota-resource *(SP quota-resource) ")"`.
+/// Courier-IMAP 5.0 sends a root without limits as the name alone,
+/// `* QUOTA "ROOT"` (no list): read as no resources.
 pub fn quota(i: In<'_>) -> Res<'_, Quota> {
     let (i, root) = astring_text(i)?;
-    let (i, resources) = preceded(
+    let (i, resources) = opt(preceded(
         sp,
         paren_list(map(
             (map(atom, text), preceded(sp, number64), preceded(sp, number64)),
             |(name, usage, limit)| QuotaResource { name, usage, limit },
         )),
-    )
+    ))
     .parse(i)?;
-    Ok((i, Quota { root, resources }))
+    Ok((
+        i,
+        Quota {
+            root,
+            resources: resources.unwrap_or_default(),
+        },
+    ))
 }
 
 /// `mailbox *(SP quota-root-name)`.
@@ -160,6 +168,8 @@ mod tests {
         assert_eq!(s.items, vec![("MESSAGES".to_string(), 3), ("UNSEEN".to_string(), 1)]);
         let q = quota(In::wire(b"\"\" (STORAGE 10 512 MESSAGE 1 100)")).unwrap().1;
         assert_eq!(q.resources[1].limit, 100);
+        let q = quota(In::wire(b"\"ROOT\"")).unwrap();
+        assert_eq!((q.0.bytes(), q.1.root.as_str(), q.1.resources.len()), (&b""[..], "ROOT", 0));
         let r = quota_root(In::wire(b"INBOX \"\" User")).unwrap().1;
         assert_eq!(r.roots, vec!["", "User"]);
         let a = acl(In::wire(b"INBOX owner lrswipkxtecda anyone lr")).unwrap().1;
