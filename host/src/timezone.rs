@@ -65,7 +65,7 @@ pub fn from_local(time: &StructTime) -> Option<i64> {
         if t == -1 && tm.tm_wday == -1 {
             return None;
         }
-        Some(i64::from(t))
+        Some(t)
     }
 }
 

@@ -533,12 +533,16 @@ fn error_kinds_of_the_transport() {
     assert_eq!(kind_of(&a[1]), class_kind("abort", "eof"), "{}", a[1]);
 }
 
+/// A scenario's name, the server's script, the calls, and the
+/// `(class, kind)` of the answer to the first call.
+type KindCase = (&'static str, Vec<Step>, Vec<Value>, (&'static str, &'static str));
+
 /// What the server says, and what the caller does wrong, each with its
 /// kind: BYE, BAD, NO where imaplib raises, the state table, the line
 /// limit, a line that is not IMAP, and arguments imaplib refuses.
 #[test]
 fn error_kinds_of_the_server() {
-    let cases: Vec<(&str, Vec<Step>, Vec<Value>, (&str, &str))> = vec![
+    let cases: Vec<KindCase> = vec![
         (
             "bye",
             then(preauth("IMAP4rev1"), [Step::Expect, send("* BYE going away\r\n")]),

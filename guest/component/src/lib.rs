@@ -210,7 +210,7 @@ impl util::LocalZone for HostZone {
         }
     }
 
-    fn from_local(&self, t: &util::StructTime) -> Option<i64> {
+    fn mktime(&self, t: &util::StructTime) -> Option<i64> {
         wasimap::imap::timezone::from_local(wit_struct_time(*t))
     }
 

@@ -91,7 +91,7 @@ pub trait LocalZone {
     fn offset_at(&self, instant: i64) -> LocalOffset;
     /// `time.mktime(t)`: the instant of local fields (`isdst` the hint);
     /// `None` when it cannot be represented.
-    fn from_local(&self, t: &StructTime) -> Option<i64>;
+    fn mktime(&self, t: &StructTime) -> Option<i64>;
     /// The current time, seconds since the epoch: CPython derives
     /// `time.timezone` and `time.altzone` from this year's January and
     /// July offsets, so the naive-tuple rule needs the year.
@@ -110,7 +110,7 @@ impl LocalZone for Utc {
         }
     }
 
-    fn from_local(&self, t: &StructTime) -> Option<i64> {
+    fn mktime(&self, t: &StructTime) -> Option<i64> {
         Some(timegm_fields(t))
     }
 
@@ -380,7 +380,7 @@ fn naive_offset(t: &StructTime, zone: &dyn LocalZone) -> Result<i32> {
     let dst = match t.isdst {
         -1 => {
             let instant = zone
-                .from_local(t)
+                .mktime(t)
                 .ok_or_else(|| ImapError::error("mktime argument out of range"))?;
             i8::from(zone.offset_at(instant).is_dst)
         }
@@ -463,7 +463,7 @@ mod tests {
             }
         }
 
-        fn from_local(&self, t: &StructTime) -> Option<i64> {
+        fn mktime(&self, t: &StructTime) -> Option<i64> {
             let guess = timegm_fields(t) - 3600;
             Some(timegm_fields(t) - i64::from(self.offset_at(guess).utc_offset))
         }
