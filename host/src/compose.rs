@@ -1,7 +1,7 @@
 //! Checking and composing plugins: the plugin's `wasimap:imap/client`
 //! (and `typed`) imports are satisfied by the embedded protocol component's export (with
-//! wac-graph, in process), leaving only transport, secrets, progress and
-//! WASI for the host.
+//! wac-graph, in process), leaving only transport, secrets, timezone,
+//! progress and WASI for the host.
 
 use anyhow::{bail, Context, Result};
 use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
@@ -38,7 +38,13 @@ fn import_problem(name: &str) -> Option<String> {
     if [CLIENT_INTERFACE, TYPES_INTERFACE, TYPED_INTERFACE, PROGRESS_INTERFACE].contains(&name) {
         return None;
     }
-    if name.starts_with("wasimap:imap/transport") || name.starts_with("wasimap:imap/secrets") {
+    // The host-side interfaces: the transport and secrets are the
+    // sandbox itself; the timezone would let a plugin read the host's zone
+    // directly, where it should only see local times through `client`.
+    if ["transport", "secrets", "timezone"]
+        .iter()
+        .any(|i| name.starts_with(&format!("wasimap:imap/{i}")))
+    {
         return Some(format!(
             "imports {name}: only the protocol component may use it (a plugin talks to servers through {CLIENT_INTERFACE})"
         ));
@@ -114,6 +120,9 @@ mod tests {
             .unwrap()
             .contains("only the protocol component"));
         assert!(import_problem("wasimap:imap/transport@0.1.0").is_some());
+        assert!(import_problem("wasimap:imap/timezone@0.1.0")
+            .unwrap()
+            .contains("only the protocol component"));
         assert!(import_problem("acme:evil/backdoor")
             .unwrap()
             .contains("does not provide"));

@@ -102,7 +102,7 @@ impl<S: Stream> GuestConnection<S> {
             Err(Echoed) => {
                 self.stream.cut();
                 tracing::warn!(endpoint = ?self.endpoint, "server echoed a secret; connection closed");
-                Err(TransportError::Io(ECHO_MESSAGE.into()))
+                Err(TransportError::io(ECHO_MESSAGE))
             }
         }
     }

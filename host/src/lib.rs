@@ -24,6 +24,7 @@ pub mod runner;
 pub mod scaffold;
 pub mod secrets;
 pub mod state;
+pub mod timezone;
 pub mod transport;
 pub mod trust;
 pub mod view;

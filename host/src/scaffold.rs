@@ -55,6 +55,7 @@ pub const WIT: &[(&str, &str)] = &[
     ("client.wit", include_str!("../../wit/client.wit")),
     ("progress.wit", include_str!("../../wit/progress.wit")),
     ("secrets.wit", include_str!("../../wit/secrets.wit")),
+    ("timezone.wit", include_str!("../../wit/timezone.wit")),
     ("transport.wit", include_str!("../../wit/transport.wit")),
     ("typed.wit", include_str!("../../wit/typed.wit")),
     ("types.wit", include_str!("../../wit/types.wit")),

@@ -80,18 +80,18 @@ impl TlsTrust {
     pub fn check(&self, host: &str, port: u16, tls: &TlsOptions) -> Result<(), TransportError> {
         if tls.dangerously_accept_invalid_certs && self.insecure.check(&Request::ConnectTls { host, port }).is_err() {
             let endpoint = crate::secrets::Endpoint::new(host, port);
-            return Err(TransportError::Denied(format!(
+            return Err(TransportError::denied(format!(
                 "accepting invalid certificates from {endpoint} not allowed (grant it with --allow-insecure-tls {endpoint})"
             )));
         }
         if let Some(pem) = &tls.ca_pem {
             let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
                 .collect::<Result<_, _>>()
-                .map_err(|e| TransportError::Tls(format!("ca-pem: {e}")))?;
+                .map_err(|e| TransportError::tls(format!("ca-pem: {e}"), None))?;
             let granted = |c: &CertificateDer<'_>| self.cas.iter().any(|ca| ca.certs.iter().any(|g| g == c));
             if certs.is_empty() || !certs.iter().all(granted) {
-                return Err(TransportError::Denied(
-                    "trusting the certificates in ca-pem not allowed (grant the CA file with --allow-ca FILE)".into(),
+                return Err(TransportError::denied(
+                    "trusting the certificates in ca-pem not allowed (grant the CA file with --allow-ca FILE)",
                 ));
             }
         }
@@ -114,6 +114,7 @@ fn pem_block(der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::wasimap::imap::types::ErrorKind;
 
     fn options() -> TlsOptions {
         TlsOptions {
@@ -134,7 +135,7 @@ mod tests {
         };
         let err = TlsTrust::none().check("imap.example.org", 993, &tls).unwrap_err();
         assert!(
-            matches!(&err, TransportError::Denied(m) if m.contains("--allow-insecure-tls imap.example.org:993")),
+            err.kind == ErrorKind::Denied && err.message.contains("--allow-insecure-tls imap.example.org:993"),
             "{err:?}"
         );
         let trust = TlsTrust::none().allow_insecure("test.example.org:993".parse().unwrap());
@@ -158,7 +159,7 @@ mod tests {
         };
         let err = TlsTrust::none().check("h", 993, &tls).unwrap_err();
         assert!(
-            matches!(&err, TransportError::Denied(m) if m.contains("--allow-ca")),
+            err.kind == ErrorKind::Denied && err.message.contains("--allow-ca"),
             "{err:?}"
         );
         let trust = TlsTrust::none().allow_ca(&file).unwrap();

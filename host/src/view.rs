@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use crate::bindings::wasimap::imap::{progress, secrets, transport, types};
+use crate::bindings::wasimap::imap::{progress, secrets, timezone, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::conn::{verifies, GuestConnection};
 use crate::limits::{bounded_wait, TransportLimits};
@@ -86,7 +86,7 @@ impl HasData for WasimapData {
     type Data<'a> = WasimapCtxView<'a>;
 }
 
-/// Adds `wasimap:imap/{types,transport,secrets,progress}` to `linker`,
+/// Adds `wasimap:imap/{types,transport,secrets,timezone,progress}` to `linker`,
 /// with the blocking transports. For a tokio embedding see
 /// [`crate::asyncio::add_to_linker_async`].
 ///
@@ -96,6 +96,7 @@ pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmti
     types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     progress::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     Ok(())
 }
@@ -119,7 +120,7 @@ impl secrets::Host for WasimapCtxView<'_> {
 }
 
 fn table_error(e: wasmtime::component::ResourceTableError) -> TransportError {
-    TransportError::Io(format!("invalid connection handle: {e}"))
+    TransportError::io(format!("invalid connection handle: {e}"))
 }
 
 fn ms(d: Option<Duration>) -> Option<u32> {
@@ -161,8 +162,8 @@ impl WasimapCtxView<'_> {
         }
         match self.ctx.policy.read_file(path) {
             Ok(data) => Ok(Some(data)),
-            Err(ReadError::Denied(e)) => Err(TransportError::Denied(e)),
-            Err(ReadError::Failed(e)) => Err(TransportError::Tls(format!("ca-file {e}"))),
+            Err(ReadError::Denied(e)) => Err(TransportError::denied(e)),
+            Err(ReadError::Failed(e)) => Err(TransportError::tls(format!("ca-file {e}"), None)),
         }
     }
 
@@ -178,13 +179,13 @@ impl WasimapCtxView<'_> {
     fn reserve(&self, process: bool) -> Result<(), TransportError> {
         let limits = self.ctx.limits;
         if self.ctx.open_connections >= limits.connections {
-            return Err(TransportError::Denied(format!(
+            return Err(TransportError::denied(format!(
                 "too many open connections (the limit is {}; raise it with --max-connections)",
                 limits.connections
             )));
         }
         if process && self.ctx.open_processes >= limits.processes {
-            return Err(TransportError::Denied(format!(
+            return Err(TransportError::denied(format!(
                 "too many running stream commands (the limit is {}; raise it with --max-processes)",
                 limits.processes
             )));
@@ -203,7 +204,7 @@ impl WasimapCtxView<'_> {
         self.ctx
             .policy
             .check(&Request::ConnectTcp { host, port })
-            .map_err(TransportError::Denied)?;
+            .map_err(TransportError::denied)?;
         self.reserve(false)?;
         Ok(self.bounded(options))
     }
@@ -220,7 +221,7 @@ impl WasimapCtxView<'_> {
         self.ctx
             .policy
             .check(&Request::ConnectTls { host, port })
-            .map_err(TransportError::Denied)?;
+            .map_err(TransportError::denied)?;
         self.ctx.trust.check(host, port, tls)?;
         self.reserve(false)?;
         let ca = self.ca_file(tls)?;
@@ -236,7 +237,7 @@ impl WasimapCtxView<'_> {
         self.ctx
             .policy
             .check(&Request::Exec { command })
-            .map_err(TransportError::Denied)?;
+            .map_err(TransportError::denied)?;
         self.reserve(true)?;
         Ok(self.bounded(options))
     }
@@ -414,5 +415,17 @@ impl transport::HostConnection for WasimapCtxView<'_> {
     fn drop(&mut self, conn: Resource<GuestConnection>) -> wasmtime::Result<()> {
         self.release(conn)?.stream().shutdown();
         Ok(())
+    }
+}
+
+/// The host's local zone for the protocol component's time utilities
+/// (shared by both embeddings: it neither blocks nor touches the store).
+impl timezone::Host for WasimapCtxView<'_> {
+    fn offset_at(&mut self, instant: i64) -> timezone::LocalOffset {
+        crate::timezone::offset_at(instant)
+    }
+
+    fn from_local(&mut self, time: types::StructTime) -> Option<i64> {
+        crate::timezone::from_local(&time)
     }
 }

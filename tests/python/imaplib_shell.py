@@ -3,9 +3,10 @@
 imaplib: the reference side of the differential tests.
 
 Reads one call per line on stdin, answers one line each on stdout.
-Run with TZ=UTC so local-time conversions match the component's UTC.
+The time zone is the environment's (TZ), as for the wasimap host.
 """
 
+import datetime
 import imaplib
 import json
 import ssl
@@ -83,6 +84,20 @@ def struct_time(t):
                                    t.tm_yday, t.tm_isdst]
 
 
+def date_time(v):
+    """The shell's date forms as Python values: a 9-element list is a
+    tuple (a naive struct_time), {"datetime": [...], "utcoffset": s} an
+    aware datetime (naive without "utcoffset"); others pass unchanged."""
+    if isinstance(v, list):
+        return tuple(v)
+    if isinstance(v, dict) and "datetime" in v:
+        tz = None
+        if "utcoffset" in v:
+            tz = datetime.timezone(datetime.timedelta(seconds=v["utcoffset"]))
+        return datetime.datetime(*v["datetime"], tzinfo=tz)
+    return v
+
+
 def utility(name, args):
     if name == "Int2AP":
         return {"value": enc(imaplib.Int2AP(args[0]))}
@@ -91,7 +106,7 @@ def utility(name, args):
     if name == "Internaldate2tuple":
         return {"value": struct_time(imaplib.Internaldate2tuple(to_bytes(args[0])))}
     if name == "Time2Internaldate":
-        return {"value": imaplib.Time2Internaldate(args[0])}
+        return {"value": imaplib.Time2Internaldate(date_time(args[0]))}
     return None
 
 
@@ -113,6 +128,12 @@ GETATTR = {"PROTOCOL_VERSION": "PROTOCOL_VERSION", "tagpre": "tagpre"}
 
 
 def call(M, method, args):
+    if method in ("getattr", "setattr") and args[0] == "_MAXLINE":
+        # A module global in imaplib; the shell sets it per connection.
+        if method == "setattr":
+            imaplib._MAXLINE = args[1]
+            return {"value": None}
+        return {"value": imaplib._MAXLINE}
     if method == "getattr":
         value = getattr(M, args[0])
         if args[0] == "capabilities":
@@ -133,8 +154,7 @@ def call(M, method, args):
         pattern = args[1] if len(args) > 1 and args[1] is not None else "*"
         typ, data = getattr(M, method)(directory, pattern)
     elif method == "append":
-        date_time = args[2]
-        typ, data = M.append(arg(args[0]), arg(args[1]), date_time, to_bytes(args[3]))
+        typ, data = M.append(arg(args[0]), arg(args[1]), date_time(args[2]), to_bytes(args[3]))
     elif method == "getquotaroot":
         typ, data = M.getquotaroot(arg(args[0]))
         return {"typ": typ, "data": [enc(data[0]), enc(data[1])]}

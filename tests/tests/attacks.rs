@@ -537,7 +537,7 @@ fn connection_and_process_floods_stop_at_their_limits() {
     assert!(matches!(out.result, Ok(Ok(()))), "{:?}", out.result);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("opened 5; then error: too many open connections (the limit is 5;"),
+        stdout.starts_with("opened 5; then error (Denied): too many open connections (the limit is 5;"),
         "{stdout}"
     );
 
@@ -552,7 +552,7 @@ fn connection_and_process_floods_stop_at_their_limits() {
     let out = run(c, "hostile", &["flood", "exec", &command, "10"], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("opened 2; then error: too many running stream commands"),
+        stdout.starts_with("opened 2; then error (Denied): too many running stream commands"),
         "{stdout} {:?}",
         out.result
     );

@@ -6,7 +6,10 @@
 
 use serde_json::{json, Value};
 use wasimap_tests::script_server::{preauth, send, ScriptServer, Step};
-use wasimap_tests::{assert_same, b, differential, dovecot, python_shell, shell, unique_user};
+use wasimap_tests::{
+    assert_same, b, differential, dovecot, plugin_path, python_shell, python_shell_in, shell, unique_user,
+    wasimap_binary, without_kinds,
+};
 
 fn msg(from: &str, subject: &str) -> Value {
     b(&format!(
@@ -457,12 +460,107 @@ fn deviation_read_timeout_is_abort() {
     let steps = vec![Step::Sleep(std::time::Duration::from_secs(3))];
     let server = ScriptServer::start(steps);
     let ours = shell(&[json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 0.5}])]);
-    assert_eq!(ours[0], json!({"error": "abort", "message": "socket error: timed out"}));
+    assert_eq!(
+        without_kinds(&ours[0]),
+        json!({"error": "abort", "message": "socket error: timed out"})
+    );
     drop(server.received());
     let server = ScriptServer::start(vec![Step::Sleep(std::time::Duration::from_secs(3))]);
     let theirs = python_shell(&[json!(["IMAP4", "127.0.0.1", server.port, {"timeout": 0.5}])]);
     assert_eq!(
-        theirs[0],
+        without_kinds(&theirs[0]),
         json!({"error": "exception", "message": "TimeoutError: timed out"})
     );
+}
+
+/// The shell plugin's answers to `script` from the `wasimap` binary run
+/// with `TZ=tz`: the host's zone is its process's, so each zone needs its
+/// own process.
+fn wasimap_shell_in(script: &[Value], tz: &str) -> Vec<Value> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(wasimap_binary())
+        .arg("run")
+        .arg(plugin_path("shell"))
+        .env("TZ", tz)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wasimap");
+    let input: String = script.iter().map(|v| format!("{v}\n")).collect();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON answer"))
+        .collect();
+    assert_eq!(answers.len(), script.len(), "{}", String::from_utf8_lossy(&out.stderr));
+    answers
+}
+
+/// Time2Internaldate and Internaldate2tuple in local time, as CPython's
+/// imaplib has them, under zones with and without daylight saving (north
+/// and south, whole-hour, half-hour and a 30-minute DST shift): epochs
+/// (around DST changes too), naive struct_time tuples with each isdst,
+/// aware datetimes (their own offset), and INTERNALDATEs turned into local
+/// struct_time with isdst.
+#[test]
+fn local_time_utilities_match_cpython() {
+    let epochs = [
+        json!(2_000_000_000),
+        json!(0),
+        json!(1_700_000_000.75),
+        json!(-1_000_000_000),
+        // 2024-03-10 06:59:59 and 07:00:00 UTC: New York's spring change;
+        // 2024-10-27 00:59:59 / 01:00:00 UTC: Central Europe's autumn one.
+        json!(1_710_053_999),
+        json!(1_710_054_000),
+        json!(1_729_990_799),
+        json!(1_729_990_800),
+        // 2024-04-06 15:00 UTC: Lord Howe's DST ends (+11 -> +1030).
+        json!(1_712_415_600),
+    ];
+    let tuples = [
+        json!([2033, 5, 18, 5, 33, 20, 2, 138, -1]),
+        json!([2033, 5, 18, 5, 33, 20, 2, 138, 0]),
+        json!([2033, 5, 18, 5, 33, 20, 2, 138, 1]),
+        json!([2033, 1, 18, 5, 33, 20, 1, 18, -1]),
+        json!([2000, 1, 1, 0, 0, 0, 5, 1, -1]),
+    ];
+    let aware = [
+        json!({"datetime": [2033, 5, 18, 5, 33, 20], "utcoffset": 7200}),
+        json!({"datetime": [1999, 12, 31, 12, 30, 0], "utcoffset": -41400}),
+        json!({"datetime": [2024, 7, 1, 0, 0, 0], "utcoffset": 19800}),
+    ];
+    let dates = [
+        "25 (INTERNALDATE \"01-Jan-2000 00:00:00 +0000\")",
+        "25 (INTERNALDATE \"18-May-2033 05:33:20 +0200\")",
+        "25 (INTERNALDATE \"10-Mar-2024 06:59:59 +0000\")",
+        "25 (INTERNALDATE \"10-Mar-2024 07:00:00 +0000\")",
+        "25 (INTERNALDATE \"06-Apr-2024 15:30:00 +0000\")",
+        "25 (INTERNALDATE \"31-Dec-1969 12:30:00 -1130\")",
+    ];
+    let mut script: Vec<Value> = epochs
+        .iter()
+        .chain(&tuples)
+        .chain(&aware)
+        .map(|v| json!(["Time2Internaldate", v]))
+        .collect();
+    script.extend(dates.iter().map(|d| json!(["Internaldate2tuple", b(d)])));
+    for tz in [
+        "UTC",
+        "STD-1DST,M3.2.0,M11.1.0",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",
+        "Europe/Berlin",
+    ] {
+        let ours = wasimap_shell_in(&script, tz);
+        let theirs = python_shell_in(&script, tz);
+        assert_same(&script, &ours, &theirs);
+        if tz == "STD-1DST,M3.2.0,M11.1.0" {
+            // The example: imaplib's local time, not UTC.
+            assert_eq!(ours[0], json!({"value": "\"18-May-2033 05:33:20 +0200\""}));
+        }
+    }
 }

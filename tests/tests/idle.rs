@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasimap_tests::script_server::{preauth, send, ScriptServer, Step};
-use wasimap_tests::{b, login_lines, shell, unique_user};
+use wasimap_tests::{b, login_lines, shell, unique_user, without_kinds};
 
 #[test]
 fn exists_arrives_while_idling() {
@@ -32,7 +32,7 @@ fn exists_arrives_while_idling() {
     let a = idler.join().unwrap();
     assert_eq!(a[3], json!({"value": null}), "idle entered");
     assert_eq!(
-        a[4],
+        without_kinds(&a[4]),
         json!({"error": "error", "message": "command NOOP illegal in state IDLING, only allowed in states NONAUTH, AUTH, SELECTED, LOGOUT"})
     );
     assert_eq!(a[5], json!({"value": ["EXISTS", [b("1")]]}));
@@ -81,7 +81,7 @@ fn idle_refusals() {
         json!(["idle", null]),
     ]);
     assert_eq!(
-        a[1],
+        without_kinds(&a[1]),
         json!({"error": "error", "message": "Server does not support IMAP4 IDLE"})
     );
     drop(server.received());
@@ -101,7 +101,7 @@ fn idle_refusals() {
         json!(["noop"]),
     ]);
     assert_eq!(
-        a[1],
+        without_kinds(&a[1]),
         json!({"error": "error", "message": "idle denied: [b'[LIMIT] too many idlers']"})
     );
     assert_eq!(a[2], json!({"value": "AUTH"}));

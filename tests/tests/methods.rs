@@ -3,7 +3,7 @@
 //! the server-side effect, not only the reply.
 
 use serde_json::{json, Value};
-use wasimap_tests::{b, dovecot, login_lines, shell, unique_user};
+use wasimap_tests::{b, dovecot, login_lines, shell, unique_user, without_kinds};
 
 /// Runs `calls` after opening and logging in as a fresh user; returns the
 /// answers to `calls` only.
@@ -199,7 +199,7 @@ fn search_sort_thread_and_uid() {
     // Sizes grow with the subject: 1 < 3 < 2.
     assert_eq!(lines(&a[12]), vec!["2 3 1"]);
     assert_eq!(
-        a[13],
+        without_kinds(&a[13]),
         json!({"error": "error", "message": "Unknown IMAP4 UID command: FROB"})
     );
 }
@@ -259,7 +259,7 @@ fn examine_close_unselect_and_state() {
     );
     assert_eq!(a[0], json!({"value": "AUTH"}));
     assert_eq!(
-        a[1],
+        without_kinds(&a[1]),
         json!({"error": "error", "message": "command SEARCH illegal in state AUTH, only allowed in states SELECTED"})
     );
     assert_eq!(a[2], json!({"typ": "OK", "data": [b("0")]}));
@@ -278,7 +278,7 @@ fn examine_close_unselect_and_state() {
     );
     assert_eq!(a[11], json!({"value": "AUTH"}));
     assert_eq!(
-        a[12],
+        without_kinds(&a[12]),
         json!({"error": "error", "message": "command LOGIN illegal in state AUTH, only allowed in states NONAUTH"})
     );
 }
@@ -417,7 +417,7 @@ fn enable_needs_the_capability_and_state() {
     ]);
     assert_eq!(a[1], json!({"value": "NONAUTH"}));
     assert_eq!(
-        a[2],
+        without_kinds(&a[2]),
         json!({"error": "error", "message": "command ENABLE illegal in state NONAUTH, only allowed in states AUTH"})
     );
     assert_eq!(a[3]["typ"], "BYE");
@@ -467,7 +467,7 @@ fn login_failure_raises_and_logout_says_bye() {
         json!(["logout"]),
     ]);
     assert_eq!(
-        a[1],
+        without_kinds(&a[1]),
         json!({"error": "error", "message": "b'[AUTHENTICATIONFAILED] Authentication failed.'"})
     );
     assert_eq!(a[2], json!({"typ": "AUTHENTICATIONFAILED", "data": [b("")]}));
@@ -500,7 +500,7 @@ fn injection_is_refused_before_sending() {
 fn denied_connection_is_a_clear_error() {
     let a = shell(&[json!(["IMAP4", "127.0.0.2", 143]), json!(["noop"])]);
     assert_eq!(
-        a[0],
+        without_kinds(&a[0]),
         json!({"error": "error", "message": "connection to 127.0.0.2:143 not allowed (grant it with --allow 127.0.0.2:143)"})
     );
 }

@@ -319,7 +319,10 @@ mod oauth {
             json!(["IMAP4", "127.0.0.1", port]),
             json!(["authenticate", "OAUTHBEARER", "user@example.com", TOKEN]),
         ]);
-        assert_eq!(a[1], json!({"error": "error", "message": "SASL authentication failed"}));
+        assert_eq!(
+            a[1],
+            json!({"error": "error", "kind": "no", "errno": null, "message": "SASL authentication failed"})
+        );
         let lines = server.received();
         assert!(
             lines[1].ends_with(b" AUTHENTICATE OAUTHBEARER\r\n"),
@@ -359,4 +362,51 @@ fn a_dropped_stream_connection_kills_its_processes() {
         "left running: {}",
         String::from_utf8_lossy(&alive.stdout)
     );
+}
+
+/// `(class, kind)` of an error line.
+fn class_kind(answer: &Value) -> (&str, &str) {
+    (
+        answer["error"].as_str().unwrap_or("no error"),
+        answer["kind"].as_str().unwrap_or("no kind"),
+    )
+}
+
+/// TLS failures and denials each have their kind: a certificate that does
+/// not name the host, or one from a CA nobody trusts, is
+/// `tls-certificate` (CPython's `ssl.SSLCertVerificationError`); TLS
+/// against a port that does not speak it is `tls-handshake`; a missing
+/// grant is `denied`, an `error` since retrying cannot help.
+#[test]
+fn tls_and_policy_failures_have_their_kinds() {
+    let d = dovecot();
+    let name_mismatch = shell(&[tls_open(
+        "127.0.0.1",
+        json!({ "ca_file": d.get("WASIMAP_CA"), "server_hostname": "imap.example.org" }),
+    )]);
+    assert_eq!(
+        class_kind(&name_mismatch[0]),
+        ("abort", "tls-certificate"),
+        "{}",
+        name_mismatch[0]
+    );
+    let untrusted = shell(&[tls_open("127.0.0.1", json!({ "ca_file": d.get("WASIMAP_OTHER_CA") }))]);
+    assert_eq!(
+        class_kind(&untrusted[0]),
+        ("abort", "tls-certificate"),
+        "{}",
+        untrusted[0]
+    );
+    // The plain IMAP port answers a ClientHello with an IMAP greeting.
+    let not_tls = shell(&[json!(["IMAP4_SSL", "127.0.0.1", d.imap_port(), ca()])]);
+    assert_eq!(class_kind(&not_tls[0]), ("abort", "tls-handshake"), "{}", not_tls[0]);
+    assert_eq!(not_tls[0]["errno"], Value::Null);
+
+    let (runner, shell_component) = runner_with(Policy::deny_all());
+    let denied = shell_with(&runner, &shell_component, &[plain_open()]);
+    assert_eq!(class_kind(&denied[0]), ("error", "denied"), "{}", denied[0]);
+    let exec = shell(&[json!(["IMAP4_stream", "/bin/echo hi"])]);
+    assert_eq!(class_kind(&exec[0]), ("error", "denied"), "{}", exec[0]);
+    let ca_file = shell(&[tls_open("127.0.0.1", json!({ "ca_file": "/etc/shadow" }))]);
+    assert_eq!(class_kind(&ca_file[0]), ("error", "denied"), "{}", ca_file[0]);
 }

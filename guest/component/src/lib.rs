@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use wasimap_protocol::imap4::{Imap4, Transport, TransportError};
 use wasimap_protocol::util;
+use wasimap_protocol::{ErrorKind, ImapError};
 
 mod typed;
 
@@ -29,7 +30,8 @@ use exports::wasimap::imap::client::{
 };
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
 use wasimap::imap::types::{
-    self as t, DataItem as WitItem, ImapError as WitError, Response as WitResponse, TlsOptions,
+    self as t, DataItem as WitItem, ErrorDetail, ErrorKind as WitKind, ImapError as WitError, Response as WitResponse,
+    TlsOptions,
 };
 
 struct Component;
@@ -39,14 +41,54 @@ export!(Component);
 /// The host's connection as a [`Transport`].
 struct HostTransport(Connection);
 
-fn transport_error(e: host::TransportError) -> TransportError {
-    use wasimap_protocol::ErrorKind;
-    match e {
-        host::TransportError::Denied(m) => TransportError::new(ErrorKind::Denied, m),
-        host::TransportError::Timeout => TransportError::timeout(),
-        host::TransportError::Tls(m) => TransportError::new(ErrorKind::TlsHandshake, m),
-        host::TransportError::Io(m) => TransportError::new(ErrorKind::Io, m),
+/// The WIT spelling of a core error kind.
+fn wit_kind(kind: ErrorKind) -> WitKind {
+    match kind {
+        ErrorKind::Eof => WitKind::Eof,
+        ErrorKind::Timeout => WitKind::Timeout,
+        ErrorKind::Refused => WitKind::Refused,
+        ErrorKind::Unreachable => WitKind::Unreachable,
+        ErrorKind::TlsCertificate => WitKind::TlsCertificate,
+        ErrorKind::TlsHandshake => WitKind::TlsHandshake,
+        ErrorKind::Bye => WitKind::Bye,
+        ErrorKind::Bad => WitKind::Bad,
+        ErrorKind::No => WitKind::No,
+        ErrorKind::State => WitKind::State,
+        ErrorKind::Limit => WitKind::Limit,
+        ErrorKind::Malformed => WitKind::Malformed,
+        ErrorKind::Denied => WitKind::Denied,
+        ErrorKind::Usage => WitKind::Usage,
+        ErrorKind::Readonly => WitKind::Readonly,
+        // The core's enum is non-exhaustive; a kind WIT does not have yet
+        // is a failure of the byte stream as far as a plugin can tell.
+        _ => WitKind::Io,
     }
+}
+
+/// The core's kind of a WIT error kind (what the host's transport says).
+fn core_kind(kind: WitKind) -> ErrorKind {
+    match kind {
+        WitKind::Eof => ErrorKind::Eof,
+        WitKind::Timeout => ErrorKind::Timeout,
+        WitKind::Refused => ErrorKind::Refused,
+        WitKind::Unreachable => ErrorKind::Unreachable,
+        WitKind::TlsCertificate => ErrorKind::TlsCertificate,
+        WitKind::TlsHandshake => ErrorKind::TlsHandshake,
+        WitKind::Bye => ErrorKind::Bye,
+        WitKind::Bad => ErrorKind::Bad,
+        WitKind::No => ErrorKind::No,
+        WitKind::State => ErrorKind::State,
+        WitKind::Limit => ErrorKind::Limit,
+        WitKind::Malformed => ErrorKind::Malformed,
+        WitKind::Denied => ErrorKind::Denied,
+        WitKind::Usage => ErrorKind::Usage,
+        WitKind::Readonly => ErrorKind::Readonly,
+        WitKind::Io => ErrorKind::Io,
+    }
+}
+
+fn transport_error(e: host::TransportError) -> TransportError {
+    TransportError::new(core_kind(e.kind), e.message).with_errno(e.errno)
 }
 
 impl Transport for HostTransport {
@@ -89,13 +131,17 @@ fn response(r: wasimap_protocol::Response) -> WitResponse {
     }
 }
 
-fn error(e: wasimap_protocol::ImapError) -> WitError {
+fn error(e: ImapError) -> WitError {
     use wasimap_protocol::ErrorClass;
-    let m = e.message().to_string();
+    let detail = ErrorDetail {
+        kind: wit_kind(e.kind()),
+        message: e.message().to_string(),
+        errno: e.errno(),
+    };
     match e.class() {
-        ErrorClass::Abort => WitError::Abort(m),
-        ErrorClass::Readonly => WitError::Readonly(m),
-        ErrorClass::Error => WitError::Error(m),
+        ErrorClass::Abort => WitError::Abort(detail),
+        ErrorClass::Readonly => WitError::Readonly(detail),
+        ErrorClass::Error => WitError::Error(detail),
     }
 }
 
@@ -103,6 +149,34 @@ type WitResult = Result<WitResponse, WitError>;
 
 fn done(r: wasimap_protocol::Result<wasimap_protocol::Response>) -> WitResult {
     r.map(response).map_err(error)
+}
+
+fn struct_time(s: &t::StructTime) -> util::StructTime {
+    util::StructTime {
+        year: s.year,
+        mon: s.mon,
+        mday: s.mday,
+        hour: s.hour,
+        min: s.min,
+        sec: s.sec,
+        wday: s.wday,
+        yday: s.yday,
+        isdst: s.isdst,
+    }
+}
+
+fn wit_struct_time(s: util::StructTime) -> t::StructTime {
+    t::StructTime {
+        year: s.year,
+        mon: s.mon,
+        mday: s.mday,
+        hour: s.hour,
+        min: s.min,
+        sec: s.sec,
+        wday: s.wday,
+        yday: s.yday,
+        isdst: s.isdst,
+    }
 }
 
 fn time_value(v: t::TimeValue) -> util::TimeValue {
@@ -118,7 +192,34 @@ fn time_value(v: t::TimeValue) -> util::TimeValue {
             second: c.second,
             utc_offset: c.utc_offset,
         }),
+        t::TimeValue::Local(s) => util::TimeValue::Local(struct_time(&s)),
         t::TimeValue::Quoted(s) => util::TimeValue::Quoted(s),
+    }
+}
+
+/// The host's local zone, through the `timezone` import: the component
+/// learns offsets at instants, never the zone's rules.
+struct HostZone;
+
+impl util::LocalZone for HostZone {
+    fn offset_at(&self, instant: i64) -> util::LocalOffset {
+        let o = wasimap::imap::timezone::offset_at(instant);
+        util::LocalOffset {
+            utc_offset: o.utc_offset,
+            is_dst: o.is_dst,
+        }
+    }
+
+    fn mktime(&self, t: &util::StructTime) -> Option<i64> {
+        wasimap::imap::timezone::from_local(wit_struct_time(*t))
+    }
+
+    fn now(&self) -> i64 {
+        // WASI's wall clock; only the year matters (CPython's
+        // time.timezone / time.altzone come from this year's offsets).
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 
@@ -205,13 +306,13 @@ impl Idler {
         if imap.idle_tag() == Some(self.1.as_slice()) {
             Ok(imap)
         } else {
-            Err(WitError::Error("this IDLE has ended".into()))
+            Err(error(ImapError::error_kind(ErrorKind::State, "this IDLE has ended")))
         }
     }
 }
 
 fn seconds(t: f64) -> Result<Duration, WitError> {
-    Duration::try_from_secs_f64(t).map_err(|_| WitError::Error(format!("invalid timeout: {t}")))
+    Duration::try_from_secs_f64(t).map_err(|_| error(ImapError::error(format!("invalid timeout: {t}"))))
 }
 
 fn idle_item((typ, datum): (String, wasimap_protocol::DataItem)) -> (String, Vec<WitItem>) {
@@ -287,21 +388,11 @@ impl Guest for Component {
     }
 
     fn internaldate2tuple(resp: Vec<u8>) -> Option<t::StructTime> {
-        util::internaldate2tuple(&resp).map(|s| t::StructTime {
-            year: s.year,
-            mon: s.mon,
-            mday: s.mday,
-            hour: s.hour,
-            min: s.min,
-            sec: s.sec,
-            wday: s.wday,
-            yday: s.yday,
-            isdst: s.isdst,
-        })
+        util::internaldate2tuple(&resp, &HostZone).map(wit_struct_time)
     }
 
     fn time2internaldate(value: t::TimeValue) -> Result<String, WitError> {
-        util::time2internaldate(&time_value(value)).map_err(error)
+        util::time2internaldate(&time_value(value), &HostZone).map_err(error)
     }
 }
 
@@ -384,7 +475,12 @@ impl GuestImap4 for Session {
         date_time: Option<t::TimeValue>,
         message: Vec<u8>,
     ) -> WitResult {
-        let dt = date_time.map(time_value);
+        // imaplib converts the date first, in the local zone, which the
+        // core does not have: it gets the quoted form.
+        let dt = date_time
+            .map(|v| util::time2internaldate(&time_value(v), &HostZone).map(util::TimeValue::Quoted))
+            .transpose()
+            .map_err(error)?;
         done(self.with(|s| s.append(&mailbox, flags.as_deref(), dt.as_ref(), &message)))
     }
 
@@ -500,6 +596,14 @@ impl GuestImap4 for Session {
 
     fn set_debug(&self, level: u32) {
         self.with(|s| s.client_mut().set_debug(level));
+    }
+
+    fn max_line(&self) -> u64 {
+        self.with(|s| u64::try_from(s.client_mut().max_line()).unwrap_or(u64::MAX))
+    }
+
+    fn set_max_line(&self, limit: u64) -> Result<(), WitError> {
+        self.with(|s| s.client_mut().set_max_line(limit)).map_err(error)
     }
 
     fn utf8_enabled(&self) -> bool {

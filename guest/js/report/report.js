@@ -15,7 +15,7 @@
 // a class with static `openTcp`; kebab-case names are camelCase; `u64` is a
 // BigInt; `list<u8>` a Uint8Array; `option<T>` undefined or the value; a
 // `result` error is thrown as an Error whose `payload` is the error value
-// (`imap-error` is `{ tag: 'error' | 'abort' | 'readonly', val: message }`);
+// (`imap-error` is `{ tag: 'error' | 'abort' | 'readonly', val: { kind, message, errno } }`);
 // throwing a string from `run` makes its `err`.
 
 import { Imap4 } from 'wasimap:imap/client@0.1.0';
@@ -53,7 +53,7 @@ function describe(e) {
   const err = e && e.payload;
   if (!err || typeof err.tag !== 'string') return String(e);
   const kind = { error: 'IMAP error', abort: 'connection aborted', readonly: 'mailbox is read-only' }[err.tag];
-  return `${kind}: ${err.val}`;
+  return `${kind}: ${err.val.message}`;
 }
 
 /** A NO completion becomes an error naming `command`, as the SDK words it. */

@@ -1192,7 +1192,10 @@ impl Client {
             args.push(self.structural(&parenthesize(f), "flags")?);
         }
         if let Some(dt) = date_time {
-            args.push(self.structural(&util::time2internaldate(dt)?, "date_time")?);
+            // The zone is the caller's to resolve: the protocol component
+            // turns epochs and naive tuples into quoted dates in the
+            // host's zone first; here (no zone in the core) they are UTC.
+            args.push(self.structural(&util::time2internaldate(dt, &util::Utc)?, "date_time")?);
         }
         let literal = map_crlf(message);
         let finish = if self.session.utf8_enabled {

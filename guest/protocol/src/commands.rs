@@ -216,6 +216,8 @@ string_commands! {
         welcome() => None;
         debug() => None;
         set_debug(level) => None;
+        max_line() => None;
+        set_max_line(limit) => None;
         utf8_enabled() => None;
         tag_prefix() => None;
         untagged_responses() => None;

@@ -1,8 +1,11 @@
 //! imaplib's module-level functions: `Int2AP`, `ParseFlags`,
 //! `Internaldate2tuple`, `Time2Internaldate`.
 //!
-//! The component has no local time zone, so where CPython converts to local
-//! time we use UTC, and callers who want another offset say so explicitly
+//! CPython converts to and from local time. The core has no zone database
+//! and no clock: the time functions take a [`LocalZone`], which answers
+//! offsets at instants (the protocol component asks the host through the
+//! `timezone` interface; [`Utc`] is the zone of native tests and of callers
+//! that want UTC). Aware values keep the offset they carry
 //! ([`TimeValue::ZonedEpoch`], [`TimeValue::Civil`]).
 
 use crate::error::{ImapError, Result};
@@ -12,7 +15,7 @@ pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Python's `time.struct_time` in UTC.
+/// Python's `time.struct_time`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StructTime {
     /// Full year.
@@ -31,7 +34,8 @@ pub struct StructTime {
     pub wday: u8,
     /// 1..366.
     pub yday: u16,
-    /// Always 0: UTC has no daylight saving.
+    /// 1 in daylight saving time, 0 not; as an input, -1 lets the zone
+    /// decide (`time.mktime`).
     pub isdst: i8,
 }
 
@@ -57,14 +61,92 @@ pub struct CivilTime {
 /// The inputs `Time2Internaldate` accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TimeValue {
-    /// Seconds since the epoch, shown in UTC.
+    /// Seconds since the epoch, shown in the local zone.
     Epoch(f64),
     /// Seconds since the epoch, shown at an offset east of UTC (seconds).
     ZonedEpoch(f64, i32),
-    /// Calendar fields with their offset.
+    /// Calendar fields with their offset (an aware `datetime`).
     Civil(CivilTime),
+    /// A naive local `struct_time` or 9-tuple: `year`..`sec` and `isdst`
+    /// (`wday`, `yday` ignored).
+    Local(StructTime),
     /// Already `"DD-Mon-YYYY HH:MM:SS +HHMM"`, quotes included.
     Quoted(String),
+}
+
+/// The local zone at one instant: `tm_gmtoff` and `tm_isdst` of
+/// `time.localtime(t)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalOffset {
+    /// Seconds east of UTC.
+    pub utc_offset: i32,
+    /// Whether daylight saving time is in effect.
+    pub is_dst: bool,
+}
+
+/// A local time zone as offsets, what `time.localtime` and `time.mktime`
+/// need of the C library's zone.
+pub trait LocalZone {
+    /// The offset at `instant` (seconds since the epoch).
+    fn offset_at(&self, instant: i64) -> LocalOffset;
+    /// `time.mktime(t)`: the instant of local fields (`isdst` the hint);
+    /// `None` when it cannot be represented.
+    fn mktime(&self, t: &StructTime) -> Option<i64>;
+    /// The current time, seconds since the epoch: CPython derives
+    /// `time.timezone` and `time.altzone` from this year's January and
+    /// July offsets, so the naive-tuple rule needs the year.
+    fn now(&self) -> i64;
+}
+
+/// UTC: offset 0, never daylight saving.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Utc;
+
+impl LocalZone for Utc {
+    fn offset_at(&self, _: i64) -> LocalOffset {
+        LocalOffset {
+            utc_offset: 0,
+            is_dst: false,
+        }
+    }
+
+    fn mktime(&self, t: &StructTime) -> Option<i64> {
+        Some(timegm_fields(t))
+    }
+
+    fn now(&self) -> i64 {
+        0
+    }
+}
+
+/// `calendar.timegm` of a struct_time's first six fields.
+fn timegm_fields(t: &StructTime) -> i64 {
+    days_from_civil(i64::from(t.year), u32::from(t.mon), u32::from(t.mday)) * 86400
+        + i64::from(t.hour) * 3600
+        + i64::from(t.min) * 60
+        + i64::from(t.sec)
+}
+
+/// CPython's `time.timezone`, `time.altzone` and `time.daylight` as
+/// offsets east of UTC (`-time.timezone`, `-time.altzone`): on glibc the
+/// time module reads the zone at the start of this year (in its 365.25-day
+/// units) and half a year later, and calls the larger offset daylight
+/// saving (the southern hemisphere has it in January).
+fn standard_offsets(zone: &dyn LocalZone) -> (i32, i32, bool) {
+    const YEAR: i64 = (365 * 24 + 6) * 3600;
+    let start = zone.now().div_euclid(YEAR) * YEAR;
+    let january = zone.offset_at(start).utc_offset;
+    let july = zone.offset_at(start + YEAR / 2).utc_offset;
+    (january.min(july), january.max(july), january != july)
+}
+
+/// `time.localtime(t)`.
+pub fn localtime(t: i64, zone: &dyn LocalZone) -> StructTime {
+    let off = zone.offset_at(t);
+    StructTime {
+        isdst: i8::from(off.is_dst),
+        ..gmtime(t + i64::from(off.utc_offset))
+    }
 }
 
 /// `Int2AP(num)`: base 16 with the digits `A`..`P` (0 gives an empty string,
@@ -167,21 +249,21 @@ pub(crate) fn month_number(name: &[u8; 3]) -> Option<u8> {
     MONTHS.iter().position(|m| m.as_bytes() == name).map(|p| p as u8 + 1)
 }
 
-/// `Internaldate2tuple(resp)`: the INTERNALDATE in a FETCH response as a UTC
-/// struct_time. `None` when there is none, or (where Python raises
-/// `KeyError`) when the month name is unknown.
-pub fn internaldate2tuple(resp: &[u8]) -> Option<StructTime> {
+/// `Internaldate2tuple(resp)`: the INTERNALDATE in a FETCH response as a
+/// struct_time in `zone` (`time.localtime`). `None` when there is none, or
+/// (where Python raises `KeyError`) when the month name is unknown.
+pub fn internaldate2tuple(resp: &[u8], zone: &dyn LocalZone) -> Option<StructTime> {
     let first_line_end = resp.iter().position(|&c| c == b'\n').unwrap_or(resp.len());
     let needle = b"INTERNALDATE \"";
     let mut p = first_line_end.min(resp.len().saturating_sub(needle.len()));
     // Greedy `.*`: try the rightmost occurrence first.
     loop {
         if resp[p..].starts_with(needle) {
-            if let Some((day, mon, year, hour, min, sec, zone)) = internaldate_fields(&resp[p + needle.len()..]) {
+            if let Some((day, mon, year, hour, min, sec, offset)) = internaldate_fields(&resp[p + needle.len()..]) {
                 let month = u32::from(month_number(&mon)?);
                 let days = days_from_civil(i64::from(year), month, day);
-                let utc = days * 86400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec) - zone;
-                return Some(gmtime(utc));
+                let utc = days * 86400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec) - offset;
+                return Some(localtime(utc, zone));
             }
         }
         if p == 0 {
@@ -288,11 +370,51 @@ fn civil_at_offset(epoch: f64, offset: i32) -> Result<CivilTime> {
     })
 }
 
+/// The offset imaplib gives a naive local tuple: `-time.timezone` or
+/// `-time.altzone` by its `isdst`, which `mktime` decides when it is -1.
+fn naive_offset(t: &StructTime, zone: &dyn LocalZone) -> Result<i32> {
+    let (standard, daylight, has_dst) = standard_offsets(zone);
+    if !has_dst {
+        return Ok(standard);
+    }
+    let dst = match t.isdst {
+        -1 => {
+            let instant = zone
+                .mktime(t)
+                .ok_or_else(|| ImapError::error("mktime argument out of range"))?;
+            i8::from(zone.offset_at(instant).is_dst)
+        }
+        d => d,
+    };
+    match dst {
+        0 => Ok(standard),
+        1 => Ok(daylight),
+        // Python indexes `(time.timezone, time.altzone)[dst]`.
+        _ => Err(ImapError::error(format!("isdst must be -1, 0 or 1, not {dst}"))),
+    }
+}
+
 /// `Time2Internaldate(date_time)`: `"DD-Mon-YYYY HH:MM:SS +HHMM"` including
-/// the double quotes.
-pub fn time2internaldate(value: &TimeValue) -> Result<String> {
+/// the double quotes; epochs and naive tuples in `zone`.
+pub fn time2internaldate(value: &TimeValue, zone: &dyn LocalZone) -> Result<String> {
     match value {
-        TimeValue::Epoch(t) => format_internaldate(&civil_at_offset(*t, 0)?),
+        TimeValue::Epoch(t) => {
+            if !t.is_finite() {
+                return Err(ImapError::error("date_time is not a finite number"));
+            }
+            // datetime's astimezone() asks localtime for the whole second.
+            let offset = zone.offset_at(t.floor() as i64).utc_offset;
+            format_internaldate(&civil_at_offset(*t, offset)?)
+        }
+        TimeValue::Local(t) => format_internaldate(&CivilTime {
+            year: t.year,
+            month: t.mon,
+            day: t.mday,
+            hour: t.hour,
+            minute: t.min,
+            second: t.sec,
+            utc_offset: naive_offset(t, zone)?,
+        }),
         TimeValue::ZonedEpoch(t, off) => format_internaldate(&civil_at_offset(*t, *off)?),
         TimeValue::Civil(c) => format_internaldate(c),
         TimeValue::Quoted(s) => {
@@ -322,6 +444,62 @@ mod tests {
             i64::from(t.min),
             i64::from(t.sec),
         )
+    }
+
+    fn internaldate2tuple_utc(resp: &[u8]) -> Option<StructTime> {
+        internaldate2tuple(resp, &Utc)
+    }
+
+    /// A zone like `TZ=STD-1DST`: +0100, and +0200 from April to
+    /// September (by the UTC month, which is enough for the tests).
+    struct Central;
+
+    impl LocalZone for Central {
+        fn offset_at(&self, instant: i64) -> LocalOffset {
+            let is_dst = (4..=9).contains(&gmtime(instant).mon);
+            LocalOffset {
+                utc_offset: if is_dst { 7200 } else { 3600 },
+                is_dst,
+            }
+        }
+
+        fn mktime(&self, t: &StructTime) -> Option<i64> {
+            let guess = timegm_fields(t) - 3600;
+            Some(timegm_fields(t) - i64::from(self.offset_at(guess).utc_offset))
+        }
+
+        fn now(&self) -> i64 {
+            2_000_000_000
+        }
+    }
+
+    #[test]
+    fn local_time_follows_the_zone() {
+        // The issue's example: TZ=STD-1DST gives +0200 in May.
+        assert_eq!(
+            time2internaldate(&TimeValue::Epoch(2_000_000_000.0), &Central).unwrap(),
+            "\"18-May-2033 05:33:20 +0200\""
+        );
+        assert_eq!(
+            time2internaldate(&TimeValue::Epoch(0.0), &Central).unwrap(),
+            "\"01-Jan-1970 01:00:00 +0100\""
+        );
+        let tt = internaldate2tuple(b"1 (INTERNALDATE \"18-May-2033 03:33:20 +0000\")", &Central).unwrap();
+        assert_eq!((tt.hour, tt.isdst, tt.mday), (5, 1, 18));
+        // A naive tuple: isdst picks time.timezone or time.altzone, -1 asks mktime.
+        let naive = |mon, isdst| TimeValue::Local(StructTime { mon, isdst, ..tt });
+        let t = |v: &TimeValue| time2internaldate(v, &Central).unwrap();
+        assert_eq!(t(&naive(5, 0)), "\"18-May-2033 05:33:20 +0100\"");
+        assert_eq!(t(&naive(5, 1)), "\"18-May-2033 05:33:20 +0200\"");
+        assert_eq!(t(&naive(5, -1)), "\"18-May-2033 05:33:20 +0200\"");
+        assert_eq!(t(&naive(1, -1)), "\"18-Jan-2033 05:33:20 +0100\"");
+        let bad = time2internaldate(&naive(1, 2), &Central).unwrap_err();
+        assert_eq!(bad.kind(), crate::error::ErrorKind::Usage);
+        // A zone without daylight saving ignores isdst, as CPython does.
+        assert_eq!(
+            time2internaldate(&naive(5, 1), &Utc).unwrap(),
+            "\"18-May-2033 05:33:20 +0000\""
+        );
     }
 
     #[test]
@@ -362,21 +540,21 @@ mod tests {
             b"25 (INTERNALDATE \"01-Jan-2000 11:30:00 +1130\")",
             b"25 (INTERNALDATE \"31-Dec-1999 12:30:00 -1130\")",
         ] {
-            let tt = internaldate2tuple(s).expect("parses");
+            let tt = internaldate2tuple(s, &Utc).expect("parses");
             assert_eq!(to_epoch(&tt), t0, "{}", String::from_utf8_lossy(s));
         }
         // issue10941: two different hours stay different.
         assert_ne!(
-            internaldate2tuple(b"25 (INTERNALDATE \"02-Apr-2000 02:30:00 +0000\")"),
-            internaldate2tuple(b"25 (INTERNALDATE \"02-Apr-2000 03:30:00 +0000\")")
+            internaldate2tuple_utc(b"25 (INTERNALDATE \"02-Apr-2000 02:30:00 +0000\")"),
+            internaldate2tuple_utc(b"25 (INTERNALDATE \"02-Apr-2000 03:30:00 +0000\")")
         );
-        let tt = internaldate2tuple(b"25 (INTERNALDATE \" 1-Jan-2000 00:00:00 +0000\")").unwrap();
+        let tt = internaldate2tuple_utc(b"25 (INTERNALDATE \" 1-Jan-2000 00:00:00 +0000\")").unwrap();
         assert_eq!((tt.year, tt.mon, tt.mday, tt.wday, tt.yday), (2000, 1, 1, 5, 1));
         assert_eq!(
-            internaldate2tuple(b"25 (INTERNALDATE \"01-Foo-2000 00:00:00 +0000\")"),
+            internaldate2tuple_utc(b"25 (INTERNALDATE \"01-Foo-2000 00:00:00 +0000\")"),
             None
         );
-        assert_eq!(internaldate2tuple(b"25 (UID 1)"), None);
+        assert_eq!(internaldate2tuple_utc(b"25 (UID 1)"), None);
     }
 
     // CPython's test_Time2Internaldate: every accepted form of the same
@@ -399,17 +577,17 @@ mod tests {
             TimeValue::Civil(civil),
             TimeValue::Quoted(expected.to_string()),
         ] {
-            assert_eq!(time2internaldate(&v).unwrap(), expected, "{v:?}");
+            assert_eq!(time2internaldate(&v, &Utc).unwrap(), expected, "{v:?}");
         }
         assert_eq!(
-            time2internaldate(&TimeValue::Epoch(2_000_000_000.0)).unwrap(),
+            time2internaldate(&TimeValue::Epoch(2_000_000_000.0), &Utc).unwrap(),
             "\"18-May-2033 03:33:20 +0000\""
         );
         assert_eq!(
-            time2internaldate(&TimeValue::ZonedEpoch(0.0, -(11 * 3600 + 30 * 60))).unwrap(),
+            time2internaldate(&TimeValue::ZonedEpoch(0.0, -(11 * 3600 + 30 * 60)), &Utc).unwrap(),
             "\"31-Dec-1969 12:30:00 -1130\""
         );
-        assert!(time2internaldate(&TimeValue::Quoted("18-May-2033".into())).is_err());
+        assert!(time2internaldate(&TimeValue::Quoted("18-May-2033".into()), &Utc).is_err());
     }
 
     #[test]

@@ -79,3 +79,22 @@ fn every_sent_command_is_in_imaplibs_state_table() {
         }
     }
 }
+
+/// The shell and bindings rely on types.wit's `error-kind` listing the
+/// core's kinds in the core's order (an enum's index is its position).
+#[test]
+fn types_wit_error_kinds_are_the_cores_in_order() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/types.wit");
+    let wit = std::fs::read_to_string(path).expect("wit/types.wit");
+    let start = wit.find("enum error-kind {").expect("enum error-kind");
+    let body = &wit[start..start + wit[start..].find("\n    }").expect("end of error-kind")];
+    let names: Vec<&str> = body
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.starts_with("///") && !l.is_empty())
+        .map(|l| l.trim_end_matches(','))
+        .collect();
+    let core: Vec<&str> = wasimap_protocol::ErrorKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, core);
+}

@@ -41,6 +41,7 @@ from wit_world.imports.typed import FetchMessage
 from wit_world.imports.types import (
     DataItem_Bytes,
     DataItem_Literal,
+    ErrorKind,
     ImapError_Abort,
     ImapError_Readonly,
     Response,
@@ -123,7 +124,7 @@ def imap_errors(what: str) -> Iterator[None]:
             ImapError_Abort: "IMAP connection aborted",
             ImapError_Readonly: "mailbox became read-only",
         }.get(type(e.value), "IMAP error")
-        raise ReportError(f"{what}: {kind}: {e.value.value}") from None
+        raise ReportError(f"{what}: {kind}: {e.value.value.message}") from None
 
 
 def call(what: str, method, *args) -> Response:
@@ -237,7 +238,13 @@ def report(o: Options, out=sys.stdout) -> None:
     try:
         imap = Imap4.open_tcp(o.host, o.port, TIMEOUT)
     except Err as e:
-        raise ReportError(f"connecting to {o.host}:{o.port}: {e.value.value}") from None
+        detail = e.value.value
+        # The kind, not the message, says whether a hint can help: a
+        # denial names its grant already; nobody answering is worth a hint.
+        hint = ""
+        if detail.kind in (ErrorKind.REFUSED, ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT):
+            hint = " (is the server running, and are --host and --port right?)"
+        raise ReportError(f"connecting to {o.host}:{o.port}: {detail.message}{hint}") from None
     # Leaving the `with` drops the resource: the connection closes even when
     # a step fails.
     with imap:

@@ -3,7 +3,7 @@
 use crate::bindings::wasimap::imap::client::{FetchStream, Imap4};
 use crate::bindings::wasimap::imap::typed::{self, FetchMessage, ListEntry, MailboxStatus};
 use crate::bindings::wasimap::imap::types::{Response, TlsOptions};
-use crate::{Args, Error, Result, Search, SequenceSet};
+use crate::{Args, Detail, Error, ErrorKind, Result, Search, SequenceSet};
 
 /// One IMAP session.
 ///
@@ -240,9 +240,12 @@ impl Client {
     /// NO for a mailbox that does not exist.
     pub fn status(&self, mailbox: &str, items: &str) -> Result<MailboxStatus> {
         let r = ok("STATUS", self.imap.status(mailbox, &format!("({items})"))?)?;
-        typed::parse_status(&r.data)?
-            .pop()
-            .ok_or_else(|| Error::Imap(format!("no STATUS response for {mailbox}")))
+        typed::parse_status(&r.data)?.pop().ok_or_else(|| {
+            Error::Imap(Detail::new(
+                ErrorKind::Malformed,
+                format!("no STATUS response for {mailbox}"),
+            ))
+        })
     }
 
     /// `SEARCH criteria`: message numbers.
@@ -334,13 +337,14 @@ impl Client {
     /// EXPUNGE would also remove other messages marked `\Deleted`.
     pub fn uid_move(&self, set: &SequenceSet, mailbox: &str, allow_move: bool) -> Result<MoveMethod> {
         if set.is_empty() {
-            return Err(Error::Imap("empty message set".into()));
+            return Err(Error::usage("empty message set"));
         }
         let use_move = allow_move && self.has_capability("MOVE");
         if !use_move && !self.has_capability("UIDPLUS") {
-            return Err(Error::Imap(
-                "the server has neither MOVE nor UIDPLUS: moving would expunge other deleted messages".into(),
-            ));
+            return Err(Error::Imap(Detail::new(
+                ErrorKind::State,
+                "the server has neither MOVE nor UIDPLUS: moving would expunge other deleted messages",
+            )));
         }
         if use_move {
             ok(
@@ -363,13 +367,13 @@ impl Client {
     /// `raw().expunge()` to expunge every deleted message deliberately).
     pub fn uid_expunge(&self, set: &SequenceSet) -> Result<()> {
         if set.is_empty() {
-            return Err(Error::Imap("empty message set".into()));
+            return Err(Error::usage("empty message set"));
         }
         if !self.has_capability("UIDPLUS") {
-            return Err(Error::Imap(
-                "the server lacks UIDPLUS: UID EXPUNGE is not available, and EXPUNGE would remove every deleted message"
-                    .into(),
-            ));
+            return Err(Error::Imap(Detail::new(
+                ErrorKind::State,
+                "the server lacks UIDPLUS: UID EXPUNGE is not available, and EXPUNGE would remove every deleted message",
+            )));
         }
         ok("UID EXPUNGE", self.imap.uid("EXPUNGE", &[set.to_string()])?).map(drop)
     }

@@ -62,7 +62,7 @@ pub use bindings::wasimap::imap::typed::{
 pub use bindings::wasimap::imap::types::{DataItem, Response, TlsOptions};
 pub use bindings::Guest as Plugin;
 pub use client::{Client, Messages, MoveMethod};
-pub use error::{Error, Result};
+pub use error::{Detail, Error, ErrorKind, Result};
 pub use progress::Progress;
 pub use search::Search;
 pub use seqset::SequenceSet;

@@ -1,7 +1,9 @@
 //! Host bindings of the `composed` world for the async embedding: every
 //! import is an `async fn` on the host (a guest blocked in one suspends its
 //! fiber), `instantiate_async` and `call_run` are async. The `types`
-//! interface is the blocking bindings' own, so `TlsOptions` is one type.
+//! interface is the blocking bindings' own, so `TlsOptions` and
+//! `ErrorKind` are one type; so is `timezone`, whose functions neither
+//! block nor suspend.
 
 wasmtime::component::bindgen!({
     world: "composed",
@@ -10,6 +12,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "wasimap:imap/types": crate::bindings::wasimap::imap::types,
+        "wasimap:imap/timezone": crate::bindings::wasimap::imap::timezone,
         "wasimap:imap/transport.connection": crate::asyncio::AsyncGuestConnection,
     },
     require_store_data_send: true,

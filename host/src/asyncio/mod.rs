@@ -50,7 +50,7 @@ pub use self::stream::AsyncConnection;
 /// The `connection` resource of the async embedding.
 pub type AsyncGuestConnection = GuestConnection<AsyncConnection>;
 
-/// Adds `wasimap:imap/{types,transport,secrets}` to `linker`, with async
+/// Adds `wasimap:imap/{types,transport,secrets,timezone}` to `linker`, with async
 /// transports. The store's data implements [`WasimapView`], exactly as for
 /// [`crate::add_to_linker`]; WASI goes in with
 /// `wasmtime_wasi::p2::add_to_linker_async`.
@@ -61,6 +61,7 @@ pub fn add_to_linker_async<T: WasimapView + 'static>(linker: &mut Linker<T>) -> 
     crate::bindings::wasimap::imap::types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    crate::bindings::wasimap::imap::timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     Ok(())
 }
 
@@ -79,12 +80,11 @@ impl From<ConnectOptions> for crate::bindings::ConnectOptions {
 
 impl From<crate::bindings::TransportError> for TransportError {
     fn from(e: crate::bindings::TransportError) -> Self {
-        use crate::bindings::TransportError as E;
-        match e {
-            E::Denied(m) => TransportError::Denied(m),
-            E::Timeout => TransportError::Timeout,
-            E::Tls(m) => TransportError::Tls(m),
-            E::Io(m) => TransportError::Io(m),
+        // The kind is the shared `types` interface's enum: one type.
+        TransportError {
+            kind: e.kind,
+            message: e.message,
+            errno: e.errno,
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::transport::{
-    cannot_upgrade, closed, duration, io_error, process, read_failed, tcp, tls, AddressCheck, Stream, MAX_READ,
+    cannot_upgrade, closed, duration, process, read_failed, tcp, tls, AddressCheck, Stream, MAX_READ,
 };
 
 /// An open async connection owned by the guest through a resource handle;
@@ -70,7 +70,7 @@ async fn within<T>(
     op: impl Future<Output = io::Result<T>>,
 ) -> Result<io::Result<T>, TransportError> {
     match timeout {
-        Some(t) => tokio::time::timeout(t, op).await.map_err(|_| TransportError::Timeout),
+        Some(t) => tokio::time::timeout(t, op).await.map_err(|_| TransportError::timeout()),
         None => Ok(op.await),
     }
 }
@@ -88,7 +88,7 @@ async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketA
     match tokio::time::timeout(timeout, lookup).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => Err(tcp::lookup_failed(host, e)),
-        Err(_) => Err(TransportError::Timeout),
+        Err(_) => Err(TransportError::timeout()),
     }
 }
 
@@ -107,10 +107,10 @@ async fn connect(
     for addr in admitted {
         match within(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
-                stream.set_nodelay(true).map_err(|e| io_error(&e))?;
+                stream.set_nodelay(true).map_err(|e| TransportError::from_io(&e))?;
                 return Ok(stream);
             }
-            Ok(Err(e)) => last = Some(io_error(&e)),
+            Ok(Err(e)) => last = Some(TransportError::from_io(&e)),
             Err(timeout) => last = Some(timeout),
         }
     }
@@ -240,15 +240,12 @@ impl AsyncConnection {
             // rustls buffers what it encrypts: flush to send it.
             Io::Tls(s) => within(t, write_flush(s.as_mut(), data)).await?,
             Io::Process(p) => {
-                let stdin = p
-                    .stdin
-                    .as_mut()
-                    .ok_or_else(|| TransportError::Io("stdin closed".into()))?;
+                let stdin = p.stdin.as_mut().ok_or_else(|| TransportError::io("stdin closed"))?;
                 within(t, write_flush(stdin, data)).await?
             }
             Io::Closed => return Err(closed()),
         };
-        r.map_err(|e| io_error(&e))
+        r.map_err(|e| TransportError::from_io(&e))
     }
 
     /// Shuts the connection down; later reads see EOF. TLS sends its

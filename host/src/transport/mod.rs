@@ -1,6 +1,7 @@
 //! Byte streams behind the `connection` resource: TCP, TLS over TCP
 //! (implicit or upgraded by STARTTLS), and child processes.
 
+mod error;
 pub mod process;
 pub mod tcp;
 pub mod tls;
@@ -79,29 +80,18 @@ pub fn duration(ms: Option<u32>) -> Option<Duration> {
     ms.filter(|&m| m > 0).map(|m| Duration::from_millis(u64::from(m)))
 }
 
-/// Maps an I/O error to the WIT error, keeping timeouts distinct.
-pub fn io_error(e: &io::Error) -> TransportError {
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => TransportError::Timeout,
-        _ => TransportError::Io(e.to_string()),
-    }
-}
-
 /// Why STARTTLS cannot upgrade a connection that is not plain TCP.
 pub(crate) fn cannot_upgrade(tls: bool, process: bool) -> TransportError {
-    TransportError::Io(
-        match (tls, process) {
-            (true, _) => "the connection is already TLS",
-            (_, true) => "a process connection cannot be upgraded to TLS",
-            _ => "the connection is closed",
-        }
-        .into(),
-    )
+    TransportError::io(match (tls, process) {
+        (true, _) => "the connection is already TLS",
+        (_, true) => "a process connection cannot be upgraded to TLS",
+        _ => "the connection is closed",
+    })
 }
 
 /// The error of an operation on a closed connection.
 pub(crate) fn closed() -> TransportError {
-    TransportError::Io("connection closed".into())
+    TransportError::io("connection closed")
 }
 
 fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, TransportError> {
@@ -121,7 +111,7 @@ pub(crate) fn read_failed(e: &io::Error) -> Result<usize, TransportError> {
     if e.kind() == io::ErrorKind::UnexpectedEof {
         Ok(0)
     } else {
-        Err(io_error(e))
+        Err(TransportError::from_io(e))
     }
 }
 
@@ -205,7 +195,7 @@ impl Connection {
             }
             Connection::Closed => return Err(closed()),
         };
-        r.map_err(|e| io_error(&e))
+        r.map_err(|e| TransportError::from_io(&e))
     }
 
     /// The peer's address, for network connections.
@@ -247,7 +237,7 @@ impl Connection {
             Connection::Process(p) => return p.write(data),
             Connection::Closed => return Err(closed()),
         };
-        r.map_err(|e| io_error(&e))
+        r.map_err(|e| TransportError::from_io(&e))
     }
 
     /// Shuts the connection down; later reads see EOF.

@@ -25,7 +25,7 @@ use crate::policy::split_command;
 /// and stdout piped, stderr inherited. The async transport spawns the same
 /// command through tokio.
 pub(crate) fn prepare(command: &str) -> Result<Command, TransportError> {
-    let argv = split_command(command).map_err(TransportError::Denied)?;
+    let argv = split_command(command).map_err(TransportError::denied)?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .env_clear()
@@ -40,7 +40,10 @@ pub(crate) fn prepare(command: &str) -> Result<Command, TransportError> {
 
 /// The error when `command` could not be started.
 pub(crate) fn spawn_failed(command: &str, e: &io::Error) -> TransportError {
-    TransportError::Io(format!("cannot start {command:?}: {e}"))
+    TransportError {
+        message: format!("cannot start {command:?}: {e}"),
+        ..TransportError::from_io(e)
+    }
 }
 
 /// Kills the process group the child `pid` leads (see [`prepare`]).
@@ -111,15 +114,15 @@ impl ProcessConnection {
         if self.pending.is_empty() && !self.eof {
             let chunk = match self.read_timeout {
                 Some(t) => self.chunks.recv_timeout(t).map_err(|e| match e {
-                    RecvTimeoutError::Timeout => TransportError::Timeout,
-                    RecvTimeoutError::Disconnected => TransportError::Io("process output closed".into()),
+                    RecvTimeoutError::Timeout => TransportError::timeout(),
+                    RecvTimeoutError::Disconnected => TransportError::io("process output closed"),
                 })?,
                 None => self
                     .chunks
                     .recv()
-                    .map_err(|_| TransportError::Io("process output closed".into()))?,
+                    .map_err(|_| TransportError::io("process output closed"))?,
             };
-            let chunk = chunk.map_err(|e| super::io_error(&e))?;
+            let chunk = chunk.map_err(|e| TransportError::from_io(&e))?;
             if chunk.is_empty() {
                 self.eof = true;
             }
@@ -134,15 +137,12 @@ impl ProcessConnection {
     /// that stops reading fills the pipe, and a blocked host call would
     /// not see the run's deadline.
     pub fn write(&mut self, data: &[u8]) -> Result<(), TransportError> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| TransportError::Io("stdin closed".into()))?;
+        let stdin = self.stdin.as_mut().ok_or_else(|| TransportError::io("stdin closed"))?;
         let Some(timeout) = self.write_timeout else {
             return stdin
                 .write_all(data)
                 .and_then(|()| stdin.flush())
-                .map_err(|e| super::io_error(&e));
+                .map_err(|e| TransportError::from_io(&e));
         };
         use std::os::fd::AsRawFd;
         let fd = stdin.as_raw_fd();
@@ -163,10 +163,10 @@ impl ProcessConnection {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                return Err(super::io_error(&e));
+                return Err(TransportError::from_io(&e));
             }
             if ready == 0 {
-                return Err(TransportError::Timeout);
+                return Err(TransportError::timeout());
             }
             // At most PIPE_BUF bytes: a write of that size to a pipe that
             // poll found writable does not block.
@@ -174,7 +174,7 @@ impl ProcessConnection {
             match stdin.write(&rest[..n]) {
                 Ok(written) => rest = &rest[written..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(super::io_error(&e)),
+                Err(e) => return Err(TransportError::from_io(&e)),
             }
         }
         Ok(())
@@ -208,6 +208,7 @@ impl Drop for ProcessConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::wasimap::imap::types::ErrorKind;
 
     fn output(command: &str) -> Vec<u8> {
         let mut p = ProcessConnection::spawn(command, Some(Duration::from_secs(10))).unwrap();
@@ -227,8 +228,10 @@ mod tests {
         assert_eq!(output("/usr/bin/env"), b"");
         assert_eq!(output("/bin/echo 'a; b' \"\\$(x)\" '*'"), b"a; b $(x) *\n");
         let err = ProcessConnection::spawn("/bin/echo x; /bin/true", None).unwrap_err();
-        assert!(matches!(err, TransportError::Denied(m) if m.starts_with("command refused: ';'")));
+        assert_eq!(err.kind, ErrorKind::Denied);
+        assert!(err.message.starts_with("command refused: ';'"), "{}", err.message);
         let err = ProcessConnection::spawn("/no/such/program", None).unwrap_err();
-        assert!(matches!(err, TransportError::Io(m) if m.starts_with("cannot start")));
+        assert_eq!((err.kind, err.errno), (ErrorKind::Io, Some(libc::ENOENT)));
+        assert!(err.message.starts_with("cannot start"), "{}", err.message);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{duration, io_error, AddressCheck};
+use super::{duration, AddressCheck};
 use crate::bindings::{ConnectOptions, TransportError};
 
 /// How long a name lookup may take when the guest set no connect timeout.
@@ -36,7 +36,7 @@ impl LookupSlot {
     pub(crate) fn take(host: &str) -> Result<Self, TransportError> {
         if PENDING_LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_LOOKUPS {
             PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-            return Err(TransportError::Io(format!(
+            return Err(TransportError::unreachable(format!(
                 "cannot resolve {host}: {MAX_PENDING_LOOKUPS} name lookups are already in progress"
             )));
         }
@@ -48,7 +48,8 @@ impl LookupSlot {
     pub(crate) fn lookup(self, name: &str, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
         let result = (name, port).to_socket_addrs().map(Iterator::collect::<Vec<_>>);
         drop(self);
-        result.map_err(|e| TransportError::Io(format!("cannot resolve {name}: {e}")))
+        // A failed lookup is `unreachable`: the resolver's error is no errno.
+        result.map_err(|e| TransportError::unreachable(format!("cannot resolve {name}: {e}")))
     }
 }
 
@@ -60,7 +61,7 @@ impl Drop for LookupSlot {
 
 /// The lookup ended without an answer (its thread could not start or died).
 pub(crate) fn lookup_failed(host: &str, why: impl std::fmt::Display) -> TransportError {
-    TransportError::Io(format!("cannot resolve {host}: {why}"))
+    TransportError::unreachable(format!("cannot resolve {host}: {why}"))
 }
 
 /// Resolves `host` within `timeout`.
@@ -79,7 +80,7 @@ fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, 
         .map_err(|e| lookup_failed(host, e))?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(TransportError::Timeout),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(TransportError::timeout()),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(lookup_failed(host, "the lookup failed")),
     }
 }
@@ -104,8 +105,8 @@ pub(crate) fn admitted(addrs: Vec<SocketAddr>, check: AddressCheck<'_>) -> (Vec<
 pub(crate) fn connect_failed(host: &str, last: Option<TransportError>, refused: Vec<String>) -> TransportError {
     match (last, refused.is_empty()) {
         (Some(e), _) => e,
-        (None, false) => TransportError::Denied(refused.join("; ")),
-        (None, true) => TransportError::Io(format!("{host} has no address")),
+        (None, false) => TransportError::denied(refused.join("; ")),
+        (None, true) => TransportError::unreachable(format!("{host} has no address")),
     }
 }
 
@@ -136,13 +137,13 @@ impl TcpConnection {
             };
             match attempt {
                 Ok(stream) => {
-                    stream.set_nodelay(true).map_err(|e| io_error(&e))?;
+                    stream.set_nodelay(true).map_err(|e| TransportError::from_io(&e))?;
                     stream
                         .set_read_timeout(duration(options.read_timeout_ms))
-                        .map_err(|e| io_error(&e))?;
+                        .map_err(|e| TransportError::from_io(&e))?;
                     return Ok(TcpConnection { stream });
                 }
-                Err(e) => last = Some(io_error(&e)),
+                Err(e) => last = Some(TransportError::from_io(&e)),
             }
         }
         Err(connect_failed(host, last, refused))
@@ -157,6 +158,7 @@ impl TcpConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::wasimap::imap::types::ErrorKind;
     use std::net::TcpListener;
 
     fn options() -> ConnectOptions {
@@ -171,7 +173,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let deny = |a: SocketAddr| Err(format!("no {a}"));
-        let Err(TransportError::Denied(msg)) = TcpConnection::connect("127.0.0.1", port, &options(), &deny) else {
+        let Err(TransportError {
+            kind: ErrorKind::Denied,
+            message: msg,
+            ..
+        }) = TcpConnection::connect("127.0.0.1", port, &options(), &deny)
+        else {
             panic!("denied expected")
         };
         assert_eq!(msg, format!("no 127.0.0.1:{port}"));
@@ -183,7 +190,12 @@ mod tests {
             seen.lock().unwrap().push(a.ip());
             Err("refused".to_string())
         };
-        let Err(TransportError::Denied(msg)) = TcpConnection::connect("localhost", port, &options(), &record) else {
+        let Err(TransportError {
+            kind: ErrorKind::Denied,
+            message: msg,
+            ..
+        }) = TcpConnection::connect("localhost", port, &options(), &record)
+        else {
             panic!("denied expected")
         };
         assert_eq!(msg, "refused", "one reason, not repeated");

@@ -36,8 +36,10 @@ fn base_roots() -> &'static RootCertStore {
     })
 }
 
+/// A failure to set TLS up (certificates, keys, names): `tls-handshake`,
+/// since no certificate of the server was looked at.
 fn tls_error(what: &str, e: impl std::fmt::Display) -> TransportError {
-    TransportError::Tls(format!("{what}: {e}"))
+    TransportError::tls(format!("{what}: {e}"), None)
 }
 
 fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TransportError> {
@@ -45,7 +47,7 @@ fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Tra
         .collect::<Result<_, _>>()
         .map_err(|e| tls_error(what, e))?;
     if certs.is_empty() {
-        return Err(TransportError::Tls(format!("{what}: no PEM certificate found")));
+        return Err(TransportError::tls(format!("{what}: no PEM certificate found"), None));
     }
     Ok(certs)
 }
@@ -123,8 +125,9 @@ pub fn client_config(options: &TlsOptions, ca_file: Option<&[u8]>) -> Result<Arc
         }
         (None, None) => builder.with_no_client_auth(),
         _ => {
-            return Err(TransportError::Tls(
-                "client-cert-pem and client-key-pem go together".into(),
+            return Err(TransportError::tls(
+                "client-cert-pem and client-key-pem go together",
+                None,
             ))
         }
     };
@@ -162,7 +165,7 @@ pub fn server_name(host: &str, options: &TlsOptions) -> Result<ServerName<'stati
 /// plugin reads why verification failed.
 pub(crate) fn handshake_error(e: &io::Error) -> TransportError {
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(tls) => TransportError::Tls(format!("handshake failed: {tls}")),
-        None => super::io_error(e),
+        Some(tls) => TransportError::tls(format!("handshake failed: {tls}"), Some(tls)),
+        None => TransportError::from_io(e),
     }
 }

@@ -13,12 +13,17 @@ struct Hostile;
 
 export!(Hostile);
 
+/// `class (Kind): message` (the kind as Rust's enum spells it), so the
+/// tests see which failure the host gave.
 fn show(e: &ImapError) -> String {
-    match e {
-        ImapError::Error(m) => format!("error: {m}"),
-        ImapError::Abort(m) => format!("abort: {m}"),
-        ImapError::Readonly(m) => format!("readonly: {m}"),
-    }
+    let (class, d) = match e {
+        ImapError::Error(d) => ("error", d),
+        ImapError::Abort(d) => ("abort", d),
+        ImapError::Readonly(d) => ("readonly", d),
+    };
+    // wit-bindgen's Debug writes `ErrorKind::Denied`; the variant is enough.
+    let kind = format!("{:?}", d.kind);
+    format!("{class} ({}): {}", kind.trim_start_matches("ErrorKind::"), d.message)
 }
 
 fn item(d: &DataItem) -> String {

@@ -14,41 +14,54 @@ wit_bindgen::generate!({
 });
 
 use wasimap::imap::client::{self, Idler, Imap4, SaslStep};
-use wasimap::imap::types::{DataItem, ImapError, Response, TimeValue, TlsOptions};
+use wasimap::imap::types::{CivilTime, DataItem, ImapError, Response, StructTime, TimeValue, TlsOptions};
 
 struct Shell;
 
 export!(Shell);
 
-/// A failed line: imaplib's exception class and message.
+/// A failed line: imaplib's exception class and message, the error's
+/// kind (the WIT `error-kind`'s name) and the OS errno.
 struct Failure {
     class: &'static str,
+    kind: &'static str,
     message: String,
+    errno: Option<i32>,
 }
 
 impl From<ImapError> for Failure {
     fn from(e: ImapError) -> Self {
-        match e {
-            ImapError::Error(m) => Failure {
-                class: "error",
-                message: m,
-            },
-            ImapError::Abort(m) => Failure {
-                class: "abort",
-                message: m,
-            },
-            ImapError::Readonly(m) => Failure {
-                class: "readonly",
-                message: m,
-            },
+        let (class, d) = match e {
+            ImapError::Error(d) => ("error", d),
+            ImapError::Abort(d) => ("abort", d),
+            ImapError::Readonly(d) => ("readonly", d),
+        };
+        Failure {
+            class,
+            kind: kind_name(d.kind),
+            message: d.message,
+            errno: d.errno,
         }
     }
 }
 
+/// The WIT name of a kind (`tls-certificate`). types.wit's `error-kind`
+/// lists the core's kinds in the core's order (`tests/command_table.rs`
+/// checks it), so the enum's index is the core's index.
+fn kind_name(kind: wasimap::imap::types::ErrorKind) -> &'static str {
+    wasimap_protocol::ErrorKind::ALL
+        .get(kind as usize)
+        .map_or("io", |k| k.name())
+}
+
+/// A line the shell itself cannot run (bad JSON, unknown method, wrong
+/// argument): class `usage`, kind `usage`.
 fn usage(message: impl Into<String>) -> Failure {
     Failure {
         class: "usage",
+        kind: "usage",
         message: message.into(),
+        errno: None,
     }
 }
 
@@ -109,12 +122,50 @@ fn opt_string(v: Option<&Value>) -> Result<Option<String>, Failure> {
     }
 }
 
+/// An integer field of a date form, in `T`'s range.
+fn field<T: TryFrom<i64>>(v: Option<&Value>, what: &str) -> Result<T, Failure> {
+    v.and_then(Value::as_i64)
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| usage(format!("date_time: {what} must be an integer in range")))
+}
+
+/// imaplib's date forms: seconds since the epoch (local time), a naive
+/// 9-element `struct_time`/tuple (local time), an aware `datetime` as
+/// `{"datetime": [Y, M, D, h, m, s], "utcoffset": seconds}`, or a quoted
+/// internal date. A `datetime` without `utcoffset` is naive, which
+/// imaplib refuses (`date_time must be aware`).
 fn time_value(v: &Value) -> Result<TimeValue, Failure> {
     match v {
         Value::Number(n) => Ok(TimeValue::Epoch(n.as_f64().unwrap_or_default())),
         Value::String(s) => Ok(TimeValue::Quoted(s.clone())),
+        Value::Array(a) if a.len() == 9 => Ok(TimeValue::Local(StructTime {
+            year: field(a.first(), "tm_year")?,
+            mon: field(a.get(1), "tm_mon")?,
+            mday: field(a.get(2), "tm_mday")?,
+            hour: field(a.get(3), "tm_hour")?,
+            min: field(a.get(4), "tm_min")?,
+            sec: field(a.get(5), "tm_sec")?,
+            wday: field(a.get(6), "tm_wday")?,
+            yday: field(a.get(7), "tm_yday")?,
+            isdst: field(a.get(8), "tm_isdst")?,
+        })),
+        Value::Object(o) if o.contains_key("datetime") => {
+            let Some(offset) = o.get("utcoffset") else {
+                return Err(usage("date_time must be aware"));
+            };
+            let f = o["datetime"].as_array().cloned().unwrap_or_default();
+            Ok(TimeValue::Civil(CivilTime {
+                year: field(f.first(), "year")?,
+                month: field(f.get(1), "month")?,
+                day: field(f.get(2), "day")?,
+                hour: field(f.get(3), "hour")?,
+                minute: field(f.get(4), "minute")?,
+                second: field(f.get(5), "second")?,
+                utc_offset: field(Some(offset), "utcoffset")?,
+            }))
+        }
         _ => Err(usage(format!(
-            "unsupported date_time {v}: give seconds or a quoted internal date"
+            "unsupported date_time {v}: give seconds, a 9-element struct_time, {{\"datetime\": [...], \"utcoffset\": s}} or a quoted internal date"
         ))),
     }
 }
@@ -212,6 +263,7 @@ fn getattr(imap: &Imap4, name: &str) -> Answer {
         "welcome" => bytes(&imap.welcome()),
         "utf8_enabled" => json!(imap.utf8_enabled()),
         "debug" => json!(imap.debug()),
+        "_MAXLINE" => json!(imap.max_line()),
         "tagpre" => bytes(&imap.tag_prefix()),
         "untagged_responses" => {
             let mut map = Map::new();
@@ -274,6 +326,14 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
                         .as_u64()
                         .ok_or_else(|| usage("debug must be an integer"))? as u32,
                 );
+                return Ok(Value::Null);
+            }
+            "_MAXLINE" => {
+                let limit = a
+                    .need(1, m)?
+                    .as_u64()
+                    .ok_or_else(|| usage("_MAXLINE must be a non-negative integer"))?;
+                imap.set_max_line(limit)?;
                 return Ok(Value::Null);
             }
             other => return Err(usage(format!("attribute {other:?} is read-only"))),
@@ -417,7 +477,7 @@ fn answer(out: &mut impl Write, a: Answer) {
     let v = match a {
         Ok(v @ Value::Object(_)) if v.get("typ").is_some() => v,
         Ok(v) => json!({ "value": v }),
-        Err(f) => json!({ "error": f.class, "message": f.message }),
+        Err(f) => json!({ "error": f.class, "kind": f.kind, "errno": f.errno, "message": f.message }),
     };
     let _ = writeln!(out, "{v}");
     let _ = out.flush();

@@ -74,9 +74,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 
 fn err(e: ImapError) -> String {
     match e {
-        ImapError::Error(m) => format!("IMAP error: {m}"),
-        ImapError::Abort(m) => format!("IMAP connection aborted: {m}"),
-        ImapError::Readonly(m) => format!("mailbox became read-only: {m}"),
+        ImapError::Error(d) => format!("IMAP error: {}", d.message),
+        ImapError::Abort(d) => format!("IMAP connection aborted: {}", d.message),
+        ImapError::Readonly(d) => format!("mailbox became read-only: {}", d.message),
     }
 }
 

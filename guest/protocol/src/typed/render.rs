@@ -220,7 +220,8 @@ pub fn fetch(m: &FetchMessage) -> Vec<DataItem> {
         item(&mut w, &format!("FLAGS ({})", flags.join(" ")));
     }
     if let Some(t) = &m.internal_date {
-        let s = crate::util::time2internaldate(&crate::util::TimeValue::Civil(*t)).unwrap_or_default();
+        let s =
+            crate::util::time2internaldate(&crate::util::TimeValue::Civil(*t), &crate::util::Utc).unwrap_or_default();
         item(&mut w, &format!("INTERNALDATE {s}"));
     }
     if let Some(size) = m.size {
