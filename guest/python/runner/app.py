@@ -48,12 +48,21 @@ PRELOAD = [
     "email.headerregistry", "email.contentmanager", "email.iterators", "email.message",
     "email.mime.base", "email.mime.multipart", "email.mime.text", "email.mime.application",
     "email.parser", "email.policy", "email.utils", "email.feedparser", "email._header_value_parser",
-    "encodings.ascii", "encodings.cp1252", "encodings.idna", "encodings.iso8859_1", "encodings.iso8859_15",
-    "encodings.latin_1", "encodings.utf_16", "encodings.utf_8", "encodings.koi8_r", "encodings.cp1251",
     "functools", "getpass", "hashlib", "hmac", "io", "itertools", "json", "locale", "logging", "mailbox",
     "math", "mimetypes", "os.path", "pathlib", "quopri", "re", "shlex", "socket", "string", "struct",
     "tempfile", "textwrap", "time", "traceback", "unicodedata", "uu", "zlib",
 ]
+
+
+def _codecs():
+    """Every codec of the standard library (`bytes.decode(charset)` looks
+    them up at run time, e.g. email's `raw-unicode-escape`), except those
+    only a platform has."""
+    import encodings
+    import pkgutil
+
+    return [f"encodings.{m.name}" for m in pkgutil.iter_modules(encodings.__path__)
+            if m.name not in ("mbcs", "oem", "cp65001")]
 
 
 def _imported_modules(tree):
@@ -81,6 +90,7 @@ def _preload(names):
 
 CODE = compile(_script.SOURCE, _script.FILENAME, "exec")
 _preload(PRELOAD)
+_preload(_codecs())
 _preload(_imported_modules(ast.parse(_script.SOURCE, _script.FILENAME)))
 
 
