@@ -20,6 +20,7 @@ pub mod limits;
 pub mod manifest;
 pub mod policy;
 pub mod progress;
+pub mod pyscript;
 pub mod runner;
 pub mod scaffold;
 pub mod secrets;

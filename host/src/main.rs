@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
-use wasimap_host::{compose, scaffold, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
+use wasimap_host::{compose, pyscript, scaffold, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
 
 /// The plugin's `run` returned an error.
 const EXIT_PLUGIN_ERROR: u8 = 1;
@@ -31,7 +31,7 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Run PLUGIN.wasm with the given arguments. Nothing is granted unless named here or in the manifest.
+    /// Run PLUGIN.wasm, or an imaplib script PLUGIN.py, with the given arguments. Nothing is granted unless named here or in the manifest.
     #[command(after_help = RUN_EXAMPLES)]
     Run {
         /// Allow connections to HOST:PORT (`*.example.org:993`, `127.0.0.1:*`). Repeatable.
@@ -88,7 +88,7 @@ enum Command {
         /// Never draw the plugin's progress (drawn on stderr only when it is a terminal).
         #[arg(long)]
         no_progress: bool,
-        /// The plugin component.
+        /// The plugin component, or a Python script (`.py`: built into one with componentize-py, then cached).
         plugin: PathBuf,
         /// Arguments passed to the plugin's `run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -128,6 +128,9 @@ Examples:
 
   # Grants and limits from a manifest, plus a wall-clock limit
   wasimap run --manifest archive.toml --timeout 600 archive.wasm --user alice --password secret --days 365
+
+  # An imaplib script, unchanged, in the sandbox (needs `pip install componentize-py==0.25.1`)
+  wasimap run --allow 127.0.0.1:143 unseen.py 127.0.0.1 alice secret
 
   # Start a plugin of your own (rust, python or js)
   wasimap new my-plugin --lang rust
@@ -298,8 +301,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         cmd @ Command::Run { .. } => {
             let RunArgs { config, plugin, args } = run_config(cmd)?;
+            let cache_dir = config.cache_dir.clone();
             let runner = Runner::new(config)?;
-            let bytes = std::fs::read(&plugin).with_context(|| format!("reading {}", plugin.display()))?;
+            let bytes = if pyscript::is_script(&plugin) {
+                pyscript::ScriptBuilder::new(cache_dir.as_deref()).build(&plugin)?.wasm
+            } else {
+                std::fs::read(&plugin).with_context(|| format!("reading {}", plugin.display()))?
+            };
             let component = runner.load(&bytes)?;
             let outcome = runner.run(&component, &args, Stdio::Inherit);
             match outcome.result {

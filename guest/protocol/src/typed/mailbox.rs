@@ -169,7 +169,10 @@ mod tests {
         let q = quota(In::wire(b"\"\" (STORAGE 10 512 MESSAGE 1 100)")).unwrap().1;
         assert_eq!(q.resources[1].limit, 100);
         let q = quota(In::wire(b"\"ROOT\"")).unwrap();
-        assert_eq!((q.0.bytes(), q.1.root.as_str(), q.1.resources.len()), (&b""[..], "ROOT", 0));
+        assert_eq!(
+            (q.0.bytes(), q.1.root.as_str(), q.1.resources.len()),
+            (&b""[..], "ROOT", 0)
+        );
         let r = quota_root(In::wire(b"INBOX \"\" User")).unwrap().1;
         assert_eq!(r.roots, vec!["", "User"]);
         let a = acl(In::wire(b"INBOX owner lrswipkxtecda anyone lr")).unwrap().1;
