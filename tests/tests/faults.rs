@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use wasimap_host::policy::HostPattern;
+use wasimap_host::Policy;
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
-use wasimap_tests::{b, python_shell, shell, without_kinds};
+use wasimap_tests::{b, python_shell, runner_with, shell, shell_with, without_kinds};
 
 /// Runs `calls` after an open line against a fresh scripted server.
 fn run(steps: &[Step], calls: &[Value], runner: fn(&[Value]) -> Vec<Value>) -> Vec<Value> {
@@ -488,6 +490,10 @@ fn kind_of(answer: &Value) -> (String, String, Value) {
 
 /// Linux's errno for a refused connection.
 const ECONNREFUSED: i32 = 111;
+/// Linux's `ECONNRESET`.
+const ECONNRESET: i32 = 104;
+/// Linux's `ENETUNREACH`.
+const ENETUNREACH: i32 = 101;
 
 fn class_kind(class: &str, kind: &str) -> (String, String, Value) {
     (class.to_string(), kind.to_string(), Value::Null)
@@ -524,6 +530,21 @@ fn error_kinds_of_the_transport() {
         a[0]
     );
     assert_eq!(a[0]["kind"], "denied", "{}", a[0]);
+    // The limited broadcast address, granted: Linux refuses a TCP connect
+    // to it with ENETUNREACH before any packet leaves the machine.
+    let (runner, shell_plugin) =
+        runner_with(Policy::deny_all().allow("255.255.255.255:143".parse::<HostPattern>().unwrap()));
+    let a = shell_with(
+        &runner,
+        &shell_plugin,
+        &[json!(["IMAP4", "255.255.255.255", 143, {"timeout": 2}])],
+    );
+    assert_eq!(
+        kind_of(&a[0]),
+        ("abort".to_string(), "unreachable".to_string(), json!(ENETUNREACH)),
+        "{}",
+        a[0]
+    );
     // EOF in the middle of a command, after the greeting.
     let a = run(
         &then(preauth("IMAP4rev1"), [Step::Expect, Step::Close]),
@@ -531,6 +552,22 @@ fn error_kinds_of_the_transport() {
         shell,
     );
     assert_eq!(kind_of(&a[1]), class_kind("abort", "eof"), "{}", a[1]);
+    // A reset: the server closes with the NOOP still unread, so the kernel
+    // answers with RST, and the read fails with ECONNRESET: kind io.
+    let a = run(
+        &then(
+            preauth("IMAP4rev1"),
+            [Step::Sleep(Duration::from_millis(300)), Step::Close],
+        ),
+        &[json!(["noop"])],
+        shell,
+    );
+    assert_eq!(
+        kind_of(&a[1]),
+        ("abort".to_string(), "io".to_string(), json!(ECONNRESET)),
+        "{}",
+        a[1]
+    );
 }
 
 /// A scenario's name, the server's script, the calls, and the

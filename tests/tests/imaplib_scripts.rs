@@ -362,3 +362,41 @@ fn transport_failures_raise_what_cpython_raises() {
     // sandbox's refusal, not a connection.
     assert_eq!(ours, format!("{theirs}ungranted: IMAP4.error\n"));
 }
+
+#[test]
+fn imap4_stream_runs_the_granted_command() {
+    let d = dovecot();
+    // Dovecot's imap binary serves the user its `-u` names.
+    let user = unique_user("pyscript-s");
+    helper("seed.py", &user);
+    let server = d.get("WASIMAP_STREAM_COMMAND");
+    let args = [format!("{server} -u {user}")];
+    let theirs = cpython("stream_examine.py", &args);
+    assert!(theirs.status.success(), "{}", String::from_utf8_lossy(&theirs.stderr));
+    let out = Command::new(release_wasimap_binary())
+        .arg("run")
+        .arg("--cache-dir")
+        .arg(root().join("target/wasimap-cache"))
+        .args(["--allow-exec", &format!("{server} **")])
+        .arg(script("stream_examine.py"))
+        .args(&args)
+        .output()
+        .expect("wasimap");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("state: AUTH"));
+
+    // Without the grant the command does not run.
+    let out = Command::new(release_wasimap_binary())
+        .arg("run")
+        .arg("--cache-dir")
+        .arg(root().join("target/wasimap-cache"))
+        .arg(script("stream_examine.py"))
+        .args(&args)
+        .output()
+        .expect("wasimap");
+    assert!(!out.status.success());
+}

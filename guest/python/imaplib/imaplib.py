@@ -724,8 +724,8 @@ class IMAP4_stream(IMAP4):
 # ------------------------------------------------------------ utilities
 
 def Internaldate2tuple(resp):
-    """The INTERNALDATE of a FETCH response as a `time.struct_time`
-    (UTC in the sandbox, which has no local zone); None if there is none."""
+    """The INTERNALDATE of a FETCH response as a local `time.struct_time`
+    (the host's zone, as imaplib gives it); None if there is none."""
     t = _client.internaldate2tuple(bytes(resp))
     if t is None:
         return None
