@@ -4,7 +4,7 @@
 // WIT as seen from here: `imap4` is a class with static `openTcp`; names are
 // camelCase; u64 is a BigInt, list<u8> a Uint8Array, option<T> undefined or
 // the value; a failed call throws an Error whose `payload` is the
-// `imap-error` (`{ tag: 'error' | 'abort' | 'readonly', val: message }`).
+// `imap-error` (`{ tag: 'error' | 'abort' | 'readonly', val: { kind, message, errno } }`).
 // Throwing a string from `run` makes the host print it and exit 1.
 
 import { Imap4 } from 'wasimap:imap/client@0.1.0';
@@ -29,7 +29,7 @@ function check(what, f) {
   try {
     r = f();
   } catch (e) {
-    throw `${what}: ${e.payload ? e.payload.val : e}`;
+    throw `${what}: ${e.payload ? e.payload.val.message : e}`;
   }
   if (r.typ !== 'OK') throw `${what} failed: ${r.typ}`;
   return r;
@@ -41,7 +41,7 @@ export function run(args) {
   try {
     imap = Imap4.openTcp(o.host, Number(o.port), 60.0);
   } catch (e) {
-    throw `connecting to ${o.host}:${o.port}: ${e.payload ? e.payload.val : e}`;
+    throw `connecting to ${o.host}:${o.port}: ${e.payload ? e.payload.val.message : e}`;
   }
   if (o['password-secret'] !== undefined) {
     check('LOGIN', () => imap.loginSecret(o.user, o['password-secret']));

@@ -33,7 +33,7 @@ def check(what: str, call, *args):
     try:
         r = call(*args)
     except Err as e:
-        raise Err(f"{what}: {e.value.value}") from None
+        raise Err(f"{what}: {e.value.value.message}") from None
     if r.typ != "OK":
         raise Err(f"{what} failed: {r.typ}")
     return r
@@ -45,7 +45,7 @@ class WitWorld(wit_world.WitWorld):
         try:
             imap = Imap4.open_tcp(o["host"], int(o["port"]), 60.0)
         except Err as e:
-            raise Err(f"connecting to {o['host']}:{o['port']}: {e.value.value}") from None
+            raise Err(f"connecting to {o['host']}:{o['port']}: {e.value.value.message}") from None
         with imap:
             if "password-secret" in o:
                 check("LOGIN", imap.login_secret, o["user"], o["password-secret"])
