@@ -351,7 +351,7 @@ impl<'a> Response<'a> {
                 let limit = crate::error::QUOTE_LIMIT;
                 let len = self.skeleton.len() + self.slots.iter().map(|(_, l)| l.len()).sum::<usize>();
                 let shown = pyrepr::bytes_truncated_of(&input.to_wire(limit), len, limit);
-                Err(grammar_error_shown(what, &shown))
+                Err(grammar_error(what, &shown))
             }
         }
     }
@@ -405,13 +405,9 @@ fn parse_each<T>(
     responses(data).iter().map(|r| r.parse(what, &mut rule)).collect()
 }
 
-/// `error` quoting the response that did not parse.
-pub fn grammar_error(what: &str, bytes: &[u8]) -> ImapError {
-    grammar_error_shown(what, &pyrepr::bytes_truncated(bytes, crate::error::QUOTE_LIMIT))
-}
-
-/// `error` showing the response that did not parse as `shown`.
-fn grammar_error_shown(what: &str, shown: &str) -> ImapError {
+/// `error` showing the response that did not parse as `shown` (its
+/// start, quoted, see [`Response::parse`]).
+fn grammar_error(what: &str, shown: &str) -> ImapError {
     ImapError::error_kind(
         crate::error::ErrorKind::Malformed,
         format!("cannot parse {what} response: {shown}"),
