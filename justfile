@@ -4,7 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 guest_target := "target/guest"
 componentize_js := "target/js-tools/node_modules/.bin/componentize-js"
-plugins := "-p shell -p triage -p hostile -p template -p archive -p dedupe -p mbox -p report -p bench"
+plugins := "-p shell -p triage -p hostile -p template -p archive -p dedupe -p mbox -p report -p bench -p journal"
 
 # Show the recipes.
 default:

@@ -10,3 +10,22 @@ wasmtime::component::bindgen!({
 
 pub use wasimap::imap::transport::{ConnectOptions, TransportError};
 pub use wasimap::imap::types::TlsOptions;
+
+/// Bindings of the `composed-watcher` world (`wasimap watch`): the same
+/// imports as [`Composed`] (one linker serves both), plus the plugin's
+/// `watch` export.
+pub mod watcher {
+    wasmtime::component::bindgen!({
+        world: "composed-watcher",
+        path: "../wit",
+        with: {
+            "wasimap:imap/types": crate::bindings::wasimap::imap::types,
+            "wasimap:imap/transport": crate::bindings::wasimap::imap::transport,
+            "wasimap:imap/secrets": crate::bindings::wasimap::imap::secrets,
+            "wasimap:imap/timezone": crate::bindings::wasimap::imap::timezone,
+            "wasimap:imap/progress": crate::bindings::wasimap::imap::progress,
+        },
+    });
+
+    pub use exports::wasimap::imap::watch::{Batch, Session, TlsMode};
+}

@@ -14,6 +14,8 @@ pub const TYPES_INTERFACE: &str = "wasimap:imap/types@0.1.0";
 pub const TYPED_INTERFACE: &str = "wasimap:imap/typed@0.1.0";
 /// The progress interface, implemented by the host.
 pub const PROGRESS_INTERFACE: &str = "wasimap:imap/progress@0.1.0";
+/// The interface a watcher plugin exports for `wasimap watch`.
+pub const WATCH_INTERFACE: &str = "wasimap:imap/watch@0.1.0";
 
 /// What a component imports and exports, and whether it can run as a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,12 @@ impl Inspection {
     /// Whether `wasimap run` accepts it.
     pub fn can_run(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Whether `wasimap watch` accepts it: a plugin that also exports
+    /// [`WATCH_INTERFACE`] (world `wasimap:imap/watcher`).
+    pub fn can_watch(&self) -> bool {
+        self.can_run() && self.exports.iter().any(|e| e == WATCH_INTERFACE)
     }
 }
 

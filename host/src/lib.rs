@@ -29,6 +29,7 @@ pub mod timezone;
 pub mod transport;
 pub mod trust;
 pub mod view;
+pub mod watch;
 
 pub use policy::Policy;
 pub use progress::Progress;

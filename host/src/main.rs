@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
-use wasimap_host::{compose, pyscript, scaffold, secrets, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust};
+use wasimap_host::{
+    compose, pyscript, scaffold, secrets, watch, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust,
+};
 
 /// The plugin's `run` returned an error.
 const EXIT_PLUGIN_ERROR: u8 = 1;
@@ -106,6 +108,37 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
     },
+    /// Watch the accounts and mailboxes of a manifest and call a watcher plugin for each new message, exactly once (docs/watch.md).
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch {
+        /// The watch manifest (TOML): plugin, state-dir, [[account]], [secrets], ...
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+        /// Print each mailbox's state, counts and dead letters, then exit.
+        #[arg(long, conflicts_with_all = ["replay", "reset"])]
+        status: bool,
+        /// With --status: the state as JSON.
+        #[arg(long, requires = "status")]
+        json: bool,
+        /// Hand ACCOUNT's dead letters to the plugin again (the watcher must not be running), then exit.
+        #[arg(long, value_name = "ACCOUNT", conflicts_with = "reset")]
+        replay: Option<String>,
+        /// Watch ACCOUNT's stopped mailboxes again (after a UIDVALIDITY change or a refused login), from the next new message; then exit.
+        #[arg(long, value_name = "ACCOUNT")]
+        reset: Option<String>,
+        /// With --replay or --reset: only this mailbox.
+        #[arg(long, value_name = "NAME")]
+        mailbox: Option<String>,
+        /// With --replay: only this UID.
+        #[arg(long, value_name = "UID", requires = "replay")]
+        uid: Option<u32>,
+        /// Log lines as `text` or `json` (one object per line).
+        #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+        /// Trace the IMAP sessions on stderr (passwords shown as <redacted>).
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Show a component's imports and exports and whether `wasimap run` accepts it.
     Inspect {
         /// The component.
@@ -137,6 +170,20 @@ Examples:
 
 Exit codes: 0 done, 1 the plugin's error, 2 usage or load error, 3 crash, 4 time limit,
 5 memory limit, 6 stack overflow, 7 fuel, 8 other trap, 9 store limit.";
+
+/// `wasimap watch --help`'s examples.
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  # Watch until SIGINT/SIGTERM; the journal plugin writes one line per new message
+  WORK_PW=... wasimap watch --manifest watch.toml
+
+  # What was handled, failed, retried and dead-lettered
+  wasimap watch --manifest watch.toml --status
+
+  # Try the dead letters of account work again (with the watcher stopped)
+  wasimap watch --manifest watch.toml --replay work
+
+Exit codes: 0 stopped by a signal (or done), 1 dead letters left after --replay, 2 usage or load error.";
 
 /// `wasimap new --help`'s examples.
 const NEW_EXAMPLES: &str = "\
@@ -281,6 +328,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "next: cd {} && ./build.sh, then see README.md to run it (./smoke-test.sh tries it against a server)",
                 path.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Watch {
+            manifest,
+            status,
+            json,
+            replay,
+            reset,
+            mailbox,
+            uid,
+            log_format,
+            verbose,
+        } => {
+            let options = watch::Options {
+                log: watch::log::Log {
+                    format: if log_format == "json" {
+                        watch::log::LogFormat::Json
+                    } else {
+                        watch::log::LogFormat::Text
+                    },
+                },
+                verbose,
+            };
+            if status {
+                print!("{}", watch::status(&manifest, json)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(account) = reset {
+                let n = watch::reset(&manifest, &account, mailbox.as_deref())?;
+                println!("{n} mailbox(es) of {account} will be watched again from their next new message");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(account) = replay {
+                let left = watch::replay(&manifest, &account, mailbox.as_deref(), uid, options)?;
+                println!("dead letters left: {left}");
+                return Ok(if left == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_PLUGIN_ERROR)
+                });
+            }
+            watch::watch(&manifest, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { plugin } => {

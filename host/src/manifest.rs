@@ -65,7 +65,7 @@ pub struct Manifest {
 }
 
 /// A secret in the manifest.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum SecretDefinition {
     /// `env:VAR` or `file:PATH`, bound to the exact `allow` grants.
@@ -84,7 +84,7 @@ pub enum SecretDefinition {
 }
 
 /// The `[limits]` table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Memory limit in MiB.

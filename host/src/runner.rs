@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::bindings::Composed;
+use crate::bindings::{watcher, Composed};
 use crate::cache::{self, ArtifactCache};
 use crate::compose;
 use crate::limits::{Limit, LimitExceeded, StoreLimiter, StoreLimitsConfig, TransportLimits};
@@ -148,6 +148,29 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
 }
 
+/// What one call of a plugin may reach: the policy, the secrets and the
+/// TLS trust of its store.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    /// What the plugin may connect to or run.
+    pub policy: Policy,
+    /// Secrets the protocol component may send, and where.
+    pub secrets: Secrets,
+    /// TLS trust the user granted.
+    pub trust: TlsTrust,
+}
+
+impl RunnerConfig {
+    /// The grants every run of this configuration has.
+    pub fn grants(&self) -> Grants {
+        Grants {
+            policy: self.policy.clone(),
+            secrets: self.secrets.clone(),
+            trust: self.trust.clone(),
+        }
+    }
+}
+
 /// A wasmtime engine and linker set up for wasimap plugins.
 pub struct Runner {
     engine: Engine,
@@ -277,7 +300,37 @@ impl Runner {
     /// Runs a loaded plugin's `run(args)`, blocking the calling thread
     /// until it returns.
     pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
-        let (mut store, captured) = self.store(args, &stdio);
+        let grants = self.config.grants();
+        self.call(args, &stdio, &grants, |store, linker| {
+            Composed::instantiate(&mut *store, component, linker).and_then(|instance| instance.call_run(store, args))
+        })
+    }
+
+    /// Calls a loaded watcher plugin's `watch.handle(batch)` in a fresh
+    /// store under `grants` (the batch's account only), with the runner's
+    /// limits, blocking the calling thread until it returns.
+    pub fn handle_batch(
+        &self,
+        component: &Component,
+        batch: &watcher::Batch,
+        grants: &Grants,
+        stdio: Stdio,
+    ) -> Outcome {
+        self.call(&[], &stdio, grants, |store, linker| {
+            watcher::ComposedWatcher::instantiate(&mut *store, component, linker)
+                .and_then(|instance| instance.wasimap_imap_watch().call_handle(store, batch))
+        })
+    }
+
+    /// One blocking call into a fresh store, under the wall-clock limit.
+    fn call(
+        &self,
+        args: &[String],
+        stdio: &Stdio,
+        grants: &Grants,
+        call: impl FnOnce(&mut Store<HostState>, &Linker<HostState>) -> wasmtime::Result<Result<(), String>>,
+    ) -> Outcome {
+        let (mut store, captured) = self.store(args, stdio, grants);
         // At most MAX_TIMEOUT (checked in `new`): no overflow.
         let ticks = u64::try_from(self.config.timeout.as_millis())
             .unwrap_or(u64::MAX)
@@ -285,8 +338,7 @@ impl Runner {
             .div_ceil(1000)
             .max(1);
         store.set_epoch_deadline(ticks);
-        let result = Composed::instantiate(&mut store, component, &self.linker)
-            .and_then(|instance| instance.call_run(&mut store, args));
+        let result = call(&mut store, &self.linker);
         self.outcome(result, &mut store, captured)
     }
 
@@ -300,7 +352,7 @@ impl Runner {
     /// tick, where the plugin also yields to the runtime, so a plugin that
     /// computes without end cannot hold a worker thread either.
     pub async fn run_async(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
-        let (mut store, captured) = self.store(args, &stdio);
+        let (mut store, captured) = self.store(args, &stdio, &self.config.grants());
         let deadline = store.data().wasimap.deadline;
         store.epoch_deadline_callback(move |_| {
             Ok(if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -330,6 +382,7 @@ impl Runner {
         &self,
         args: &[String],
         stdio: &Stdio,
+        grants: &Grants,
     ) -> (Store<HostState>, Option<(MemoryOutputPipe, MemoryOutputPipe)>) {
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
@@ -365,8 +418,8 @@ impl Runner {
                 Some((out, err))
             }
         };
-        let mut wasimap = WasimapCtx::new(self.config.policy.clone(), self.config.secrets.clone());
-        wasimap.trust = self.config.trust.clone();
+        let mut wasimap = WasimapCtx::new(grants.policy.clone(), grants.secrets.clone());
+        wasimap.trust = grants.trust.clone();
         wasimap.limits = self.config.transport_limits;
         wasimap.deadline = Some(Instant::now() + self.config.timeout);
         wasimap.progress = progress;

@@ -46,6 +46,25 @@ pub mod bindings {
     });
 }
 
+/// The generated bindings of the `watcher` world: the `plugin` world's
+/// imports (the same types as [`bindings`]) plus the `watch` export.
+#[allow(missing_docs, clippy::all)]
+pub mod watch_bindings {
+    wit_bindgen::generate!({
+        world: "watcher",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_watcher_world",
+        default_bindings_module: "wasimap_sdk::watch_bindings",
+        with: {
+            "wasimap:imap/types@0.1.0": crate::bindings::wasimap::imap::types,
+            "wasimap:imap/typed@0.1.0": crate::bindings::wasimap::imap::typed,
+            "wasimap:imap/client@0.1.0": crate::bindings::wasimap::imap::client,
+            "wasimap:imap/progress@0.1.0": crate::bindings::wasimap::imap::progress,
+        },
+    });
+}
+
 mod args;
 mod client;
 mod error;
@@ -53,6 +72,7 @@ pub mod mail;
 mod progress;
 mod search;
 mod seqset;
+pub mod watch;
 
 pub use args::Args;
 pub use bindings::wasimap::imap::client::Imap4;
@@ -69,6 +89,15 @@ pub use seqset::SequenceSet;
 
 /// The typed-results functions (`parse-fetch`, `mutf7-decode`, ...).
 pub use bindings::wasimap::imap::typed;
+
+/// Exports a type implementing [`Plugin`] and [`watch::Watcher`] as a
+/// watcher plugin: `run` and `watch.handle` (world `wasimap:imap/watcher`).
+#[macro_export]
+macro_rules! export_watcher {
+    ($plugin:ident) => {
+        $crate::watch_bindings::__export_watcher_world!($plugin with_types_in $crate::watch_bindings);
+    };
+}
 
 /// Exports a type implementing [`Plugin`] as the plugin's `run`.
 #[macro_export]

@@ -1,0 +1,943 @@
+//! `wasimap watch`: one long-running process that watches the accounts and
+//! mailboxes a manifest names and calls a watcher plugin's
+//! `watch.handle(batch)` for their new messages, exactly once each
+//! (`wit/watch.wit` states the guarantee).
+//!
+//! Layers: [`config`] (the manifest), [`session`] (the watcher's own IMAP
+//! session per mailbox, the sans-IO core over the host's transports),
+//! [`store`] (durable state and the exactly-once output file), [`log`];
+//! this file is the loop of each mailbox: connect, check UIDVALIDITY,
+//! hand out batches, wait (IDLE or polling), reconnect with capped
+//! exponential backoff and jitter.
+
+pub mod config;
+pub mod log;
+pub mod session;
+pub mod store;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use wasmtime::component::Component;
+
+use crate::bindings::watcher::{Batch, Session as WitSession};
+use crate::compose;
+use crate::manifest::Manifest;
+use crate::policy::{HostPattern, Policy};
+use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
+use crate::secrets::{Carrier, Secrets};
+use crate::trust::TlsTrust;
+
+use config::{seconds, Account, Start, UidValidityPolicy, WatchManifest};
+use log::{Level, Log};
+use session::{Session, SessionError};
+use store::{DeadLetter, Failure, InFlight, MailboxState, Store};
+
+/// Default wall-clock limit of one plugin call.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Set by SIGINT and SIGTERM: finish the calls in progress, log out, exit.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// How `wasimap watch` was asked to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Log format.
+    pub log: Log,
+    /// Trace the IMAP sessions (passwords redacted).
+    pub verbose: bool,
+}
+
+/// Plugin calls in progress at once, across mailboxes.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn take(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Everything the mailbox loops share.
+struct Watcher {
+    manifest: WatchManifest,
+    runner: Runner,
+    component: Component,
+    store: Store,
+    secrets: Secrets,
+    log: Log,
+    debug: u32,
+    slots: Slots,
+}
+
+/// The runner for plugin calls: the manifest's limits, no grants (each
+/// call gets its account's).
+fn runner(manifest: &WatchManifest) -> Result<Runner> {
+    let mut config = RunnerConfig {
+        timeout: DEFAULT_CALL_TIMEOUT,
+        ..RunnerConfig::default()
+    };
+    if let Some(dir) = &manifest.cache_dir {
+        config.cache_dir = Some(dir.clone());
+    }
+    let limits = &manifest.limits;
+    if let Some(t) = limits.timeout_seconds {
+        config.timeout = seconds("limits.timeout-seconds", t)?;
+    }
+    if let Some(mib) = limits.memory_mib {
+        config.memory_limit = usize::try_from(mib.clamp(1, 1 << 20) << 20).context("limits.memory-mib")?;
+    }
+    config.fuel = limits.fuel;
+    let t = &mut config.transport_limits;
+    t.connections = limits.max_connections.unwrap_or(t.connections);
+    t.processes = 0;
+    Runner::new(config)
+}
+
+/// Loads the watcher plugin, refusing a plain plugin with the reason.
+fn load_plugin(runner: &Runner, path: &Path) -> Result<Component> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading the plugin {}", path.display()))?;
+    let inspection = compose::inspect(&bytes)?;
+    if !inspection.can_watch() {
+        let mut why = inspection.problems.clone();
+        if !inspection.exports.iter().any(|e| e == compose::WATCH_INTERFACE) {
+            why.push(format!(
+                "does not export {} (world wasimap:imap/watcher)",
+                compose::WATCH_INTERFACE
+            ));
+        }
+        bail!("{} cannot be a watcher: {}", path.display(), why.join("; "));
+    }
+    runner.load(&bytes)
+}
+
+/// What a call of `account`'s batches may reach: its endpoint, its
+/// secret bound there, its CA file.
+fn grants(manifest: &WatchManifest, account: &Account) -> Result<Grants> {
+    let endpoint = account.endpoint();
+    let pattern: HostPattern = endpoint.to_string().parse().map_err(anyhow::Error::msg)?;
+    let one = Manifest {
+        secrets: manifest
+            .secrets
+            .iter()
+            .filter(|(name, _)| **name == account.secret)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Manifest::default()
+    };
+    let secrets = one
+        .secrets(Secrets::none())?
+        .bind(&account.secret, endpoint)
+        .map_err(anyhow::Error::msg)?;
+    let mut trust = TlsTrust::none();
+    if let Some(ca) = &account.ca_file {
+        trust = trust.allow_ca(ca).map_err(anyhow::Error::msg)?;
+    }
+    Ok(Grants {
+        policy: Policy::deny_all().allow(pattern),
+        secrets,
+        trust,
+    })
+}
+
+/// How the watcher's own login carries the password (the rules of
+/// `login-secret` apply to it too).
+fn carrier(account: &Account) -> Carrier {
+    if account.tls != config::Tls::None {
+        Carrier::VerifiedTls
+    } else if account.host.eq_ignore_ascii_case("localhost")
+        || account.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    {
+        Carrier::Loopback
+    } else {
+        Carrier::Exposed
+    }
+}
+
+/// `wasimap watch --manifest FILE`: watches until SIGINT or SIGTERM.
+///
+/// # Errors
+/// A manifest, plugin or state directory that cannot be used.
+pub fn watch(manifest_path: &Path, options: Options) -> Result<()> {
+    let manifest = WatchManifest::load(manifest_path)?;
+    let runner = runner(&manifest)?;
+    let component = load_plugin(&runner, &manifest.plugin)?;
+    let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
+    let secrets = manifest.run_manifest().secrets(Secrets::none())?;
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_stop_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_stop_signal as *const () as libc::sighandler_t);
+    }
+    let concurrency = manifest.concurrency.max(1);
+    let watcher = Arc::new(Watcher {
+        manifest,
+        runner,
+        component,
+        store,
+        secrets,
+        log: options.log,
+        debug: if options.verbose { 4 } else { 0 },
+        slots: Slots {
+            free: Mutex::new(concurrency),
+            freed: Condvar::new(),
+        },
+    });
+    let mailboxes: usize = watcher.manifest.accounts.iter().map(|a| a.mailboxes.len()).sum();
+    watcher.log.line(
+        Level::Info,
+        "",
+        "started",
+        &[
+            ("accounts", watcher.manifest.accounts.len().to_string()),
+            ("mailboxes", mailboxes.to_string()),
+            ("pid", std::process::id().to_string()),
+        ],
+    );
+    let mut threads = Vec::new();
+    for account in watcher.manifest.accounts.clone() {
+        for mailbox in account.mailboxes.clone() {
+            let (w, a) = (watcher.clone(), account.clone());
+            let thread = std::thread::Builder::new()
+                // Small stacks: a thread only drives the core's session;
+                // plugin calls run on wasmtime's own stacks.
+                .stack_size(256 << 10)
+                .name(format!("watch {}/{}", a.name, mailbox))
+                .spawn(move || w.mailbox_loop(&a, &mailbox))?;
+            threads.push(thread);
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    watcher.log.line(Level::Info, "", "stopped", &[]);
+    Ok(())
+}
+
+/// Seconds of a backoff step: `min(base * 2^(n-1), max)`, with up to a
+/// quarter taken off at random so that many accounts do not retry at once.
+fn backoff(base: f64, max: f64, n: u32) -> Duration {
+    let full = (base * 2f64.powi(n.saturating_sub(1).min(30) as i32)).min(max);
+    let jitter = f64::from(random_u32() % 1000) / 4000.0;
+    Duration::from_secs_f64(full * (1.0 - jitter))
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() as u32
+}
+
+/// Sleeps up to `d`, waking early when the watcher stops.
+fn pause(d: Duration) {
+    let end = Instant::now() + d;
+    while !stopping() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+/// The next batch of `uids` (ascending, none done): alone while the
+/// mailbox isolates failures, else up to `max`.
+fn next_batch(state: &MailboxState, uids: &[u32], max: usize) -> Vec<u32> {
+    match uids.first() {
+        None => Vec::new(),
+        Some(&first) if first <= state.isolate_through => vec![first],
+        Some(_) => uids
+            .iter()
+            .copied()
+            .take(max)
+            .take_while(|&u| u > state.isolate_through)
+            .collect(),
+    }
+}
+
+/// Which try a batch is: one more than the failed calls of its message
+/// when it is alone, or than the batch the watcher handed out and did not
+/// record before it stopped.
+fn attempt(state: &MailboxState, batch: &[u32]) -> u32 {
+    let crashed = state
+        .in_flight
+        .as_ref()
+        .filter(|f| f.uids.first() == batch.first())
+        .map_or(0, |f| f.attempt);
+    let failed = match batch {
+        [one] => state.failures.get(one).map_or(0, |f| f.attempts),
+        _ => 0,
+    };
+    crashed.max(failed) + 1
+}
+
+/// `1:3,7` for logs.
+fn uid_set(uids: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1] == uids[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            uids[i].to_string()
+        } else {
+            format!("{}:{}", uids[i], uids[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How a batch's plugin call ended.
+enum Handled {
+    /// Recorded as handled.
+    Ok,
+    /// Failed; retry after this long.
+    RetryAfter(Duration),
+    /// Failed and split (or dead-lettered): go on at once.
+    Next,
+}
+
+impl Watcher {
+    fn scope(account: &Account, mailbox: &str) -> String {
+        store::key(&account.name, mailbox)
+    }
+
+    /// The loop of one mailbox: session after session until the watcher
+    /// stops or the account cannot go on (login refused, UIDVALIDITY
+    /// changed under the `stop` policy).
+    fn mailbox_loop(&self, account: &Account, mailbox: &str) {
+        let scope = Self::scope(account, mailbox);
+        if let Some(why) = self.store.mailbox(&account.name, mailbox).stopped {
+            self.log.line(Level::Error, &scope, "not-watched", &[("reason", why)]);
+            return;
+        }
+        let settings = &self.manifest.session;
+        let read_timeout = Duration::from_secs_f64(settings.read_timeout_seconds);
+        let mut failures = 0u32;
+        let mut sessions = 0u64;
+        while !stopping() {
+            let password = match self.secrets.reveal_for(
+                &account.secret,
+                Some(&account.endpoint()),
+                carrier(account),
+                &[account.endpoint()],
+            ) {
+                Ok(p) => p,
+                Err(why) => {
+                    self.stop_mailbox(account, mailbox, format!("secret {:?}: {why}", account.secret));
+                    return;
+                }
+            };
+            let mut session = match Session::open(account, &password, mailbox, read_timeout, self.debug) {
+                Ok(s) => s,
+                Err(SessionError::Auth(m)) => {
+                    self.stop_mailbox(account, mailbox, format!("login refused: {m}"));
+                    return;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, failures);
+                    self.log.line(
+                        Level::Warn,
+                        &scope,
+                        "connect-failed",
+                        &[
+                            ("error", e.to_string()),
+                            ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
+                        ],
+                    );
+                    pause(wait);
+                    continue;
+                }
+            };
+            drop(password);
+            sessions += 1;
+            if sessions > 1 {
+                let _ = self.store.update(&account.name, mailbox, |m| m.counts.reconnects += 1);
+            }
+            self.log.line(
+                Level::Info,
+                &scope,
+                "connected",
+                &[
+                    ("uidvalidity", session.uidvalidity.to_string()),
+                    ("idle", session.has_idle().to_string()),
+                ],
+            );
+            match self.watch_session(account, mailbox, &mut session) {
+                Ok(()) => {
+                    session.close();
+                    return;
+                }
+                Err(e) => {
+                    // The session served a while before it failed: start
+                    // the backoff afresh.
+                    failures = 1;
+                    let wait = backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, failures);
+                    self.log.line(
+                        Level::Warn,
+                        &scope,
+                        "disconnected",
+                        &[
+                            ("error", e.to_string()),
+                            ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
+                        ],
+                    );
+                    pause(wait);
+                }
+            }
+        }
+    }
+
+    fn stop_mailbox(&self, account: &Account, mailbox: &str, why: String) {
+        self.log.line(
+            Level::Error,
+            &Self::scope(account, mailbox),
+            "stopped",
+            &[("reason", why.clone())],
+        );
+        if let Err(e) = self.store.update(&account.name, mailbox, |m| m.stopped = Some(why)) {
+            self.fatal(&e);
+        }
+    }
+
+    /// The state cannot be written: nothing can be recorded, so nothing
+    /// may be handed out. The process exits; a restart goes on from the
+    /// last recorded state.
+    fn fatal(&self, e: &anyhow::Error) -> ! {
+        self.log
+            .line(Level::Error, "", "state-write-failed", &[("error", format!("{e:#}"))]);
+        std::process::exit(1);
+    }
+
+    /// Checks UIDVALIDITY against the state (first start, change), then
+    /// hands out new messages and waits for more until the session fails
+    /// (`Err`: reconnect) or the mailbox is done (`Ok`: the watcher stops,
+    /// or the mailbox was stopped).
+    fn watch_session(&self, account: &Account, mailbox: &str, session: &mut Session) -> Result<(), SessionError> {
+        let scope = Self::scope(account, mailbox);
+        let state = self.store.mailbox(&account.name, mailbox);
+        let validity = session.uidvalidity;
+        match state.uidvalidity {
+            None => {
+                let next = match account.start {
+                    Start::All => 1,
+                    Start::New => session.next_uid_now()?,
+                };
+                self.update(account, mailbox, |m| {
+                    m.uidvalidity = Some(validity);
+                    m.next_uid = next;
+                });
+                self.log.line(
+                    Level::Info,
+                    &scope,
+                    "first-start",
+                    &[("uidvalidity", validity.to_string()), ("from-uid", next.to_string())],
+                );
+            }
+            Some(old) if old != validity => {
+                let policy = self.manifest.on_uidvalidity_change;
+                self.log.line(
+                    Level::Error,
+                    &scope,
+                    "uidvalidity-changed",
+                    &[
+                        ("old", old.to_string()),
+                        ("new", validity.to_string()),
+                        ("policy", format!("{policy:?}")),
+                    ],
+                );
+                let next = match policy {
+                    UidValidityPolicy::Stop => {
+                        self.update(account, mailbox, |m| m.counts.uidvalidity_changes += 1);
+                        self.stop_mailbox(
+                            account,
+                            mailbox,
+                            format!("UIDVALIDITY changed from {old} to {validity}: the recorded UIDs no longer name these messages (wasimap watch --reset {})", account.name),
+                        );
+                        return Ok(());
+                    }
+                    UidValidityPolicy::SkipExisting => session.next_uid_now()?,
+                    UidValidityPolicy::HandleAll => 1,
+                };
+                self.update(account, mailbox, |m| {
+                    m.counts.uidvalidity_changes += 1;
+                    m.uidvalidity = Some(validity);
+                    m.next_uid = next;
+                    m.in_flight = None;
+                    m.isolate_through = 0;
+                    m.failures.clear();
+                });
+            }
+            Some(_) => {}
+        }
+        let settings = &self.manifest.session;
+        let wait = Duration::from_secs_f64(if session.has_idle() {
+            settings.idle_seconds
+        } else {
+            settings.poll_seconds
+        });
+        while !stopping() {
+            let next = self.store.mailbox(&account.name, mailbox).next_uid;
+            let uids = session.uids_from(next)?;
+            if !uids.is_empty() {
+                match self.handle_one(account, mailbox, validity, &uids) {
+                    Handled::Ok | Handled::Next => continue,
+                    Handled::RetryAfter(d) => {
+                        pause(d);
+                        continue;
+                    }
+                }
+            }
+            session.wait(wait, &stopping)?;
+        }
+        Ok(())
+    }
+
+    fn update(&self, account: &Account, mailbox: &str, f: impl FnOnce(&mut MailboxState)) {
+        if let Err(e) = self.store.update(&account.name, mailbox, f) {
+            self.fatal(&e);
+        }
+    }
+
+    /// The batch for `account`'s mailbox.
+    fn batch(&self, account: &Account, mailbox: &str, validity: u32, uids: Vec<u32>, attempt: u32) -> Batch {
+        Batch {
+            account: account.name.clone(),
+            mailbox: mailbox.into(),
+            uidvalidity: validity,
+            uids,
+            attempt,
+            session: WitSession {
+                host: account.host.clone(),
+                port: account.port,
+                tls: account.tls.mode(),
+                tls_options: session::tls_options(account),
+                user: account.user.clone(),
+                secret: account.secret.clone(),
+            },
+            args: self.manifest.plugin_args.clone(),
+        }
+    }
+
+    /// Calls the plugin for `batch`, logging what it wrote to stderr.
+    fn call(&self, account: &Account, batch: &Batch) -> Outcome {
+        let grants = match grants(&self.manifest, account) {
+            Ok(g) => g,
+            Err(e) => {
+                return Outcome {
+                    result: Ok(Err(format!("the account's grants: {e:#}"))),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                }
+            }
+        };
+        let _slot = self.slots.take();
+        let outcome = self
+            .runner
+            .handle_batch(&self.component, batch, &grants, Stdio::Captured(Vec::new()));
+        let scope = Self::scope(account, &batch.mailbox);
+        for line in String::from_utf8_lossy(&outcome.stderr).lines() {
+            self.log
+                .line(Level::Info, &scope, "plugin-stderr", &[("line", line.to_string())]);
+        }
+        outcome
+    }
+
+    /// Hands out the next batch of `uids` and records what came of it.
+    fn handle_one(&self, account: &Account, mailbox: &str, validity: u32, uids: &[u32]) -> Handled {
+        let scope = Self::scope(account, mailbox);
+        let state = self.store.mailbox(&account.name, mailbox);
+        let batch_uids = next_batch(&state, uids, self.manifest.session.batch_max);
+        let attempt = attempt(&state, &batch_uids);
+        // Recorded before the call: a watcher killed during it hands the
+        // batch out again with the next attempt number.
+        self.update(account, mailbox, |m| {
+            m.in_flight = Some(InFlight {
+                uids: batch_uids.clone(),
+                attempt,
+            });
+        });
+        let batch = self.batch(account, mailbox, validity, batch_uids.clone(), attempt);
+        let started = Instant::now();
+        let outcome = self.call(account, &batch);
+        let took = format!("{:.3}s", started.elapsed().as_secs_f64());
+        let error = match outcome.result {
+            Ok(Ok(())) => {
+                let n = batch_uids.len() as u64;
+                let last = *batch_uids.last().expect("a batch is never empty");
+                let recorded = self.store.commit(&account.name, mailbox, &outcome.stdout, |m| {
+                    m.next_uid = m.next_uid.max(last + 1);
+                    m.in_flight = None;
+                    for u in &batch_uids {
+                        m.failures.remove(u);
+                    }
+                    m.counts.handled += n;
+                    if attempt > 1 {
+                        m.counts.retried += 1;
+                    }
+                });
+                if let Err(e) = recorded {
+                    self.fatal(&e);
+                }
+                self.log.line(
+                    Level::Info,
+                    &scope,
+                    "handled",
+                    &[
+                        ("uids", uid_set(&batch_uids)),
+                        ("attempt", attempt.to_string()),
+                        ("took", took),
+                    ],
+                );
+                return Handled::Ok;
+            }
+            Ok(Err(message)) => message,
+            Err(trap) => trap.to_string(),
+        };
+        let retry = &self.manifest.retry;
+        if batch_uids.len() > 1 {
+            let last = *batch_uids.last().expect("a batch is never empty");
+            self.update(account, mailbox, |m| {
+                m.in_flight = None;
+                m.isolate_through = last;
+                m.counts.failed += 1;
+            });
+            self.log.line(
+                Level::Warn,
+                &scope,
+                "batch-failed",
+                &[
+                    ("uids", uid_set(&batch_uids)),
+                    ("error", error),
+                    ("then", "each message alone".into()),
+                ],
+            );
+            return Handled::Next;
+        }
+        let uid = batch_uids[0];
+        if attempt >= retry.max_attempts {
+            self.update(account, mailbox, |m| {
+                m.in_flight = None;
+                m.failures.remove(&uid);
+                m.next_uid = m.next_uid.max(uid + 1);
+                m.counts.failed += 1;
+                m.counts.dead_lettered += 1;
+                m.dead.push(DeadLetter {
+                    uid,
+                    uidvalidity: validity,
+                    attempts: attempt,
+                    error: error.clone(),
+                    at: now_unix(),
+                });
+            });
+            self.log.line(
+                Level::Error,
+                &scope,
+                "dead-lettered",
+                &[
+                    ("uid", uid.to_string()),
+                    ("attempts", attempt.to_string()),
+                    ("error", error),
+                ],
+            );
+            return Handled::Next;
+        }
+        self.update(account, mailbox, |m| {
+            m.in_flight = None;
+            m.counts.failed += 1;
+            m.failures.insert(
+                uid,
+                Failure {
+                    attempts: attempt,
+                    error: error.clone(),
+                },
+            );
+        });
+        let wait = backoff(retry.backoff_seconds, retry.backoff_max_seconds, attempt);
+        self.log.line(
+            Level::Warn,
+            &scope,
+            "failed",
+            &[
+                ("uid", uid.to_string()),
+                ("attempt", attempt.to_string()),
+                ("error", error),
+                ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
+            ],
+        );
+        Handled::RetryAfter(wait)
+    }
+}
+
+/// `wasimap watch --status`: per mailbox, its state and counts, and the
+/// dead-letter list; `json` prints the state file's content instead.
+///
+/// # Errors
+/// A manifest or state that cannot be read.
+pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
+    let manifest = WatchManifest::load(manifest_path)?;
+    let state = store::read(&manifest.state_dir)?;
+    if json {
+        return Ok(serde_json::to_string_pretty(&state)? + "\n");
+    }
+    let running = store::Store::open(&manifest.state_dir, None).is_err();
+    let mut out = format!(
+        "watcher: {}\n{:<28} {:>11} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10}  state\n",
+        if running { "running" } else { "not running" },
+        "ACCOUNT/MAILBOX",
+        "UIDVALIDITY",
+        "NEXT-UID",
+        "HANDLED",
+        "FAILED",
+        "RETRIED",
+        "DEAD",
+        "RECONNECTS"
+    );
+    for account in &manifest.accounts {
+        for mailbox in &account.mailboxes {
+            let key = store::key(&account.name, mailbox);
+            let m = state.mailboxes.get(&key).cloned().unwrap_or_default();
+            out.push_str(&format!(
+                "{:<28} {:>11} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10}  {}\n",
+                key,
+                m.uidvalidity.map_or("-".into(), |v| v.to_string()),
+                m.next_uid,
+                m.counts.handled,
+                m.counts.failed,
+                m.counts.retried,
+                m.dead.len(),
+                m.counts.reconnects,
+                m.stopped
+                    .as_deref()
+                    .map_or("watched".into(), |w| format!("stopped: {w}")),
+            ));
+        }
+    }
+    for m in state.mailboxes.values() {
+        for d in &m.dead {
+            out.push_str(&format!(
+                "dead letter: {}/{} uid {} (uidvalidity {}) after {} attempt(s): {}\n",
+                m.account, m.mailbox, d.uid, d.uidvalidity, d.attempts, d.error
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `wasimap watch --replay ACCOUNT [--mailbox M] [--uid U]`: hands each
+/// matching dead letter to the plugin again, alone; those that succeed
+/// leave the list (and their output is recorded like any batch's). The
+/// watcher must not be running. Returns how many are still dead.
+///
+/// # Errors
+/// A running watcher, or a manifest, plugin or state that cannot be used.
+pub fn replay(
+    manifest_path: &Path,
+    account: &str,
+    mailbox: Option<&str>,
+    uid: Option<u32>,
+    options: Options,
+) -> Result<usize> {
+    let manifest = WatchManifest::load(manifest_path)?;
+    let Some(acct) = manifest.accounts.iter().find(|a| a.name == account).cloned() else {
+        bail!("the manifest has no account {account:?}");
+    };
+    let runner = runner(&manifest)?;
+    let component = load_plugin(&runner, &manifest.plugin)?;
+    let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
+    let secrets = manifest.run_manifest().secrets(Secrets::none())?;
+    let watcher = Watcher {
+        manifest,
+        runner,
+        component,
+        store,
+        secrets,
+        log: options.log,
+        debug: 0,
+        slots: Slots {
+            free: Mutex::new(1),
+            freed: Condvar::new(),
+        },
+    };
+    let mut left = 0;
+    for mb in acct
+        .mailboxes
+        .iter()
+        .filter(|m| mailbox.is_none_or(|x| x == m.as_str()))
+    {
+        let state = watcher.store.mailbox(&acct.name, mb);
+        for dead in state.dead.iter().filter(|d| uid.is_none_or(|u| u == d.uid)) {
+            let scope = Watcher::scope(&acct, mb);
+            if Some(dead.uidvalidity) != state.uidvalidity {
+                watcher.log.line(
+                    Level::Warn,
+                    &scope,
+                    "replay-skipped",
+                    &[
+                        ("uid", dead.uid.to_string()),
+                        ("reason", "the mailbox's UIDVALIDITY changed since".into()),
+                    ],
+                );
+                left += 1;
+                continue;
+            }
+            let attempt = dead.attempts + 1;
+            let batch = watcher.batch(&acct, mb, dead.uidvalidity, vec![dead.uid], attempt);
+            let outcome = watcher.call(&acct, &batch);
+            let d = dead.clone();
+            match outcome.result {
+                Ok(Ok(())) => {
+                    watcher.store.commit(&acct.name, mb, &outcome.stdout, |m| {
+                        m.dead.retain(|x| x != &d);
+                        m.counts.replayed += 1;
+                        m.counts.handled += 1;
+                    })?;
+                    watcher
+                        .log
+                        .line(Level::Info, &scope, "replayed", &[("uid", d.uid.to_string())]);
+                }
+                other => {
+                    let error = match other {
+                        Ok(Err(m)) => m,
+                        Err(t) => t.to_string(),
+                        Ok(Ok(())) => unreachable!("matched above"),
+                    };
+                    watcher.store.update(&acct.name, mb, |m| {
+                        m.counts.failed += 1;
+                        if let Some(x) = m.dead.iter_mut().find(|x| **x == d) {
+                            x.attempts = attempt;
+                            x.error = error.clone();
+                        }
+                    })?;
+                    watcher.log.line(
+                        Level::Error,
+                        &scope,
+                        "replay-failed",
+                        &[("uid", d.uid.to_string()), ("error", error)],
+                    );
+                    left += 1;
+                }
+            }
+        }
+    }
+    Ok(left)
+}
+
+/// `wasimap watch --reset ACCOUNT [--mailbox M]`: watches a stopped
+/// mailbox again, from the messages that arrive next (as a first start
+/// with `start = "new"`); its dead letters and counts are kept.
+///
+/// # Errors
+/// A running watcher, or a manifest or state that cannot be used.
+pub fn reset(manifest_path: &Path, account: &str, mailbox: Option<&str>) -> Result<usize> {
+    let manifest = WatchManifest::load(manifest_path)?;
+    let Some(acct) = manifest.accounts.iter().find(|a| a.name == account) else {
+        bail!("the manifest has no account {account:?}");
+    };
+    let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
+    let mut n = 0;
+    for mb in acct
+        .mailboxes
+        .iter()
+        .filter(|m| mailbox.is_none_or(|x| x == m.as_str()))
+    {
+        store.update(&acct.name, mb, |m| {
+            m.stopped = None;
+            m.uidvalidity = None;
+            m.in_flight = None;
+            m.isolate_through = 0;
+            m.failures.clear();
+        })?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_isolate_after_a_failure() {
+        let mut s = MailboxState::default();
+        assert_eq!(next_batch(&s, &[3, 4, 5, 6], 3), vec![3, 4, 5]);
+        s.isolate_through = 5;
+        assert_eq!(next_batch(&s, &[3, 4, 5, 6], 3), vec![3]);
+        assert_eq!(next_batch(&s, &[6, 7], 3), vec![6, 7]);
+        assert_eq!(next_batch(&s, &[], 3), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn attempts_count_failures_and_batches_cut_short() {
+        let mut s = MailboxState::default();
+        assert_eq!(attempt(&s, &[4]), 1);
+        s.failures.insert(
+            4,
+            Failure {
+                attempts: 2,
+                error: "x".into(),
+            },
+        );
+        assert_eq!(attempt(&s, &[4]), 3);
+        s.in_flight = Some(InFlight {
+            uids: vec![4],
+            attempt: 3,
+        });
+        assert_eq!(attempt(&s, &[4]), 4);
+        assert_eq!(attempt(&s, &[5, 6]), 1);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_jitter() {
+        for n in 1..40 {
+            let d = backoff(1.0, 60.0, n).as_secs_f64();
+            let full = (2f64.powi(n as i32 - 1)).min(60.0);
+            assert!(d <= full && d >= full * 0.75, "{n}: {d}");
+        }
+    }
+
+    #[test]
+    fn uid_sets_are_short() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+    }
+}

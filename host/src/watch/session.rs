@@ -1,0 +1,265 @@
+//! The watcher's own IMAP session per mailbox: the sans-IO core
+//! (`wasimap-protocol`) driven by its blocking driver over the host's
+//! transports, natively. It logs in, selects the mailbox, finds new UIDs
+//! and waits for more (IDLE, or a pause between looks); the plugin opens
+//! its own session for each batch.
+
+use std::time::Duration;
+
+use wasimap_protocol::imap4::{Imap4, Transport, TransportError as CoreError};
+use wasimap_protocol::{DataItem, ErrorKind as CoreKind, ImapError};
+
+use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+use crate::transport::Connection;
+
+use super::config::{Account, Tls};
+
+/// A host connection as the core's blocking transport.
+pub struct NativeTransport(Connection);
+
+/// The core's kind of a transport error: the WIT enum lists the core's
+/// kinds in the core's order (`guest/protocol/tests/command_table.rs`
+/// checks it).
+fn core_error(e: TransportError) -> CoreError {
+    let kind = CoreKind::ALL.get(e.kind as usize).copied().unwrap_or(CoreKind::Io);
+    CoreError::new(kind, e.message).with_errno(e.errno)
+}
+
+impl Transport for NativeTransport {
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, CoreError> {
+        self.0.read(max.try_into().unwrap_or(u32::MAX)).map_err(core_error)
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), CoreError> {
+        self.0.write(data).map_err(core_error)
+    }
+
+    fn shutdown(&mut self) {
+        self.0.shutdown();
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), CoreError> {
+        self.0.set_read_timeout(timeout).map_err(core_error)
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum SessionError {
+    /// The server refused the login: retrying will not help.
+    Auth(String),
+    /// Anything else (connection, TLS, BYE, timeout): reconnect.
+    Other(String),
+}
+
+impl SessionError {
+    fn from_imap(e: &ImapError) -> Self {
+        SessionError::Other(e.to_string())
+    }
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Auth(m) => write!(f, "login refused: {m}"),
+            SessionError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What waiting for mail ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Woken {
+    /// The server announced messages (EXISTS) or the pause ended: look.
+    Look,
+}
+
+/// A logged-in session with the mailbox selected.
+pub struct Session {
+    imap: Imap4<NativeTransport>,
+    /// The mailbox's UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// The mailbox's UIDNEXT, when the server said it.
+    pub uidnext: Option<u32>,
+    idle: bool,
+}
+
+/// The TLS options of an account (also handed to the plugin).
+pub fn tls_options(account: &Account) -> TlsOptions {
+    TlsOptions {
+        ca_pem: None,
+        ca_file: account.ca_file.as_ref().map(|p| p.display().to_string()),
+        server_name: None,
+        client_cert_pem: None,
+        client_key_pem: None,
+        dangerously_accept_invalid_certs: false,
+    }
+}
+
+fn first_number(items: &[DataItem]) -> Option<u32> {
+    items.iter().find_map(|i| match i {
+        DataItem::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+impl Session {
+    /// Connects, logs in with `password` and selects `mailbox` (read-write,
+    /// so the plugin's session sees the same mailbox state).
+    pub fn open(
+        account: &Account,
+        password: &str,
+        mailbox: &str,
+        read_timeout: Duration,
+        debug: u32,
+    ) -> Result<Self, SessionError> {
+        let ms = u32::try_from(read_timeout.as_millis()).unwrap_or(u32::MAX);
+        let options = ConnectOptions {
+            connect_timeout_ms: Some(ms),
+            read_timeout_ms: Some(ms),
+        };
+        let ca = match &account.ca_file {
+            Some(p) => {
+                Some(std::fs::read(p).map_err(|e| SessionError::Other(format!("reading {}: {e}", p.display())))?)
+            }
+            None => None,
+        };
+        let tls = tls_options(account);
+        let allow_any = &|_| Ok(());
+        let conn = match account.tls {
+            Tls::Implicit => {
+                Connection::open_tls(&account.host, account.port, &options, &tls, ca.as_deref(), allow_any)
+            }
+            Tls::None | Tls::Starttls => Connection::open_tcp(&account.host, account.port, &options, allow_any),
+        }
+        .map_err(|e| {
+            SessionError::Other(format!(
+                "connecting to {}:{}: {}",
+                account.host, account.port, e.message
+            ))
+        })?;
+        let mut imap =
+            Imap4::connect(NativeTransport(conn), rand_seed(), debug).map_err(|e| SessionError::from_imap(&e))?;
+        imap.set_default_read_timeout(Some(read_timeout));
+        imap.set_endpoint(&account.host, account.port);
+        if account.tls == Tls::Starttls {
+            let host = account.host.clone();
+            imap.starttls(|t| t.0.start_tls(&host, &tls, ca.as_deref()).map_err(core_error))
+                .map_err(|e| SessionError::from_imap(&e))?;
+        } else if account.tls == Tls::Implicit {
+            imap.set_tls_established();
+        }
+        // As a secret: the session's trace shows `<redacted>`, not the password.
+        let password = password.to_string();
+        imap.login_secret(&account.user, |_| Ok(password)).map_err(|e| {
+            if matches!(e.kind(), CoreKind::No | CoreKind::Bad) {
+                SessionError::Auth(e.to_string())
+            } else {
+                SessionError::from_imap(&e)
+            }
+        })?;
+        let select = imap
+            .select(Some(mailbox), false)
+            .map_err(|e| SessionError::from_imap(&e))?;
+        if select.typ != "OK" {
+            return Err(SessionError::Other(format!("SELECT {mailbox}: {:?}", select.data)));
+        }
+        let uidvalidity = first_number(&imap.response("UIDVALIDITY").data)
+            .ok_or_else(|| SessionError::Other(format!("SELECT {mailbox} gave no UIDVALIDITY")))?;
+        let uidnext = first_number(&imap.response("UIDNEXT").data);
+        let idle = imap.client().session().has_capability("IDLE");
+        Ok(Session {
+            imap,
+            uidvalidity,
+            uidnext,
+            idle,
+        })
+    }
+
+    /// Whether the server offers IDLE.
+    pub fn has_idle(&self) -> bool {
+        self.idle
+    }
+
+    /// The UIDs from `from` on, ascending.
+    pub fn uids_from(&mut self, from: u32) -> Result<Vec<u32>, SessionError> {
+        let from = from.max(1);
+        let r = self
+            .imap
+            .uid("SEARCH", &["UID".into(), format!("{from}:*")])
+            .map_err(|e| SessionError::from_imap(&e))?;
+        if r.typ != "OK" {
+            return Err(SessionError::Other(format!("UID SEARCH: {:?}", r.data)));
+        }
+        let mut uids: Vec<u32> = r
+            .data
+            .iter()
+            .filter_map(|i| match i {
+                DataItem::Bytes(b) => Some(b),
+                _ => None,
+            })
+            .flat_map(|b| b.split(|c| *c == b' '))
+            .filter_map(|w| std::str::from_utf8(w).ok()?.parse().ok())
+            // `n:*` includes the highest UID even when it is below n.
+            .filter(|&u| u >= from)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
+    /// The highest UID in the mailbox plus one (the UIDNEXT the mailbox
+    /// has now, as far as its messages tell).
+    pub fn next_uid_now(&mut self) -> Result<u32, SessionError> {
+        if let Some(n) = self.uidnext {
+            return Ok(n);
+        }
+        Ok(self.uids_from(1)?.last().map_or(1, |u| u + 1))
+    }
+
+    /// Waits for mail for at most `wait`: in IDLE where the server has it
+    /// (ended by an EXISTS or the time; then DONE), else a NOOP after a
+    /// pause. Either way the connection has answered by the end, so a
+    /// dead one is found within `wait` plus the read timeout.
+    pub fn wait(&mut self, wait: Duration, stop: &dyn Fn() -> bool) -> Result<Woken, SessionError> {
+        if !self.idle {
+            let end = std::time::Instant::now() + wait;
+            while std::time::Instant::now() < end && !stop() {
+                std::thread::sleep(
+                    Duration::from_millis(100).min(end.saturating_duration_since(std::time::Instant::now())),
+                );
+            }
+            self.imap.noop().map_err(|e| SessionError::from_imap(&e))?;
+            return Ok(Woken::Look);
+        }
+        let end = std::time::Instant::now() + wait;
+        self.imap.idle_start(None).map_err(|e| SessionError::from_imap(&e))?;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || stop() {
+                break;
+            }
+            // Short waits, so a stop request is seen within a second.
+            match self.imap.idle_next(Some(left.min(Duration::from_secs(1)))) {
+                Ok(Some((typ, _))) if typ == "EXISTS" => break,
+                Ok(_) => {}
+                Err(e) => return Err(SessionError::from_imap(&e)),
+            }
+        }
+        self.imap.idle_done().map_err(|e| SessionError::from_imap(&e))?;
+        Ok(Woken::Look)
+    }
+
+    /// LOGOUT, as far as the server answers.
+    pub fn close(mut self) {
+        let _ = self.imap.logout();
+    }
+}
+
+/// A tag prefix seed: imaplib's is random too.
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
