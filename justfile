@@ -67,9 +67,11 @@ bench MODE="full": build
     if [ "{{MODE}}" = smoke ]; then \
         cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 0.1 --measurement-time 0.2; \
         WASIMAP_BENCH_MESSAGES=300 WASIMAP_BENCH_BIG_MESSAGES=20 WASIMAP_BENCH_REPEAT=1 python3 tests/bench/run.py; \
+        WASIMAP_WATCH_ACCOUNTS=5 WASIMAP_WATCH_ROUNDS=2 WASIMAP_WATCH_SOAK=200 WASIMAP_WATCH_KICK_EVERY=50 python3 tests/bench/watch_bench.py; \
     elif [ "{{MODE}}" = full ]; then \
         cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 1 --measurement-time 3; \
         python3 tests/bench/run.py; \
+        python3 tests/bench/watch_bench.py; \
     else \
         echo "just bench: MODE is full or smoke, not {{MODE}}" >&2; exit 2; \
     fi

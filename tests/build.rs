@@ -3,7 +3,7 @@
 
 fn main() {
     let plugins = [
-        "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report",
+        "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report", "journal",
     ];
     let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins", "guest/sdk", "guest/protocol"]);
     for (name, path) in plugins.iter().zip(paths) {

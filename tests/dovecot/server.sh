@@ -2,6 +2,7 @@
 # Private Dovecot IMAP server for wasimap's integration tests.
 #
 #   server.sh start  DIR [--owner-pid PID]   set up DIR, start dovecot, write DIR/env
+#                                            (WASIMAP_KEEP_MAIL=1: keep DIR's mail from before)
 #   server.sh stop   DIR                     stop the server of DIR (exit 0 if not running)
 #   server.sh status DIR                     exit 0 if the server of DIR is running
 #
@@ -224,8 +225,10 @@ do_start() {
     mkdir -p "$dir"
     chmod 0755 "$dir"
     ensure_traversable "$dir"
-    # Fresh state on every start (mail of earlier runs included).
-    rm -rf "$dir/run" "$dir/state" "$dir/mail"
+    # Fresh state on every start, mail of earlier runs included, unless
+    # WASIMAP_KEEP_MAIL=1 (a restart of the same server: the watch tests).
+    rm -rf "$dir/run" "$dir/state"
+    [[ ${WASIMAP_KEEP_MAIL:-} == 1 ]] || rm -rf "$dir/mail"
     rm -f "$dir/env" "$dir/dovecot.log" "$dir/dovecot.out"
     mkdir -p "$dir/run" "$dir/state" "$dir/mail"
     chmod 0755 "$dir/run" "$dir/state"

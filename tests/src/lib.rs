@@ -10,6 +10,7 @@
 //! binaries.
 
 pub mod many;
+pub mod proxy;
 pub mod script_server;
 
 use std::collections::{BTreeMap, HashMap};
@@ -205,6 +206,7 @@ pub fn plugin_path(name: &str) -> PathBuf {
         "dedupe" => env!("WASIMAP_PLUGIN_DEDUPE"),
         "mbox" => env!("WASIMAP_PLUGIN_MBOX"),
         "report" => env!("WASIMAP_PLUGIN_REPORT"),
+        "journal" => env!("WASIMAP_PLUGIN_JOURNAL"),
         other => panic!("no plugin {other}"),
     })
 }

@@ -597,6 +597,12 @@ impl Watcher {
             });
         });
         let batch = self.batch(account, mailbox, validity, batch_uids.clone(), attempt);
+        self.log.line(
+            Level::Info,
+            &scope,
+            "calling",
+            &[("uids", uid_set(&batch_uids)), ("attempt", attempt.to_string())],
+        );
         let started = Instant::now();
         let outcome = self.call(account, &batch);
         let took = format!("{:.3}s", started.elapsed().as_secs_f64());

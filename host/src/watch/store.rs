@@ -230,6 +230,7 @@ impl Store {
             file.write_all(output)?;
             file.sync_all()?;
             next.output_len += output.len() as u64;
+            crash_point("after-output");
         }
         f(next
             .mailboxes
@@ -247,6 +248,16 @@ impl Store {
             out.flush()?;
         }
         Ok(())
+    }
+}
+
+/// Dies at once, like a SIGKILL, where `WASIMAP_WATCH_CRASH_AT` names
+/// this point: the tests' way to stop the watcher in the middle of a
+/// commit (between the output and the state that records it), a window
+/// too narrow to hit with a signal.
+fn crash_point(name: &str) {
+    if std::env::var("WASIMAP_WATCH_CRASH_AT").is_ok_and(|at| at == name) {
+        std::process::abort();
     }
 }
 

@@ -7,7 +7,8 @@
 //! fails every batch holding a message whose subject contains TEXT, before
 //! anything is written (so a failed batch leaves no line behind); the
 //! watcher then retries each message alone and dead-letters the one that
-//! keeps failing.
+//! keeps failing. `--pause-ms N` waits N ms before writing, a stand-in
+//! for slow work (the tests kill the watcher during it).
 //!
 //! Run once (`wasimap run journal.wasm --user U --password P [--mailbox M]`),
 //! it writes the journal of every message in the mailbox.
@@ -99,6 +100,10 @@ impl Watcher for Journal {
             args.get("fail-subject"),
         )?;
         imap.logout()?;
+        if let Some(ms) = args.get("pause-ms") {
+            let ms: u64 = ms.parse().map_err(|_| format!("--pause-ms {ms:?} is not a number"))?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         // One write: the watcher records the batch with all its lines.
         print!("{out}");
         Ok(())

@@ -1,0 +1,559 @@
+//! `wasimap watch` against a private Dovecot of its own (so it can be
+//! stopped and started), through a proxy that can cut every connection:
+//! each message is handled exactly once through cuts, a server restart,
+//! SIGKILLs of the watcher at random moments and a plugin that fails on
+//! one message; many accounts in one process; a refused login; a
+//! UIDVALIDITY change. The `journal` plugin writes one line per message to
+//! the watcher's output file, which is what the tests count.
+//!
+//! Every wait is bounded; the servers, proxies and watchers are stopped
+//! when a test ends, whatever its outcome.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use wasimap_tests::proxy::Proxy;
+use wasimap_tests::{plugin_path, release_wasimap_binary, root};
+
+const PASSWORD: &str = "secret";
+
+/// A Dovecot in its own directory, stopped when dropped.
+struct OwnDovecot {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn env_port(dir: &Path) -> u16 {
+    let env = std::fs::read_to_string(dir.join("env")).unwrap();
+    env.lines()
+        .find_map(|l| l.strip_prefix("WASIMAP_IMAP_PORT="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Starts the Dovecot of `dir` (keeping the mail it had); its plain port.
+fn start_dovecot(dir: &Path) -> u16 {
+    let out = Command::new("bash")
+        .env("WASIMAP_KEEP_MAIL", "1")
+        .arg(root().join("tests/dovecot/server.sh"))
+        .arg("start")
+        .arg(dir)
+        .arg("--owner-pid")
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env_port(dir)
+}
+
+impl OwnDovecot {
+    fn start(dir: PathBuf) -> OwnDovecot {
+        let port = start_dovecot(&dir);
+        OwnDovecot { dir, port }
+    }
+
+    /// Starts it again after [`OwnDovecot::stop`], on the same mail (and
+    /// other ports).
+    fn start_again(&mut self) {
+        self.port = start_dovecot(&self.dir);
+    }
+
+    fn stop(&self) {
+        let out = Command::new("bash")
+            .arg(root().join("tests/dovecot/server.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn tool(&self, user: &str, args: &[&str]) -> Vec<String> {
+        let out = Command::new("python3")
+            .arg(root().join("tests/python/mailbox_tool.py"))
+            .args([&self.port.to_string(), user, PASSWORD])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Appends `count` messages to INBOX; their Message-IDs.
+    fn append(&self, user: &str, prefix: &str, count: usize, subject: &str) -> Vec<String> {
+        self.tool(user, &["append", "INBOX", prefix, &count.to_string(), subject])
+    }
+}
+
+impl Drop for OwnDovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(root().join("tests/dovecot/server.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+/// A fresh directory under target/ for one test.
+fn test_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = root().join(format!(
+        "target/watch-test-{}-{}-{name}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One `[[account]]` of a manifest.
+fn account(name: &str, port: u16, user: &str, secret: &str, mailbox: &str) -> String {
+    format!(
+        "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nuser = \"{user}\"\nsecret = \"{secret}\"\nmailboxes = [\"{mailbox}\"]\nstart = \"all\"\n\n"
+    )
+}
+
+/// A manifest in `dir` with quick timings for tests.
+fn manifest(dir: &Path, accounts: &str, plugin_args: &[&str]) -> PathBuf {
+    let args: Vec<String> = plugin_args.iter().map(|a| format!("{a:?}")).collect();
+    let text = format!(
+        r#"plugin = "{plugin}"
+state-dir = "state"
+output = "journal.log"
+cache-dir = "{cache}"
+plugin-args = [{args}]
+concurrency = 2
+
+[secrets]
+pw = "env:WATCH_TEST_PASSWORD"
+bad = "env:WATCH_TEST_WRONG"
+
+[limits]
+timeout-seconds = 60
+
+[retry]
+max-attempts = 3
+backoff-seconds = 0.1
+backoff-max-seconds = 0.5
+
+[session]
+idle-seconds = 3
+poll-seconds = 1
+read-timeout-seconds = 5
+reconnect-min-seconds = 0.2
+reconnect-max-seconds = 1
+
+{accounts}"#,
+        plugin = plugin_path("journal").display(),
+        cache = root().join("target/wasimap-cache").display(),
+        args = args.join(", "),
+    );
+    let path = dir.join("watch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `wasimap watch`, killed (SIGKILL) when dropped.
+struct Watcher {
+    child: Child,
+}
+
+impl Watcher {
+    fn start(manifest: &Path) -> Watcher {
+        Watcher::start_with(manifest, None)
+    }
+
+    /// A watcher that aborts at the store's crash point `at`.
+    fn start_crashing(manifest: &Path, at: &str) -> Watcher {
+        Watcher::start_with(manifest, Some(at))
+    }
+
+    /// Its exit, within `limit`.
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the watcher did not exit within {limit:?}");
+    }
+
+    fn start_with(manifest: &Path, crash_at: Option<&str>) -> Watcher {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(manifest.with_file_name("watcher.log"))
+            .unwrap();
+        let mut command = Command::new(release_wasimap_binary());
+        if let Some(at) = crash_at {
+            command.env("WASIMAP_WATCH_CRASH_AT", at);
+        }
+        let child = command
+            .args(["watch", "--manifest"])
+            .arg(manifest)
+            .env("WATCH_TEST_PASSWORD", PASSWORD)
+            .env("WATCH_TEST_WRONG", "not-the-password")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Watcher { child }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and the exit within 10 s.
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: a signal to our own child.
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        self.wait(Duration::from_secs(10))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The journal's lines as `(account, uid) -> message-ids` (one per time
+/// it was written).
+fn journal(dir: &Path) -> BTreeMap<(String, u32), Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("journal.log")).unwrap_or_default();
+    let mut out: BTreeMap<(String, u32), Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 5, "journal line {line:?}");
+        out.entry((f[0].to_string(), f[3].parse().unwrap()))
+            .or_default()
+            .push(f[4].to_string());
+    }
+    out
+}
+
+/// The Message-IDs in the journal, each with how often it appears.
+fn journal_ids(dir: &Path) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for v in journal(dir).into_values().flatten() {
+        *ids.entry(v).or_insert(0) += 1;
+    }
+    ids
+}
+
+/// Waits until `done` holds, for at most `limit`.
+fn wait_for(limit: Duration, what: &str, dir: &Path, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out waiting for {what}\nwatcher log:\n{}",
+        std::fs::read_to_string(dir.join("watcher.log")).unwrap_or_default()
+    );
+}
+
+fn status_json(manifest: &Path) -> serde_json::Value {
+    let out = Command::new(release_wasimap_binary())
+        .args(["watch", "--status", "--json", "--manifest"])
+        .arg(manifest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn all_present(dir: &Path, ids: &BTreeSet<String>) -> bool {
+    let have = journal_ids(dir);
+    ids.iter().all(|i| have.contains_key(i))
+}
+
+#[test]
+fn every_message_exactly_once_through_cuts_restarts_kills_and_a_failing_plugin() {
+    let dir = test_dir("faults");
+    let mut server = OwnDovecot::start(dir.join("dovecot"));
+    let proxy = Proxy::start(server.port);
+    let user = format!("watch-faults-{}", std::process::id());
+    let manifest = manifest(
+        &dir,
+        &account("work", proxy.port(), &user, "pw", "INBOX"),
+        &["--fail-subject", "POISON", "--pause-ms", "300"],
+    );
+    let mut expected = BTreeSet::new();
+    let mut watcher = Watcher::start(&manifest);
+
+    // While it runs.
+    expected.extend(server.append(&user, "running", 5, "hello"));
+    wait_for(Duration::from_secs(60), "the first messages", &dir, || {
+        all_present(&dir, &expected)
+    });
+
+    // Every connection cut (the watcher's IDLE and any plugin session).
+    assert!(proxy.cut() >= 1, "the watcher had a connection through the proxy");
+    expected.extend(server.append(&user, "after-cut", 5, "hello"));
+    wait_for(Duration::from_secs(60), "messages after the cut", &dir, || {
+        all_present(&dir, &expected)
+    });
+
+    // The server stopped; mail arrives as it comes back (on other ports).
+    server.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.start_again();
+    proxy.retarget(server.port);
+    expected.extend(server.append(&user, "after-restart", 5, "hello"));
+    wait_for(Duration::from_secs(60), "messages after the restart", &dir, || {
+        all_present(&dir, &expected)
+    });
+
+    // SIGKILL at moments spread over the handling of new mail (each call
+    // takes 300 ms and more).
+    for round in 0..6 {
+        expected.extend(server.append(&user, &format!("kill{round}"), 4, "hello"));
+        std::thread::sleep(Duration::from_millis(150 * round as u64));
+        watcher.kill();
+        watcher = Watcher::start(&manifest);
+    }
+    // And dead in the middle of a commit: the batch's lines written, the
+    // state not yet.
+    watcher.kill();
+    watcher = Watcher::start_crashing(&manifest, "after-output");
+    expected.extend(server.append(&user, "crash", 3, "hello"));
+    assert!(
+        !watcher.wait(Duration::from_secs(60)).success(),
+        "the crash point aborts"
+    );
+    watcher = Watcher::start(&manifest);
+    // One message the plugin always fails on, among others.
+    expected.extend(server.append(&user, "before-poison", 2, "hello"));
+    let poison = server.append(&user, "poison", 1, "POISON");
+    expected.extend(server.append(&user, "after-poison", 2, "hello"));
+    wait_for(Duration::from_secs(90), "every message after the kills", &dir, || {
+        all_present(&dir, &expected)
+    });
+    wait_for(Duration::from_secs(30), "the dead letter", &dir, || {
+        status_json(&manifest)["mailboxes"]["work/INBOX"]["dead"]
+            .as_array()
+            .is_some_and(|d| d.len() == 1)
+    });
+    assert!(watcher.stop().success(), "SIGTERM ends the watcher cleanly");
+
+    let ids = journal_ids(&dir);
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    let missing: Vec<_> = expected.iter().filter(|i| !ids.contains_key(*i)).collect();
+    assert!(missing.is_empty(), "never handled: {missing:?}");
+    assert!(!ids.contains_key(&poison[0]), "the failing message left no line");
+    assert_eq!(ids.len(), expected.len());
+    // Each journal line names the UID the server gave that message.
+    let by_uid: BTreeMap<u32, String> = server
+        .tool(&user, &["uids", "INBOX"])
+        .iter()
+        .map(|l| {
+            let (uid, id) = l.split_once(' ').unwrap();
+            (uid.parse().unwrap(), id.to_string())
+        })
+        .collect();
+    for ((account, uid), id) in journal(&dir) {
+        assert_eq!(account, "work");
+        assert_eq!(Some(&id[0]), by_uid.get(&uid), "uid {uid}");
+    }
+    let state = status_json(&manifest);
+    let mailbox = &state["mailboxes"]["work/INBOX"];
+    let dead = &mailbox["dead"][0];
+    assert_eq!(by_uid.get(&(dead["uid"].as_u64().unwrap() as u32)), Some(&poison[0]));
+    assert_eq!(dead["attempts"], 3);
+    assert!(dead["error"].as_str().unwrap().contains("POISON"), "{dead}");
+    assert!(mailbox["counts"]["reconnects"].as_u64().unwrap() >= 2, "{mailbox}");
+    assert_eq!(mailbox["counts"]["handled"].as_u64().unwrap() as usize, expected.len());
+
+    // --status for people names the dead letter.
+    let out = Command::new(release_wasimap_binary())
+        .args(["watch", "--status", "--manifest"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("watcher: not running\n"), "{text}");
+    assert!(text.contains("dead letter: work/INBOX uid"), "{text}");
+
+    // The plugin fixed (no failing subject): the dead letter replays once.
+    let fixed = self::manifest(&dir, &account("work", proxy.port(), &user, "pw", "INBOX"), &[]);
+    let out = Command::new(release_wasimap_binary())
+        .args(["watch", "--replay", "work", "--manifest"])
+        .arg(&fixed)
+        .env("WATCH_TEST_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "dead letters left: 0\n");
+    let ids = journal_ids(&dir);
+    assert_eq!(ids.get(&poison[0]), Some(&1));
+    assert_eq!(ids.len(), expected.len() + 1);
+    assert!(ids.values().all(|n| *n == 1));
+}
+
+#[test]
+fn many_accounts_in_one_process_and_a_refused_login_stops_only_its_account() {
+    const ACCOUNTS: usize = 50;
+    let dir = test_dir("many");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let users: Vec<String> = (0..ACCOUNTS)
+        .map(|i| format!("watch-many-{}-{i}", std::process::id()))
+        .collect();
+    let mut accounts: String = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| account(&format!("a{i}"), server.port, u, "pw", "INBOX"))
+        .collect();
+    accounts.push_str(&account("wrong", server.port, &users[0], "bad", "INBOX"));
+    let manifest = manifest(&dir, &accounts, &[]);
+    let watcher = Watcher::start(&manifest);
+    let mut expected = BTreeSet::new();
+    for (i, u) in users.iter().enumerate() {
+        expected.extend(server.append(u, &format!("many{i}"), 1, "hello"));
+    }
+    wait_for(Duration::from_secs(120), "a message in each account", &dir, || {
+        all_present(&dir, &expected)
+    });
+    let threads: usize = std::fs::read_to_string(format!("/proc/{}/status", watcher.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let rss_kib: usize = std::fs::read_to_string(format!("/proc/{}/status", watcher.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap();
+    eprintln!("{} accounts: {threads} threads, {rss_kib} KiB resident", ACCOUNTS + 1);
+    // One thread per watched mailbox, plus wasmtime's and the runtime's
+    // few: bounded by the manifest, not by the mail.
+    assert!(threads <= ACCOUNTS + 1 + 16, "{threads} threads");
+    assert!(watcher.stop().success());
+
+    let ids = journal_ids(&dir);
+    assert_eq!(ids.len(), ACCOUNTS);
+    assert!(ids.values().all(|n| *n == 1));
+    let state = status_json(&manifest);
+    let wrong = &state["mailboxes"]["wrong/INBOX"];
+    assert!(
+        wrong["stopped"].as_str().unwrap().starts_with("login refused:"),
+        "{wrong}"
+    );
+    assert_eq!(state["mailboxes"]["a0/INBOX"]["stopped"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
+    let dir = test_dir("uidvalidity");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let user = format!("watch-validity-{}", std::process::id());
+    server.tool(&user, &["append", "Jobs", "first", "2"]);
+    let manifest = manifest(&dir, &account("work", server.port, &user, "pw", "Jobs"), &[]);
+    let watcher = Watcher::start(&manifest);
+    wait_for(Duration::from_secs(60), "the first messages", &dir, || {
+        journal_ids(&dir).len() == 2
+    });
+    let validity = status_json(&manifest)["mailboxes"]["work/Jobs"]["uidvalidity"].clone();
+
+    // A new mailbox under the old name: UIDs 1 and 2 name other messages now.
+    server.tool(&user, &["recreate", "Jobs"]);
+    server.tool(&user, &["append", "Jobs", "second", "2"]);
+    wait_for(Duration::from_secs(60), "the mailbox to stop", &dir, || {
+        status_json(&manifest)["mailboxes"]["work/Jobs"]["stopped"].is_string()
+    });
+    assert!(watcher.stop().success());
+    let state = status_json(&manifest);
+    let m = &state["mailboxes"]["work/Jobs"];
+    assert!(m["stopped"].as_str().unwrap().contains("UIDVALIDITY changed"), "{m}");
+    assert_eq!(m["uidvalidity"], validity, "the old UIDVALIDITY is kept until reset");
+    assert_eq!(m["counts"]["uidvalidity-changes"], 1);
+    assert_eq!(
+        journal_ids(&dir).len(),
+        2,
+        "nothing was handed out under the new UIDVALIDITY"
+    );
+
+    // --reset: watched again from the next new message.
+    let out = Command::new(release_wasimap_binary())
+        .args(["watch", "--reset", "work", "--manifest"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let watcher = Watcher::start(&manifest);
+    wait_for(Duration::from_secs(60), "the watcher to start afresh", &dir, || {
+        status_json(&manifest)["mailboxes"]["work/Jobs"]["uidvalidity"] != validity
+    });
+    let third = server.tool(&user, &["append", "Jobs", "third", "1"]);
+    wait_for(Duration::from_secs(60), "the new message", &dir, || {
+        journal_ids(&dir).contains_key(&third[0])
+    });
+    assert!(watcher.stop().success());
+    // The reset took `start = "all"`: the two messages of the new mailbox too.
+    assert_eq!(journal_ids(&dir).len(), 5);
+}
+
+#[test]
+fn a_plain_plugin_is_not_a_watcher() {
+    let dir = test_dir("plain");
+    let text = std::fs::read_to_string(manifest(&dir, &account("a", 1, "u", "pw", "INBOX"), &[]))
+        .unwrap()
+        .replace(
+            &plugin_path("journal").display().to_string(),
+            &plugin_path("report").display().to_string(),
+        );
+    let path = dir.join("watch.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(release_wasimap_binary())
+        .args(["watch", "--manifest"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot be a watcher") && stderr.contains("does not export wasimap:imap/watch@0.1.0"),
+        "{stderr}"
+    );
+}
