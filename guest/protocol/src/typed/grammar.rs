@@ -85,6 +85,12 @@ impl<'a> In<'a> {
         }
     }
 
+    /// Whether the response came framed with its literals in slots (not
+    /// in wire form).
+    fn framed(self) -> bool {
+        !self.literals.slots.is_empty()
+    }
+
     /// The literal whose announcement ends right here, if the response is
     /// a skeleton and one does.
     fn slot(self) -> Option<&'a [u8]> {
@@ -298,6 +304,12 @@ pub fn literal(i: In<'_>) -> Res<'_, In<'_>> {
             Ok(len) if len == n => Ok((i, i.with(data))),
             _ => fail(i),
         };
+    }
+    if i.framed() {
+        // Framing ends a line at every announcement and puts the literal in
+        // a slot there: one inside a header was never framed, and reading
+        // it inline would run over the real literal's slot and skip it.
+        return fail(i);
     }
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     take(n).parse(i)

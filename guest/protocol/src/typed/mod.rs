@@ -557,6 +557,23 @@ mod tests {
     }
 
     #[test]
+    fn an_announcement_inside_a_header_is_not_read_over_the_framed_literal() {
+        // Found by the typed_parsers fuzz target: `{5}` inside the header
+        // was read inline ("hgl" and the CRLF framing put after the
+        // header), the framed literal never, and the value's rendering did
+        // not parse back.
+        let items = vec![
+            lit(b"1 (55 1K Y[OA RR] {5}\r\nhgl", b"\xff\xfflSB Lh\x00"),
+            DataItem::Bytes(b")".to_vec()),
+        ];
+        let e = parse_fetch(&items).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Malformed);
+        // The same bytes in wire form are a literal like any other.
+        let wire = vec![DataItem::Bytes(b"1 (X {5}\r\nhello)".to_vec())];
+        assert_eq!(parse_fetch(&wire).unwrap()[0].other[0].1, b"{5}\r\nhello".to_vec());
+    }
+
+    #[test]
     fn a_long_response_is_quoted_truncated_with_its_whole_length() {
         let items = vec![
             lit(b"1 (BODY[] {100000}", &[b'x'; 100_000]),
