@@ -59,6 +59,7 @@ pub const WIT: &[(&str, &str)] = &[
     ("transport.wit", include_str!("../../wit/transport.wit")),
     ("typed.wit", include_str!("../../wit/typed.wit")),
     ("types.wit", include_str!("../../wit/types.wit")),
+    ("watch.wit", include_str!("../../wit/watch.wit")),
     ("worlds.wit", include_str!("../../wit/worlds.wit")),
 ];
 

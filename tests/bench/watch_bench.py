@@ -17,7 +17,6 @@ Sizes from the environment: WASIMAP_WATCH_ACCOUNTS (50), _ROUNDS (10),
 _SOAK (10000), _KICK_EVERY (500).
 """
 
-import contextlib
 import json
 import os
 import random
@@ -28,25 +27,13 @@ import time
 import imaplib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, REL, GUEST, table  # noqa: E402
+from run import ROOT, REL, GUEST, private_dovecot, table  # noqa: E402
 
 ACCOUNTS = int(os.environ.get("WASIMAP_WATCH_ACCOUNTS", "50"))
 ROUNDS = int(os.environ.get("WASIMAP_WATCH_ROUNDS", "10"))
 SOAK = int(os.environ.get("WASIMAP_WATCH_SOAK", "10000"))
 KICK_EVERY = int(os.environ.get("WASIMAP_WATCH_KICK_EVERY", "500"))
 PASSWORD = "secret"
-
-
-@contextlib.contextmanager
-def dovecot(name):
-    server = os.path.join(ROOT, "target", name)
-    script = os.path.join(ROOT, "tests", "dovecot", "server.sh")
-    subprocess.run([script, "start", server], check=True, stdout=subprocess.DEVNULL)
-    try:
-        env = dict(l.split("=", 1) for l in open(os.path.join(server, "env")).read().splitlines())
-        yield int(env["WASIMAP_IMAP_PORT"]), env["WASIMAP_DOVECOT_CONF"]
-    finally:
-        subprocess.run([script, "stop", server], stdout=subprocess.DEVNULL)
 
 
 def manifest(workdir, port, users):
@@ -244,9 +231,9 @@ def soak(port, conf, workdir):
 def main():
     import tempfile
     workdir = tempfile.mkdtemp(prefix="wasimap-watch-bench-", dir=os.path.join(ROOT, "target"))
-    with dovecot("watch-bench-dovecot") as (port, conf):
+    with private_dovecot("watch-bench-dovecot") as port:
         latency(port, workdir)
-        soak(port, conf, workdir)
+        soak(port, os.path.join(ROOT, "target", "watch-bench-dovecot", "dovecot.conf"), workdir)
 
 
 if __name__ == "__main__":

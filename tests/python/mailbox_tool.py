@@ -2,7 +2,7 @@
 """What the watch tests do to a mailbox from outside, with CPython's imaplib.
 
 usage:
-  mailbox_tool.py PORT USER PASSWORD append MAILBOX PREFIX COUNT [SUBJECT]
+  mailbox_tool.py PORT USER PASSWORD append MAILBOX PREFIX COUNT [SUBJECT [FROM]]
       appends COUNT messages with Message-ID <PREFIX-i@test> (i from 1);
       prints each Message-ID
   mailbox_tool.py PORT USER PASSWORD recreate MAILBOX
@@ -19,10 +19,11 @@ M.login(user, password)
 if verb == "append":
     prefix, count = sys.argv[6], int(sys.argv[7])
     subject = sys.argv[8] if len(sys.argv) > 8 else "watched"
+    sender = sys.argv[9] if len(sys.argv) > 9 else "a@example.org"
     M.create(mailbox)
     for i in range(1, count + 1):
         mid = f"<{prefix}-{i}@test>"
-        msg = f"Message-ID: {mid}\r\nSubject: {subject} {i}\r\nFrom: a@example.org\r\n\r\nbody {i}\r\n"
+        msg = f"Message-ID: {mid}\r\nSubject: {subject} {i}\r\nFrom: {sender}\r\n\r\nbody {i}\r\n"
         typ, data = M.append(mailbox, None, None, msg.encode())
         assert typ == "OK", data
         print(mid)

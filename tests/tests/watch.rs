@@ -128,8 +128,13 @@ fn account(name: &str, port: u16, user: &str, secret: &str, mailbox: &str) -> St
     )
 }
 
-/// A manifest in `dir` with quick timings for tests.
+/// A manifest in `dir` for the journal plugin, with quick timings for tests.
 fn manifest(dir: &Path, accounts: &str, plugin_args: &[&str]) -> PathBuf {
+    manifest_for(dir, "journal", accounts, plugin_args)
+}
+
+/// A manifest in `dir` for `plugin`, with quick timings for tests.
+fn manifest_for(dir: &Path, plugin: &str, accounts: &str, plugin_args: &[&str]) -> PathBuf {
     let args: Vec<String> = plugin_args.iter().map(|a| format!("{a:?}")).collect();
     let text = format!(
         r#"plugin = "{plugin}"
@@ -159,7 +164,7 @@ reconnect-min-seconds = 0.2
 reconnect-max-seconds = 1
 
 {accounts}"#,
-        plugin = plugin_path("journal").display(),
+        plugin = plugin_path(plugin).display(),
         cache = root().join("target/wasimap-cache").display(),
         args = args.join(", "),
     );
@@ -448,23 +453,8 @@ fn many_accounts_in_one_process_and_a_refused_login_stops_only_its_account() {
     wait_for(Duration::from_secs(120), "a message in each account", &dir, || {
         all_present(&dir, &expected)
     });
-    let threads: usize = std::fs::read_to_string(format!("/proc/{}/status", watcher.pid()))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let rss_kib: usize = std::fs::read_to_string(format!("/proc/{}/status", watcher.pid()))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .parse()
-        .unwrap();
+    let threads = proc_status(watcher.pid(), "Threads:");
+    let rss_kib = proc_status(watcher.pid(), "VmRSS:");
     eprintln!("{} accounts: {threads} threads, {rss_kib} KiB resident", ACCOUNTS + 1);
     // One thread per watched mailbox, plus wasmtime's and the runtime's
     // few: bounded by the manifest, not by the mail.
@@ -481,6 +471,62 @@ fn many_accounts_in_one_process_and_a_refused_login_stops_only_its_account() {
         "{wrong}"
     );
     assert_eq!(state["mailboxes"]["a0/INBOX"]["stopped"], serde_json::Value::Null);
+}
+
+/// A number from `/proc/PID/status` (`Threads:`, `VmRSS:` in KiB).
+fn proc_status(pid: u32, key: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn triage_as_a_watcher_files_new_mail_as_it_arrives() {
+    let dir = test_dir("triage");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let user = format!("watch-triage-{}", std::process::id());
+    server.tool(&user, &["recreate", "Important"]);
+    let manifest = manifest_for(
+        &dir,
+        "triage",
+        &account("work", server.port, &user, "pw", "INBOX"),
+        &["--from", "boss@example.org", "--move-to", "Important"],
+    );
+    let watcher = Watcher::start(&manifest);
+    let boss = server.tool(
+        &user,
+        &["append", "INBOX", "boss", "2", "numbers", "Boss <boss@example.org>"],
+    );
+    let other = server.tool(&user, &["append", "INBOX", "list", "3", "digest", "list@example.org"]);
+    let output = || std::fs::read_to_string(dir.join("journal.log")).unwrap_or_default();
+    wait_for(Duration::from_secs(60), "the boss's messages moved", &dir, || {
+        output().lines().count() == 2
+    });
+    wait_for(Duration::from_secs(30), "every message handed out", &dir, || {
+        status_json(&manifest)["mailboxes"]["work/INBOX"]["counts"]["handled"] == 5
+    });
+    assert!(watcher.stop().success());
+    for line in output().lines() {
+        assert!(
+            line.starts_with("work INBOX ") && line.ends_with(" moved to Important"),
+            "{line}"
+        );
+    }
+    let ids = |mailbox: &str| -> BTreeSet<String> {
+        server
+            .tool(&user, &["uids", mailbox])
+            .iter()
+            .map(|l| l.split_once(' ').unwrap().1.to_string())
+            .collect()
+    };
+    assert_eq!(ids("Important"), boss.into_iter().collect());
+    assert_eq!(ids("INBOX"), other.into_iter().collect());
 }
 
 #[test]

@@ -188,29 +188,13 @@ fn carrier(account: &Account) -> Carrier {
 /// A manifest, plugin or state directory that cannot be used.
 pub fn watch(manifest_path: &Path, options: Options) -> Result<()> {
     let manifest = WatchManifest::load(manifest_path)?;
-    let runner = runner(&manifest)?;
-    let component = load_plugin(&runner, &manifest.plugin)?;
-    let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
-    let secrets = manifest.run_manifest().secrets(Secrets::none())?;
+    let concurrency = manifest.concurrency;
+    let watcher = Arc::new(Watcher::new(manifest, options, concurrency)?);
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGTERM, on_stop_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_stop_signal as *const () as libc::sighandler_t);
     }
-    let concurrency = manifest.concurrency.max(1);
-    let watcher = Arc::new(Watcher {
-        manifest,
-        runner,
-        component,
-        store,
-        secrets,
-        log: options.log,
-        debug: if options.verbose { 4 } else { 0 },
-        slots: Slots {
-            free: Mutex::new(concurrency),
-            freed: Condvar::new(),
-        },
-    });
     let mailboxes: usize = watcher.manifest.accounts.iter().map(|a| a.mailboxes.len()).sum();
     watcher.log.line(
         Level::Info,
@@ -336,6 +320,27 @@ enum Handled {
 }
 
 impl Watcher {
+    /// Loads the plugin, takes the state directory, reads the secrets.
+    fn new(manifest: WatchManifest, options: Options, concurrency: usize) -> Result<Watcher> {
+        let runner = runner(&manifest)?;
+        let component = load_plugin(&runner, &manifest.plugin)?;
+        let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
+        let secrets = manifest.run_manifest().secrets(Secrets::none())?;
+        Ok(Watcher {
+            manifest,
+            runner,
+            component,
+            store,
+            secrets,
+            log: options.log,
+            debug: if options.verbose { 4 } else { 0 },
+            slots: Slots {
+                free: Mutex::new(concurrency.max(1)),
+                freed: Condvar::new(),
+            },
+        })
+    }
+
     fn scope(account: &Account, mailbox: &str) -> String {
         store::key(&account.name, mailbox)
     }
@@ -349,8 +354,7 @@ impl Watcher {
             self.log.line(Level::Error, &scope, "not-watched", &[("reason", why)]);
             return;
         }
-        let settings = &self.manifest.session;
-        let read_timeout = Duration::from_secs_f64(settings.read_timeout_seconds);
+        let read_timeout = Duration::from_secs_f64(self.manifest.session.read_timeout_seconds);
         let mut failures = 0u32;
         let mut sessions = 0u64;
         while !stopping() {
@@ -374,17 +378,7 @@ impl Watcher {
                 }
                 Err(e) => {
                     failures += 1;
-                    let wait = backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, failures);
-                    self.log.line(
-                        Level::Warn,
-                        &scope,
-                        "connect-failed",
-                        &[
-                            ("error", e.to_string()),
-                            ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
-                        ],
-                    );
-                    pause(wait);
+                    self.reconnect_later(&scope, "connect-failed", &e, failures);
                     continue;
                 }
             };
@@ -411,20 +405,26 @@ impl Watcher {
                     // The session served a while before it failed: start
                     // the backoff afresh.
                     failures = 1;
-                    let wait = backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, failures);
-                    self.log.line(
-                        Level::Warn,
-                        &scope,
-                        "disconnected",
-                        &[
-                            ("error", e.to_string()),
-                            ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
-                        ],
-                    );
-                    pause(wait);
+                    self.reconnect_later(&scope, "disconnected", &e, failures);
                 }
             }
         }
+    }
+
+    /// Logs why the session ended and waits the `failures`th backoff.
+    fn reconnect_later(&self, scope: &str, event: &str, error: &SessionError, failures: u32) {
+        let s = &self.manifest.session;
+        let wait = backoff(s.reconnect_min_seconds, s.reconnect_max_seconds, failures);
+        self.log.line(
+            Level::Warn,
+            scope,
+            event,
+            &[
+                ("error", error.to_string()),
+                ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
+            ],
+        );
+        pause(wait);
     }
 
     fn stop_mailbox(&self, account: &Account, mailbox: &str, why: String) {
@@ -787,23 +787,7 @@ pub fn replay(
     let Some(acct) = manifest.accounts.iter().find(|a| a.name == account).cloned() else {
         bail!("the manifest has no account {account:?}");
     };
-    let runner = runner(&manifest)?;
-    let component = load_plugin(&runner, &manifest.plugin)?;
-    let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
-    let secrets = manifest.run_manifest().secrets(Secrets::none())?;
-    let watcher = Watcher {
-        manifest,
-        runner,
-        component,
-        store,
-        secrets,
-        log: options.log,
-        debug: 0,
-        slots: Slots {
-            free: Mutex::new(1),
-            freed: Condvar::new(),
-        },
-    };
+    let watcher = Watcher::new(manifest, options, 1)?;
     let mut left = 0;
     for mb in acct
         .mailboxes

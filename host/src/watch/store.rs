@@ -122,6 +122,26 @@ pub struct Counts {
     pub uidvalidity_changes: u64,
 }
 
+impl State {
+    /// One mailbox's state, made fresh if it has none yet.
+    fn entry(&mut self, account: &str, mailbox: &str) -> &mut MailboxState {
+        self.mailboxes
+            .entry(key(account, mailbox))
+            .or_insert_with(|| MailboxState::fresh(account, mailbox))
+    }
+}
+
+impl MailboxState {
+    /// The state of a mailbox never watched.
+    fn fresh(account: &str, mailbox: &str) -> Self {
+        MailboxState {
+            account: account.into(),
+            mailbox: mailbox.into(),
+            ..MailboxState::default()
+        }
+    }
+}
+
 /// The state's key of a mailbox.
 pub fn key(account: &str, mailbox: &str) -> String {
     format!("{account}/{mailbox}")
@@ -195,24 +215,13 @@ impl Store {
             .mailboxes
             .get(&key(account, mailbox))
             .cloned()
-            .unwrap_or_else(|| MailboxState {
-                account: account.into(),
-                mailbox: mailbox.into(),
-                ..MailboxState::default()
-            })
+            .unwrap_or_else(|| MailboxState::fresh(account, mailbox))
     }
 
     /// Changes one mailbox's state and writes the whole state durably.
     pub fn update<R>(&self, account: &str, mailbox: &str, f: impl FnOnce(&mut MailboxState) -> R) -> Result<R> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let r = f(state
-            .mailboxes
-            .entry(key(account, mailbox))
-            .or_insert_with(|| MailboxState {
-                account: account.into(),
-                mailbox: mailbox.into(),
-                ..MailboxState::default()
-            }));
+        let r = f(state.entry(account, mailbox));
         write(&self.dir, &state)?;
         Ok(r)
     }
@@ -232,14 +241,7 @@ impl Store {
             next.output_len += output.len() as u64;
             crash_point("after-output");
         }
-        f(next
-            .mailboxes
-            .entry(key(account, mailbox))
-            .or_insert_with(|| MailboxState {
-                account: account.into(),
-                mailbox: mailbox.into(),
-                ..MailboxState::default()
-            }));
+        f(next.entry(account, mailbox));
         write(&self.dir, &next)?;
         *state = next;
         if self.output.is_none() && !output.is_empty() {

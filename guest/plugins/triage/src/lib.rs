@@ -14,12 +14,19 @@
 //! `--stream COMMAND` instead of `--host`/`--port`/`--user`/`--password`
 //! runs a pre-authenticated server (imaplib's `IMAP4_stream`; grant it
 //! with `--allow-exec`).
+//!
+//! It is also a watcher plugin (`wasimap watch`): with `plugin-args =
+//! ["--from", "boss@example.org", "--move-to", "Important"]` the rule runs
+//! on each batch of new messages as they arrive, and one line per message
+//! it moved or flagged goes to the watcher's output. Moving a message again
+//! after a watcher crash is harmless: a UID that is gone matches nothing.
 
 wit_bindgen::generate!({
-    world: "plugin",
+    world: "watcher",
     path: "../../../wit",
 });
 
+use exports::wasimap::imap::watch::{Batch, TlsMode};
 use wasimap::imap::client::Imap4;
 use wasimap::imap::types::{DataItem, ImapError, Response};
 
@@ -237,38 +244,105 @@ fn run(o: &Options) -> Result<(), String> {
                 println!("  - {}", subject(body));
             }
         }
+        apply(&imap, &set, o.move_to.as_deref())?;
         match &o.move_to {
-            None => {
-                ok(
-                    imap.uid("STORE", &[set, "+FLAGS".into(), "(\\Flagged)".into()])
-                        .map_err(err)?,
-                    "STORE",
-                )?;
-                println!("flagged {} message(s)", uids.len());
-            }
-            Some(target) => {
-                if imap.capabilities().iter().any(|c| c == "MOVE") {
-                    ok(imap.uid("MOVE", &[set, target.clone()]).map_err(err)?, "MOVE")?;
-                } else {
-                    ok(imap.uid("COPY", &[set.clone(), target.clone()]).map_err(err)?, "COPY")?;
-                    ok(
-                        imap.uid("STORE", &[set, "+FLAGS.SILENT".into(), "(\\Deleted)".into()])
-                            .map_err(err)?,
-                        "STORE",
-                    )?;
-                    ok(imap.expunge().map_err(err)?, "EXPUNGE")?;
-                }
-                println!("moved {} message(s) to {target}", uids.len());
-            }
+            None => println!("flagged {} message(s)", uids.len()),
+            Some(target) => println!("moved {} message(s) to {target}", uids.len()),
         }
     }
     imap.logout().map_err(err)?;
     Ok(())
 }
 
+/// The rule's action on the messages of `set` (UIDs) in the selected
+/// mailbox: `\Flagged`, or a move to `move_to` (MOVE, or COPY + STORE +
+/// EXPUNGE where the server lacks MOVE).
+fn apply(imap: &Imap4, set: &str, move_to: Option<&str>) -> Result<(), String> {
+    let Some(target) = move_to else {
+        ok(
+            imap.uid("STORE", &[set.into(), "+FLAGS".into(), "(\\Flagged)".into()])
+                .map_err(err)?,
+            "STORE",
+        )?;
+        return Ok(());
+    };
+    if imap.capabilities().iter().any(|c| c == "MOVE") {
+        ok(imap.uid("MOVE", &[set.into(), target.into()]).map_err(err)?, "MOVE")?;
+    } else {
+        ok(imap.uid("COPY", &[set.into(), target.into()]).map_err(err)?, "COPY")?;
+        ok(
+            imap.uid("STORE", &[set.into(), "+FLAGS.SILENT".into(), "(\\Deleted)".into()])
+                .map_err(err)?,
+            "STORE",
+        )?;
+        ok(imap.expunge().map_err(err)?, "EXPUNGE")?;
+    }
+    Ok(())
+}
+
+/// The batch's session: connected as the watcher is, logged in with the
+/// account's secret, the mailbox selected.
+fn open_batch(batch: &Batch) -> Result<Imap4, String> {
+    let s = &batch.session;
+    let imap = match s.tls {
+        TlsMode::Implicit => Imap4::open_tls(&s.host, s.port, Some(30.0), &s.tls_options),
+        TlsMode::None | TlsMode::Starttls => Imap4::open_tcp(&s.host, s.port, Some(30.0)),
+    }
+    .map_err(err)?;
+    if s.tls == TlsMode::Starttls {
+        ok(imap.starttls(&s.tls_options).map_err(err)?, "STARTTLS")?;
+    }
+    ok(imap.login_secret(&s.user, &s.secret).map_err(err)?, "LOGIN")?;
+    ok(imap.select(Some(&batch.mailbox), false).map_err(err)?, "SELECT")?;
+    Ok(imap)
+}
+
 impl Guest for Triage {
     fn run(args: Vec<String>) -> Result<(), String> {
         let options = parse_args(&args)?;
         run(&options)
+    }
+}
+
+impl exports::wasimap::imap::watch::Guest for Triage {
+    /// The rule on the batch's new messages: those from `--from` (seen or
+    /// not: they are new) are moved or flagged; one line each.
+    fn handle(batch: Batch) -> Result<(), String> {
+        let (mut from, mut move_to) = (None, None);
+        let mut it = batch.args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--from" => from = Some(value()?),
+                "--move-to" => move_to = Some(value()?),
+                "--flag" => move_to = None,
+                other => {
+                    return Err(format!(
+                        "unknown plugin argument {other} (triage takes --from, --move-to, --flag)"
+                    ))
+                }
+            }
+        }
+        let from = from.ok_or("triage as a watcher needs plugin-args [\"--from\", SENDER, ...]")?;
+        let imap = open_batch(&batch)?;
+        let batch_set: Vec<String> = batch.uids.iter().map(u32::to_string).collect();
+        let found = ok(
+            imap.uid(
+                "SEARCH",
+                &["UID".into(), batch_set.join(","), "FROM".into(), from.clone()],
+            )
+            .map_err(err)?,
+            "SEARCH",
+        )?;
+        let uids = numbers(&found.data);
+        if !uids.is_empty() {
+            apply(&imap, &uids.join(","), move_to.as_deref())?;
+        }
+        imap.logout().map_err(err)?;
+        let done = move_to.map_or("flagged".to_string(), |t| format!("moved to {t}"));
+        for uid in &uids {
+            println!("{} {} {} {uid} {done}", batch.account, batch.mailbox, batch.uidvalidity);
+        }
+        Ok(())
     }
 }
