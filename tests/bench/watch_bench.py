@@ -95,7 +95,9 @@ class Watcher:
                 return
             time.sleep(0.05)
         self.stop()
-        sys.exit(f"watch bench: timed out waiting for {what}")
+        with self.lock:
+            tail = self.events[-5:]
+        sys.exit(f"watch bench: timed out waiting for {what}; last log lines: {tail}")
 
     def stop(self):
         self.p.terminate()
@@ -149,7 +151,10 @@ def latency(port, workdir):
             time.sleep(random.uniform(0, 0.02))
             uid, done = append(port, users[i], f"r{r}-a{i}")
             appended[(f"a{i}/INBOX", uid)] = done
-    w.wait("every message handed out", lambda: len(w.find("calling")) >= len(appended))
+    def all_called():
+        called = {(e["scope"], u) for e in w.find("calling") for u in parse_uids(e["uids"])}
+        return all(k in called for k in appended)
+    w.wait("every message handed out", all_called)
     w.stop()
     delays = []
     for e in w.find("calling"):
@@ -201,6 +206,9 @@ def soak(port, conf, workdir):
             for k in users:
                 subprocess.run(["doveadm", "-c", conf, "kick", k], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+                # The kick ends this script's sessions too.
+                sessions[k] = imaplib.IMAP4("127.0.0.1", port)
+                sessions[k].login(k, PASSWORD)
             samples.append(w.rss_mib())
     for m in sessions.values():
         m.logout()
