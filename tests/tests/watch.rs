@@ -459,6 +459,11 @@ fn many_accounts_in_one_process_and_a_refused_login_stops_only_its_account() {
     // One thread per watched mailbox, plus wasmtime's and the runtime's
     // few: bounded by the manifest, not by the mail.
     assert!(threads <= ACCOUNTS + 1 + 16, "{threads} threads");
+    // The wrong password is refused three times in a row, then the
+    // account stops.
+    wait_for(Duration::from_secs(60), "the wrong account to stop", &dir, || {
+        status_json(&manifest)["mailboxes"]["wrong/INBOX"]["stopped"].is_string()
+    });
     assert!(watcher.stop().success());
 
     let ids = journal_ids(&dir);

@@ -33,7 +33,8 @@ impl Batch {
     /// The batch's session as [`Client`]: connected as the watcher is
     /// (plain, STARTTLS or implicit TLS, with the same TLS options),
     /// logged in with the account's secret (which the plugin never sees)
-    /// and the mailbox selected read-write.
+    /// and the mailbox selected read-write, its UIDVALIDITY checked
+    /// against the batch's.
     ///
     /// # Errors
     /// Connection, TLS, login or SELECT failures.
@@ -49,6 +50,19 @@ impl Batch {
         }
         client.login_secret(&s.user, &s.secret)?;
         client.select(&self.mailbox)?;
+        // The UIDs name these messages only under the batch's UIDVALIDITY
+        // (the mailbox may have been made anew since the batch was made).
+        let validity = client.raw().response("UIDVALIDITY");
+        let now = validity.data.iter().find_map(|d| match d {
+            crate::DataItem::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse::<u32>().ok(),
+            _ => None,
+        });
+        if now != Some(self.uidvalidity) {
+            return Err(format!(
+                "{}: UIDVALIDITY is {now:?} now, not the batch's {}: its UIDs name other messages",
+                self.mailbox, self.uidvalidity
+            ));
+        }
         Ok(client)
     }
 }

@@ -291,6 +291,18 @@ impl WatchManifest {
             if a.mailboxes.is_empty() {
                 bail!("account {:?} watches no mailbox", a.name);
             }
+            // Two loops on one mailbox would hand out its UIDs twice.
+            let mut seen = std::collections::BTreeSet::new();
+            for m in &a.mailboxes {
+                let canonical = if m.eq_ignore_ascii_case("INBOX") {
+                    "INBOX".into()
+                } else {
+                    m.clone()
+                };
+                if !seen.insert(canonical) {
+                    bail!("account {:?} names mailbox {m:?} twice", a.name);
+                }
+            }
         }
         if self.retry.max_attempts == 0 {
             bail!("retry.max-attempts must be at least 1");
@@ -379,6 +391,8 @@ mod tests {
             "{GOOD}\n[[account]]\nname = \"work\"\nhost = \"h\"\nport = 1\ntls = \"none\"\nuser = \"u\"\nsecret = \"work-pw\"\n"
         );
         assert!(format!("{:#}", parse(&twice).unwrap_err()).contains("named twice"));
+        let twice = GOOD.replace("mailboxes = [\"INBOX\"]", "mailboxes = [\"INBOX\", \"inbox\"]");
+        assert!(format!("{:#}", parse(&twice).unwrap_err()).contains("names mailbox"));
         let bad_tls = GOOD.replace("\"implicit\"", "\"maybe\"");
         assert!(parse(&bad_tls).is_err());
     }

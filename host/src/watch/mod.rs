@@ -37,6 +37,37 @@ use log::{Level, Log};
 use session::{Session, SessionError};
 use store::{DeadLetter, Failure, InFlight, MailboxState, Store};
 
+/// Stack of each mailbox thread (see `watch`).
+const THREAD_STACK: usize = 8 << 20;
+
+/// A session shorter than this did not prove the server well: the
+/// reconnect backoff goes on growing instead of starting afresh.
+const STEADY_SESSION: Duration = Duration::from_secs(60);
+
+/// Longest error or stderr line kept in the state and the log: a plugin
+/// decides what it returns, the watcher decides what it keeps.
+const MAX_TEXT: usize = 1000;
+
+/// Stderr lines of one call that are logged; the rest are counted.
+const MAX_STDERR_LINES: usize = 50;
+
+/// Logins refused in a row before an account is stopped: a wrong password
+/// is refused every time, a server that is busy (`[UNAVAILABLE]`, too
+/// many connections) usually not.
+const LOGIN_REFUSALS: u32 = 3;
+
+/// `text` cut to [`MAX_TEXT`] bytes (at a character boundary).
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
 /// Default wall-clock limit of one plugin call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -211,16 +242,31 @@ pub fn watch(manifest_path: &Path, options: Options) -> Result<()> {
         for mailbox in account.mailboxes.clone() {
             let (w, a) = (watcher.clone(), account.clone());
             let thread = std::thread::Builder::new()
-                // Small stacks: a thread only drives the core's session;
-                // plugin calls run on wasmtime's own stacks.
-                .stack_size(256 << 10)
+                // Plugin calls run on this thread's stack (wasmtime's
+                // synchronous calls do): room for wasm's own limit
+                // (`max_wasm_stack`, 512 KiB) and the host frames beneath
+                // it, so a recursing plugin traps instead of overflowing
+                // the thread. Only touched pages take memory.
+                .stack_size(THREAD_STACK)
                 .name(format!("watch {}/{}", a.name, mailbox))
                 .spawn(move || w.mailbox_loop(&a, &mailbox))?;
             threads.push(thread);
         }
     }
+    let mut panicked = 0;
     for t in threads {
-        let _ = t.join();
+        if t.join().is_err() {
+            panicked += 1;
+        }
+    }
+    if panicked > 0 {
+        watcher.log.line(
+            Level::Error,
+            "",
+            "mailbox-threads-panicked",
+            &[("count", panicked.to_string())],
+        );
+        bail!("{panicked} mailbox thread(s) panicked; the state holds what was recorded");
     }
     watcher.log.line(Level::Info, "", "stopped", &[]);
     Ok(())
@@ -256,6 +302,15 @@ fn pause(d: Duration) {
 /// The next batch of `uids` (ascending, none done): alone while the
 /// mailbox isolates failures, else up to `max`.
 fn next_batch(state: &MailboxState, uids: &[u32], max: usize) -> Vec<u32> {
+    // The batch handed out before the watcher stopped goes out again as
+    // it was (less what is gone), so its attempt number means the same
+    // messages.
+    if let Some(f) = &state.in_flight {
+        let again: Vec<u32> = f.uids.iter().copied().filter(|u| uids.contains(u)).collect();
+        if !again.is_empty() && again.first() == uids.first() {
+            return again;
+        }
+    }
     match uids.first() {
         None => Vec::new(),
         Some(&first) if first <= state.isolate_through => vec![first],
@@ -356,6 +411,7 @@ impl Watcher {
         }
         let read_timeout = Duration::from_secs_f64(self.manifest.session.read_timeout_seconds);
         let mut failures = 0u32;
+        let mut refusals = 0u32;
         let mut sessions = 0u64;
         while !stopping() {
             let password = match self.secrets.reveal_for(
@@ -373,8 +429,14 @@ impl Watcher {
             let mut session = match Session::open(account, &password, mailbox, read_timeout, self.debug) {
                 Ok(s) => s,
                 Err(SessionError::Auth(m)) => {
-                    self.stop_mailbox(account, mailbox, format!("login refused: {m}"));
-                    return;
+                    refusals += 1;
+                    if refusals >= LOGIN_REFUSALS {
+                        self.stop_mailbox(account, mailbox, format!("login refused: {m}"));
+                        return;
+                    }
+                    failures += 1;
+                    self.reconnect_later(&scope, "login-refused", &SessionError::Auth(m), failures);
+                    continue;
                 }
                 Err(e) => {
                     failures += 1;
@@ -383,7 +445,9 @@ impl Watcher {
                 }
             };
             drop(password);
+            refusals = 0;
             sessions += 1;
+            let opened = Instant::now();
             if sessions > 1 {
                 let _ = self.store.update(&account.name, mailbox, |m| m.counts.reconnects += 1);
             }
@@ -402,9 +466,14 @@ impl Watcher {
                     return;
                 }
                 Err(e) => {
-                    // The session served a while before it failed: start
-                    // the backoff afresh.
-                    failures = 1;
+                    // A session that served a while starts the backoff
+                    // afresh; one that failed at once (a server that
+                    // drops every session) makes it grow.
+                    failures = if opened.elapsed() >= STEADY_SESSION {
+                        1
+                    } else {
+                        failures + 1
+                    };
                     self.reconnect_later(&scope, "disconnected", &e, failures);
                 }
             }
@@ -487,7 +556,10 @@ impl Watcher {
                 );
                 let next = match policy {
                     UidValidityPolicy::Stop => {
-                        self.update(account, mailbox, |m| m.counts.uidvalidity_changes += 1);
+                        self.update(account, mailbox, |m| {
+                            m.counts.uidvalidity_changes += 1;
+                            m.stopped_by_uidvalidity = true;
+                        });
                         self.stop_mailbox(
                             account,
                             mailbox,
@@ -528,6 +600,7 @@ impl Watcher {
                 }
             }
             session.wait(wait, &stopping)?;
+            session.drain();
         }
         Ok(())
     }
@@ -575,9 +648,16 @@ impl Watcher {
             .runner
             .handle_batch(&self.component, batch, &grants, Stdio::Captured(Vec::new()));
         let scope = Self::scope(account, &batch.mailbox);
-        for line in String::from_utf8_lossy(&outcome.stderr).lines() {
+        let stderr = String::from_utf8_lossy(&outcome.stderr);
+        let mut lines = stderr.lines();
+        for line in lines.by_ref().take(MAX_STDERR_LINES) {
             self.log
-                .line(Level::Info, &scope, "plugin-stderr", &[("line", line.to_string())]);
+                .line(Level::Info, &scope, "plugin-stderr", &[("line", bounded(line))]);
+        }
+        let more = lines.count();
+        if more > 0 {
+            self.log
+                .line(Level::Info, &scope, "plugin-stderr-cut", &[("lines", more.to_string())]);
         }
         outcome
     }
@@ -588,6 +668,18 @@ impl Watcher {
         let state = self.store.mailbox(&account.name, mailbox);
         let batch_uids = next_batch(&state, uids, self.manifest.session.batch_max);
         let attempt = attempt(&state, &batch_uids);
+        if attempt > self.manifest.retry.max_attempts {
+            // Handed out that often without an answer: the watcher died
+            // during each call. Give up on it as on a failing one.
+            return self.failed(
+                account,
+                mailbox,
+                validity,
+                &batch_uids,
+                attempt - 1,
+                "the watcher stopped during every call of this batch".into(),
+            );
+        }
         // Recorded before the call: a watcher killed during it hands the
         // batch out again with the next attempt number.
         self.update(account, mailbox, |m| {
@@ -606,16 +698,16 @@ impl Watcher {
         let started = Instant::now();
         let outcome = self.call(account, &batch);
         let took = format!("{:.3}s", started.elapsed().as_secs_f64());
-        let error = match outcome.result {
+        let error = bounded(&match outcome.result {
             Ok(Ok(())) => {
                 let n = batch_uids.len() as u64;
                 let last = *batch_uids.last().expect("a batch is never empty");
                 let recorded = self.store.commit(&account.name, mailbox, &outcome.stdout, |m| {
-                    m.next_uid = m.next_uid.max(last + 1);
+                    m.next_uid = m.next_uid.max(last.saturating_add(1));
                     m.in_flight = None;
-                    for u in &batch_uids {
-                        m.failures.remove(u);
-                    }
+                    // Failures of messages now behind (expunged ones too).
+                    let next = m.next_uid;
+                    m.failures.retain(|u, _| *u >= next);
                     m.counts.handled += n;
                     if attempt > 1 {
                         m.counts.retried += 1;
@@ -638,7 +730,23 @@ impl Watcher {
             }
             Ok(Err(message)) => message,
             Err(trap) => trap.to_string(),
-        };
+        });
+        self.failed(account, mailbox, validity, &batch_uids, attempt, error)
+    }
+
+    /// Records a failed call of `batch_uids` (its `attempt`th): a batch of
+    /// several is split, a message alone is retried after a backoff or,
+    /// at the last attempt, dead-lettered.
+    fn failed(
+        &self,
+        account: &Account,
+        mailbox: &str,
+        validity: u32,
+        batch_uids: &[u32],
+        attempt: u32,
+        error: String,
+    ) -> Handled {
+        let scope = Self::scope(account, mailbox);
         let retry = &self.manifest.retry;
         if batch_uids.len() > 1 {
             let last = *batch_uids.last().expect("a batch is never empty");
@@ -652,7 +760,7 @@ impl Watcher {
                 &scope,
                 "batch-failed",
                 &[
-                    ("uids", uid_set(&batch_uids)),
+                    ("uids", uid_set(batch_uids)),
                     ("error", error),
                     ("then", "each message alone".into()),
                 ],
@@ -664,7 +772,7 @@ impl Watcher {
             self.update(account, mailbox, |m| {
                 m.in_flight = None;
                 m.failures.remove(&uid);
-                m.next_uid = m.next_uid.max(uid + 1);
+                m.next_uid = m.next_uid.max(uid.saturating_add(1));
                 m.counts.failed += 1;
                 m.counts.dead_lettered += 1;
                 m.dead.push(DeadLetter {
@@ -795,6 +903,13 @@ pub fn replay(
         .filter(|m| mailbox.is_none_or(|x| x == m.as_str()))
     {
         let state = watcher.store.mailbox(&acct.name, mb);
+        if let Some(why) = &state.stopped {
+            bail!(
+                "{}/{mb} is stopped ({why}): wasimap watch --reset {} first",
+                acct.name,
+                acct.name
+            );
+        }
         for dead in state.dead.iter().filter(|d| uid.is_none_or(|u| u == d.uid)) {
             let scope = Watcher::scope(&acct, mb);
             if Some(dead.uidvalidity) != state.uidvalidity {
@@ -853,8 +968,9 @@ pub fn replay(
 }
 
 /// `wasimap watch --reset ACCOUNT [--mailbox M]`: watches a stopped
-/// mailbox again, from the messages that arrive next (as a first start
-/// with `start = "new"`); its dead letters and counts are kept.
+/// mailbox again: after a UIDVALIDITY change as a first start (the
+/// account's `start` says which messages), after a refused login from
+/// where it stopped; its dead letters and counts are kept.
 ///
 /// # Errors
 /// A running watcher, or a manifest or state that cannot be used.
@@ -872,10 +988,15 @@ pub fn reset(manifest_path: &Path, account: &str, mailbox: Option<&str>) -> Resu
     {
         store.update(&acct.name, mb, |m| {
             m.stopped = None;
-            m.uidvalidity = None;
-            m.in_flight = None;
-            m.isolate_through = 0;
-            m.failures.clear();
+            // After a UIDVALIDITY change the recorded UIDs mean nothing:
+            // start afresh (as a first start). After a refused login they
+            // still hold: go on from where the mailbox stopped.
+            if std::mem::take(&mut m.stopped_by_uidvalidity) {
+                m.uidvalidity = None;
+                m.in_flight = None;
+                m.isolate_through = 0;
+                m.failures.clear();
+            }
         })?;
         n += 1;
     }
@@ -894,6 +1015,17 @@ mod tests {
         assert_eq!(next_batch(&s, &[3, 4, 5, 6], 3), vec![3]);
         assert_eq!(next_batch(&s, &[6, 7], 3), vec![6, 7]);
         assert_eq!(next_batch(&s, &[], 3), Vec::<u32>::new());
+        // A batch handed out before a stop goes out again as it was, less
+        // what was expunged since.
+        let s = MailboxState {
+            in_flight: Some(InFlight {
+                uids: vec![3, 4, 5],
+                attempt: 1,
+            }),
+            ..MailboxState::default()
+        };
+        assert_eq!(next_batch(&s, &[3, 5, 6, 7], 10), vec![3, 5]);
+        assert_eq!(next_batch(&s, &[6, 7], 10), vec![6, 7]);
     }
 
     #[test]

@@ -250,6 +250,18 @@ impl Session {
         Ok(Woken::Look)
     }
 
+    /// Drops the untagged responses the waits and searches left (EXISTS,
+    /// RECENT, EXPUNGE, FETCH flag changes, `OK Still here`): the watcher
+    /// reads the mailbox by UID SEARCH, and a session that lasts weeks must
+    /// not keep them.
+    pub fn drain(&mut self) {
+        for typ in [
+            "EXISTS", "RECENT", "EXPUNGE", "FETCH", "OK", "NO", "BAD", "FLAGS", "VANISHED",
+        ] {
+            self.imap.response(typ);
+        }
+    }
+
     /// LOGOUT, as far as the server answers.
     pub fn close(mut self) {
         let _ = self.imap.logout();

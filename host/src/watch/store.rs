@@ -62,6 +62,10 @@ pub struct MailboxState {
     /// Why the mailbox is not watched (a UIDVALIDITY change under the
     /// `stop` policy, a failed login); `None` while it is.
     pub stopped: Option<String>,
+    /// Whether it was stopped by a UIDVALIDITY change (then `--reset`
+    /// starts it afresh; otherwise it goes on from `next-uid`).
+    #[serde(default)]
+    pub stopped_by_uidvalidity: bool,
     /// Counts since the state was created.
     pub counts: Counts,
 }
@@ -174,7 +178,8 @@ impl Store {
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             bail!("another wasimap watch is using {} (stop it first)", dir.display());
         }
-        let state = read(dir)?;
+        let fresh = !dir.join(STATE_FILE).exists();
+        let mut state = read(dir)?;
         if let Some(path) = output {
             let file = OpenOptions::new()
                 .create(true)
@@ -183,6 +188,12 @@ impl Store {
                 .open(path)
                 .with_context(|| format!("opening the output file {}", path.display()))?;
             let len = file.metadata()?.len();
+            if fresh {
+                // A file the watcher never wrote: its content is the
+                // user's, and the watcher appends after it.
+                state.output_len = len;
+                write(dir, &state)?;
+            }
             if len < state.output_len {
                 bail!(
                     "the output file {} is shorter ({len} bytes) than the state records ({} bytes): it was changed outside the watcher",

@@ -275,7 +275,13 @@ fn apply(imap: &Imap4, set: &str, move_to: Option<&str>) -> Result<(), String> {
                 .map_err(err)?,
             "STORE",
         )?;
-        ok(imap.expunge().map_err(err)?, "EXPUNGE")?;
+        // UID EXPUNGE (UIDPLUS) removes only these; a plain EXPUNGE also
+        // removes whatever else the user had marked \Deleted.
+        if imap.capabilities().iter().any(|c| c == "UIDPLUS") {
+            ok(imap.uid("EXPUNGE", &[set.into()]).map_err(err)?, "UID EXPUNGE")?;
+        } else {
+            ok(imap.expunge().map_err(err)?, "EXPUNGE")?;
+        }
     }
     Ok(())
 }
