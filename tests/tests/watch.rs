@@ -547,9 +547,15 @@ fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
     });
     let validity = status_json(&manifest)["mailboxes"]["work/Jobs"]["uidvalidity"].clone();
 
-    // A new mailbox under the old name: UIDs 1 and 2 name other messages now.
+    // A new mailbox under the old name: UIDs 1 and 2 name other messages
+    // now. It is made while the watcher is stopped, so the change is found
+    // when the next session selects it (a live session's check is the
+    // STATUS after each wait, whose timing against Dovecot's own
+    // notification of the deletion this test does not pin down).
+    assert!(watcher.stop().success());
     server.tool(&user, &["recreate", "Jobs"]);
     server.tool(&user, &["append", "Jobs", "second", "2"]);
+    let watcher = Watcher::start(&manifest);
     wait_for(Duration::from_secs(60), "the mailbox to stop", &dir, || {
         status_json(&manifest)["mailboxes"]["work/Jobs"]["stopped"].is_string()
     });
@@ -583,6 +589,64 @@ fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
     assert!(watcher.stop().success());
     // The reset took `start = "all"`: the two messages of the new mailbox too.
     assert_eq!(journal_ids(&dir).len(), 5);
+}
+
+#[test]
+fn without_idle_the_watcher_polls() {
+    let dir = test_dir("poll");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let user = format!("watch-poll-{}", std::process::id());
+    let path = manifest(&dir, &account("work", server.port, &user, "pw", "INBOX"), &[]);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[session]\n", "[session]\nuse-idle = false\n");
+    std::fs::write(&path, text).unwrap();
+    let watcher = Watcher::start(&path);
+    let ids: BTreeSet<String> = server.append(&user, "polled", 3, "hello").into_iter().collect();
+    wait_for(Duration::from_secs(60), "the polled messages", &dir, || {
+        all_present(&dir, &ids)
+    });
+    let later: BTreeSet<String> = server.append(&user, "polled-later", 2, "hello").into_iter().collect();
+    wait_for(Duration::from_secs(60), "messages after a poll", &dir, || {
+        all_present(&dir, &later)
+    });
+    assert!(watcher.stop().success());
+    let log = std::fs::read_to_string(dir.join("watcher.log")).unwrap();
+    assert!(
+        log.contains("connected uidvalidity=") && log.contains(" idle=false"),
+        "{log}"
+    );
+    assert_eq!(journal_ids(&dir).len(), 5);
+}
+
+#[test]
+fn a_tls_failure_is_logged_and_retried() {
+    // Implicit TLS to the server without its CA: the certificate is
+    // refused, the watcher says so and tries again later; nothing stops.
+    let dir = test_dir("tls");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let tls_port = std::fs::read_to_string(server.dir.join("env"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("WASIMAP_IMAPS_PORT="))
+        .unwrap()
+        .to_string();
+    let account = account("work", tls_port.parse().unwrap(), "watch-tls", "pw", "INBOX")
+        .replace("tls = \"none\"", "tls = \"implicit\"");
+    let watcher = Watcher::start(&manifest(&dir, &account, &[]));
+    let log = || std::fs::read_to_string(dir.join("watcher.log")).unwrap_or_default();
+    wait_for(Duration::from_secs(60), "two failed connects", &dir, || {
+        log().matches("connect-failed").count() >= 2
+    });
+    assert!(watcher.stop().success());
+    let log = log();
+    let line = log.lines().find(|l| l.contains("connect-failed")).unwrap();
+    assert!(line.contains("(tls-certificate)"), "{line}");
+    assert!(line.contains("retry-in="), "{line}");
+    assert!(
+        !log.contains("stopped reason"),
+        "a TLS failure does not stop the account: {log}"
+    );
 }
 
 #[test]

@@ -39,6 +39,7 @@
 //! reconnect-min-seconds = 1
 //! reconnect-max-seconds = 300
 //! batch-max = 100
+//! use-idle = true         # false: always poll
 //! ```
 
 use std::collections::BTreeMap;
@@ -221,6 +222,9 @@ pub struct SessionSettings {
     pub reconnect_max_seconds: f64,
     /// Most UIDs in one batch.
     pub batch_max: usize,
+    /// Use IDLE where the server offers it (`false`: always poll, for a
+    /// server whose IDLE misbehaves).
+    pub use_idle: bool,
 }
 
 impl Default for SessionSettings {
@@ -232,6 +236,7 @@ impl Default for SessionSettings {
             reconnect_min_seconds: 1.0,
             reconnect_max_seconds: 300.0,
             batch_max: 100,
+            use_idle: true,
         }
     }
 }

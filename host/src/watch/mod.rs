@@ -426,7 +426,14 @@ impl Watcher {
                     return;
                 }
             };
-            let mut session = match Session::open(account, &password, mailbox, read_timeout, self.debug) {
+            let mut session = match Session::open(
+                account,
+                &password,
+                mailbox,
+                read_timeout,
+                self.debug,
+                self.manifest.session.use_idle,
+            ) {
                 Ok(s) => s,
                 Err(SessionError::Auth(m)) => {
                     refusals += 1;
@@ -600,7 +607,8 @@ impl Watcher {
                 }
             }
             session.wait(wait, &stopping)?;
-            session.drain();
+            session.drain()?;
+            session.check_uidvalidity(mailbox)?;
         }
         Ok(())
     }

@@ -112,6 +112,7 @@ impl Session {
         mailbox: &str,
         read_timeout: Duration,
         debug: u32,
+        use_idle: bool,
     ) -> Result<Self, SessionError> {
         let ms = u32::try_from(read_timeout.as_millis()).unwrap_or(u32::MAX);
         let options = ConnectOptions {
@@ -133,9 +134,13 @@ impl Session {
             Tls::None | Tls::Starttls => Connection::open_tcp(&account.host, account.port, &options, allow_any),
         }
         .map_err(|e| {
+            let e = core_error(e);
             SessionError::Other(format!(
-                "connecting to {}:{}: {}",
-                account.host, account.port, e.message
+                "connecting to {}:{}: {} ({})",
+                account.host,
+                account.port,
+                e.message,
+                e.kind.name()
             ))
         })?;
         let mut imap =
@@ -167,7 +172,7 @@ impl Session {
         let uidvalidity = first_number(&imap.response("UIDVALIDITY").data)
             .ok_or_else(|| SessionError::Other(format!("SELECT {mailbox} gave no UIDVALIDITY")))?;
         let uidnext = first_number(&imap.response("UIDNEXT").data);
-        let idle = imap.client().session().has_capability("IDLE");
+        let idle = use_idle && imap.client().session().has_capability("IDLE");
         Ok(Session {
             imap,
             uidvalidity,
@@ -253,12 +258,62 @@ impl Session {
     /// Drops the untagged responses the waits and searches left (EXISTS,
     /// RECENT, EXPUNGE, FETCH flag changes, `OK Still here`): the watcher
     /// reads the mailbox by UID SEARCH, and a session that lasts weeks must
-    /// not keep them.
-    pub fn drain(&mut self) {
-        for typ in [
-            "EXISTS", "RECENT", "EXPUNGE", "FETCH", "OK", "NO", "BAD", "FLAGS", "VANISHED",
-        ] {
+    /// not keep them. An untagged NO or BAD is the server saying this
+    /// session has a problem (Dovecot's `* NO Internal error` when the
+    /// selected mailbox was deleted under it, after which the session sees
+    /// no new mail): that ends the session, and the next one finds out.
+    pub fn drain(&mut self) -> Result<(), SessionError> {
+        for typ in ["EXISTS", "RECENT", "EXPUNGE", "FETCH", "OK", "FLAGS", "VANISHED"] {
             self.imap.response(typ);
+        }
+        for typ in ["NO", "BAD"] {
+            let said: Vec<String> = self
+                .imap
+                .response(typ)
+                .data
+                .iter()
+                .filter_map(|d| match d {
+                    DataItem::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                    _ => None,
+                })
+                .collect();
+            if !said.is_empty() {
+                return Err(SessionError::Other(format!(
+                    "the server said {typ} {}",
+                    said.join("; ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the mailbox still has the UIDVALIDITY it was selected
+    /// with, asked with STATUS: a session whose mailbox was deleted and
+    /// made anew under it may go on answering from the old one (Dovecot
+    /// does, without a word) and see no new mail.
+    pub fn check_uidvalidity(&mut self, mailbox: &str) -> Result<(), SessionError> {
+        let r = self
+            .imap
+            .status(mailbox, "(UIDVALIDITY)")
+            .map_err(|e| SessionError::from_imap(&e))?;
+        let now = r.data.iter().find_map(|d| match d {
+            DataItem::Bytes(b) => {
+                let text = String::from_utf8_lossy(b);
+                let (_, rest) = text.split_once("UIDVALIDITY ")?;
+                rest.trim_end_matches(')')
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            }
+            _ => None,
+        });
+        match now {
+            Some(v) if v == self.uidvalidity => Ok(()),
+            other => Err(SessionError::Other(format!(
+                "{mailbox}: UIDVALIDITY is {other:?} now, the session selected {}",
+                self.uidvalidity
+            ))),
         }
     }
 
