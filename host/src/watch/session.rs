@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use wasimap_protocol::imap4::{Imap4, Transport, TransportError as CoreError};
+use wasimap_protocol::typed;
 use wasimap_protocol::{DataItem, ErrorKind as CoreKind, ImapError};
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
@@ -196,18 +197,13 @@ impl Session {
         if r.typ != "OK" {
             return Err(SessionError::Other(format!("UID SEARCH: {:?}", r.data)));
         }
-        let mut uids: Vec<u32> = r
-            .data
-            .iter()
-            .filter_map(|i| match i {
-                DataItem::Bytes(b) => Some(b),
-                _ => None,
-            })
-            .flat_map(|b| b.split(|c| *c == b' '))
-            .filter_map(|w| std::str::from_utf8(w).ok()?.parse().ok())
-            // `n:*` includes the highest UID even when it is below n.
-            .filter(|&u| u >= from)
-            .collect();
+        // The core's SEARCH rule, not a second parser: a malformed answer
+        // is an error here too.
+        let mut uids = typed::parse_search(&r.data)
+            .map_err(|e| SessionError::from_imap(&e))?
+            .ids;
+        // `n:*` includes the highest UID even when it is below n.
+        uids.retain(|&u| u >= from);
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)
@@ -296,18 +292,12 @@ impl Session {
             .imap
             .status(mailbox, "(UIDVALIDITY)")
             .map_err(|e| SessionError::from_imap(&e))?;
-        let now = r.data.iter().find_map(|d| match d {
-            DataItem::Bytes(b) => {
-                let text = String::from_utf8_lossy(b);
-                let (_, rest) = text.split_once("UIDVALIDITY ")?;
-                rest.trim_end_matches(')')
-                    .split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<u32>()
-                    .ok()
-            }
-            _ => None,
-        });
+        let now = typed::parse_status(&r.data)
+            .map_err(|e| SessionError::from_imap(&e))?
+            .iter()
+            .flat_map(|st| &st.items)
+            .find(|(item, _)| item.eq_ignore_ascii_case("UIDVALIDITY"))
+            .and_then(|(_, v)| u32::try_from(*v).ok());
         match now {
             Some(v) if v == self.uidvalidity => Ok(()),
             other => Err(SessionError::Other(format!(
