@@ -841,7 +841,7 @@ pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
     if json {
         return Ok(serde_json::to_string_pretty(&state)? + "\n");
     }
-    let running = store::Store::open(&manifest.state_dir, None).is_err();
+    let running = store::running(&manifest.state_dir);
     let mut out = format!(
         "watcher: {}\n{:<28} {:>11} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10}  state\n",
         if running { "running" } else { "not running" },

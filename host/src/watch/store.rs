@@ -174,8 +174,7 @@ impl Store {
             .write(true)
             .open(dir.join(LOCK_FILE))
             .with_context(|| format!("opening {}", dir.join(LOCK_FILE).display()))?;
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !try_lock(&lock) {
             bail!("another wasimap watch is using {} (stop it first)", dir.display());
         }
         let fresh = !dir.join(STATE_FILE).exists();
@@ -274,6 +273,19 @@ fn crash_point(name: &str) {
     }
 }
 
+/// Takes `file`'s exclusive lock without waiting; false when another
+/// process holds it. The lock goes with the descriptor.
+fn try_lock(file: &File) -> bool {
+    // SAFETY: flock on a descriptor the caller owns.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Whether a watcher holds `dir` now (`--status`): creates nothing and
+/// holds the lock no longer than the look.
+pub fn running(dir: &Path) -> bool {
+    File::open(dir.join(LOCK_FILE)).is_ok_and(|f| !try_lock(&f))
+}
+
 /// Reads the state of `dir` without taking the lock (`--status`): the
 /// file is replaced by rename, so a reader sees one whole version.
 ///
@@ -319,7 +331,9 @@ mod tests {
         let first = Store::open(&dir, None).unwrap();
         let second = Store::open(&dir, None).err().unwrap();
         assert!(second.to_string().contains("another wasimap watch"), "{second}");
+        assert!(running(&dir));
         drop(first);
+        assert!(!running(&dir));
         Store::open(&dir, None).unwrap();
     }
 
