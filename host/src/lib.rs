@@ -24,6 +24,7 @@ pub mod pyscript;
 pub mod runner;
 pub mod scaffold;
 pub mod secrets;
+pub mod sleep;
 pub mod state;
 pub mod timezone;
 pub mod transport;

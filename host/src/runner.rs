@@ -213,12 +213,14 @@ impl Runner {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         crate::view::add_to_linker(&mut linker)?;
+        crate::sleep::add_to_linker(&mut linker)?;
         // wasmtime 48 engines run sync and async calls alike
         // (`Config::async_support` no longer exists as a switch), so one
         // engine and one compiled component serve both.
         let mut async_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut async_linker)?;
         crate::asyncio::add_to_linker_async(&mut async_linker)?;
+        crate::sleep::add_to_linker(&mut async_linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (e, stop) = (engine.clone(), ticker_stop.clone());

@@ -256,6 +256,23 @@ fn a_silent_server_cannot_outlast_the_runs_deadline() {
 }
 
 #[test]
+fn a_plugin_asleep_in_the_host_is_stopped_at_its_deadline() {
+    // No wasm runs while the plugin sleeps, so no epoch check can stop it:
+    // the sleep itself must end at the deadline.
+    let started = Instant::now();
+    let [sync, async_] = outcomes("hostile", &["sleep"], || {
+        let mut c = config(Policy::deny_all(), Secrets::none());
+        c.timeout = Duration::from_secs(2);
+        (c, Vec::new())
+    });
+    for out in [sync, async_] {
+        assert!(matches!(out.result, Err(RunError::Timeout(_))), "{:?}", out.result);
+    }
+    // Two runs of 2 s each plus loading; an hour's sleep would be far more.
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+}
+
+#[test]
 fn a_plugin_that_computes_forever_yields_its_worker_and_still_times_out() {
     // One thread: the spinning plugin must give it back at each epoch
     // tick for the IMAP session beside it to run at all.

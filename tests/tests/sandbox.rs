@@ -96,8 +96,9 @@ type Expect = fn(&RunError) -> bool;
 #[test]
 fn runaway_plugins_end_with_a_clear_error_and_the_host_lives_on() {
     let runner = limited(64, Duration::from_secs(2), None);
-    let cases: [(&str, Expect, u8); 4] = [
+    let cases: [(&str, Expect, u8); 5] = [
         ("loop", |e| matches!(e, RunError::Timeout(_)), 4),
+        ("sleep", |e| matches!(e, RunError::Timeout(_)), 4),
         ("memory", |e| matches!(e, RunError::OutOfMemory(_)), 5),
         ("recursion", |e| matches!(e, RunError::StackOverflow), 6),
         ("panic", |e| matches!(e, RunError::Crashed), 3),

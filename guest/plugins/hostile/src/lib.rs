@@ -126,6 +126,11 @@ impl Guest for Hostile {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            Some("sleep") => loop {
+                // Blocked in the host, not in wasm: no epoch check runs
+                // while it sleeps.
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
             Some("memory") => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -142,7 +147,7 @@ impl Guest for Hostile {
             Some("secret") => probe_secret(&args),
             Some("flood") => flood(&args),
             _ => Err(
-                "usage: hostile file|socket ADDR|env|loop|memory|recursion|panic|secret HOST PORT USER NAME|flood tcp HOST PORT N|flood exec COMMAND N"
+                "usage: hostile file|socket ADDR|env|loop|sleep|memory|recursion|panic|secret HOST PORT USER NAME|flood tcp HOST PORT N|flood exec COMMAND N"
                     .into(),
             ),
         }

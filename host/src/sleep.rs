@@ -1,0 +1,79 @@
+//! WASI's monotonic clock with sleeps that end by the run's deadline.
+//!
+//! The wall-clock limit interrupts a plugin at an epoch check, and epoch
+//! checks happen only while wasm runs: a plugin blocked in a WASI sleep
+//! (`std::thread::sleep`, Python's `time.sleep`, any poll on a clock
+//! pollable) runs no wasm and would hold its thread past the limit. Here
+//! every clock pollable a plugin subscribes to fires by the deadline at
+//! the latest; the plugin then runs wasm again and the epoch check traps
+//! it as a timeout. `now` and `resolution` are WASI's own.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasData, Linker, Resource};
+use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::{self, Host};
+use wasmtime_wasi::p2::DynPollable;
+
+use crate::state::HostState;
+
+/// WASI's clocks view and the run's deadline.
+pub struct DeadlineClock<'a> {
+    clocks: WasiClocksCtxView<'a>,
+    deadline: Option<Instant>,
+}
+
+struct DeadlineClocks;
+
+impl HasData for DeadlineClocks {
+    type Data<'a> = DeadlineClock<'a>;
+}
+
+impl DeadlineClock<'_> {
+    /// `wait`, cut to what is left before the deadline.
+    fn bounded(&self, wait: Duration) -> Duration {
+        match self.deadline {
+            Some(d) => wait.min(d.saturating_duration_since(Instant::now())),
+            None => wait,
+        }
+    }
+}
+
+impl Host for DeadlineClock<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        self.clocks.now()
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        self.clocks.resolution()
+    }
+
+    fn subscribe_instant(&mut self, when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        let wait = Duration::from_nanos(when.saturating_sub(self.clocks.now()?));
+        self.subscribe_duration(u64::try_from(self.bounded(wait).as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn subscribe_duration(&mut self, nanos: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        let wait = self.bounded(Duration::from_nanos(nanos));
+        self.clocks
+            .subscribe_duration(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Replaces the monotonic clock WASI put in `linker` (sync or async: the
+/// interface has no blocking functions) with [`DeadlineClock`].
+///
+/// # Errors
+/// The linker refused the definitions.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let added = monotonic_clock::add_to_linker::<HostState, DeadlineClocks>(linker, |s| {
+        let deadline = s.wasimap.deadline;
+        DeadlineClock {
+            clocks: s.clocks(),
+            deadline,
+        }
+    });
+    linker.allow_shadowing(false);
+    added
+}
