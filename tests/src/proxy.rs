@@ -1,6 +1,9 @@
 //! A TCP proxy on 127.0.0.1 that a test can cut: every connection through
 //! it is shut at once (what a network drop or a NAT timeout does to a
-//! client), and its target can move (a server restarted on other ports).
+//! client), or stalled (bytes vanish both ways and nothing is closed:
+//! what a peer that went away without a word, or a black-holing
+//! firewall, does), and its target can move (a server restarted on other
+//! ports).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -13,6 +16,8 @@ pub struct Proxy {
     port: u16,
     target: Arc<AtomicU16>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    /// One switch per connection: set, its bytes are dropped.
+    stalls: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -26,9 +31,15 @@ impl Proxy {
             port: listener.local_addr().unwrap().port(),
             target: Arc::new(AtomicU16::new(target)),
             open: Arc::default(),
+            stalls: Arc::default(),
             stop: Arc::default(),
         };
-        let (target, open, stop) = (proxy.target.clone(), proxy.open.clone(), proxy.stop.clone());
+        let (target, open, stalls, stop) = (
+            proxy.target.clone(),
+            proxy.open.clone(),
+            proxy.stalls.clone(),
+            proxy.stop.clone(),
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 let client = match listener.accept() {
@@ -48,8 +59,14 @@ impl Proxy {
                 list.push(client.try_clone().unwrap());
                 list.push(server.try_clone().unwrap());
                 drop(list);
-                pump(client.try_clone().unwrap(), server.try_clone().unwrap());
-                pump(server, client);
+                let stalled = Arc::new(AtomicBool::new(false));
+                stalls.lock().unwrap().push(stalled.clone());
+                pump(
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    stalled.clone(),
+                );
+                pump(server, client, stalled);
             }
         });
         proxy
@@ -63,6 +80,19 @@ impl Proxy {
     /// Forwards new connections to `port` from now on.
     pub fn retarget(&self, port: u16) {
         self.target.store(port, Ordering::SeqCst);
+    }
+
+    /// Stalls every connection open through the proxy now: from here on
+    /// their bytes are read and dropped, both ways, and nothing is closed.
+    /// Later connections pass as before. The number stalled.
+    pub fn stall(&self) -> usize {
+        let mut list = self.stalls.lock().unwrap();
+        for s in list.iter() {
+            s.store(true, Ordering::SeqCst);
+        }
+        let n = list.len();
+        list.clear();
+        n
     }
 
     /// Shuts every connection open through the proxy, both ways.
@@ -84,13 +114,15 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to` until either side ends.
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+/// Copies `from` to `to` until either side ends; once `stalled`, drops
+/// what it reads.
+fn pump(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
+                Ok(_) if stalled.load(Ordering::SeqCst) => {}
                 Ok(n) => {
                     if to.write_all(&buf[..n]).is_err() {
                         break;

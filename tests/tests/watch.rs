@@ -549,9 +549,8 @@ fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
 
     // A new mailbox under the old name: UIDs 1 and 2 name other messages
     // now. It is made while the watcher is stopped, so the change is found
-    // when the next session selects it (a live session's check is the
-    // STATUS after each wait, whose timing against Dovecot's own
-    // notification of the deletion this test does not pin down).
+    // when the next session selects it (the live case is
+    // `a_mailbox_made_anew_under_a_live_session_stops_it`).
     assert!(watcher.stop().success());
     server.tool(&user, &["recreate", "Jobs"]);
     server.tool(&user, &["append", "Jobs", "second", "2"]);
@@ -589,6 +588,80 @@ fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
     assert!(watcher.stop().success());
     // The reset took `start = "all"`: the two messages of the new mailbox too.
     assert_eq!(journal_ids(&dir).len(), 5);
+}
+
+#[test]
+fn a_mailbox_made_anew_under_a_live_session_stops_it() {
+    let dir = test_dir("uidvalidity-live");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let user = format!("watch-validity-live-{}", std::process::id());
+    server.tool(&user, &["append", "Jobs", "first", "2"]);
+    let manifest = manifest(&dir, &account("work", server.port, &user, "pw", "Jobs"), &[]);
+    let watcher = Watcher::start(&manifest);
+    wait_for(Duration::from_secs(60), "the first messages", &dir, || {
+        journal_ids(&dir).len() == 2
+    });
+    // The watcher is in IDLE (or between two IDLEs) on the old mailbox.
+    server.tool(&user, &["recreate", "Jobs"]);
+    server.tool(&user, &["append", "Jobs", "second", "2"]);
+    wait_for(Duration::from_secs(30), "the live session to notice", &dir, || {
+        status_json(&manifest)["mailboxes"]["work/Jobs"]["stopped"].is_string()
+    });
+    assert!(watcher.stop().success());
+    let m = &status_json(&manifest)["mailboxes"]["work/Jobs"];
+    assert!(m["stopped"].as_str().unwrap().contains("UIDVALIDITY changed"), "{m}");
+    assert_eq!(
+        journal_ids(&dir).len(),
+        2,
+        "nothing handed out under the new UIDVALIDITY"
+    );
+}
+
+#[test]
+fn a_connection_that_goes_silent_is_found_by_the_keepalive() {
+    // A black hole, not a close: the proxy drops the session's bytes both
+    // ways and sends no FIN or RST, so only the watcher's own deadline
+    // (DONE answered within read-timeout-seconds) can find it dead.
+    let dir = test_dir("silent");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let proxy = Proxy::start(server.port);
+    let user = format!("watch-silent-{}", std::process::id());
+    let first: BTreeSet<String> = server.append(&user, "before", 1, "hello").into_iter().collect();
+    let watcher = Watcher::start(&manifest(
+        &dir,
+        &account("work", proxy.port(), &user, "pw", "INBOX"),
+        &[],
+    ));
+    wait_for(Duration::from_secs(60), "the first message", &dir, || {
+        all_present(&dir, &first)
+    });
+    let stalled_at = Instant::now();
+    // The watcher's session, and the plugin's (closed by now).
+    assert!(proxy.stall() >= 1, "the watcher's session went through the proxy");
+    let later: BTreeSet<String> = server.append(&user, "after", 2, "hello").into_iter().collect();
+    // idle-seconds 3 + read-timeout-seconds 5 + a reconnect of at most 1 s,
+    // with room for a loaded machine.
+    wait_for(Duration::from_secs(40), "the messages after the stall", &dir, || {
+        all_present(&dir, &later)
+    });
+    let took = stalled_at.elapsed();
+    assert!(watcher.stop().success());
+    let log = std::fs::read_to_string(dir.join("watcher.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("disconnected"))
+        .unwrap_or_else(|| panic!("no disconnect logged:\n{log}"));
+    assert!(line.contains("timed out") || line.contains("timeout"), "{line}");
+    assert_eq!(
+        log.matches("disconnected").count(),
+        1,
+        "one disconnect, the stall's:\n{log}"
+    );
+    assert_eq!(journal_ids(&dir).len(), 3, "{:?}", journal_ids(&dir));
+    assert!(
+        took >= Duration::from_secs(3),
+        "found before any deadline could pass: {took:?}"
+    );
 }
 
 #[test]

@@ -243,6 +243,16 @@ impl Session {
             // Short waits, so a stop request is seen within a second.
             match self.imap.idle_next(Some(left.min(Duration::from_secs(1)))) {
                 Ok(Some((typ, _))) if typ == "EXISTS" => break,
+                // Read here, an untagged NO or BAD never reaches `drain`:
+                // Dovecot's `* NO Internal error` when the mailbox was
+                // deleted under the session comes during IDLE, and such a
+                // session goes on answering from the old mailbox.
+                Ok(Some((typ, data))) if typ == "NO" || typ == "BAD" => {
+                    return Err(SessionError::Other(format!(
+                        "the server said {typ} {} during IDLE",
+                        said(std::slice::from_ref(&data))
+                    )));
+                }
                 Ok(_) => {}
                 Err(e) => return Err(SessionError::from_imap(&e)),
             }
@@ -263,21 +273,10 @@ impl Session {
             self.imap.response(typ);
         }
         for typ in ["NO", "BAD"] {
-            let said: Vec<String> = self
-                .imap
-                .response(typ)
-                .data
-                .iter()
-                .filter_map(|d| match d {
-                    DataItem::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-                    _ => None,
-                })
-                .collect();
-            if !said.is_empty() {
-                return Err(SessionError::Other(format!(
-                    "the server said {typ} {}",
-                    said.join("; ")
-                )));
+            // imaplib's `response` answers `[None]` when there was none.
+            let data = self.imap.response(typ).data;
+            if data.iter().any(|d| !matches!(d, DataItem::None)) {
+                return Err(SessionError::Other(format!("the server said {typ} {}", said(&data))));
             }
         }
         Ok(())
@@ -285,8 +284,11 @@ impl Session {
 
     /// Whether the mailbox still has the UIDVALIDITY it was selected
     /// with, asked with STATUS: a session whose mailbox was deleted and
-    /// made anew under it may go on answering from the old one (Dovecot
-    /// does, without a word) and see no new mail.
+    /// made anew under it may go on answering from the old one and see no
+    /// new mail. (Dovecot answers STATUS on the selected mailbox from the
+    /// session's own view, `[CLIENTBUG]`; what gives it away there is its
+    /// untagged NO during IDLE, which [`Session::wait`] ends the session
+    /// on. Other servers answer from the mailbox.)
     pub fn check_uidvalidity(&mut self, mailbox: &str) -> Result<(), SessionError> {
         let r = self
             .imap
@@ -311,6 +313,18 @@ impl Session {
     pub fn close(mut self) {
         let _ = self.imap.logout();
     }
+}
+
+/// What the server said in untagged responses, for a log line.
+fn said(data: &[DataItem]) -> String {
+    let text: Vec<String> = data
+        .iter()
+        .filter_map(|d| match d {
+            DataItem::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    text.join("; ")
 }
 
 /// A tag prefix seed: imaplib's is random too.
