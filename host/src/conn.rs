@@ -122,6 +122,12 @@ impl<S: Stream> GuestConnection<S> {
         &mut self.stream
     }
 
+    /// The byte stream, the guards let go (a lent connection going back
+    /// to its lender).
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+
     /// The byte stream, shared.
     pub fn stream_ref(&self) -> &S {
         &self.stream

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod compose;
 pub mod conn;
 pub mod echo;
+pub mod lend;
 pub mod limits;
 pub mod manifest;
 pub mod policy;

@@ -15,11 +15,13 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::bindings::{watcher, Composed};
 use crate::cache::{self, ArtifactCache};
 use crate::compose;
+use crate::lend::Lend;
 use crate::limits::{Limit, LimitExceeded, StoreLimiter, StoreLimitsConfig, TransportLimits};
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::secrets::Secrets;
 use crate::state::HostState;
+use crate::transport::Connection;
 use crate::trust::TlsTrust;
 use crate::view::WasimapCtx;
 
@@ -303,36 +305,43 @@ impl Runner {
     /// until it returns.
     pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
         let grants = self.config.grants();
-        self.call(args, &stdio, &grants, |store, linker| {
+        self.call(args, &stdio, &grants, None, |store, linker| {
             Composed::instantiate(&mut *store, component, linker).and_then(|instance| instance.call_run(store, args))
         })
+        .0
     }
 
     /// Calls a loaded watcher plugin's `watch.handle(batch)` in a fresh
     /// store under `grants` (the batch's account only), with the runner's
-    /// limits, blocking the calling thread until it returns.
+    /// limits, blocking the calling thread until it returns. `lend` is the
+    /// watcher's session, lent for the call (`transport.lent`); it comes
+    /// back with the outcome, unless the plugin's end of it is gone.
     pub fn handle_batch(
         &self,
         component: &Component,
         batch: &watcher::Batch,
         grants: &Grants,
         stdio: Stdio,
-    ) -> Outcome {
-        self.call(&[], &stdio, grants, |store, linker| {
+        lend: Option<Lend>,
+    ) -> (Outcome, Option<Connection>) {
+        self.call(&[], &stdio, grants, lend, |store, linker| {
             watcher::ComposedWatcher::instantiate(&mut *store, component, linker)
                 .and_then(|instance| instance.wasimap_imap_watch().call_handle(store, batch))
         })
     }
 
-    /// One blocking call into a fresh store, under the wall-clock limit.
+    /// One blocking call into a fresh store, under the wall-clock limit;
+    /// the lent session, taken back from the store before it goes.
     fn call(
         &self,
         args: &[String],
         stdio: &Stdio,
         grants: &Grants,
+        lend: Option<Lend>,
         call: impl FnOnce(&mut Store<HostState>, &Linker<HostState>) -> wasmtime::Result<Result<(), String>>,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Connection>) {
         let (mut store, captured) = self.store(args, stdio, grants);
+        store.data_mut().wasimap.lend = lend.clone();
         // At most MAX_TIMEOUT (checked in `new`): no overflow.
         let ticks = u64::try_from(self.config.timeout.as_millis())
             .unwrap_or(u64::MAX)
@@ -341,7 +350,8 @@ impl Runner {
             .max(1);
         store.set_epoch_deadline(ticks);
         let result = call(&mut store, &self.linker);
-        self.outcome(result, &mut store, captured)
+        let lent = lend.and_then(|l| l.reclaim(&mut store.data_mut().table));
+        (self.outcome(result, &mut store, captured), lent)
     }
 
     /// Runs a loaded plugin's `run(args)` as a future, with the async

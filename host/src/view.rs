@@ -49,6 +49,9 @@ pub struct WasimapCtx {
     pub deadline: Option<Instant>,
     /// Where the plugin's `progress` reports go (hidden by default).
     pub progress: Progress,
+    /// The session `wasimap watch` lends to this call, if any
+    /// (`transport.lent`).
+    pub lend: Option<crate::lend::Lend>,
     open_connections: usize,
     open_processes: usize,
 }
@@ -377,6 +380,29 @@ impl transport::Host for WasimapCtxView<'_> {
         tracing::debug!(%command, "started");
         self.push(GuestConnection::process(conn), &options)
     }
+
+    fn lent(&mut self) -> Option<Resource<GuestConnection>> {
+        let lend = self.ctx.lend.clone()?;
+        let conn = lend.take()?;
+        let guest = GuestConnection::network(conn, &lend.endpoint.host, lend.endpoint.port, lend.verified_tls);
+        let options = ConnectOptions {
+            connect_timeout_ms: None,
+            read_timeout_ms: ms(bounded_wait(lend.timeout, self.ctx.deadline)),
+        };
+        match self.push(guest, &options) {
+            Ok(handle) => {
+                lend.taken_as(handle.rep());
+                tracing::debug!(endpoint = ?lend.endpoint, "lent the watcher's session");
+                Some(handle)
+            }
+            // Over the connection limit, or the table is full: the
+            // session stays the watcher's.
+            Err(e) => {
+                tracing::debug!(error = %e.message, "could not lend the watcher's session");
+                None
+            }
+        }
+    }
 }
 
 impl transport::HostConnection for WasimapCtxView<'_> {
@@ -413,7 +439,13 @@ impl transport::HostConnection for WasimapCtxView<'_> {
     }
 
     fn drop(&mut self, conn: Resource<GuestConnection>) -> wasmtime::Result<()> {
-        self.release(conn)?.stream().shutdown();
+        let lend = self.ctx.lend.clone().filter(|l| l.is(conn.rep()));
+        let released = self.release(conn)?;
+        match lend {
+            // Not closed: the watcher goes on with it.
+            Some(lend) => lend.give_back(released.into_stream()),
+            None => released.into_stream().shutdown(),
+        }
         Ok(())
     }
 }

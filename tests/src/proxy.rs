@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +18,8 @@ pub struct Proxy {
     open: Arc<Mutex<Vec<TcpStream>>>,
     /// One switch per connection: set, its bytes are dropped.
     stalls: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    /// Connections forwarded so far.
+    accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -32,12 +34,14 @@ impl Proxy {
             target: Arc::new(AtomicU16::new(target)),
             open: Arc::default(),
             stalls: Arc::default(),
+            accepted: Arc::default(),
             stop: Arc::default(),
         };
-        let (target, open, stalls, stop) = (
+        let (target, open, stalls, accepted, stop) = (
             proxy.target.clone(),
             proxy.open.clone(),
             proxy.stalls.clone(),
+            proxy.accepted.clone(),
             proxy.stop.clone(),
         );
         std::thread::spawn(move || {
@@ -55,6 +59,7 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let mut list = open.lock().unwrap();
                 list.push(client.try_clone().unwrap());
                 list.push(server.try_clone().unwrap());
@@ -75,6 +80,11 @@ impl Proxy {
     /// The port clients connect to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// How many connections it has forwarded.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Forwards new connections to `port` from now on.

@@ -126,6 +126,17 @@ fn runaway_plugins_end_with_a_clear_error_and_the_host_lives_on() {
 }
 
 #[test]
+fn no_session_is_lent_outside_wasimap_watch() {
+    let runner = limited(64, Duration::from_secs(30), None);
+    let out = run_hostile(&runner, "lent");
+    assert!(matches!(out.result, Ok(Ok(()))), "{:?}", out.result);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "lent: error (State): no session is lent to this call: `wasimap watch` lends one to the running watch.handle, one at a time"
+    );
+}
+
+#[test]
 fn plugins_may_not_bring_host_interfaces() {
     let err = wasimap_tests::runner()
         .load(wasimap_host::PROTOCOL_COMPONENT)

@@ -635,9 +635,10 @@ fn a_connection_that_goes_silent_is_found_by_the_keepalive() {
     wait_for(Duration::from_secs(60), "the first message", &dir, || {
         all_present(&dir, &first)
     });
+    // One connection: the plugin worked on the session the watcher lent it.
+    assert_eq!(proxy.accepted(), 1, "the plugin opened a session of its own");
     let stalled_at = Instant::now();
-    // The watcher's session, and the plugin's (closed by now).
-    assert!(proxy.stall() >= 1, "the watcher's session went through the proxy");
+    assert_eq!(proxy.stall(), 1);
     let later: BTreeSet<String> = server.append(&user, "after", 2, "hello").into_iter().collect();
     // idle-seconds 3 + read-timeout-seconds 5 + a reconnect of at most 1 s,
     // with room for a loaded machine.
@@ -662,6 +663,37 @@ fn a_connection_that_goes_silent_is_found_by_the_keepalive() {
         took >= Duration::from_secs(3),
         "found before any deadline could pass: {took:?}"
     );
+}
+
+#[test]
+fn a_plugin_that_logs_the_lent_session_out_costs_a_reconnect_and_nothing_else() {
+    let dir = test_dir("logout");
+    let server = OwnDovecot::start(dir.join("dovecot"));
+    let user = format!("watch-logout-{}", std::process::id());
+    let manifest = manifest(&dir, &account("work", server.port, &user, "pw", "INBOX"), &["--logout"]);
+    let watcher = Watcher::start(&manifest);
+    let mut ids = BTreeSet::new();
+    for round in 0..3 {
+        let batch: BTreeSet<String> = server
+            .append(&user, &format!("round{round}"), 2, "hello")
+            .into_iter()
+            .collect();
+        wait_for(Duration::from_secs(60), "a round of messages", &dir, || {
+            all_present(&dir, &batch)
+        });
+        ids.extend(batch);
+    }
+    assert!(watcher.stop().success());
+    let journal = journal_ids(&dir);
+    assert_eq!(journal.len(), ids.len(), "{journal:?}");
+    assert!(journal.values().all(|&n| n == 1), "{journal:?}");
+    let log = std::fs::read_to_string(dir.join("watcher.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("disconnected") && l.contains("after the plugin")),
+        "{log}"
+    );
+    assert_eq!(status_json(&manifest)["mailboxes"]["work/INBOX"]["counts"]["failed"], 0);
 }
 
 #[test]

@@ -416,6 +416,26 @@ impl GuestImap4 for Session {
         start(conn, read_timeout(timeout), "", None, false)
     }
 
+    fn open_lent(timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
+        let ms = timeout_ms(timeout)?;
+        let conn = host::lent().ok_or_else(|| {
+            error(ImapError::error_kind(
+                ErrorKind::State,
+                "no session is lent to this call: `wasimap watch` lends one to the running watch.handle, one at a time",
+            ))
+        })?;
+        conn.set_read_timeout(ms)
+            .map_err(|e| error(transport_error(e).into_imap()))?;
+        let tls = conn.is_tls();
+        let mut imap = Imap4::resume(HostTransport(conn), random_seed(), 0).map_err(error)?;
+        imap.set_default_read_timeout(read_timeout(timeout));
+        if tls {
+            imap.set_tls_established();
+        }
+        // No host name: STARTTLS is not legal on a logged-in session.
+        Ok(wit::Imap4::new(Session(Rc::new(RefCell::new(imap)), String::new())))
+    }
+
     fn starttls(&self, tls: TlsOptions) -> WitResult {
         let host_name = self.1.clone();
         done(self.with(|s| s.starttls(|t| t.0.start_tls(&host_name, &tls).map_err(transport_error))))

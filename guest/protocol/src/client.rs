@@ -350,6 +350,19 @@ impl Client {
         }
     }
 
+    /// A client on a connection another client logged in: no greeting,
+    /// the state AUTH, CAPABILITY asked first (see `Imap4::resume`).
+    ///
+    /// # Errors
+    /// None in practice: CAPABILITY is legal in AUTH.
+    pub fn resume_authenticated(seed: u64, debug: u32) -> Result<Self> {
+        let mut client = Client::new(seed, debug);
+        client.session.state = State::Auth;
+        client.mode = Mode::Ready;
+        client.start("CAPABILITY", &[], None, None, Finish::Handshake)?;
+        Ok(client)
+    }
+
     // ----- what the driver reads -----
 
     /// The mode.

@@ -205,6 +205,7 @@ string_commands! {
         open_tcp(host, port, timeout) => None;
         open_tls(host, port, timeout, tls) => None;
         open_stream(command, timeout) => None;
+        open_lent(timeout) => None;
         login_secret(user, secret_name) => Some("LOGIN");
         authenticate_secret(mechanism, user, secret_name) => Some("AUTHENTICATE");
         authenticate_start(mechanism, initial_response) => Some("AUTHENTICATE");

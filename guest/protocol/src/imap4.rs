@@ -116,6 +116,49 @@ impl<T: Transport> Imap4<T> {
         }
     }
 
+    /// A session on a connection another session logged in (`wasimap
+    /// watch` lends its own to a plugin): no greeting to read, the state
+    /// is AUTH and CAPABILITY is asked as after a greeting. Whatever the
+    /// lender had selected is not assumed: SELECT it again to see it.
+    ///
+    /// # Errors
+    /// As [`Imap4::connect`]'s CAPABILITY: `abort` on EOF or a malformed
+    /// answer, `error('server not IMAP4 compliant')`.
+    pub fn resume(transport: T, seed: u64, debug: u32) -> Result<Self> {
+        let mut imap = Imap4 {
+            transport: Some(transport),
+            client: Client::resume_authenticated(seed, debug)?,
+            read_timeout: None,
+            transport_timeout: None,
+        };
+        match imap.run() {
+            Ok(_) => Ok(imap),
+            Err(e) => {
+                imap.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    /// Lends the transport out between two commands (the watcher lends its
+    /// session to a plugin). Until [`Imap4::restore_transport`] the session
+    /// must not be used: a command then fails as on a closed connection,
+    /// and that failure sticks.
+    pub fn lend_transport(&mut self) -> Option<T> {
+        self.transport.take()
+    }
+
+    /// Takes a lent transport back. The borrower may have changed its read
+    /// timeout: the one this session believes in force is set again.
+    ///
+    /// # Errors
+    /// Setting the timeout failed (the connection is gone).
+    pub fn restore_transport(&mut self, mut transport: T) -> std::result::Result<(), TransportError> {
+        let set = transport.set_read_timeout(self.transport_timeout);
+        self.transport = Some(transport);
+        set
+    }
+
     /// The protocol client (state, capabilities, untagged responses).
     pub fn client(&self) -> &Client {
         &self.client
@@ -577,6 +620,25 @@ mod tests {
         );
         let err = connect(&[]).err().unwrap();
         assert_eq!(err, crate::session::eof());
+    }
+
+    #[test]
+    fn a_resumed_session_reads_no_greeting_and_starts_in_auth() {
+        let chunks: [&[u8]; 3] = [CAPS, b"BAAA1 OK [READ-WRITE] selected\r\n", b"BAAA2 OK noop\r\n"];
+        let mut imap = Imap4::resume(script(&chunks), 0, 0).unwrap();
+        assert_eq!(imap.client().state(), State::Auth);
+        assert!(imap.client().session().has_capability("ENABLE"));
+        imap.select(Some("INBOX"), false).unwrap();
+        assert_eq!(imap.client().state(), State::Selected);
+        assert_eq!(written(&imap), "BAAA0 CAPABILITY\r\nBAAA1 SELECT INBOX\r\n");
+        // Lent out and back, the session goes on where it was.
+        let lent = imap.lend_transport().unwrap();
+        assert!(imap.transport_ref().is_none());
+        imap.restore_transport(lent).unwrap();
+        assert_eq!(imap.noop().unwrap().typ, "OK");
+        assert!(written(&imap).ends_with("BAAA2 NOOP\r\n"));
+        let err = Imap4::resume(script(&[b"* BYE no\r\n"]), 0, 0).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Bye);
     }
 
     #[test]

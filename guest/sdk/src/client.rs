@@ -83,6 +83,17 @@ impl Client {
         Ok(Client::new(Imap4::open_tcp(host, port, Some(60.0))?))
     }
 
+    /// The session `wasimap watch` lends to the running `handle`
+    /// (`imap4.open-lent`), with a 60 s timeout: logged in (state AUTH),
+    /// no connect and no login of its own. Drop it when done rather than
+    /// LOGOUT: the watcher goes on with it.
+    ///
+    /// # Errors
+    /// No session is lent (not inside `handle`, or it is already open).
+    pub fn lent() -> Result<Self> {
+        Ok(Client::new(Imap4::open_lent(Some(60.0))?))
+    }
+
     /// `IMAP4_SSL(host, port)`: implicit TLS, certificate verified.
     ///
     /// # Errors

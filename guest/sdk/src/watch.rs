@@ -15,7 +15,7 @@
 //!
 //! impl Watcher for Count {
 //!     fn handle(batch: Batch) -> Result<(), String> {
-//!         let imap = batch.open()?; // logged in, the mailbox selected
+//!         let imap = batch.open()?; // the watcher's session, the mailbox selected
 //!         let messages = imap.uid_fetch(&SequenceSet::of(batch.uids.iter().copied()), "(RFC822.SIZE)")?;
 //!         println!("{} new in {}", messages.len(), batch.mailbox);
 //!         Ok(())
@@ -30,15 +30,30 @@ use crate::{Client, Error, Plugin};
 pub use crate::watch_bindings::exports::wasimap::imap::watch::{Batch, Guest as Watcher, Session, TlsMode};
 
 impl Batch {
-    /// The batch's session as [`Client`]: connected as the watcher is
-    /// (plain, STARTTLS or implicit TLS, with the same TLS options),
-    /// logged in with the account's secret (which the plugin never sees)
-    /// and the mailbox selected read-write, its UIDVALIDITY checked
-    /// against the batch's.
+    /// The watcher's own session, lent for this call ([`Client::lent`]):
+    /// already logged in, the batch's mailbox selected again (read-write)
+    /// and its UIDVALIDITY checked against the batch's. One round trip;
+    /// the account's secret is never used by the plugin. Drop the client
+    /// when done rather than LOGOUT (after a LOGOUT the watcher has to
+    /// reconnect).
+    ///
+    /// # Errors
+    /// No session lent, SELECT failures, a changed UIDVALIDITY.
+    pub fn open(&self) -> Result<Client, String> {
+        let client = Client::lent()?;
+        self.select_checked(&client)?;
+        Ok(client)
+    }
+
+    /// A session of the plugin's own, besides the lent one: connected as
+    /// the watcher is (plain, STARTTLS or implicit TLS, with the same TLS
+    /// options), logged in with the account's secret (which the plugin
+    /// never sees), the mailbox selected and checked as [`Batch::open`]
+    /// does.
     ///
     /// # Errors
     /// Connection, TLS, login or SELECT failures.
-    pub fn open(&self) -> Result<Client, String> {
+    pub fn open_own(&self) -> Result<Client, String> {
         let s = &self.session;
         let client = match s.tls {
             TlsMode::Implicit => Client::connect_tls(&s.host, s.port, &s.tls_options)?,
@@ -49,9 +64,15 @@ impl Batch {
             client.refresh_capabilities()?;
         }
         client.login_secret(&s.user, &s.secret)?;
+        self.select_checked(&client)?;
+        Ok(client)
+    }
+
+    /// SELECTs the batch's mailbox and checks its UIDVALIDITY: the UIDs
+    /// name these messages only under the batch's (the mailbox may have
+    /// been made anew since the batch was made).
+    fn select_checked(&self, client: &Client) -> Result<(), String> {
         client.select(&self.mailbox)?;
-        // The UIDs name these messages only under the batch's UIDVALIDITY
-        // (the mailbox may have been made anew since the batch was made).
         let validity = client.raw().response("UIDVALIDITY");
         let now = validity.data.iter().find_map(|d| match d {
             crate::DataItem::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse::<u32>().ok(),
@@ -63,7 +84,7 @@ impl Batch {
                 self.mailbox, self.uidvalidity
             ));
         }
-        Ok(client)
+        Ok(())
     }
 }
 

@@ -409,32 +409,16 @@ impl Watcher {
             self.log.line(Level::Error, &scope, "not-watched", &[("reason", why)]);
             return;
         }
-        let read_timeout = Duration::from_secs_f64(self.manifest.session.read_timeout_seconds);
         let mut failures = 0u32;
         let mut refusals = 0u32;
         let mut sessions = 0u64;
         while !stopping() {
-            let password = match self.secrets.reveal_for(
-                &account.secret,
-                Some(&account.endpoint()),
-                carrier(account),
-                &[account.endpoint()],
-            ) {
-                Ok(p) => p,
-                Err(why) => {
-                    self.stop_mailbox(account, mailbox, format!("secret {:?}: {why}", account.secret));
+            let mut session = match self.open_session(account, mailbox) {
+                Ok(s) => s,
+                Err(SessionError::Secret(why)) => {
+                    self.stop_mailbox(account, mailbox, why);
                     return;
                 }
-            };
-            let mut session = match Session::open(
-                account,
-                &password,
-                mailbox,
-                read_timeout,
-                self.debug,
-                self.manifest.session.use_idle,
-            ) {
-                Ok(s) => s,
                 Err(SessionError::Auth(m)) => {
                     refusals += 1;
                     if refusals >= LOGIN_REFUSALS {
@@ -451,7 +435,6 @@ impl Watcher {
                     continue;
                 }
             };
-            drop(password);
             refusals = 0;
             sessions += 1;
             let opened = Instant::now();
@@ -485,6 +468,32 @@ impl Watcher {
                 }
             }
         }
+    }
+
+    /// A session on `account`'s `mailbox`, logged in with its secret (in
+    /// the host only, for the login).
+    fn open_session(&self, account: &Account, mailbox: &str) -> Result<Session, SessionError> {
+        let password = self
+            .secrets
+            .reveal_for(
+                &account.secret,
+                Some(&account.endpoint()),
+                carrier(account),
+                &[account.endpoint()],
+            )
+            .map_err(|why| SessionError::Secret(format!("secret {:?}: {why}", account.secret)))?;
+        Session::open(
+            account,
+            &password,
+            mailbox,
+            self.read_timeout(),
+            self.debug,
+            self.manifest.session.use_idle,
+        )
+    }
+
+    fn read_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.manifest.session.read_timeout_seconds)
     }
 
     /// Logs why the session ended and waits the `failures`th backoff.
@@ -598,7 +607,7 @@ impl Watcher {
             let next = self.store.mailbox(&account.name, mailbox).next_uid;
             let uids = session.uids_from(next)?;
             if !uids.is_empty() {
-                match self.handle_one(account, mailbox, validity, &uids) {
+                match self.handle_one(account, mailbox, validity, &uids, session)? {
                     Handled::Ok | Handled::Next => continue,
                     Handled::RetryAfter(d) => {
                         pause(d);
@@ -639,22 +648,27 @@ impl Watcher {
         }
     }
 
-    /// Calls the plugin for `batch`, logging what it wrote to stderr.
-    fn call(&self, account: &Account, batch: &Batch) -> Outcome {
+    /// Calls the plugin for `batch` with `session` lent to it, logging
+    /// what it wrote to stderr; then the session goes on (its mailbox
+    /// selected again) or has ended.
+    fn call(&self, account: &Account, batch: &Batch, session: &mut Session) -> (Outcome, Result<(), SessionError>) {
         let grants = match grants(&self.manifest, account) {
             Ok(g) => g,
             Err(e) => {
-                return Outcome {
+                let outcome = Outcome {
                     result: Ok(Err(format!("the account's grants: {e:#}"))),
                     stdout: Vec::new(),
                     stderr: Vec::new(),
-                }
+                };
+                return (outcome, Ok(()));
             }
         };
         let _slot = self.slots.take();
-        let outcome = self
-            .runner
-            .handle_batch(&self.component, batch, &grants, Stdio::Captured(Vec::new()));
+        let lend = session.lend(account, self.read_timeout());
+        let (outcome, back) =
+            self.runner
+                .handle_batch(&self.component, batch, &grants, Stdio::Captured(Vec::new()), lend);
+        let resumed = session.resume(back, &batch.mailbox);
         let scope = Self::scope(account, &batch.mailbox);
         let stderr = String::from_utf8_lossy(&outcome.stderr);
         let mut lines = stderr.lines();
@@ -667,11 +681,20 @@ impl Watcher {
             self.log
                 .line(Level::Info, &scope, "plugin-stderr-cut", &[("lines", more.to_string())]);
         }
-        outcome
+        (outcome, resumed)
     }
 
-    /// Hands out the next batch of `uids` and records what came of it.
-    fn handle_one(&self, account: &Account, mailbox: &str, validity: u32, uids: &[u32]) -> Handled {
+    /// Hands out the next batch of `uids` with `session` lent to the
+    /// plugin, and records what came of it; an error if the session did
+    /// not survive the call (recorded all the same).
+    fn handle_one(
+        &self,
+        account: &Account,
+        mailbox: &str,
+        validity: u32,
+        uids: &[u32],
+        session: &mut Session,
+    ) -> Result<Handled, SessionError> {
         let scope = Self::scope(account, mailbox);
         let state = self.store.mailbox(&account.name, mailbox);
         let batch_uids = next_batch(&state, uids, self.manifest.session.batch_max);
@@ -679,14 +702,14 @@ impl Watcher {
         if attempt > self.manifest.retry.max_attempts {
             // Handed out that often without an answer: the watcher died
             // during each call. Give up on it as on a failing one.
-            return self.failed(
+            return Ok(self.failed(
                 account,
                 mailbox,
                 validity,
                 &batch_uids,
                 attempt - 1,
                 "the watcher stopped during every call of this batch".into(),
-            );
+            ));
         }
         // Recorded before the call: a watcher killed during it hands the
         // batch out again with the next attempt number.
@@ -704,7 +727,16 @@ impl Watcher {
             &[("uids", uid_set(&batch_uids)), ("attempt", attempt.to_string())],
         );
         let started = Instant::now();
-        let outcome = self.call(account, &batch);
+        let (outcome, resumed) = self.call(account, &batch, session);
+        let handled = self.record(account, &batch, started, outcome);
+        resumed.map(|()| handled)
+    }
+
+    /// Records the outcome of a call of `batch`.
+    fn record(&self, account: &Account, batch: &Batch, started: Instant, outcome: Outcome) -> Handled {
+        let (mailbox, validity, batch_uids, attempt) =
+            (batch.mailbox.as_str(), batch.uidvalidity, &batch.uids, batch.attempt);
+        let scope = Self::scope(account, mailbox);
         let took = format!("{:.3}s", started.elapsed().as_secs_f64());
         let error = bounded(&match outcome.result {
             Ok(Ok(())) => {
@@ -729,7 +761,7 @@ impl Watcher {
                     &scope,
                     "handled",
                     &[
-                        ("uids", uid_set(&batch_uids)),
+                        ("uids", uid_set(batch_uids)),
                         ("attempt", attempt.to_string()),
                         ("took", took),
                     ],
@@ -739,7 +771,7 @@ impl Watcher {
             Ok(Err(message)) => message,
             Err(trap) => trap.to_string(),
         });
-        self.failed(account, mailbox, validity, &batch_uids, attempt, error)
+        self.failed(account, mailbox, validity, batch_uids, attempt, error)
     }
 
     /// Records a failed call of `batch_uids` (its `attempt`th): a batch of
@@ -918,6 +950,7 @@ pub fn replay(
                 acct.name
             );
         }
+        let mut session: Option<Session> = None;
         for dead in state.dead.iter().filter(|d| uid.is_none_or(|u| u == d.uid)) {
             let scope = Watcher::scope(&acct, mb);
             if Some(dead.uidvalidity) != state.uidvalidity {
@@ -935,7 +968,27 @@ pub fn replay(
             }
             let attempt = dead.attempts + 1;
             let batch = watcher.batch(&acct, mb, dead.uidvalidity, vec![dead.uid], attempt);
-            let outcome = watcher.call(&acct, &batch);
+            if session.is_none() {
+                let opened = watcher
+                    .open_session(&acct, mb)
+                    .map_err(|e| anyhow::anyhow!("{}/{mb}: {e}", acct.name))?;
+                if opened.uidvalidity != dead.uidvalidity {
+                    bail!(
+                        "{}/{mb}: its UIDVALIDITY is {} now, not {}: wasimap watch --reset {} first",
+                        acct.name,
+                        opened.uidvalidity,
+                        dead.uidvalidity,
+                        acct.name
+                    );
+                }
+                session = Some(opened);
+            }
+            let live = session.as_mut().expect("opened above");
+            let (outcome, resumed) = watcher.call(&acct, &batch, live);
+            if resumed.is_err() {
+                // The next replay opens another.
+                session = None;
+            }
             let d = dead.clone();
             match outcome.result {
                 Ok(Ok(())) => {
@@ -970,6 +1023,9 @@ pub fn replay(
                     left += 1;
                 }
             }
+        }
+        if let Some(s) = session {
+            s.close();
         }
     }
     Ok(left)

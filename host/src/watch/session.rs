@@ -11,6 +11,7 @@ use wasimap_protocol::typed;
 use wasimap_protocol::{DataItem, ErrorKind as CoreKind, ImapError};
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+use crate::lend::Lend;
 use crate::transport::Connection;
 
 use super::config::{Account, Tls};
@@ -49,6 +50,9 @@ impl Transport for NativeTransport {
 pub enum SessionError {
     /// The server refused the login: retrying will not help.
     Auth(String),
+    /// The account's secret cannot be used (unset, or not for this
+    /// endpoint): stop the account.
+    Secret(String),
     /// Anything else (connection, TLS, BYE, timeout): reconnect.
     Other(String),
 }
@@ -63,7 +67,7 @@ impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SessionError::Auth(m) => write!(f, "login refused: {m}"),
-            SessionError::Other(m) => f.write_str(m),
+            SessionError::Secret(m) | SessionError::Other(m) => f.write_str(m),
         }
     }
 }
@@ -78,6 +82,7 @@ pub enum Woken {
 /// A logged-in session with the mailbox selected.
 pub struct Session {
     imap: Imap4<NativeTransport>,
+    read_timeout: Duration,
     /// The mailbox's UIDVALIDITY.
     pub uidvalidity: u32,
     /// The mailbox's UIDNEXT, when the server said it.
@@ -176,10 +181,54 @@ impl Session {
         let idle = use_idle && imap.client().session().has_capability("IDLE");
         Ok(Session {
             imap,
+            read_timeout,
             uidvalidity,
             uidnext,
             idle,
         })
+    }
+
+    /// Lends the connection for one plugin call (between two commands:
+    /// nothing of the watcher's is in flight), `timeout` bounding the
+    /// plugin's reads and writes.
+    pub fn lend(&mut self, account: &Account, timeout: Duration) -> Option<Lend> {
+        let conn = self.imap.lend_transport()?.0;
+        // Verified unless plain: the watcher's TLS options never turn
+        // verification off.
+        let verified = account.tls != Tls::None;
+        Some(Lend::new(conn, &account.host, account.port, verified, Some(timeout)))
+    }
+
+    /// Takes the connection back from a plugin call and selects `mailbox`
+    /// again (the plugin may have selected another, or closed it); its
+    /// UIDVALIDITY must not have changed. A connection the plugin left in
+    /// any other state fails here, and the watcher reconnects.
+    pub fn resume(&mut self, conn: Option<Connection>, mailbox: &str) -> Result<(), SessionError> {
+        let mut conn = conn.ok_or_else(|| SessionError::Other("the lent session did not come back".into()))?;
+        // The plugin's bounds were its own (and its deadline's).
+        crate::transport::Stream::set_write_timeout(&mut conn, Some(self.read_timeout))
+            .map_err(|e| SessionError::Other(format!("after the plugin: {}", e.message)))?;
+        self.imap
+            .restore_transport(NativeTransport(conn))
+            .map_err(|e| SessionError::Other(format!("after the plugin: {}", e.message)))?;
+        let select = self
+            .imap
+            .select(Some(mailbox), false)
+            .map_err(|e| SessionError::Other(format!("after the plugin: {e}")))?;
+        if select.typ != "OK" {
+            return Err(SessionError::Other(format!(
+                "SELECT {mailbox} after the plugin: {:?}",
+                select.data
+            )));
+        }
+        let now = first_number(&self.imap.response("UIDVALIDITY").data);
+        if now != Some(self.uidvalidity) {
+            return Err(SessionError::Other(format!(
+                "{mailbox}: UIDVALIDITY is {now:?} after the plugin, the session selected {}",
+                self.uidvalidity
+            )));
+        }
+        self.drain()
     }
 
     /// Whether the server offers IDLE.

@@ -144,10 +144,17 @@ impl Guest for Hostile {
                 Ok(())
             }
             Some("panic") => panic!("the plugin panicked on purpose"),
+            Some("lent") => match Imap4::open_lent(Some(5.0)) {
+                Ok(_) => Err("a session was lent outside wasimap watch".into()),
+                Err(e) => {
+                    println!("lent: {}", show(&e));
+                    Ok(())
+                }
+            },
             Some("secret") => probe_secret(&args),
             Some("flood") => flood(&args),
             _ => Err(
-                "usage: hostile file|socket ADDR|env|loop|sleep|memory|recursion|panic|secret HOST PORT USER NAME|flood tcp HOST PORT N|flood exec COMMAND N"
+                "usage: hostile file|socket ADDR|env|loop|sleep|lent|memory|recursion|panic|secret HOST PORT USER NAME|flood tcp HOST PORT N|flood exec COMMAND N"
                     .into(),
             ),
         }

@@ -8,7 +8,9 @@
 //! anything is written (so a failed batch leaves no line behind); the
 //! watcher then retries each message alone and dead-letters the one that
 //! keeps failing. `--pause-ms N` waits N ms before writing, a stand-in
-//! for slow work (the tests kill the watcher during it).
+//! for slow work (the tests kill the watcher during it). `--logout` logs
+//! the lent session out, as a careless plugin would (the watcher must
+//! reconnect and lose nothing).
 //!
 //! Run once (`wasimap run journal.wasm --user U --password P [--mailbox M]`),
 //! it writes the journal of every message in the mailbox.
@@ -89,7 +91,7 @@ impl Plugin for Journal {
 
 impl Watcher for Journal {
     fn handle(batch: Batch) -> Result<(), String> {
-        let args = Args::parse(&batch.args, &[])?;
+        let args = Args::parse(&batch.args, &["logout"])?;
         let imap = batch.open()?;
         let out = lines(
             &imap,
@@ -99,7 +101,12 @@ impl Watcher for Journal {
             &batch.uids,
             args.get("fail-subject"),
         )?;
-        imap.logout()?;
+        if args.flag("logout") {
+            imap.logout()?;
+        } else {
+            // Dropped, the watcher's session goes back to it.
+            drop(imap);
+        }
         if let Some(ms) = args.get("pause-ms") {
             let ms: u64 = ms.parse().map_err(|_| format!("--pause-ms {ms:?} is not a number"))?;
             std::thread::sleep(std::time::Duration::from_millis(ms));

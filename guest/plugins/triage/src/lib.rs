@@ -26,7 +26,7 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use exports::wasimap::imap::watch::{Batch, TlsMode};
+use exports::wasimap::imap::watch::Batch;
 use wasimap::imap::client::Imap4;
 use wasimap::imap::types::{DataItem, ImapError, Response};
 
@@ -286,20 +286,19 @@ fn apply(imap: &Imap4, set: &str, move_to: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// The batch's session: connected as the watcher is, logged in with the
-/// account's secret, the mailbox selected.
+/// The batch's session: the watcher's own, lent for the call (logged
+/// in), the mailbox selected again.
 fn open_batch(batch: &Batch) -> Result<Imap4, String> {
-    let s = &batch.session;
-    let imap = match s.tls {
-        TlsMode::Implicit => Imap4::open_tls(&s.host, s.port, Some(30.0), &s.tls_options),
-        TlsMode::None | TlsMode::Starttls => Imap4::open_tcp(&s.host, s.port, Some(30.0)),
-    }
-    .map_err(err)?;
-    if s.tls == TlsMode::Starttls {
-        ok(imap.starttls(&s.tls_options).map_err(err)?, "STARTTLS")?;
-    }
-    ok(imap.login_secret(&s.user, &s.secret).map_err(err)?, "LOGIN")?;
+    let imap = Imap4::open_lent(Some(30.0)).map_err(err)?;
     ok(imap.select(Some(&batch.mailbox), false).map_err(err)?, "SELECT")?;
+    // The UIDs name these messages only under the batch's UIDVALIDITY.
+    let now = numbers(&imap.response("UIDVALIDITY").data);
+    if now.first().map(String::as_str) != Some(batch.uidvalidity.to_string().as_str()) {
+        return Err(format!(
+            "{}: UIDVALIDITY is {now:?} now, not the batch's {}",
+            batch.mailbox, batch.uidvalidity
+        ));
+    }
     Ok(imap)
 }
 
@@ -344,7 +343,8 @@ impl exports::wasimap::imap::watch::Guest for Triage {
         if !uids.is_empty() {
             apply(&imap, &uids.join(","), move_to.as_deref())?;
         }
-        imap.logout().map_err(err)?;
+        // The watcher's session: given back when dropped, not logged out.
+        drop(imap);
         let done = move_to.map_or("flagged".to_string(), |t| format!("moved to {t}"));
         for uid in &uids {
             println!("{} {} {} {uid} {done}", batch.account, batch.mailbox, batch.uidvalidity);
