@@ -207,6 +207,16 @@ impl Connection {
         }
     }
 
+    /// The socket's descriptor (network connections), to poll it.
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Connection::Tcp(c) => Some(c.stream.as_raw_fd()),
+            Connection::Tls(s) => Some(s.sock.as_raw_fd()),
+            Connection::Process(_) | Connection::Closed => None,
+        }
+    }
+
     /// Whether the stream is TLS.
     pub fn is_tls(&self) -> bool {
         matches!(self, Connection::Tls(_))

@@ -5,20 +5,24 @@
 //!
 //! Layers: [`config`] (the manifest), [`session`] (the watcher's own IMAP
 //! session per mailbox, the sans-IO core over the host's transports),
-//! [`store`] (durable state and the exactly-once output file), [`log`];
-//! this file is the loop of each mailbox: connect, check UIDVALIDITY,
-//! hand out batches, wait (IDLE or polling), reconnect with capped
-//! exponential backoff and jitter.
+//! [`store`] (durable state and the exactly-once output file), [`log`],
+//! [`pool`] (a fixed number of threads for any number of mailboxes),
+//! `mailbox` (each mailbox's task: connect, check UIDVALIDITY, hand out
+//! batches, wait, reconnect with capped exponential backoff and jitter);
+//! this file is what they share: the plugin calls, the batches' records,
+//! retries and dead letters, and `--status`, `--replay`, `--reset`.
 
 pub mod config;
 pub mod log;
+mod mailbox;
+pub mod pool;
 pub mod session;
 pub mod store;
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -32,12 +36,16 @@ use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
 use crate::secrets::{Carrier, Secrets};
 use crate::trust::TlsTrust;
 
-use config::{seconds, Account, Start, UidValidityPolicy, WatchManifest};
+use config::{seconds, Account, WatchManifest};
 use log::{Level, Log};
 use session::{Session, SessionError};
 use store::{DeadLetter, Failure, InFlight, MailboxState, Store};
 
-/// Stack of each mailbox thread (see `watch`).
+/// Stack of each worker thread: plugin calls run on it (wasmtime's
+/// synchronous calls do), so it has room for wasm's own limit
+/// (`max_wasm_stack`, 512 KiB) and the host frames beneath it, and a
+/// recursing plugin traps instead of overflowing the thread. Only touched
+/// pages take memory.
 const THREAD_STACK: usize = 8 << 20;
 
 /// A session shorter than this did not prove the server well: the
@@ -220,7 +228,7 @@ fn carrier(account: &Account) -> Carrier {
 pub fn watch(manifest_path: &Path, options: Options) -> Result<()> {
     let manifest = WatchManifest::load(manifest_path)?;
     let concurrency = manifest.concurrency;
-    let watcher = Arc::new(Watcher::new(manifest, options, concurrency)?);
+    let watcher = Watcher::new(manifest, options, concurrency)?;
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGTERM, on_stop_signal as *const () as libc::sighandler_t);
@@ -237,36 +245,27 @@ pub fn watch(manifest_path: &Path, options: Options) -> Result<()> {
             ("pid", std::process::id().to_string()),
         ],
     );
-    let mut threads = Vec::new();
-    for account in watcher.manifest.accounts.clone() {
-        for mailbox in account.mailboxes.clone() {
-            let (w, a) = (watcher.clone(), account.clone());
-            let thread = std::thread::Builder::new()
-                // Plugin calls run on this thread's stack (wasmtime's
-                // synchronous calls do): room for wasm's own limit
-                // (`max_wasm_stack`, 512 KiB) and the host frames beneath
-                // it, so a recursing plugin traps instead of overflowing
-                // the thread. Only touched pages take memory.
-                .stack_size(THREAD_STACK)
-                .name(format!("watch {}/{}", a.name, mailbox))
-                .spawn(move || w.mailbox_loop(&a, &mailbox))?;
-            threads.push(thread);
-        }
-    }
-    let mut panicked = 0;
-    for t in threads {
-        if t.join().is_err() {
-            panicked += 1;
-        }
-    }
+    let tasks: Vec<mailbox::Mailbox> = watcher
+        .manifest
+        .accounts
+        .iter()
+        .flat_map(|a| a.mailboxes.iter().map(|m| mailbox::Mailbox::new(a.clone(), m.clone())))
+        .collect();
+    // Workers for the plugin calls at once, and two more so that sessions
+    // go on while every call slot is busy.
+    let workers = watcher.manifest.concurrency.max(1) + 2;
+    let panicked = pool::run(tasks, workers, THREAD_STACK, &stopping, &|task, woken| {
+        watcher.step(task, woken)
+    })
+    .context("starting the watcher's threads")?;
     if panicked > 0 {
         watcher.log.line(
             Level::Error,
             "",
-            "mailbox-threads-panicked",
+            "mailbox-tasks-panicked",
             &[("count", panicked.to_string())],
         );
-        bail!("{panicked} mailbox thread(s) panicked; the state holds what was recorded");
+        bail!("{panicked} mailbox task(s) panicked; the state holds what was recorded");
     }
     watcher.log.line(Level::Info, "", "stopped", &[]);
     Ok(())
@@ -285,18 +284,6 @@ fn random_u32() -> u32 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
     h.finish() as u32
-}
-
-/// Sleeps up to `d`, waking early when the watcher stops.
-fn pause(d: Duration) {
-    let end = Instant::now() + d;
-    while !stopping() {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(100)));
-    }
 }
 
 /// The next batch of `uids` (ascending, none done): alone while the
@@ -400,76 +387,6 @@ impl Watcher {
         store::key(&account.name, mailbox)
     }
 
-    /// The loop of one mailbox: session after session until the watcher
-    /// stops or the account cannot go on (login refused, UIDVALIDITY
-    /// changed under the `stop` policy).
-    fn mailbox_loop(&self, account: &Account, mailbox: &str) {
-        let scope = Self::scope(account, mailbox);
-        if let Some(why) = self.store.mailbox(&account.name, mailbox).stopped {
-            self.log.line(Level::Error, &scope, "not-watched", &[("reason", why)]);
-            return;
-        }
-        let mut failures = 0u32;
-        let mut refusals = 0u32;
-        let mut sessions = 0u64;
-        while !stopping() {
-            let mut session = match self.open_session(account, mailbox) {
-                Ok(s) => s,
-                Err(SessionError::Secret(why)) => {
-                    self.stop_mailbox(account, mailbox, why);
-                    return;
-                }
-                Err(SessionError::Auth(m)) => {
-                    refusals += 1;
-                    if refusals >= LOGIN_REFUSALS {
-                        self.stop_mailbox(account, mailbox, format!("login refused: {m}"));
-                        return;
-                    }
-                    failures += 1;
-                    self.reconnect_later(&scope, "login-refused", &SessionError::Auth(m), failures);
-                    continue;
-                }
-                Err(e) => {
-                    failures += 1;
-                    self.reconnect_later(&scope, "connect-failed", &e, failures);
-                    continue;
-                }
-            };
-            refusals = 0;
-            sessions += 1;
-            let opened = Instant::now();
-            if sessions > 1 {
-                let _ = self.store.update(&account.name, mailbox, |m| m.counts.reconnects += 1);
-            }
-            self.log.line(
-                Level::Info,
-                &scope,
-                "connected",
-                &[
-                    ("uidvalidity", session.uidvalidity.to_string()),
-                    ("idle", session.has_idle().to_string()),
-                ],
-            );
-            match self.watch_session(account, mailbox, &mut session) {
-                Ok(()) => {
-                    session.close();
-                    return;
-                }
-                Err(e) => {
-                    // A session that served a while starts the backoff
-                    // afresh; one that failed at once (a server that
-                    // drops every session) makes it grow.
-                    failures = if opened.elapsed() >= STEADY_SESSION {
-                        1
-                    } else {
-                        failures + 1
-                    };
-                    self.reconnect_later(&scope, "disconnected", &e, failures);
-                }
-            }
-        }
-    }
-
     /// A session on `account`'s `mailbox`, logged in with its secret (in
     /// the host only, for the login).
     fn open_session(&self, account: &Account, mailbox: &str) -> Result<Session, SessionError> {
@@ -496,22 +413,6 @@ impl Watcher {
         Duration::from_secs_f64(self.manifest.session.read_timeout_seconds)
     }
 
-    /// Logs why the session ended and waits the `failures`th backoff.
-    fn reconnect_later(&self, scope: &str, event: &str, error: &SessionError, failures: u32) {
-        let s = &self.manifest.session;
-        let wait = backoff(s.reconnect_min_seconds, s.reconnect_max_seconds, failures);
-        self.log.line(
-            Level::Warn,
-            scope,
-            event,
-            &[
-                ("error", error.to_string()),
-                ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
-            ],
-        );
-        pause(wait);
-    }
-
     fn stop_mailbox(&self, account: &Account, mailbox: &str, why: String) {
         self.log.line(
             Level::Error,
@@ -531,95 +432,6 @@ impl Watcher {
         self.log
             .line(Level::Error, "", "state-write-failed", &[("error", format!("{e:#}"))]);
         std::process::exit(1);
-    }
-
-    /// Checks UIDVALIDITY against the state (first start, change), then
-    /// hands out new messages and waits for more until the session fails
-    /// (`Err`: reconnect) or the mailbox is done (`Ok`: the watcher stops,
-    /// or the mailbox was stopped).
-    fn watch_session(&self, account: &Account, mailbox: &str, session: &mut Session) -> Result<(), SessionError> {
-        let scope = Self::scope(account, mailbox);
-        let state = self.store.mailbox(&account.name, mailbox);
-        let validity = session.uidvalidity;
-        match state.uidvalidity {
-            None => {
-                let next = match account.start {
-                    Start::All => 1,
-                    Start::New => session.next_uid_now()?,
-                };
-                self.update(account, mailbox, |m| {
-                    m.uidvalidity = Some(validity);
-                    m.next_uid = next;
-                });
-                self.log.line(
-                    Level::Info,
-                    &scope,
-                    "first-start",
-                    &[("uidvalidity", validity.to_string()), ("from-uid", next.to_string())],
-                );
-            }
-            Some(old) if old != validity => {
-                let policy = self.manifest.on_uidvalidity_change;
-                self.log.line(
-                    Level::Error,
-                    &scope,
-                    "uidvalidity-changed",
-                    &[
-                        ("old", old.to_string()),
-                        ("new", validity.to_string()),
-                        ("policy", format!("{policy:?}")),
-                    ],
-                );
-                let next = match policy {
-                    UidValidityPolicy::Stop => {
-                        self.update(account, mailbox, |m| {
-                            m.counts.uidvalidity_changes += 1;
-                            m.stopped_by_uidvalidity = true;
-                        });
-                        self.stop_mailbox(
-                            account,
-                            mailbox,
-                            format!("UIDVALIDITY changed from {old} to {validity}: the recorded UIDs no longer name these messages (wasimap watch --reset {})", account.name),
-                        );
-                        return Ok(());
-                    }
-                    UidValidityPolicy::SkipExisting => session.next_uid_now()?,
-                    UidValidityPolicy::HandleAll => 1,
-                };
-                self.update(account, mailbox, |m| {
-                    m.counts.uidvalidity_changes += 1;
-                    m.uidvalidity = Some(validity);
-                    m.next_uid = next;
-                    m.in_flight = None;
-                    m.isolate_through = 0;
-                    m.failures.clear();
-                });
-            }
-            Some(_) => {}
-        }
-        let settings = &self.manifest.session;
-        let wait = Duration::from_secs_f64(if session.has_idle() {
-            settings.idle_seconds
-        } else {
-            settings.poll_seconds
-        });
-        while !stopping() {
-            let next = self.store.mailbox(&account.name, mailbox).next_uid;
-            let uids = session.uids_from(next)?;
-            if !uids.is_empty() {
-                match self.handle_one(account, mailbox, validity, &uids, session)? {
-                    Handled::Ok | Handled::Next => continue,
-                    Handled::RetryAfter(d) => {
-                        pause(d);
-                        continue;
-                    }
-                }
-            }
-            session.wait(wait, &stopping)?;
-            session.drain()?;
-            session.check_uidvalidity(mailbox)?;
-        }
-        Ok(())
     }
 
     fn update(&self, account: &Account, mailbox: &str, f: impl FnOnce(&mut MailboxState)) {

@@ -72,13 +72,6 @@ impl std::fmt::Display for SessionError {
     }
 }
 
-/// What waiting for mail ended with.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Woken {
-    /// The server announced messages (EXISTS) or the pause ended: look.
-    Look,
-}
-
 /// A logged-in session with the mailbox selected.
 pub struct Session {
     imap: Imap4<NativeTransport>,
@@ -267,47 +260,57 @@ impl Session {
         Ok(self.uids_from(1)?.last().map_or(1, |u| u + 1))
     }
 
-    /// Waits for mail for at most `wait`: in IDLE where the server has it
-    /// (ended by an EXISTS or the time; then DONE), else a NOOP after a
-    /// pause. Either way the connection has answered by the end, so a
-    /// dead one is found within `wait` plus the read timeout.
-    pub fn wait(&mut self, wait: Duration, stop: &dyn Fn() -> bool) -> Result<Woken, SessionError> {
-        if !self.idle {
-            let end = std::time::Instant::now() + wait;
-            while std::time::Instant::now() < end && !stop() {
-                std::thread::sleep(
-                    Duration::from_millis(100).min(end.saturating_duration_since(std::time::Instant::now())),
-                );
-            }
-            self.imap.noop().map_err(|e| SessionError::from_imap(&e))?;
-            return Ok(Woken::Look);
+    /// Starts waiting for mail: IDLE where the server has it (polling
+    /// sessions have nothing to start).
+    pub fn begin_wait(&mut self) -> Result<(), SessionError> {
+        if self.idle {
+            self.imap.idle_start(None).map_err(|e| SessionError::from_imap(&e))?;
         }
-        let end = std::time::Instant::now() + wait;
-        self.imap.idle_start(None).map_err(|e| SessionError::from_imap(&e))?;
+        Ok(())
+    }
+
+    /// Reads what the server has sent during IDLE, without waiting for
+    /// more: whether it announced messages (EXISTS). An untagged NO or BAD
+    /// ends the session: read here it never reaches [`Session::drain`],
+    /// and Dovecot's `* NO Internal error` when the mailbox was deleted
+    /// under the session comes during IDLE (such a session goes on
+    /// answering from the old mailbox).
+    pub fn poll_wait(&mut self) -> Result<bool, SessionError> {
+        if !self.idle {
+            return Ok(false);
+        }
         loop {
-            let left = end.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || stop() {
-                break;
-            }
-            // Short waits, so a stop request is seen within a second.
-            match self.imap.idle_next(Some(left.min(Duration::from_secs(1)))) {
-                Ok(Some((typ, _))) if typ == "EXISTS" => break,
-                // Read here, an untagged NO or BAD never reaches `drain`:
-                // Dovecot's `* NO Internal error` when the mailbox was
-                // deleted under the session comes during IDLE, and such a
-                // session goes on answering from the old mailbox.
+            // A read that finds nothing at once ends the look.
+            match self.imap.idle_next(Some(Duration::from_millis(1))) {
+                Ok(Some((typ, _))) if typ == "EXISTS" => return Ok(true),
                 Ok(Some((typ, data))) if typ == "NO" || typ == "BAD" => {
                     return Err(SessionError::Other(format!(
                         "the server said {typ} {} during IDLE",
                         said(std::slice::from_ref(&data))
                     )));
                 }
-                Ok(_) => {}
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(false),
                 Err(e) => return Err(SessionError::from_imap(&e)),
             }
         }
-        self.imap.idle_done().map_err(|e| SessionError::from_imap(&e))?;
-        Ok(Woken::Look)
+    }
+
+    /// Ends the wait: DONE for IDLE, a NOOP for a polling session. Either
+    /// way the server has answered by the end, so a dead connection is
+    /// found within the wait plus the read timeout.
+    pub fn end_wait(&mut self) -> Result<(), SessionError> {
+        if self.idle {
+            self.imap.idle_done().map_err(|e| SessionError::from_imap(&e))?;
+        } else {
+            self.imap.noop().map_err(|e| SessionError::from_imap(&e))?;
+        }
+        Ok(())
+    }
+
+    /// The connection's descriptor, to wait for it to become readable.
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.imap.transport_ref().and_then(|t| t.0.raw_fd())
     }
 
     /// Drops the untagged responses the waits and searches left (EXISTS,

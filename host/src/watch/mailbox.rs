@@ -1,0 +1,349 @@
+//! The life of one watched mailbox, as steps the pool runs
+//! ([`super::pool`]): connect (session after session until the watcher
+//! stops or the mailbox cannot go on), check UIDVALIDITY against the
+//! state, hand out batches of new messages, wait for more (IDLE, or a
+//! pause between polls) without holding a thread, reconnect after a
+//! capped exponential backoff with jitter.
+
+use std::time::{Duration, Instant};
+
+use super::config::{Account, Start, UidValidityPolicy};
+use super::log::Level;
+use super::pool::{Next, Woken};
+use super::session::{Session, SessionError};
+use super::{backoff, stopping, Handled, Watcher, LOGIN_REFUSALS, STEADY_SESSION};
+
+/// One mailbox's task.
+pub(super) struct Mailbox {
+    account: Account,
+    mailbox: String,
+    phase: Phase,
+    /// Connection attempts that failed since the last steady session.
+    failures: u32,
+    /// Logins refused in a row.
+    refusals: u32,
+    /// Sessions opened so far.
+    sessions: u64,
+    /// When the current session was opened.
+    opened: Instant,
+}
+
+enum Phase {
+    /// Open a session.
+    Connect,
+    /// Look for new mail and hand it out; `first` also checks UIDVALIDITY
+    /// against the state.
+    Look { session: Box<Session>, first: bool },
+    /// Waiting for mail until `until` (IDLE started, or a poll's pause).
+    Waiting { session: Box<Session>, until: Instant },
+    /// A failed batch's backoff, the session kept.
+    Paused { session: Box<Session> },
+    /// A reconnect's backoff.
+    Backoff,
+}
+
+impl Mailbox {
+    /// The task of `account`'s `mailbox`.
+    pub(super) fn new(account: Account, mailbox: String) -> Mailbox {
+        Mailbox {
+            account,
+            mailbox,
+            phase: Phase::Connect,
+            failures: 0,
+            refusals: 0,
+            sessions: 0,
+            opened: Instant::now(),
+        }
+    }
+}
+
+impl Watcher {
+    /// One step of a mailbox's task.
+    pub(super) fn step(&self, mut task: Mailbox, woken: Woken) -> Next<Mailbox> {
+        let phase = std::mem::replace(&mut task.phase, Phase::Connect);
+        if woken == Woken::Stop || stopping() {
+            match phase {
+                Phase::Waiting { mut session, .. } => {
+                    // DONE first: LOGOUT inside IDLE is not a command.
+                    let _ = session.end_wait();
+                    session.close();
+                }
+                Phase::Look { session, .. } | Phase::Paused { session } => session.close(),
+                Phase::Connect | Phase::Backoff => {}
+            }
+            return Next::Done;
+        }
+        match phase {
+            Phase::Connect => self.connect(task),
+            Phase::Backoff => Next::Run(task),
+            Phase::Paused { session } => {
+                task.phase = Phase::Look { session, first: false };
+                Next::Run(task)
+            }
+            Phase::Look { mut session, first } => match self.look(&task, &mut session, first) {
+                Ok(Looked::Wait) => self.wait(task, session),
+                Ok(Looked::Pause(d)) => {
+                    task.phase = Phase::Paused { session };
+                    Next::Park {
+                        task,
+                        fd: None,
+                        until: Instant::now() + d,
+                    }
+                }
+                Ok(Looked::Stopped) => {
+                    session.close();
+                    Next::Done
+                }
+                Err(e) => self.disconnected(task, &e),
+            },
+            Phase::Waiting { mut session, until } => {
+                let announced = match woken {
+                    Woken::Ready => session.poll_wait(),
+                    _ => Ok(false),
+                };
+                match announced {
+                    Ok(false) if Instant::now() < until => {
+                        let fd = session.fd();
+                        task.phase = Phase::Waiting { session, until };
+                        Next::Park { task, fd, until }
+                    }
+                    Ok(_) => match self.after_wait(&task, &mut session) {
+                        Ok(()) => {
+                            task.phase = Phase::Look { session, first: false };
+                            Next::Run(task)
+                        }
+                        Err(e) => self.disconnected(task, &e),
+                    },
+                    Err(e) => self.disconnected(task, &e),
+                }
+            }
+        }
+    }
+
+    /// Opens a session; a refused login three times in a row, or a secret
+    /// that cannot be used, stops the mailbox.
+    fn connect(&self, mut task: Mailbox) -> Next<Mailbox> {
+        let scope = Self::scope(&task.account, &task.mailbox);
+        if task.sessions == 0 {
+            if let Some(why) = self.store.mailbox(&task.account.name, &task.mailbox).stopped {
+                self.log.line(Level::Error, &scope, "not-watched", &[("reason", why)]);
+                return Next::Done;
+            }
+        }
+        match self.open_session(&task.account, &task.mailbox) {
+            Ok(session) => {
+                task.refusals = 0;
+                task.sessions += 1;
+                task.opened = Instant::now();
+                if task.sessions > 1 {
+                    let _ = self
+                        .store
+                        .update(&task.account.name, &task.mailbox, |m| m.counts.reconnects += 1);
+                }
+                self.log.line(
+                    Level::Info,
+                    &scope,
+                    "connected",
+                    &[
+                        ("uidvalidity", session.uidvalidity.to_string()),
+                        ("idle", session.has_idle().to_string()),
+                    ],
+                );
+                task.phase = Phase::Look {
+                    session: Box::new(session),
+                    first: true,
+                };
+                Next::Run(task)
+            }
+            Err(SessionError::Secret(why)) => {
+                self.stop_mailbox(&task.account, &task.mailbox, why);
+                Next::Done
+            }
+            Err(SessionError::Auth(m)) => {
+                task.refusals += 1;
+                if task.refusals >= LOGIN_REFUSALS {
+                    self.stop_mailbox(&task.account, &task.mailbox, format!("login refused: {m}"));
+                    return Next::Done;
+                }
+                task.failures += 1;
+                self.reconnect_later(task, "login-refused", &SessionError::Auth(m))
+            }
+            Err(e) => {
+                task.failures += 1;
+                self.reconnect_later(task, "connect-failed", &e)
+            }
+        }
+    }
+
+    /// The session ended: a session that served a while starts the
+    /// backoff afresh; one that failed at once (a server that drops every
+    /// session) makes it grow.
+    fn disconnected(&self, mut task: Mailbox, error: &SessionError) -> Next<Mailbox> {
+        task.failures = if task.opened.elapsed() >= STEADY_SESSION {
+            1
+        } else {
+            task.failures + 1
+        };
+        self.reconnect_later(task, "disconnected", error)
+    }
+
+    /// Logs why the session ended and parks the task for the
+    /// `failures`th backoff.
+    fn reconnect_later(&self, mut task: Mailbox, event: &str, error: &SessionError) -> Next<Mailbox> {
+        let s = &self.manifest.session;
+        let wait = backoff(s.reconnect_min_seconds, s.reconnect_max_seconds, task.failures);
+        self.log.line(
+            Level::Warn,
+            &Self::scope(&task.account, &task.mailbox),
+            event,
+            &[
+                ("error", error.to_string()),
+                ("retry-in", format!("{:.1}s", wait.as_secs_f64())),
+            ],
+        );
+        task.phase = Phase::Backoff;
+        Next::Park {
+            task,
+            fd: None,
+            until: Instant::now() + wait,
+        }
+    }
+
+    /// Starts waiting for mail; parks the task on its connection unless
+    /// the server has already announced some.
+    fn wait(&self, mut task: Mailbox, mut session: Box<Session>) -> Next<Mailbox> {
+        let settings = &self.manifest.session;
+        let wait = Duration::from_secs_f64(if session.has_idle() {
+            settings.idle_seconds
+        } else {
+            settings.poll_seconds
+        });
+        let begun = session.begin_wait().and_then(|()| session.poll_wait());
+        match begun {
+            // Already announced (with IDLE's continuation, say): look now.
+            Ok(true) => match self.after_wait(&task, &mut session) {
+                Ok(()) => {
+                    task.phase = Phase::Look { session, first: false };
+                    Next::Run(task)
+                }
+                Err(e) => self.disconnected(task, &e),
+            },
+            Ok(false) => {
+                let until = Instant::now() + wait;
+                // A polling session waits for its time only: the server
+                // says nothing between commands.
+                let fd = if session.has_idle() { session.fd() } else { None };
+                task.phase = Phase::Waiting { session, until };
+                Next::Park { task, fd, until }
+            }
+            Err(e) => self.disconnected(task, &e),
+        }
+    }
+
+    /// After a wait: DONE (or the poll's NOOP), then what the server said
+    /// meanwhile, and the mailbox's UIDVALIDITY.
+    fn after_wait(&self, task: &Mailbox, session: &mut Session) -> Result<(), SessionError> {
+        session.end_wait()?;
+        session.drain()?;
+        session.check_uidvalidity(&task.mailbox)
+    }
+
+    /// Hands out what is new until nothing is, a batch failed (pause), or
+    /// the mailbox was stopped; `first` checks UIDVALIDITY against the
+    /// state before anything.
+    fn look(&self, task: &Mailbox, session: &mut Session, first: bool) -> Result<Looked, SessionError> {
+        let (account, mailbox) = (&task.account, task.mailbox.as_str());
+        if first && !self.check_validity(account, mailbox, session)? {
+            return Ok(Looked::Stopped);
+        }
+        let validity = session.uidvalidity;
+        while !stopping() {
+            let next = self.store.mailbox(&account.name, mailbox).next_uid;
+            let uids = session.uids_from(next)?;
+            if uids.is_empty() {
+                return Ok(Looked::Wait);
+            }
+            match self.handle_one(account, mailbox, validity, &uids, session)? {
+                Handled::Ok | Handled::Next => {}
+                Handled::RetryAfter(d) => return Ok(Looked::Pause(d)),
+            }
+        }
+        Ok(Looked::Wait)
+    }
+
+    /// The session's UIDVALIDITY against the state: a first start records
+    /// it (and where to start), a change is handled by the manifest's
+    /// policy. `false`: the mailbox is stopped.
+    fn check_validity(&self, account: &Account, mailbox: &str, session: &mut Session) -> Result<bool, SessionError> {
+        let scope = Self::scope(account, mailbox);
+        let state = self.store.mailbox(&account.name, mailbox);
+        let validity = session.uidvalidity;
+        match state.uidvalidity {
+            None => {
+                let next = match account.start {
+                    Start::All => 1,
+                    Start::New => session.next_uid_now()?,
+                };
+                self.update(account, mailbox, |m| {
+                    m.uidvalidity = Some(validity);
+                    m.next_uid = next;
+                });
+                self.log.line(
+                    Level::Info,
+                    &scope,
+                    "first-start",
+                    &[("uidvalidity", validity.to_string()), ("from-uid", next.to_string())],
+                );
+            }
+            Some(old) if old != validity => {
+                let policy = self.manifest.on_uidvalidity_change;
+                self.log.line(
+                    Level::Error,
+                    &scope,
+                    "uidvalidity-changed",
+                    &[
+                        ("old", old.to_string()),
+                        ("new", validity.to_string()),
+                        ("policy", format!("{policy:?}")),
+                    ],
+                );
+                let next = match policy {
+                    UidValidityPolicy::Stop => {
+                        self.update(account, mailbox, |m| {
+                            m.counts.uidvalidity_changes += 1;
+                            m.stopped_by_uidvalidity = true;
+                        });
+                        self.stop_mailbox(
+                            account,
+                            mailbox,
+                            format!("UIDVALIDITY changed from {old} to {validity}: the recorded UIDs no longer name these messages (wasimap watch --reset {})", account.name),
+                        );
+                        return Ok(false);
+                    }
+                    UidValidityPolicy::SkipExisting => session.next_uid_now()?,
+                    UidValidityPolicy::HandleAll => 1,
+                };
+                self.update(account, mailbox, |m| {
+                    m.counts.uidvalidity_changes += 1;
+                    m.uidvalidity = Some(validity);
+                    m.next_uid = next;
+                    m.in_flight = None;
+                    m.isolate_through = 0;
+                    m.failures.clear();
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(true)
+    }
+}
+
+/// What a look ended with.
+enum Looked {
+    /// Nothing new: wait for mail.
+    Wait,
+    /// A batch failed: look again after this long.
+    Pause(Duration),
+    /// The mailbox was stopped (UIDVALIDITY changed under `stop`).
+    Stopped,
+}
