@@ -414,6 +414,31 @@ fn every_message_exactly_once_through_cuts_restarts_kills_and_a_failing_plugin()
     assert!(text.starts_with("watcher: not running\n"), "{text}");
     assert!(text.contains("dead letter: work/INBOX uid"), "{text}");
 
+    // A replay killed during its call: the attempt counts all the same.
+    let slow = self::manifest(
+        &dir,
+        &account("work", proxy.port(), &user, "pw", "INBOX"),
+        &["--pause-ms", "20000"],
+    );
+    let mut replay = Command::new(release_wasimap_binary())
+        .args(["watch", "--replay", "work", "--manifest"])
+        .arg(&slow)
+        .env("WATCH_TEST_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the replay's call", &dir, || {
+        status_json(&slow)["mailboxes"]["work/INBOX"]["dead"][0]["attempts"] == 4
+    });
+    replay.kill().unwrap();
+    replay.wait().unwrap();
+    assert_eq!(
+        journal_ids(&dir).get(&poison[0]),
+        None,
+        "the killed replay wrote nothing"
+    );
+
     // The plugin fixed (no failing subject): the dead letter replays once.
     let fixed = self::manifest(&dir, &account("work", proxy.port(), &user, "pw", "INBOX"), &[]);
     let out = Command::new(release_wasimap_binary())

@@ -795,6 +795,15 @@ pub fn replay(
                 }
                 session = Some(opened);
             }
+            // Counted before the call, as the watcher records a batch in
+            // flight: a replay killed during it hands the next one out
+            // with the next attempt number.
+            let before = dead.clone();
+            watcher.store.update(&acct.name, mb, |m| {
+                if let Some(x) = m.dead.iter_mut().find(|x| x.names_same(&before)) {
+                    x.attempts = attempt;
+                }
+            })?;
             let live = session.as_mut().expect("opened above");
             let (outcome, resumed) = watcher.call(&acct, &batch, live);
             if resumed.is_err() {
@@ -805,7 +814,7 @@ pub fn replay(
             match outcome.result {
                 Ok(Ok(())) => {
                     watcher.store.commit(&acct.name, mb, &outcome.stdout, |m| {
-                        m.dead.retain(|x| x != &d);
+                        m.dead.retain(|x| !x.names_same(&d));
                         m.counts.replayed += 1;
                         m.counts.handled += 1;
                     })?;
@@ -821,7 +830,7 @@ pub fn replay(
                     };
                     watcher.store.update(&acct.name, mb, |m| {
                         m.counts.failed += 1;
-                        if let Some(x) = m.dead.iter_mut().find(|x| **x == d) {
+                        if let Some(x) = m.dead.iter_mut().find(|x| x.names_same(&d)) {
                             x.attempts = attempt;
                             x.error = error.clone();
                         }

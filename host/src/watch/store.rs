@@ -106,6 +106,14 @@ pub struct DeadLetter {
     pub at: u64,
 }
 
+impl DeadLetter {
+    /// Whether `other` is a dead letter of the same message (the same
+    /// UID under the same UIDVALIDITY), however its attempts went.
+    pub fn names_same(&self, other: &DeadLetter) -> bool {
+        self.uid == other.uid && self.uidvalidity == other.uidvalidity
+    }
+}
+
 /// What happened to a mailbox's messages and sessions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
