@@ -383,6 +383,9 @@ impl transport::Host for WasimapCtxView<'_> {
 
     fn lent(&mut self) -> Option<Resource<GuestConnection>> {
         let lend = self.ctx.lend.clone()?;
+        // Checked before the connection leaves the slot: over the limit,
+        // the session stays the watcher's, untouched.
+        self.reserve(false).ok()?;
         let conn = lend.take()?;
         let guest = GuestConnection::network(conn, &lend.endpoint.host, lend.endpoint.port, lend.verified_tls);
         let options = ConnectOptions {
@@ -395,8 +398,8 @@ impl transport::Host for WasimapCtxView<'_> {
                 tracing::debug!(endpoint = ?lend.endpoint, "lent the watcher's session");
                 Some(handle)
             }
-            // Over the connection limit, or the table is full: the
-            // session stays the watcher's.
+            // The table is full, or the socket refused its write timeout
+            // (it is gone then): the watcher reconnects.
             Err(e) => {
                 tracing::debug!(error = %e.message, "could not lend the watcher's session");
                 None

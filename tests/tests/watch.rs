@@ -696,7 +696,11 @@ fn a_plugin_that_logs_the_lent_session_out_costs_a_reconnect_and_nothing_else() 
     let dir = test_dir("logout");
     let server = OwnDovecot::start(dir.join("dovecot"));
     let user = format!("watch-logout-{}", std::process::id());
-    let manifest = manifest(&dir, &account("work", server.port, &user, "pw", "INBOX"), &["--logout"]);
+    let manifest = manifest(
+        &dir,
+        &account("work", server.port, &user, "pw", "INBOX"),
+        &["--logout", "--try-enable"],
+    );
     let watcher = Watcher::start(&manifest);
     let mut ids = BTreeSet::new();
     for round in 0..3 {
@@ -717,6 +721,12 @@ fn a_plugin_that_logs_the_lent_session_out_costs_a_reconnect_and_nothing_else() 
     assert!(
         log.lines()
             .any(|l| l.contains("disconnected") && l.contains("after the plugin")),
+        "{log}"
+    );
+    // What a SELECT would not undo is refused on the lent session.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("plugin-stderr") && l.contains("ENABLE is refused on a lent session")),
         "{log}"
     );
     assert_eq!(status_json(&manifest)["mailboxes"]["work/INBOX"]["counts"]["failed"], 0);

@@ -329,7 +329,23 @@ pub struct Client {
     /// LOGOUT completed: the driver closes the transport; commands the
     /// LOGOUT state allows fail as on a closed socket.
     logged_out: bool,
+    /// A session lent by its owner (`resume_authenticated`): commands that
+    /// would change it for the owner, and raw I/O, are refused.
+    borrowed: bool,
 }
+
+/// Commands a borrowed session refuses: each changes the session for its
+/// owner beyond what SELECT restores (the protocol in use, compression,
+/// notifications, who is logged in, TLS).
+const OWNER_ONLY: [&str; 7] = [
+    "ENABLE",
+    "UNAUTHENTICATE",
+    "COMPRESS",
+    "NOTIFY",
+    "LOGIN",
+    "AUTHENTICATE",
+    "STARTTLS",
+];
 
 impl Client {
     /// A client waiting for the greeting; `seed` picks the tag prefix
@@ -347,16 +363,21 @@ impl Client {
             line_started: None,
             raw_used: false,
             logged_out: false,
+            borrowed: false,
         }
     }
 
     /// A client on a connection another client logged in: no greeting,
-    /// the state AUTH, CAPABILITY asked first (see `Imap4::resume`).
+    /// the state AUTH, CAPABILITY asked first (see `Imap4::resume`). It is
+    /// borrowed: ENABLE, UNAUTHENTICATE, COMPRESS, NOTIFY, LOGIN,
+    /// AUTHENTICATE, STARTTLS and raw I/O are refused, since the owner goes
+    /// on with the session afterwards and would not know.
     ///
     /// # Errors
     /// None in practice: CAPABILITY is legal in AUTH.
     pub fn resume_authenticated(seed: u64, debug: u32) -> Result<Self> {
         let mut client = Client::new(seed, debug);
+        client.borrowed = true;
         client.session.state = State::Auth;
         client.mode = Mode::Ready;
         client.start("CAPABILITY", &[], None, None, Finish::Handshake)?;
@@ -373,6 +394,12 @@ impl Client {
     /// The response store (state, capabilities, untagged responses).
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// Bounds what untagged responses may hold at once (see
+    /// [`Session::set_untagged_limit`]).
+    pub fn set_untagged_limit(&mut self, bytes: usize) {
+        self.session.set_untagged_limit(bytes);
     }
 
     /// imaplib's `state`.
@@ -1102,6 +1129,11 @@ impl Client {
         redact_after: Option<usize>,
         finish: Finish,
     ) -> Result<()> {
+        if self.borrowed && OWNER_ONLY.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+            return Err(state_error(&format!(
+                "{name} is refused on a lent session: its owner goes on with the session afterwards"
+            )));
+        }
         self.check_ready(name)?;
         let plan = self.session.start_command(name, args, message, redact_after)?;
         let mut batches = batches(plan.actions);
@@ -1684,6 +1716,11 @@ impl Client {
 
     fn check_raw(&self) -> Result<()> {
         self.check_open()?;
+        if self.borrowed {
+            return Err(state_error(
+                "raw I/O is refused on a lent session: its owner goes on with the session afterwards",
+            ));
+        }
         match self.mode {
             Mode::Ready if !self.session.mid_response() => Ok(()),
             // Bytes taken now would belong to a response half read, or to

@@ -101,9 +101,15 @@ impl<T: Transport> Imap4<T> {
     /// As imaplib: `error(welcome)` for a greeting that is neither OK nor
     /// PREAUTH, `error('server not IMAP4 compliant')`, `abort` on EOF.
     pub fn connect(transport: T, seed: u64, debug: u32) -> Result<Self> {
+        Self::open(transport, Client::new(seed, debug))
+    }
+
+    /// Drives `client`'s first operation (the greeting, or CAPABILITY)
+    /// over `transport`; a failure shuts the transport.
+    fn open(transport: T, client: Client) -> Result<Self> {
         let mut imap = Imap4 {
             transport: Some(transport),
-            client: Client::new(seed, debug),
+            client,
             read_timeout: None,
             transport_timeout: None,
         };
@@ -125,19 +131,7 @@ impl<T: Transport> Imap4<T> {
     /// As [`Imap4::connect`]'s CAPABILITY: `abort` on EOF or a malformed
     /// answer, `error('server not IMAP4 compliant')`.
     pub fn resume(transport: T, seed: u64, debug: u32) -> Result<Self> {
-        let mut imap = Imap4 {
-            transport: Some(transport),
-            client: Client::resume_authenticated(seed, debug)?,
-            read_timeout: None,
-            transport_timeout: None,
-        };
-        match imap.run() {
-            Ok(_) => Ok(imap),
-            Err(e) => {
-                imap.shutdown();
-                Err(e)
-            }
-        }
+        Self::open(transport, Client::resume_authenticated(seed, debug)?)
     }
 
     /// Lends the transport out between two commands (the watcher lends its
@@ -636,6 +630,17 @@ mod tests {
         assert!(imap.transport_ref().is_none());
         imap.restore_transport(lent).unwrap();
         assert_eq!(imap.noop().unwrap().typ, "OK");
+        assert!(written(&imap).ends_with("BAAA2 NOOP\r\n"));
+        // What would change the session for its owner is refused, and
+        // nothing is sent for it.
+        for err in [
+            imap.enable("UTF8=ACCEPT").unwrap_err(),
+            imap.xatom("unauthenticate", &[]).unwrap_err(),
+            imap.send(b"X ENABLE IMAP4rev2\r\n").unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::State, "{err}");
+            assert!(err.to_string().contains("lent session"), "{err}");
+        }
         assert!(written(&imap).ends_with("BAAA2 NOOP\r\n"));
         let err = Imap4::resume(script(&[b"* BYE no\r\n"]), 0, 0).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::Bye);

@@ -13,6 +13,10 @@ use super::pool::{Next, Woken};
 use super::session::{Session, SessionError};
 use super::{backoff, stopping, Handled, Watcher, LOGIN_REFUSALS, STEADY_SESSION};
 
+/// How long a mailbox with new mail waits, parked, before it looks for a
+/// free plugin call slot again.
+const SLOT_WAIT: Duration = Duration::from_millis(20);
+
 /// One mailbox's task.
 pub(super) struct Mailbox {
     account: Account,
@@ -32,12 +36,18 @@ enum Phase {
     /// Open a session.
     Connect,
     /// Look for new mail and hand it out; `first` also checks UIDVALIDITY
-    /// against the state.
-    Look { session: Box<Session>, first: bool },
+    /// against the state; `pending`, new UIDs already found.
+    Look {
+        session: Box<Session>,
+        first: bool,
+        pending: Option<Vec<u32>>,
+    },
     /// Waiting for mail until `until` (IDLE started, or a poll's pause).
     Waiting { session: Box<Session>, until: Instant },
-    /// A failed batch's backoff, the session kept.
+    /// A failed batch's backoff; the session kept.
     Paused { session: Box<Session> },
+    /// New UIDs found while every call slot was busy.
+    Queued { session: Box<Session>, uids: Vec<u32> },
     /// A reconnect's backoff.
     Backoff,
 }
@@ -68,7 +78,9 @@ impl Watcher {
                     let _ = session.end_wait();
                     session.close();
                 }
-                Phase::Look { session, .. } | Phase::Paused { session } => session.close(),
+                Phase::Look { session, .. } | Phase::Paused { session } | Phase::Queued { session, .. } => {
+                    session.close()
+                }
                 Phase::Connect | Phase::Backoff => {}
             }
             return Next::Done;
@@ -77,11 +89,35 @@ impl Watcher {
             Phase::Connect => self.connect(task),
             Phase::Backoff => Next::Run(task),
             Phase::Paused { session } => {
-                task.phase = Phase::Look { session, first: false };
+                task.phase = Phase::Look {
+                    session,
+                    first: false,
+                    pending: None,
+                };
                 Next::Run(task)
             }
-            Phase::Look { mut session, first } => match self.look(&task, &mut session, first) {
+            Phase::Queued { session, uids } => {
+                task.phase = Phase::Look {
+                    session,
+                    first: false,
+                    pending: Some(uids),
+                };
+                Next::Run(task)
+            }
+            Phase::Look {
+                mut session,
+                first,
+                pending,
+            } => match self.look(&task, &mut session, first, pending) {
                 Ok(Looked::Wait) => self.wait(task, session),
+                Ok(Looked::NoSlot(uids)) => {
+                    task.phase = Phase::Queued { session, uids };
+                    Next::Park {
+                        task,
+                        fd: None,
+                        until: Instant::now() + SLOT_WAIT,
+                    }
+                }
                 Ok(Looked::Pause(d)) => {
                     task.phase = Phase::Paused { session };
                     Next::Park {
@@ -109,7 +145,11 @@ impl Watcher {
                     }
                     Ok(_) => match self.after_wait(&task, &mut session) {
                         Ok(()) => {
-                            task.phase = Phase::Look { session, first: false };
+                            task.phase = Phase::Look {
+                                session,
+                                first: false,
+                                pending: None,
+                            };
                             Next::Run(task)
                         }
                         Err(e) => self.disconnected(task, &e),
@@ -152,6 +192,7 @@ impl Watcher {
                 task.phase = Phase::Look {
                     session: Box::new(session),
                     first: true,
+                    pending: None,
                 };
                 Next::Run(task)
             }
@@ -223,7 +264,11 @@ impl Watcher {
             // Already announced (with IDLE's continuation, say): look now.
             Ok(true) => match self.after_wait(&task, &mut session) {
                 Ok(()) => {
-                    task.phase = Phase::Look { session, first: false };
+                    task.phase = Phase::Look {
+                        session,
+                        first: false,
+                        pending: None,
+                    };
                     Next::Run(task)
                 }
                 Err(e) => self.disconnected(task, &e),
@@ -251,17 +296,33 @@ impl Watcher {
     /// Hands out what is new until nothing is, a batch failed (pause), or
     /// the mailbox was stopped; `first` checks UIDVALIDITY against the
     /// state before anything.
-    fn look(&self, task: &Mailbox, session: &mut Session, first: bool) -> Result<Looked, SessionError> {
+    fn look(
+        &self,
+        task: &Mailbox,
+        session: &mut Session,
+        first: bool,
+        mut pending: Option<Vec<u32>>,
+    ) -> Result<Looked, SessionError> {
         let (account, mailbox) = (&task.account, task.mailbox.as_str());
         if first && !self.check_validity(account, mailbox, session)? {
             return Ok(Looked::Stopped);
         }
         let validity = session.uidvalidity;
         while !stopping() {
-            let next = self.store.mailbox(&account.name, mailbox).next_uid;
-            let uids = session.uids_from(next)?;
+            let uids = match pending.take() {
+                Some(uids) => uids,
+                None => session.uids_from(self.store.mailbox(&account.name, mailbox).next_uid)?,
+            };
             if uids.is_empty() {
                 return Ok(Looked::Wait);
+            }
+            // Every call slot busy: wait parked, not holding this worker
+            // (and without asking the server again).
+            let Some(_slot) = self.slots.try_take() else {
+                return Ok(Looked::NoSlot(uids));
+            };
+            if stopping() {
+                break;
             }
             match self.handle_one(account, mailbox, validity, &uids, session)? {
                 Handled::Ok | Handled::Next => {}
@@ -344,6 +405,8 @@ enum Looked {
     Wait,
     /// A batch failed: look again after this long.
     Pause(Duration),
+    /// These new UIDs wait for a free call slot.
+    NoSlot(Vec<u32>),
     /// The mailbox was stopped (UIDVALIDITY changed under `stop`).
     Stopped,
 }

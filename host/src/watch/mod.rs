@@ -21,8 +21,7 @@ pub mod store;
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -34,6 +33,7 @@ use crate::manifest::Manifest;
 use crate::policy::{HostPattern, Policy};
 use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
 use crate::secrets::{Carrier, Secrets};
+use crate::transport::Connection;
 use crate::trust::TlsTrust;
 
 use config::{seconds, Account, WatchManifest};
@@ -99,29 +99,28 @@ pub struct Options {
     pub verbose: bool,
 }
 
-/// Plugin calls in progress at once, across mailboxes.
+/// Plugin calls in progress at once, across mailboxes: a worker takes a
+/// slot without waiting (a mailbox that finds none waits parked, not on a
+/// thread), so two workers always remain for the sessions.
 struct Slots {
-    free: Mutex<usize>,
-    freed: Condvar,
+    free: AtomicUsize,
 }
 
 impl Slots {
-    fn take(&self) -> SlotGuard<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        SlotGuard(self)
+    fn try_take(&self) -> Option<SlotGuard<'_>> {
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| SlotGuard(self))
     }
 }
 
+/// A plugin call slot, given back when dropped.
 struct SlotGuard<'a>(&'a Slots);
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.freed.notify_one();
+        self.0.free.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -377,8 +376,7 @@ impl Watcher {
             log: options.log,
             debug: if options.verbose { 4 } else { 0 },
             slots: Slots {
-                free: Mutex::new(concurrency.max(1)),
-                freed: Condvar::new(),
+                free: AtomicUsize::new(concurrency.max(1)),
             },
         })
     }
@@ -461,9 +459,9 @@ impl Watcher {
     }
 
     /// Calls the plugin for `batch` with `session` lent to it, logging
-    /// what it wrote to stderr; then the session goes on (its mailbox
-    /// selected again) or has ended.
-    fn call(&self, account: &Account, batch: &Batch, session: &mut Session) -> (Outcome, Result<(), SessionError>) {
+    /// what it wrote to stderr; the lent connection, if it came back (for
+    /// [`Session::resume`], once the outcome is recorded).
+    fn call(&self, account: &Account, batch: &Batch, session: &mut Session) -> (Outcome, Option<Connection>) {
         let grants = match grants(&self.manifest, account) {
             Ok(g) => g,
             Err(e) => {
@@ -472,15 +470,13 @@ impl Watcher {
                     stdout: Vec::new(),
                     stderr: Vec::new(),
                 };
-                return (outcome, Ok(()));
+                return (outcome, None);
             }
         };
-        let _slot = self.slots.take();
         let lend = session.lend(account, self.read_timeout());
         let (outcome, back) =
             self.runner
                 .handle_batch(&self.component, batch, &grants, Stdio::Captured(Vec::new()), lend);
-        let resumed = session.resume(back, &batch.mailbox);
         let scope = Self::scope(account, &batch.mailbox);
         let stderr = String::from_utf8_lossy(&outcome.stderr);
         let mut lines = stderr.lines();
@@ -493,7 +489,7 @@ impl Watcher {
             self.log
                 .line(Level::Info, &scope, "plugin-stderr-cut", &[("lines", more.to_string())]);
         }
-        (outcome, resumed)
+        (outcome, back)
     }
 
     /// Hands out the next batch of `uids` with `session` lent to the
@@ -539,9 +535,11 @@ impl Watcher {
             &[("uids", uid_set(&batch_uids)), ("attempt", attempt.to_string())],
         );
         let started = Instant::now();
-        let (outcome, resumed) = self.call(account, &batch, session);
+        let (outcome, back) = self.call(account, &batch, session);
+        // Recorded first: the session's SELECT may take a read timeout, and
+        // a kill meanwhile must not hand out a batch that succeeded.
         let handled = self.record(account, &batch, started, outcome);
-        resumed.map(|()| handled)
+        session.resume(back, mailbox).map(|()| handled)
     }
 
     /// Records the outcome of a call of `batch`.
@@ -805,11 +803,7 @@ pub fn replay(
                 }
             })?;
             let live = session.as_mut().expect("opened above");
-            let (outcome, resumed) = watcher.call(&acct, &batch, live);
-            if resumed.is_err() {
-                // The next replay opens another.
-                session = None;
-            }
+            let (outcome, back) = watcher.call(&acct, &batch, live);
             let d = dead.clone();
             match outcome.result {
                 Ok(Ok(())) => {
@@ -843,6 +837,10 @@ pub fn replay(
                     );
                     left += 1;
                 }
+            }
+            if session.as_mut().is_some_and(|s| s.resume(back, mb).is_err()) {
+                // The next replay opens another.
+                session = None;
             }
         }
         if let Some(s) = session {

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,9 @@ struct Shared<T> {
     parked: Mutex<Vec<Parked<T>>>,
     /// Tasks not yet done.
     live: AtomicUsize,
+    /// A thread could not be started: every thread leaves, the tasks are
+    /// dropped (their sessions closed).
+    abandoned: AtomicBool,
     panics: AtomicUsize,
     /// Written to interrupt the poller's `poll` (a new parked task, the end).
     wake_read: RawFd,
@@ -119,21 +122,34 @@ pub fn run<T: Send>(
         queue: Mutex::new(tasks.into_iter().map(|t| (t, Woken::Run)).collect()),
         queued: Condvar::new(),
         parked: Mutex::new(Vec::new()),
+        abandoned: AtomicBool::new(false),
         panics: AtomicUsize::new(0),
         wake_read: fds[0],
         wake_write: fds[1],
     };
     let result = std::thread::scope(|scope| -> std::io::Result<()> {
-        for i in 0..workers.max(1) {
+        let started = std::thread::Builder::new()
+            .name("watch poller".into())
+            .spawn_scoped(scope, || poll_loop(&shared, stop))
+            .map(drop);
+        let started = (0..workers.max(1)).try_fold((), |(), i| {
+            started
+                .as_ref()
+                .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
             std::thread::Builder::new()
                 .name(format!("watch worker {i}"))
                 .stack_size(stack)
-                .spawn_scoped(scope, || work(&shared, step))?;
+                .spawn_scoped(scope, || work(&shared, step))
+                .map(drop)
+        });
+        if started.is_err() {
+            // The threads that did start leave; the scope waits for them.
+            shared.abandoned.store(true, Ordering::SeqCst);
+            let _guard = lock(&shared.queue);
+            shared.queued.notify_all();
+            shared.wake_poller();
         }
-        std::thread::Builder::new()
-            .name("watch poller".into())
-            .spawn_scoped(scope, || poll_loop(&shared, stop))?;
-        Ok(())
+        started
     });
     // SAFETY: our own descriptors, no longer used by any thread.
     unsafe {
@@ -152,7 +168,7 @@ fn work<T: Send>(shared: &Shared<T>, step: &(dyn Fn(T, Woken) -> Next<T> + Sync)
                 if let Some(job) = queue.pop_front() {
                     break job;
                 }
-                if shared.live.load(Ordering::SeqCst) == 0 {
+                if shared.live.load(Ordering::SeqCst) == 0 || shared.abandoned.load(Ordering::SeqCst) {
                     return;
                 }
                 queue = shared.queued.wait(queue).unwrap_or_else(PoisonError::into_inner);
@@ -190,7 +206,7 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
     // Index in `parked` of each pollfd after the first (the wake pipe).
     let mut owners: Vec<usize> = Vec::new();
     loop {
-        if shared.live.load(Ordering::SeqCst) == 0 {
+        if shared.live.load(Ordering::SeqCst) == 0 || shared.abandoned.load(Ordering::SeqCst) {
             return;
         }
         let stopping = stop();
@@ -201,10 +217,15 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
             events: libc::POLLIN,
             revents: 0,
         });
-        let mut timeout = if stopping { Duration::ZERO } else { STOP_CHECK };
+        // Stopping, every parked task is woken below at each round; those
+        // parked later wake the poll through the pipe, so no spinning.
+        let mut timeout = STOP_CHECK;
         {
             let parked = lock(&shared.parked);
             let now = Instant::now();
+            if stopping && !parked.is_empty() {
+                timeout = Duration::ZERO;
+            }
             for (i, p) in parked.iter().enumerate() {
                 timeout = timeout.min(p.until.saturating_duration_since(now));
                 if let Some(fd) = p.fd {

@@ -16,6 +16,9 @@ use crate::transport::Connection;
 
 use super::config::{Account, Tls};
 
+/// The bound on a watcher session's untagged responses, bytes.
+const UNTAGGED_LIMIT: usize = 64 << 20;
+
 /// A host connection as the core's blocking transport.
 pub struct NativeTransport(Connection);
 
@@ -145,6 +148,11 @@ impl Session {
         let mut imap =
             Imap4::connect(NativeTransport(conn), rand_seed(), debug).map_err(|e| SessionError::from_imap(&e))?;
         imap.set_default_read_timeout(Some(read_timeout));
+        // What the watcher keeps of untagged responses, in the host and
+        // outside any plugin's memory limit (a plugin that leaves a FETCH
+        // running on the lent session, say): an abort past it, and a
+        // reconnect. Room for the UIDs of millions of messages.
+        imap.client_mut().set_untagged_limit(UNTAGGED_LIMIT);
         imap.set_endpoint(&account.host, account.port);
         if account.tls == Tls::Starttls {
             let host = account.host.clone();
@@ -283,7 +291,7 @@ impl Session {
             // A read that finds nothing at once ends the look.
             match self.imap.idle_next(Some(Duration::from_millis(1))) {
                 Ok(Some((typ, _))) if typ == "EXISTS" => return Ok(true),
-                Ok(Some((typ, data))) if typ == "NO" || typ == "BAD" => {
+                Ok(Some((typ, data))) if (typ == "NO" || typ == "BAD") && ends_session(std::slice::from_ref(&data)) => {
                     return Err(SessionError::Other(format!(
                         "the server said {typ} {} during IDLE",
                         said(std::slice::from_ref(&data))
@@ -327,7 +335,7 @@ impl Session {
         for typ in ["NO", "BAD"] {
             // imaplib's `response` answers `[None]` when there was none.
             let data = self.imap.response(typ).data;
-            if data.iter().any(|d| !matches!(d, DataItem::None)) {
+            if ends_session(&data) {
                 return Err(SessionError::Other(format!("the server said {typ} {}", said(&data))));
             }
         }
@@ -365,6 +373,17 @@ impl Session {
     pub fn close(mut self) {
         let _ = self.imap.logout();
     }
+}
+
+/// Whether an untagged NO or BAD says the session is in trouble: one
+/// with a response code (`* NO [ALERT] ...`, `[OVERQUOTA]`) is a notice a
+/// server may repeat in every IDLE, and reconnecting would not stop it.
+fn ends_session(data: &[DataItem]) -> bool {
+    data.iter().any(|d| match d {
+        DataItem::None => false,
+        DataItem::Bytes(b) => !b.trim_ascii_start().starts_with(b"["),
+        DataItem::Literal(..) => true,
+    })
 }
 
 /// What the server said in untagged responses, for a log line.

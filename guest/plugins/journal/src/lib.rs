@@ -10,7 +10,8 @@
 //! keeps failing. `--pause-ms N` waits N ms before writing, a stand-in
 //! for slow work (the tests kill the watcher during it). `--logout` logs
 //! the lent session out, as a careless plugin would (the watcher must
-//! reconnect and lose nothing).
+//! reconnect and lose nothing); `--try-enable` tries `ENABLE UTF8=ACCEPT`
+//! on it, which is refused, and says so on stderr.
 //!
 //! Run once (`wasimap run journal.wasm --user U --password P [--mailbox M]`),
 //! it writes the journal of every message in the mailbox.
@@ -91,8 +92,14 @@ impl Plugin for Journal {
 
 impl Watcher for Journal {
     fn handle(batch: Batch) -> Result<(), String> {
-        let args = Args::parse(&batch.args, &["logout"])?;
+        let args = Args::parse(&batch.args, &["logout", "try-enable"])?;
         let imap = batch.open()?;
+        if args.flag("try-enable") {
+            match imap.raw().enable("UTF8=ACCEPT") {
+                Ok(r) => eprintln!("ENABLE on the lent session: {}", r.typ),
+                Err(e) => eprintln!("ENABLE on the lent session: {}", wasimap_sdk::Error::from(e)),
+            }
+        }
         let out = lines(
             &imap,
             &batch.account,
