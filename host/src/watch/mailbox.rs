@@ -138,22 +138,8 @@ impl Watcher {
                     _ => Ok(false),
                 };
                 match announced {
-                    Ok(false) if Instant::now() < until => {
-                        let fd = session.fd();
-                        task.phase = Phase::Waiting { session, until };
-                        Next::Park { task, fd, until }
-                    }
-                    Ok(_) => match self.after_wait(&task, &mut session) {
-                        Ok(()) => {
-                            task.phase = Phase::Look {
-                                session,
-                                first: false,
-                                pending: None,
-                            };
-                            Next::Run(task)
-                        }
-                        Err(e) => self.disconnected(task, &e),
-                    },
+                    Ok(false) if Instant::now() < until => park_waiting(task, session, until),
+                    Ok(_) => self.look_again(task, session),
                     Err(e) => self.disconnected(task, &e),
                 }
             }
@@ -252,7 +238,7 @@ impl Watcher {
 
     /// Starts waiting for mail; parks the task on its connection unless
     /// the server has already announced some.
-    fn wait(&self, mut task: Mailbox, mut session: Box<Session>) -> Next<Mailbox> {
+    fn wait(&self, task: Mailbox, mut session: Box<Session>) -> Next<Mailbox> {
         let settings = &self.manifest.session;
         let wait = Duration::from_secs_f64(if session.has_idle() {
             settings.idle_seconds
@@ -262,35 +248,30 @@ impl Watcher {
         let begun = session.begin_wait().and_then(|()| session.poll_wait());
         match begun {
             // Already announced (with IDLE's continuation, say): look now.
-            Ok(true) => match self.after_wait(&task, &mut session) {
-                Ok(()) => {
-                    task.phase = Phase::Look {
-                        session,
-                        first: false,
-                        pending: None,
-                    };
-                    Next::Run(task)
-                }
-                Err(e) => self.disconnected(task, &e),
-            },
-            Ok(false) => {
-                let until = Instant::now() + wait;
-                // A polling session waits for its time only: the server
-                // says nothing between commands.
-                let fd = if session.has_idle() { session.fd() } else { None };
-                task.phase = Phase::Waiting { session, until };
-                Next::Park { task, fd, until }
-            }
+            Ok(true) => self.look_again(task, session),
+            Ok(false) => park_waiting(task, session, Instant::now() + wait),
             Err(e) => self.disconnected(task, &e),
         }
     }
 
     /// After a wait: DONE (or the poll's NOOP), then what the server said
-    /// meanwhile, and the mailbox's UIDVALIDITY.
-    fn after_wait(&self, task: &Mailbox, session: &mut Session) -> Result<(), SessionError> {
-        session.end_wait()?;
-        session.drain()?;
-        session.check_uidvalidity(&task.mailbox)
+    /// meanwhile, and the mailbox's UIDVALIDITY; then look again.
+    fn look_again(&self, mut task: Mailbox, mut session: Box<Session>) -> Next<Mailbox> {
+        let ended = session
+            .end_wait()
+            .and_then(|()| session.drain())
+            .and_then(|()| session.check_uidvalidity(&task.mailbox));
+        match ended {
+            Ok(()) => {
+                task.phase = Phase::Look {
+                    session,
+                    first: false,
+                    pending: None,
+                };
+                Next::Run(task)
+            }
+            Err(e) => self.disconnected(task, &e),
+        }
     }
 
     /// Hands out what is new until nothing is, a batch failed (pause), or
@@ -397,6 +378,15 @@ impl Watcher {
         }
         Ok(true)
     }
+}
+
+/// Parks a waiting session until `until`, or until its socket is
+/// readable when it is in IDLE (a polling session's server says nothing
+/// between commands).
+fn park_waiting(mut task: Mailbox, session: Box<Session>, until: Instant) -> Next<Mailbox> {
+    let fd = if session.has_idle() { session.fd() } else { None };
+    task.phase = Phase::Waiting { session, until };
+    Next::Park { task, fd, until }
 }
 
 /// What a look ended with.
