@@ -560,17 +560,25 @@ fn triage_as_a_watcher_files_new_mail_as_it_arrives() {
     assert_eq!(ids("INBOX"), other.into_iter().collect());
 }
 
-#[test]
-fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
-    let dir = test_dir("uidvalidity");
+/// A watcher on the mailbox `Jobs` of a fresh user of its own Dovecot,
+/// once it has handled the two messages `Jobs` starts with: the test's
+/// directory, server, user, manifest and watcher.
+fn watching_jobs(name: &str) -> (PathBuf, OwnDovecot, String, PathBuf, Watcher) {
+    let dir = test_dir(name);
     let server = OwnDovecot::start(dir.join("dovecot"));
-    let user = format!("watch-validity-{}", std::process::id());
+    let user = format!("watch-{name}-{}", std::process::id());
     server.tool(&user, &["append", "Jobs", "first", "2"]);
     let manifest = manifest(&dir, &account("work", server.port, &user, "pw", "Jobs"), &[]);
     let watcher = Watcher::start(&manifest);
     wait_for(Duration::from_secs(60), "the first messages", &dir, || {
         journal_ids(&dir).len() == 2
     });
+    (dir, server, user, manifest, watcher)
+}
+
+#[test]
+fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
+    let (dir, server, user, manifest, watcher) = watching_jobs("uidvalidity");
     let validity = status_json(&manifest)["mailboxes"]["work/Jobs"]["uidvalidity"].clone();
 
     // A new mailbox under the old name: UIDs 1 and 2 name other messages
@@ -618,15 +626,7 @@ fn a_uidvalidity_change_stops_the_mailbox_until_reset() {
 
 #[test]
 fn a_mailbox_made_anew_under_a_live_session_stops_it() {
-    let dir = test_dir("uidvalidity-live");
-    let server = OwnDovecot::start(dir.join("dovecot"));
-    let user = format!("watch-validity-live-{}", std::process::id());
-    server.tool(&user, &["append", "Jobs", "first", "2"]);
-    let manifest = manifest(&dir, &account("work", server.port, &user, "pw", "Jobs"), &[]);
-    let watcher = Watcher::start(&manifest);
-    wait_for(Duration::from_secs(60), "the first messages", &dir, || {
-        journal_ids(&dir).len() == 2
-    });
+    let (dir, server, user, manifest, watcher) = watching_jobs("uidvalidity-live");
     // The watcher is in IDLE (or between two IDLEs) on the old mailbox.
     server.tool(&user, &["recreate", "Jobs"]);
     server.tool(&user, &["append", "Jobs", "second", "2"]);

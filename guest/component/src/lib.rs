@@ -258,16 +258,21 @@ fn options(timeout: Option<f64>) -> Result<ConnectOptions, WitError> {
     })
 }
 
-/// Greeting and capabilities over a fresh connection.
+/// How a session begins on its connection: [`Imap4::connect`] (the
+/// greeting) or [`Imap4::resume`] (a lent, logged-in session).
+type Begin = fn(HostTransport, u64, u32) -> Result<Imap4<HostTransport>, ImapError>;
+
+/// A session over `conn`, begun by `begin` (greeting or CAPABILITY).
 fn start(
     conn: Result<Connection, host::TransportError>,
     read_timeout: Option<Duration>,
     host_name: &str,
     port: Option<u16>,
     tls: bool,
+    begin: Begin,
 ) -> Result<wit::Imap4, WitError> {
     let conn = conn.map_err(|e| error(transport_error(e).into_imap()))?;
-    let mut imap = Imap4::connect(HostTransport(conn), random_seed(), 0).map_err(error)?;
+    let mut imap = begin(HostTransport(conn), random_seed(), 0).map_err(error)?;
     imap.set_default_read_timeout(read_timeout);
     if tls {
         imap.set_tls_established();
@@ -403,17 +408,31 @@ impl GuestImap4 for Session {
 
     fn open_tcp(host_name: String, port: u16, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_tcp(&host_name, port, options(timeout)?);
-        start(conn, read_timeout(timeout), &host_name, Some(port), false)
+        start(
+            conn,
+            read_timeout(timeout),
+            &host_name,
+            Some(port),
+            false,
+            Imap4::connect,
+        )
     }
 
     fn open_tls(host_name: String, port: u16, timeout: Option<f64>, tls: TlsOptions) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_tls(&host_name, port, options(timeout)?, &tls);
-        start(conn, read_timeout(timeout), &host_name, Some(port), true)
+        start(
+            conn,
+            read_timeout(timeout),
+            &host_name,
+            Some(port),
+            true,
+            Imap4::connect,
+        )
     }
 
     fn open_stream(command: String, timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let conn = host::connect_process(&command, options(timeout)?);
-        start(conn, read_timeout(timeout), "", None, false)
+        start(conn, read_timeout(timeout), "", None, false, Imap4::connect)
     }
 
     fn open_lent(timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
@@ -424,16 +443,12 @@ impl GuestImap4 for Session {
                 "no session is lent to this call: `wasimap watch` lends one to the running watch.handle, one at a time",
             ))
         })?;
-        conn.set_read_timeout(ms)
-            .map_err(|e| error(transport_error(e).into_imap()))?;
+        // A connect's options set the read timeout; here it is set anew.
+        let set = conn.set_read_timeout(ms);
         let tls = conn.is_tls();
-        let mut imap = Imap4::resume(HostTransport(conn), random_seed(), 0).map_err(error)?;
-        imap.set_default_read_timeout(read_timeout(timeout));
-        if tls {
-            imap.set_tls_established();
-        }
-        // No host name: STARTTLS is not legal on a logged-in session.
-        Ok(wit::Imap4::new(Session(Rc::new(RefCell::new(imap)), String::new())))
+        // No host name or port: STARTTLS and SASL's endpoint are not for a
+        // logged-in session.
+        start(set.map(|()| conn), read_timeout(timeout), "", None, tls, Imap4::resume)
     }
 
     fn starttls(&self, tls: TlsOptions) -> WitResult {

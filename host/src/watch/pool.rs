@@ -220,7 +220,9 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
         // Stopping, every parked task is woken below at each round; those
         // parked later wake the poll through the pipe, so no spinning.
         let mut timeout = STOP_CHECK;
-        {
+        // How many were parked when the poll was set up: those parked
+        // since come after them.
+        let polled = {
             let parked = lock(&shared.parked);
             let now = Instant::now();
             if stopping && !parked.is_empty() {
@@ -237,7 +239,8 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
                     owners.push(i);
                 }
             }
-        }
+            parked.len()
+        };
         // Round up: a wait that ends in 0.4 ms must not spin.
         let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
         // SAFETY: `pollfds` is a valid array of its length.
@@ -251,7 +254,7 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
             // SAFETY: reads into our buffer from our own non-blocking pipe.
             while unsafe { libc::read(shared.wake_read, sink.as_mut_ptr().cast(), sink.len()) } > 0 {}
         }
-        let mut ready = vec![false; lock(&shared.parked).len()];
+        let mut ready = vec![false; polled];
         for (pfd, &owner) in pollfds[1..].iter().zip(&owners) {
             if pfd.revents != 0 {
                 ready[owner] = true;

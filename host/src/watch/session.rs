@@ -170,15 +170,9 @@ impl Session {
                 SessionError::from_imap(&e)
             }
         })?;
-        let select = imap
-            .select(Some(mailbox), false)
-            .map_err(|e| SessionError::from_imap(&e))?;
-        if select.typ != "OK" {
-            return Err(SessionError::Other(format!("SELECT {mailbox}: {:?}", select.data)));
-        }
-        let uidvalidity = first_number(&imap.response("UIDVALIDITY").data)
-            .ok_or_else(|| SessionError::Other(format!("SELECT {mailbox} gave no UIDVALIDITY")))?;
-        let uidnext = first_number(&imap.response("UIDNEXT").data);
+        let (uidvalidity, uidnext) = select(&mut imap, mailbox)?;
+        let uidvalidity =
+            uidvalidity.ok_or_else(|| SessionError::Other(format!("SELECT {mailbox} gave no UIDVALIDITY")))?;
         let idle = use_idle && imap.client().session().has_capability("IDLE");
         Ok(Session {
             imap,
@@ -206,23 +200,14 @@ impl Session {
     /// any other state fails here, and the watcher reconnects.
     pub fn resume(&mut self, conn: Option<Connection>, mailbox: &str) -> Result<(), SessionError> {
         let mut conn = conn.ok_or_else(|| SessionError::Other("the lent session did not come back".into()))?;
+        let after = |e: String| SessionError::Other(format!("after the plugin: {e}"));
         // The plugin's bounds were its own (and its deadline's).
-        crate::transport::Stream::set_write_timeout(&mut conn, Some(self.read_timeout))
-            .map_err(|e| SessionError::Other(format!("after the plugin: {}", e.message)))?;
+        conn.set_write_timeout(Some(self.read_timeout))
+            .map_err(|e| after(e.message))?;
         self.imap
             .restore_transport(NativeTransport(conn))
-            .map_err(|e| SessionError::Other(format!("after the plugin: {}", e.message)))?;
-        let select = self
-            .imap
-            .select(Some(mailbox), false)
-            .map_err(|e| SessionError::Other(format!("after the plugin: {e}")))?;
-        if select.typ != "OK" {
-            return Err(SessionError::Other(format!(
-                "SELECT {mailbox} after the plugin: {:?}",
-                select.data
-            )));
-        }
-        let now = first_number(&self.imap.response("UIDVALIDITY").data);
+            .map_err(|e| after(e.message))?;
+        let (now, _) = select(&mut self.imap, mailbox).map_err(|e| after(e.to_string()))?;
         if now != Some(self.uidvalidity) {
             return Err(SessionError::Other(format!(
                 "{mailbox}: UIDVALIDITY is {now:?} after the plugin, the session selected {}",
@@ -347,8 +332,8 @@ impl Session {
     /// made anew under it may go on answering from the old one and see no
     /// new mail. (Dovecot answers STATUS on the selected mailbox from the
     /// session's own view, `[CLIENTBUG]`; what gives it away there is its
-    /// untagged NO during IDLE, which [`Session::wait`] ends the session
-    /// on. Other servers answer from the mailbox.)
+    /// untagged NO during IDLE, which [`Session::poll_wait`] ends the
+    /// session on. Other servers answer from the mailbox.)
     pub fn check_uidvalidity(&mut self, mailbox: &str) -> Result<(), SessionError> {
         let r = self
             .imap
@@ -373,6 +358,21 @@ impl Session {
     pub fn close(mut self) {
         let _ = self.imap.logout();
     }
+}
+
+/// SELECT `mailbox` read-write (so the plugin's session sees the same
+/// mailbox state); its UIDVALIDITY and UIDNEXT as the server said them.
+fn select(imap: &mut Imap4<NativeTransport>, mailbox: &str) -> Result<(Option<u32>, Option<u32>), SessionError> {
+    let r = imap
+        .select(Some(mailbox), false)
+        .map_err(|e| SessionError::from_imap(&e))?;
+    if r.typ != "OK" {
+        return Err(SessionError::Other(format!("SELECT {mailbox}: {:?}", r.data)));
+    }
+    Ok((
+        first_number(&imap.response("UIDVALIDITY").data),
+        first_number(&imap.response("UIDNEXT").data),
+    ))
 }
 
 /// Whether an untagged NO or BAD says the session is in trouble: one
