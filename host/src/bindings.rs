@@ -5,7 +5,10 @@ wasmtime::component::bindgen!({
     path: "../wit",
     with: {
         "wasimap:imap/transport.connection": crate::conn::GuestConnection,
+        "wasimap:imap/body.body": crate::body::Body,
     },
+    // A body past the run's budget stops the run, as memory growth does.
+    imports: { "wasimap:imap/body": trappable },
 });
 
 pub use wasimap::imap::transport::{ConnectOptions, TransportError};
@@ -24,6 +27,7 @@ pub mod watcher {
             "wasimap:imap/secrets": crate::bindings::wasimap::imap::secrets,
             "wasimap:imap/timezone": crate::bindings::wasimap::imap::timezone,
             "wasimap:imap/progress": crate::bindings::wasimap::imap::progress,
+            "wasimap:imap/body": crate::bindings::wasimap::imap::body,
         },
     });
 

@@ -1,7 +1,9 @@
 //! Checking and composing plugins: the plugin's `wasimap:imap/client`
 //! (and `typed`) imports are satisfied by the embedded protocol component's export (with
 //! wac-graph, in process), leaving only transport, secrets, timezone,
-//! progress and WASI for the host.
+//! progress, body and WASI for the host. Both import `body`: the
+//! composition has one such import, so a body handle the protocol
+//! component makes is one the plugin can use.
 
 use anyhow::{bail, Context, Result};
 use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
@@ -14,6 +16,8 @@ pub const TYPES_INTERFACE: &str = "wasimap:imap/types@0.1.0";
 pub const TYPED_INTERFACE: &str = "wasimap:imap/typed@0.1.0";
 /// The progress interface, implemented by the host.
 pub const PROGRESS_INTERFACE: &str = "wasimap:imap/progress@0.1.0";
+/// Host-held message bytes, shared by the plugin and the protocol component.
+pub const BODY_INTERFACE: &str = "wasimap:imap/body@0.1.0";
 /// The interface a watcher plugin exports for `wasimap watch`.
 pub const WATCH_INTERFACE: &str = "wasimap:imap/watch@0.1.0";
 
@@ -43,7 +47,15 @@ impl Inspection {
 
 /// Why an import is not allowed in a plugin, if it is not.
 fn import_problem(name: &str) -> Option<String> {
-    if [CLIENT_INTERFACE, TYPES_INTERFACE, TYPED_INTERFACE, PROGRESS_INTERFACE].contains(&name) {
+    if [
+        CLIENT_INTERFACE,
+        TYPES_INTERFACE,
+        TYPED_INTERFACE,
+        PROGRESS_INTERFACE,
+        BODY_INTERFACE,
+    ]
+    .contains(&name)
+    {
         return None;
     }
     // The host-side interfaces: the transport and secrets are the
@@ -123,6 +135,7 @@ mod tests {
     fn plugins_may_not_import_the_host_side() {
         assert!(import_problem(CLIENT_INTERFACE).is_none());
         assert!(import_problem(PROGRESS_INTERFACE).is_none());
+        assert!(import_problem(BODY_INTERFACE).is_none());
         assert!(import_problem("wasi:cli/stdout@0.2.6").is_none());
         assert!(import_problem("wasimap:imap/secrets@0.1.0")
             .unwrap()

@@ -12,6 +12,7 @@
 
 pub mod asyncio;
 pub mod bindings;
+pub mod body;
 pub mod cache;
 pub mod compose;
 pub mod conn;

@@ -19,6 +19,9 @@ pub enum Limit {
     TableElements,
     /// Instances, memories or tables created.
     Count,
+    /// Bytes of `body` resources held by the host
+    /// ([`TransportLimits::body_bytes`]).
+    Bodies,
 }
 
 /// A store limit fired; carried as the trap's error.
@@ -31,6 +34,7 @@ impl fmt::Display for LimitExceeded {
             Limit::Memory => f.write_str("the store's memory limit was reached"),
             Limit::TableElements => f.write_str("the store's table limit was reached"),
             Limit::Count => f.write_str("the limit of instances, memories or tables was reached"),
+            Limit::Bodies => f.write_str("the run's budget of message bodies held by the host was reached"),
         }
     }
 }
@@ -152,6 +156,9 @@ pub struct TransportLimits {
     pub connections: usize,
     /// Child processes (stream connections) running at once.
     pub processes: usize,
+    /// Bytes of `body` resources held at once (message bytes the protocol
+    /// component hands over, and bodies a plugin builds).
+    pub body_bytes: usize,
 }
 
 impl Default for TransportLimits {
@@ -159,6 +166,9 @@ impl Default for TransportLimits {
         TransportLimits {
             connections: 16,
             processes: 4,
+            // Above the largest message a fetch accepts (the untagged
+            // budget, 192 MiB), below the store's 512 MiB of linear memory.
+            body_bytes: 256 << 20,
         }
     }
 }

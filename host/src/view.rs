@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use crate::bindings::wasimap::imap::{progress, secrets, timezone, transport, types};
+use crate::bindings::wasimap::imap::{body, progress, secrets, timezone, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::conn::{verifies, GuestConnection};
 use crate::limits::{bounded_wait, TransportLimits};
@@ -54,6 +54,7 @@ pub struct WasimapCtx {
     pub lend: Option<crate::lend::Lend>,
     open_connections: usize,
     open_processes: usize,
+    pub(crate) body_bytes_in_use: usize,
 }
 
 impl WasimapCtx {
@@ -89,7 +90,7 @@ impl HasData for WasimapData {
     type Data<'a> = WasimapCtxView<'a>;
 }
 
-/// Adds `wasimap:imap/{types,transport,secrets,timezone,progress}` to `linker`,
+/// Adds `wasimap:imap/{types,transport,secrets,timezone,progress,body}` to `linker`,
 /// with the blocking transports. For a tokio embedding see
 /// [`crate::asyncio::add_to_linker_async`].
 ///
@@ -101,6 +102,7 @@ pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmti
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     progress::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    body::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     Ok(())
 }
 

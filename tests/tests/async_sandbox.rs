@@ -208,6 +208,7 @@ fn connection_and_process_limits_hold_alike() {
         TransportLimits {
             connections: 5,
             processes: 2,
+            ..TransportLimits::default()
         },
         "opened 5; then error (Denied): too many open connections",
     );
@@ -218,6 +219,7 @@ fn connection_and_process_limits_hold_alike() {
         TransportLimits {
             connections: 10,
             processes: 2,
+            ..TransportLimits::default()
         },
         "opened 2; then error (Denied): too many running stream commands",
     );

@@ -527,6 +527,7 @@ fn connection_and_process_floods_stop_at_their_limits() {
     c.transport_limits = TransportLimits {
         connections: 5,
         processes: 2,
+        ..TransportLimits::default()
     };
     let out = run(
         c,
@@ -548,6 +549,7 @@ fn connection_and_process_floods_stop_at_their_limits() {
     c.transport_limits = TransportLimits {
         connections: 10,
         processes: 2,
+        ..TransportLimits::default()
     };
     let out = run(c, "hostile", &["flood", "exec", &command, "10"], b"");
     let stdout = String::from_utf8_lossy(&out.stdout);

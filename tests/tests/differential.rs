@@ -17,6 +17,32 @@ fn msg(from: &str, subject: &str) -> Value {
     ))
 }
 
+/// The shell writes FETCH answers as they arrive, with its own JSON writer
+/// for message bytes (docs/shell.md): the same items as CPython's, for a
+/// message holding every byte value a message line can, and for a message
+/// appended through the host-held body of `append-body`.
+#[test]
+fn a_streamed_fetch_of_every_byte_value_matches_cpython() {
+    let mut message = b"Subject: every byte\r\n\r\n".to_vec();
+    message.extend((1u8..=255).filter(|c| *c != b'\r' && *c != b'\n'));
+    message.extend_from_slice(b"\r\n");
+    let latin1 = json!({"b": message.iter().map(|&c| char::from(c)).collect::<String>()});
+    let (script, ours, theirs) = differential("bytes", |_| {
+        vec![
+            json!(["append", "INBOX", null, null, latin1.clone()]),
+            json!(["select", "INBOX", true]),
+            json!(["fetch", "1", "(RFC822 FLAGS)"]),
+            json!(["uid", "FETCH", "1:*", "(UID BODY.PEEK[TEXT])"]),
+            json!(["fetch", "1:*", "(UID)"]),
+            // Not streamed (a modifier after the items): answered whole.
+            json!(["uid", "FETCH", "1:*", "(UID)", "(CHANGEDSINCE 1)"]),
+        ]
+    });
+    assert_same(&script, &ours, &theirs);
+    let text = &ours[5]["data"][0][1]["b"];
+    assert_eq!(text.as_str().map(|s| s.chars().count()), Some(253 + 2), "{text}");
+}
+
 /// Every imaplib method that works over a plain connection, with the
 /// happy paths and the error paths (NO, BAD, wrong state, readonly).
 #[test]

@@ -679,3 +679,51 @@ fn lowered_line_limit() {
     let noops = received.iter().filter(|l| l.ends_with(b"NOOP\r\n")).count();
     assert_eq!(noops, 2, "the third NOOP is never sent: {received:?}");
 }
+
+/// A scripted session with INBOX selected, then `fetch` answered by `answer`.
+fn selected_then(answer: Vec<Step>) -> Vec<Step> {
+    let mut steps = preauth("IMAP4rev1");
+    steps.extend([
+        Step::Expect,
+        send("* 2 EXISTS\r\n{tag} OK [READ-WRITE] SELECT completed\r\n"),
+        Step::Expect,
+    ]);
+    steps.extend(answer);
+    steps
+}
+
+/// The shell writes a FETCH as it arrives (docs/shell.md, "Output lines"):
+/// what arrived before a failure stays in `"data"`. A NO after items gives
+/// `"typ": "NO"` and the NO's text as `"text"` (imaplib returns the text as
+/// the data and keeps the items among the untagged responses); a lost
+/// connection gives the error's keys after the items; a BAD before any
+/// item is an ordinary error line, as CPython's.
+#[test]
+fn a_streamed_fetch_keeps_what_arrived_when_it_fails() {
+    let calls = [json!(["select", "INBOX"]), json!(["fetch", "1:2", "(UID BODY[])"])];
+    let no = selected_then(vec![send(
+        "* 1 FETCH (UID 7 BODY[] {5}\r\nhello)\r\n{tag} NO some messages vanished\r\n",
+    )]);
+    let ours = run(&no, &calls, shell);
+    assert_eq!(
+        ours[2],
+        json!({"data": [[b("1 (UID 7 BODY[] {5}"), b("hello")], b(")")], "typ": "NO",
+               "text": [b("some messages vanished")]})
+    );
+    let theirs = run(&no, &calls, python_shell);
+    assert_eq!(theirs[2], json!({"typ": "NO", "data": [b("some messages vanished")]}));
+
+    let lost = selected_then(vec![send("* 1 FETCH (UID 7)\r\n"), Step::Close]);
+    let ours = run(&lost, &calls, shell);
+    assert_eq!(
+        without_kinds(&ours[2]),
+        json!({"data": [b("1 (UID 7)")], "error": "abort", "message": "socket error: EOF"})
+    );
+
+    let bad = selected_then(vec![send("{tag} BAD no such item\r\n")]);
+    let ours = same_as_cpython(bad, &calls);
+    assert_eq!(
+        without_kinds(&ours[2]),
+        json!({"error": "error", "message": "FETCH command error: BAD [b'no such item']"})
+    );
+}

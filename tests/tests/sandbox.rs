@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use wasimap_host::limits::{Limit, LimitExceeded, TransportLimits};
 use wasimap_host::runner::{RunError, Stdio};
 use wasimap_host::{Runner, RunnerConfig};
 use wasimap_tests::{dovecot, plugin_path, root, run_plugin, shell, unique_user, without_kinds};
@@ -80,6 +81,11 @@ fn limited(memory_mib: usize, timeout: Duration, fuel: Option<u64>) -> Runner {
         timeout,
         fuel,
         cache_dir: Some(root().join("target/wasimap-cache")),
+        // Small enough that `bodies` reaches it within the time limit.
+        transport_limits: TransportLimits {
+            body_bytes: 48 << 20,
+            ..TransportLimits::default()
+        },
         ..RunnerConfig::default()
     })
     .unwrap()
@@ -96,8 +102,13 @@ type Expect = fn(&RunError) -> bool;
 #[test]
 fn runaway_plugins_end_with_a_clear_error_and_the_host_lives_on() {
     let runner = limited(64, Duration::from_secs(2), None);
-    let cases: [(&str, Expect, u8); 5] = [
+    let cases: [(&str, Expect, u8); 6] = [
         ("loop", |e| matches!(e, RunError::Timeout(_)), 4),
+        (
+            "bodies",
+            |e| matches!(e, RunError::StoreLimit(LimitExceeded(Limit::Bodies))),
+            9,
+        ),
         ("sleep", |e| matches!(e, RunError::Timeout(_)), 4),
         ("memory", |e| matches!(e, RunError::OutOfMemory(_)), 5),
         ("recursion", |e| matches!(e, RunError::StackOverflow), 6),

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use wasimap_protocol::imap4::{Imap4, Transport, TransportError};
+use wasimap_protocol::imap4::{Imap4, StreamStep, Transport, TransportError};
 use wasimap_protocol::util;
 use wasimap_protocol::{ErrorKind, ImapError};
 
@@ -26,8 +26,10 @@ wit_bindgen::generate!({
 });
 
 use exports::wasimap::imap::client::{
-    self as wit, FetchMessage, Guest, GuestFetchStream, GuestIdler, GuestImap4, QuotarootResponse, SaslStep as WitStep,
+    self as wit, FetchMessage, Guest, GuestFetchItems, GuestFetchStream, GuestIdler, GuestImap4, QuotarootResponse,
+    SaslStep as WitStep,
 };
+use wasimap::imap::body::Body;
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
 use wasimap::imap::types::{
     self as t, DataItem as WitItem, ErrorDetail, ErrorKind as WitKind, ImapError as WitError, Response as WitResponse,
@@ -368,6 +370,36 @@ impl Drop for FetchStream {
     }
 }
 
+/// The `fetch-items` resource: a raw streaming FETCH, shared and tagged as
+/// [`FetchStream`] is.
+struct FetchItems(Rc<RefCell<Imap4<HostTransport>>>, Vec<u8>);
+
+/// A raw FETCH item with its literal handed to the host, so the plugin
+/// gets a handle instead of the adapter's byte-by-byte copy.
+fn fetch_item(d: wasimap_protocol::DataItem) -> Option<wit::FetchItem> {
+    match d {
+        wasimap_protocol::DataItem::None => None,
+        wasimap_protocol::DataItem::Bytes(b) => Some(wit::FetchItem::Line(b)),
+        wasimap_protocol::DataItem::Literal(h, l) => Some(wit::FetchItem::Literal((h, Body::new(&l)))),
+    }
+}
+
+impl GuestFetchItems for FetchItems {
+    fn next(&self) -> Result<wit::FetchStep, WitError> {
+        let step = self.0.borrow_mut().fetch_items_next(&self.1).map_err(error)?;
+        Ok(match step {
+            StreamStep::Items(items) => wit::FetchStep::Items(items.into_iter().filter_map(fetch_item).collect()),
+            StreamStep::Done(r) => wit::FetchStep::Done(response(r)),
+        })
+    }
+}
+
+impl Drop for FetchItems {
+    fn drop(&mut self) {
+        self.0.borrow_mut().fetch_stream_finish(&self.1);
+    }
+}
+
 /// The WIT method for each string-argument entry of the command table.
 macro_rules! string_forwarders {
     (encoded { $( $(#[$doc:meta])* $m:ident ( $($a:ident : $k:ident),* ) => $name:literal, $finish:expr; )* }) => {
@@ -383,6 +415,7 @@ impl Guest for Component {
     type Imap4 = Session;
     type Idler = Idler;
     type FetchStream = FetchStream;
+    type FetchItems = FetchItems;
 
     fn int2ap(num: u64) -> Vec<u8> {
         util::int2ap(num)
@@ -491,6 +524,13 @@ impl GuestImap4 for Session {
         Ok(wit::FetchStream::new(FetchStream(self.0.clone(), tag)))
     }
 
+    fn fetch_items(&self, message_set: String, message_parts: String, uid: bool) -> Result<wit::FetchItems, WitError> {
+        let tag = self
+            .with(|s| s.fetch_items_start(&message_set, &message_parts, uid))
+            .map_err(error)?;
+        Ok(wit::FetchItems::new(FetchItems(self.0.clone(), tag)))
+    }
+
     fn login_secret(&self, user: String, secret_name: String) -> WitResult {
         done(self.with(|s| s.login_secret(&user, |t| reveal(&secret_name, t))))
     }
@@ -517,6 +557,18 @@ impl GuestImap4 for Session {
             .transpose()
             .map_err(error)?;
         done(self.with(|s| s.append(&mailbox, flags.as_deref(), dt.as_ref(), &message)))
+    }
+
+    fn append_body(
+        &self,
+        mailbox: String,
+        flags: Option<String>,
+        date_time: Option<t::TimeValue>,
+        message: &Body,
+    ) -> WitResult {
+        // From the host in one memcpy; the plugin's copy never crossed.
+        let bytes = message.to_bytes();
+        self.append(mailbox, flags, date_time, bytes)
     }
 
     fn enable(&self, capability: String) -> WitResult {

@@ -101,7 +101,9 @@ pub(super) fn fetch_message(m: core::FetchMessage) -> w::FetchMessage {
             item: s.item,
             section: s.section,
             origin: s.origin,
-            data: s.data,
+            // Handed to the host here, so the plugin receives a handle
+            // instead of the adapter's byte-by-byte copy of a list.
+            data: s.data.map(|d| super::Body::new(&d)),
         }),
         modseq: m.modseq,
         other: m.other,

@@ -69,6 +69,10 @@ pub enum Event {
     Message(Box<FetchMessage>),
     /// The streaming FETCH completed with OK.
     StreamEnd,
+    /// The data items of the next FETCH response of a raw streaming FETCH,
+    /// in imaplib's shape (a literal as `(header, literal)`, then the
+    /// line that closes the response).
+    Items(Vec<DataItem>),
     /// Bytes asked for by a raw `read`/`readline`.
     Raw(Vec<u8>),
 }
@@ -223,6 +227,9 @@ pub struct Stream {
     backlog: VecDeque<FetchMessage>,
     /// Dropped early: read to the end without parsing.
     discard: bool,
+    /// Hand out imaplib's data items ([`Event::Items`]) instead of
+    /// parsed messages.
+    raw: bool,
 }
 
 /// A raw read waiting for bytes.
@@ -1057,6 +1064,9 @@ impl Client {
         while let Some((_, item)) = self.session.next_whole_captured() {
             items.push(item);
         }
+        if !items.is_empty() && !stream.discard && stream.raw {
+            return Ok(Some(Event::Items(items)));
+        }
         if !items.is_empty() && !stream.discard {
             let mut messages = crate::typed::parse_fetch(&items)?.into_iter();
             if let Some(first) = messages.next() {
@@ -1072,6 +1082,13 @@ impl Client {
             let (typ, data) = self.session.take_tagged(&stream.tag).unwrap_or_default();
             if let Err(e) = self.session.check_bye() {
                 return Err(self.fail(e));
+            }
+            // A raw stream ends as imaplib's fetch returns: OK (its data,
+            // the FETCH items, went out before) or NO with the
+            // completion's text; BAD raises, as there.
+            if stream.raw && !stream.discard && typ != "BAD" {
+                let data = if typ == "OK" { Vec::new() } else { data };
+                return Ok(Some(Event::Done(Outcome::Response(Response::new(typ, data)))));
             }
             if typ != "OK" && !stream.discard {
                 let kind = if typ == "BAD" { ErrorKind::Bad } else { ErrorKind::No };
@@ -1596,7 +1613,7 @@ impl Client {
         // `start` checks the mode and the state before the capture starts,
         // so a refused IDLE cannot disturb another capture (a running stream).
         self.start("IDLE", &[], None, None, Finish::IdleEnter(duration))?;
-        self.session.start_capture(None);
+        self.session.start_capture(None, false);
         Ok(())
     }
 
@@ -1647,6 +1664,19 @@ impl Client {
     /// messages (a flag change by another client): callers skip messages
     /// that lack the items they asked for.
     pub fn fetch_stream_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<Vec<u8>> {
+        self.start_stream(message_set, message_parts, uid, false)
+    }
+
+    /// [`Client::fetch_stream_start`] for imaplib's raw shape: each later
+    /// [`Client::next`] yields the [`Event::Items`] of one FETCH response,
+    /// then [`Event::Done`] with the completion, `OK` or `NO` and its text
+    /// (a BAD is an `error`, as imaplib raises). The program holds one
+    /// response at a time where `fetch` holds them all.
+    pub fn fetch_items_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<Vec<u8>> {
+        self.start_stream(message_set, message_parts, uid, true)
+    }
+
+    fn start_stream(&mut self, message_set: &str, message_parts: &str, uid: bool, raw: bool) -> Result<Vec<u8>> {
         self.check_open()?;
         let set = self.structural(message_set, "message_set")?;
         let parts = self.structural(message_parts, "message_parts")?;
@@ -1665,12 +1695,13 @@ impl Client {
         };
         // FETCH has no literal argument: all of it is queued, and the
         // capture is on before any response to it is read.
-        self.session.start_capture(Some("FETCH"));
+        self.session.start_capture(Some("FETCH"), !raw);
         self.mode = Mode::Streaming(Stream {
             tag: cmd.tag.clone(),
             name,
             backlog: VecDeque::new(),
             discard: false,
+            raw,
         });
         Ok(cmd.tag)
     }

@@ -201,7 +201,8 @@ string_commands! {
         readline() => None;
         shutdown() => None;
         // wasimap's own: how a connection opens, secrets, the caller-driven
-        // AUTHENTICATE, the streaming FETCH, and imaplib's attributes.
+        // AUTHENTICATE, the streaming FETCHes, APPEND from a host-held
+        // body, and imaplib's attributes.
         open_tcp(host, port, timeout) => None;
         open_tls(host, port, timeout, tls) => None;
         open_stream(command, timeout) => None;
@@ -211,6 +212,8 @@ string_commands! {
         authenticate_start(mechanism, initial_response) => Some("AUTHENTICATE");
         authenticate_step(response) => None;
         fetch_stream(message_set, message_parts, uid) => Some("FETCH");
+        fetch_items(message_set, message_parts, uid) => Some("FETCH");
+        append_body(mailbox, flags, date_time, message) => Some("APPEND");
         capabilities() => None;
         protocol_version() => None;
         state() => None;

@@ -18,6 +18,16 @@ use crate::{DataItem, Response};
 
 pub use crate::client::{map_crlf, timeout_millis, SaslStep};
 
+/// One step of a raw streaming FETCH ([`Imap4::fetch_items_next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamStep {
+    /// The data items of one FETCH response, in imaplib's shape.
+    Items(Vec<DataItem>),
+    /// The command completed: imaplib's `(typ, data)`, OK or NO with the
+    /// completion's text. The stream has ended.
+    Done(Response),
+}
+
 /// Bytes asked of the transport per read.
 pub const READ_CHUNK: usize = 64 * 1024;
 
@@ -457,6 +467,20 @@ impl<T: Transport> Imap4<T> {
     /// yields the messages one by one as they arrive.
     pub fn fetch_stream_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<Vec<u8>> {
         let tag = self.client.fetch_stream_start(message_set, message_parts, uid)?;
+        self.send_stream_command(tag)
+    }
+
+    /// Starts a FETCH whose responses come in imaplib's raw shape, one at
+    /// a time ([`Imap4::fetch_items_next`]); returns its tag.
+    ///
+    /// # Errors
+    /// As [`Imap4::fetch_stream_start`].
+    pub fn fetch_items_start(&mut self, message_set: &str, message_parts: &str, uid: bool) -> Result<Vec<u8>> {
+        let tag = self.client.fetch_items_start(message_set, message_parts, uid)?;
+        self.send_stream_command(tag)
+    }
+
+    fn send_stream_command(&mut self, tag: Vec<u8>) -> Result<Vec<u8>> {
         while let Some(bytes) = self.client.take_outgoing() {
             if let Err(e) = self.write(&bytes) {
                 self.shutdown();
@@ -486,6 +510,25 @@ impl<T: Transport> Imap4<T> {
         }
     }
 
+    /// The next step of the raw stream `tag`: the data items of one FETCH
+    /// response while they arrive, then the completion, OK or NO.
+    ///
+    /// # Errors
+    /// `error` for a BAD completion, a stream that is not the current one
+    /// (it has ended), and the state checks; `abort` when the connection
+    /// fails.
+    pub fn fetch_items_next(&mut self, tag: &[u8]) -> Result<StreamStep> {
+        self.client.check_open()?;
+        if !self.client.is_current_stream(tag) {
+            return Err(ImapError::error_kind(ErrorKind::State, "this FETCH stream has ended"));
+        }
+        match self.drive()? {
+            Event::Items(items) => Ok(StreamStep::Items(items)),
+            Event::Done(outcome) => Ok(StreamStep::Done(outcome.into_response())),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Reads the rest of the streaming FETCH `tag` and discards it without
     /// parsing, so the session can go on (a stream dropped early). Errors
     /// end the stream silently: an abort leaves the session closed anyway.
@@ -493,7 +536,7 @@ impl<T: Transport> Imap4<T> {
         if !self.client.fetch_stream_discard(tag) {
             return;
         }
-        while let Ok(Event::Message(_)) = self.drive() {}
+        while let Ok(Event::Message(_) | Event::Items(_)) = self.drive() {}
     }
 
     // ----- raw access -----
@@ -1012,6 +1055,66 @@ mod tests {
         assert_eq!(imap.response("EXISTS").data, vec![DataItem::Bytes(b"3".to_vec())]);
         assert_eq!(imap.response("FETCH").data, vec![DataItem::None]);
         assert!(written(&imap).ends_with("BAAA1 FETCH 1:* (UID BODY[])\r\n"));
+    }
+
+    #[test]
+    fn a_raw_fetch_stream_hands_out_imaplib_items_one_response_at_a_time() {
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"* 1 FETCH (UID 7 BODY[] {5}\r\nhello",
+            b" FLAGS (\\Seen))\r\n",
+            b"* 3 EXISTS\r\n",
+            b"* 2 FETCH (UID 8)\r\n",
+            b"BAAA1 NO some messages vanished\r\n",
+            b"BAAA2 OK noop\r\n",
+        ])
+        .unwrap();
+        imap.client_mut().force_state(State::Selected);
+        let tag = imap.fetch_items_start("1:*", "(UID BODY[])", false).unwrap();
+        assert!(imap.noop().unwrap_err().message().contains("FETCH stream"));
+        let first = imap.fetch_items_next(&tag).unwrap();
+        assert_eq!(
+            first,
+            StreamStep::Items(vec![
+                DataItem::Literal(b"1 (UID 7 BODY[] {5}".to_vec(), b"hello".to_vec()),
+                DataItem::Bytes(b" FLAGS (\\Seen))".to_vec()),
+            ])
+        );
+        // The second response has not been read from the transport yet.
+        assert_eq!(imap.transport_ref().unwrap().input.len(), 4);
+        let second = imap.fetch_items_next(&tag).unwrap();
+        assert_eq!(second, StreamStep::Items(vec![DataItem::Bytes(b"2 (UID 8)".to_vec())]));
+        // A NO completes it as imaplib's fetch returns: typ and text.
+        let done = imap.fetch_items_next(&tag).unwrap();
+        assert_eq!(
+            done,
+            StreamStep::Done(Response::new(
+                "NO",
+                vec![DataItem::Bytes(b"some messages vanished".to_vec())]
+            ))
+        );
+        assert!(imap.fetch_items_next(&tag).unwrap_err().message().contains("ended"));
+        assert_eq!(imap.response("EXISTS").data, vec![DataItem::Bytes(b"3".to_vec())]);
+        assert_eq!(imap.noop().unwrap().typ, "OK");
+
+        // BAD raises; a raw stream dropped early is read to its end.
+        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 BAD no such item\r\n"]).unwrap();
+        imap.client_mut().force_state(State::Selected);
+        let tag = imap.fetch_items_start("1", "(X)", false).unwrap();
+        let e = imap.fetch_items_next(&tag).unwrap_err();
+        assert_eq!(e.message(), "FETCH command error: BAD [b'no such item']");
+        let mut imap = connect(&[
+            GREETING,
+            CAPS,
+            b"* 1 FETCH (UID 7)\r\n* 2 FETCH (UID 8)\r\nBAAA1 OK done\r\n",
+            b"BAAA2 OK noop\r\n",
+        ])
+        .unwrap();
+        imap.client_mut().force_state(State::Selected);
+        let tag = imap.fetch_items_start("1:*", "(UID)", false).unwrap();
+        imap.fetch_stream_finish(&tag);
+        assert_eq!(imap.noop().unwrap().typ, "OK");
     }
 
     #[test]

@@ -153,6 +153,9 @@ pub struct Session {
     /// When set, only untagged responses of this name are queued (a
     /// streaming FETCH); the others are stored as usual.
     capture_only: Option<&'static str>,
+    /// Whether captured responses are queued in wire form (see `wire`),
+    /// for the typed parser, rather than as imaplib's items.
+    capture_wire: bool,
     /// Bytes held by untagged responses (and the IDLE queue).
     untagged_bytes: usize,
     /// The response being read for a streaming FETCH, in wire form: its
@@ -265,6 +268,7 @@ impl Session {
             log: Vec::new(),
             capture: None,
             capture_only: None,
+            capture_wire: false,
             untagged_bytes: 0,
             untagged_limit: MAX_UNTAGGED_BYTES,
             wire: None,
@@ -531,10 +535,12 @@ impl Session {
     }
 
     /// Starts queueing untagged responses: all of them (IDLE), or only
-    /// those named `only` (a streaming FETCH).
-    pub fn start_capture(&mut self, only: Option<&'static str>) {
+    /// those named `only` (a streaming FETCH), in wire form when `wire`
+    /// (one `Bytes` per response, literals inline, for the typed parser).
+    pub fn start_capture(&mut self, only: Option<&'static str>, wire: bool) {
         self.capture = Some(std::collections::VecDeque::new());
         self.capture_only = only;
+        self.capture_wire = wire;
     }
 
     /// The next queued response of an IDLE.
@@ -669,7 +675,7 @@ impl Session {
                         return Ok(Poll::Response(line));
                     }
                     if let Some((typ, dat)) = match_untagged(&line) {
-                        if self.capture.is_some() && self.capture_only == Some(typ.as_str()) {
+                        if self.capture.is_some() && self.capture_wire && self.capture_only == Some(typ.as_str()) {
                             self.wire = Some(Vec::new());
                         }
                         self.partial = Partial::Body { first: line, typ, dat };

@@ -1,5 +1,6 @@
 //! [`Client`]: imaplib's session with Rust results and typed values.
 
+use crate::bindings::wasimap::imap::body::Body;
 use crate::bindings::wasimap::imap::client::{FetchStream, Imap4};
 use crate::bindings::wasimap::imap::typed::{self, FetchMessage, ListEntry, MailboxStatus};
 use crate::bindings::wasimap::imap::types::{Response, TlsOptions};
@@ -397,6 +398,15 @@ impl Client {
         self.imap.logout()?;
         Ok(())
     }
+}
+
+/// Takes the data of the body item `item` with section `section` (e.g.
+/// `"BODY"`, `""` for `BODY[]`) out of `m`, into this plugin's memory:
+/// one memcpy from the host, which held it as a [`Body`]. None when the
+/// message did not carry it (an unsolicited FETCH) or the server sent NIL.
+pub fn take_section(m: &mut FetchMessage, item: &str, section: &str) -> Option<Vec<u8>> {
+    let s = m.sections.iter_mut().find(|s| s.item == item && s.section == section)?;
+    s.data.take().map(Body::into_bytes)
 }
 
 /// A streaming FETCH as an iterator of typed messages.

@@ -61,6 +61,7 @@ pub mod watch_bindings {
             "wasimap:imap/typed@0.1.0": crate::bindings::wasimap::imap::typed,
             "wasimap:imap/client@0.1.0": crate::bindings::wasimap::imap::client,
             "wasimap:imap/progress@0.1.0": crate::bindings::wasimap::imap::progress,
+            "wasimap:imap/body@0.1.0": crate::bindings::wasimap::imap::body,
         },
     });
 }
@@ -75,13 +76,14 @@ mod seqset;
 pub mod watch;
 
 pub use args::Args;
+pub use bindings::wasimap::imap::body::Body;
 pub use bindings::wasimap::imap::client::Imap4;
 pub use bindings::wasimap::imap::typed::{
     Address, BodyPart, BodySection, Envelope, FetchMessage, ListEntry, MailboxStatus, SeqRange,
 };
 pub use bindings::wasimap::imap::types::{DataItem, Response, TlsOptions};
 pub use bindings::Guest as Plugin;
-pub use client::{Client, Messages, MoveMethod};
+pub use client::{take_section, Client, Messages, MoveMethod};
 pub use error::{Detail, Error, ErrorKind, Result};
 pub use progress::Progress;
 pub use search::Search;

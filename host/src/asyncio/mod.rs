@@ -50,7 +50,7 @@ pub use self::stream::AsyncConnection;
 /// The `connection` resource of the async embedding.
 pub type AsyncGuestConnection = GuestConnection<AsyncConnection>;
 
-/// Adds `wasimap:imap/{types,transport,secrets,timezone}` to `linker`, with async
+/// Adds `wasimap:imap/{types,transport,secrets,timezone,body}` to `linker`, with async
 /// transports. The store's data implements [`WasimapView`], exactly as for
 /// [`crate::add_to_linker`]; WASI goes in with
 /// `wasmtime_wasi::p2::add_to_linker_async`.
@@ -62,6 +62,7 @@ pub fn add_to_linker_async<T: WasimapView + 'static>(linker: &mut Linker<T>) -> 
     transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     crate::bindings::wasimap::imap::timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    crate::bindings::wasimap::imap::body::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     Ok(())
 }
 

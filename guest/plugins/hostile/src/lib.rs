@@ -6,6 +6,7 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
+use wasimap::imap::body::Body;
 use wasimap::imap::client::Imap4;
 use wasimap::imap::types::{DataItem, ImapError};
 
@@ -136,6 +137,13 @@ impl Guest for Hostile {
                 loop {
                     hoard.push(vec![1u8; 16 << 20]);
                     std::hint::black_box(&hoard);
+                }
+            }
+            Some("bodies") => {
+                // Host memory instead of linear memory: bodies kept alive.
+                let mut hoard = Vec::new();
+                loop {
+                    hoard.push(Body::new(&vec![1u8; 16 << 20]));
                 }
             }
             Some("recursion") => {

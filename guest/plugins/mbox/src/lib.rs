@@ -16,7 +16,7 @@
 use std::io::Write;
 
 use wasimap_sdk::mail::{self, Date};
-use wasimap_sdk::{Args, Client, FetchMessage, Plugin, Progress, SequenceSet};
+use wasimap_sdk::{take_section, Args, Client, FetchMessage, Plugin, Progress, SequenceSet};
 
 struct Mbox;
 
@@ -86,14 +86,13 @@ impl Plugin for Mbox {
         if count > 0 {
             let messages = imap.stream(&SequenceSet::all(), "UID INTERNALDATE ENVELOPE BODY.PEEK[]", false)?;
             for m in messages {
-                let m = m?;
-                let body = m.sections.iter().find(|s| s.item == "BODY" && s.section.is_empty());
+                let mut m = m?;
                 // A FETCH without the body is an unsolicited flag update
                 // (another client's change), not one of the messages asked for.
-                let Some(body) = body.and_then(|s| s.data.as_deref()) else {
+                let Some(body) = take_section(&mut m, "BODY", "") else {
                     continue;
                 };
-                write_message(&mut out, &m, body, crlf).map_err(|e| format!("writing stdout: {e}"))?;
+                write_message(&mut out, &m, &body, crlf).map_err(|e| format!("writing stdout: {e}"))?;
                 progress.inc(1);
             }
         }

@@ -6,6 +6,8 @@
 
 use std::io::{BufRead, Write};
 
+mod fetch;
+
 use serde_json::{json, Map, Value};
 
 wit_bindgen::generate!({
@@ -13,6 +15,7 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
+use wasimap::imap::body::Body;
 use wasimap::imap::client::{self, Idler, Imap4, SaslStep};
 use wasimap::imap::types::{CivilTime, DataItem, ImapError, Response, StructTime, TimeValue, TlsOptions};
 
@@ -343,11 +346,13 @@ fn call(imap: &Imap4, method: &str, a: &Args<'_>) -> Answer {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(time_value(v)?),
             };
-            imap.append(
+            // Through the host: the message crosses as two memcpys, not
+            // as a list copied element by element into the component.
+            imap.append_body(
                 &a.opt(0)?.unwrap_or_default(),
                 a.opt(1)?.as_deref(),
                 dt.as_ref(),
-                &to_bytes(a.need(3, m)?)?,
+                &Body::new(&to_bytes(a.need(3, m)?)?),
             )
         }
         "authenticate" => imap.authenticate(&a.string(0, m)?, &a.string(1, m)?, &a.string(2, m)?),
@@ -473,11 +478,16 @@ fn idle(imap: &Imap4, idler: &mut Option<Idler>, method: &str, a: &Args<'_>) -> 
     }
 }
 
+/// The keys of a line that raised.
+fn error_fields(f: Failure) -> Value {
+    json!({ "error": f.class, "kind": f.kind, "errno": f.errno, "message": f.message })
+}
+
 fn answer(out: &mut impl Write, a: Answer) {
     let v = match a {
         Ok(v @ Value::Object(_)) if v.get("typ").is_some() => v,
         Ok(v) => json!({ "value": v }),
-        Err(f) => json!({ "error": f.class, "kind": f.kind, "errno": f.errno, "message": f.message }),
+        Err(f) => error_fields(f),
     };
     let _ = writeln!(out, "{v}");
     let _ = out.flush();
@@ -486,7 +496,9 @@ fn answer(out: &mut impl Write, a: Answer) {
 impl Guest for Shell {
     fn run(_args: Vec<String>) -> Result<(), String> {
         let stdin = std::io::stdin();
-        let mut out = std::io::stdout().lock();
+        // Written out at the end of each answer line (`flush`), not at
+        // every newline-free piece of a streamed FETCH.
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         let mut imap: Option<Imap4> = None;
         let mut idler: Option<Idler> = None;
         for line in stdin.lock().lines() {
@@ -506,7 +518,7 @@ impl Guest for Shell {
                     .as_str()
                     .ok_or_else(|| usage("the method name must be a string"))?;
                 if let Some(r) = utility(method, &Args(rest)) {
-                    return r;
+                    return r.map(Some);
                 }
                 match &imap {
                     None => {
@@ -517,11 +529,21 @@ impl Guest for Shell {
                         "idle" | "idle_next" | "idle_burst" | "idle_done" => {
                             idle(session, &mut idler, method, &Args(rest))
                         }
-                        _ => call(session, method, &Args(rest)),
+                        _ => match fetch::streamed(method, &Args(rest)) {
+                            Some((set, parts, uid)) => {
+                                fetch::answer(session, &mut out, &set, &parts, uid)?;
+                                return Ok(None);
+                            }
+                            None => call(session, method, &Args(rest)),
+                        },
                     },
                 }
+                .map(Some)
             });
-            answer(&mut out, result);
+            // `None`: a streamed FETCH wrote its own line.
+            if let Some(a) = result.transpose() {
+                answer(&mut out, a);
+            }
         }
         Ok(())
     }
