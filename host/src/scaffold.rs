@@ -52,6 +52,7 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 /// The repository's WIT files, every one (worlds.wit names them all).
 pub const WIT: &[(&str, &str)] = &[
+    ("body.wit", include_str!("../../wit/body.wit")),
     ("client.wit", include_str!("../../wit/client.wit")),
     ("progress.wit", include_str!("../../wit/progress.wit")),
     ("secrets.wit", include_str!("../../wit/secrets.wit")),

@@ -717,7 +717,7 @@ fn a_streamed_fetch_keeps_what_arrived_when_it_fails() {
     let ours = run(&lost, &calls, shell);
     assert_eq!(
         without_kinds(&ours[2]),
-        json!({"data": [b("1 (UID 7)")], "error": "abort", "message": "socket error: EOF"})
+        json!({"data": [b("1 (UID 7)")], "error": "abort", "message": "command: FETCH => socket error: EOF"})
     );
 
     let bad = selected_then(vec![send("{tag} BAD no such item\r\n")]);

@@ -589,6 +589,9 @@ impl Client {
         }
         let e = match &self.mode {
             Mode::Command(cmd) if cmd.sent && cmd.bye_checked => completion_error(&cmd.name, e),
+            // imaplib's fetch reads its whole response inside
+            // `_command_complete`; the raw stream keeps its messages.
+            Mode::Streaming(stream) if stream.raw => completion_error(stream.name, e),
             _ => e,
         };
         // What the interrupted operation does even when it fails.

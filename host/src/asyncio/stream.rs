@@ -219,12 +219,13 @@ impl AsyncConnection {
 
     /// Reads up to `max` bytes (capped at [`MAX_READ`]); empty at EOF.
     pub async fn read(&mut self, max: u32) -> Result<Vec<u8>, TransportError> {
-        let mut buf = vec![0; (max as usize).clamp(1, MAX_READ)];
+        // Into the spare capacity: no zeroing of `max` bytes per read.
+        let mut buf = Vec::with_capacity((max as usize).clamp(1, MAX_READ));
         let t = self.read_timeout;
         let n = match &mut self.io {
-            Io::Tcp(s) => within(t, s.read(&mut buf)).await?,
-            Io::Tls(s) => within(t, s.read(&mut buf)).await?,
-            Io::Process(p) => within(t, p.stdout.read(&mut buf)).await?,
+            Io::Tcp(s) => within(t, s.read_buf(&mut buf)).await?,
+            Io::Tls(s) => within(t, s.read_buf(&mut buf)).await?,
+            Io::Process(p) => within(t, p.stdout.read_buf(&mut buf)).await?,
             Io::Closed => return Err(closed()),
         };
         let n = n.or_else(|e| read_failed(&e))?;

@@ -18,7 +18,7 @@ mod inputs;
 
 use wasimap_sdk::bindings::wasimap::imap::client::Imap4;
 use wasimap_sdk::bindings::wasimap::imap::types::ImapError;
-use wasimap_sdk::{Body, Client, DataItem, Plugin, SequenceSet};
+use wasimap_sdk::{Body, Client, DataItem, FetchMessage, Plugin, SequenceSet};
 
 struct Bench;
 
@@ -39,6 +39,16 @@ fn bare(items: &str) -> &str {
     items.trim_start_matches('(').trim_end_matches(')')
 }
 
+/// The length of a message's body data, taken into this plugin's memory
+/// as a program that uses the bytes must: one memcpy from the host each.
+fn body_bytes(m: FetchMessage) -> usize {
+    m.sections
+        .into_iter()
+        .filter_map(|s| s.data)
+        .map(|d| Body::into_bytes(d).len())
+        .sum()
+}
+
 /// async-imap's job with the SDK: stream, take each body, add up lengths.
 fn peer(a: &[String]) -> Result<(), String> {
     let imap = Client::connect_tcp("127.0.0.1", a[1].parse().map_err(|_| "port")?)?;
@@ -48,12 +58,7 @@ fn peer(a: &[String]) -> Result<(), String> {
     for m in imap.stream(&SequenceSet::all(), bare(&a[4]), false)? {
         let m = m?;
         count += 1;
-        bytes += m
-            .sections
-            .into_iter()
-            .filter_map(|s| s.data)
-            .map(|d| Body::into_bytes(d).len())
-            .sum::<usize>();
+        bytes += body_bytes(m);
     }
     imap.logout()?;
     println!("{count} messages, {bytes} bytes");
@@ -90,14 +95,7 @@ impl Plugin for Bench {
                 let (mut count, mut bytes) = (0, 0);
                 while let Some(m) = stream.next().map_err(err)? {
                     count += 1;
-                    // Into this plugin's memory, as a program that uses
-                    // the bytes must: one memcpy from the host each.
-                    bytes += m
-                        .sections
-                        .into_iter()
-                        .filter_map(|s| s.data)
-                        .map(|d| Body::into_bytes(d).len())
-                        .sum::<usize>();
+                    bytes += body_bytes(m);
                 }
                 drop(stream);
                 imap.logout().map_err(err)?;
