@@ -77,7 +77,8 @@ bench MODE="full": build
     fi
 
 # Instruction profile of one end-to-end FETCH (callgrind; JIT code named through wasmtime's perf map).
-# ITEMS e.g. "(RFC822)" or "(UID FLAGS ENVELOPE BODYSTRUCTURE)"; VERB `stream` (typed) or `fetch` (imaplib-shaped).
+# ITEMS e.g. "(RFC822)" or "(UID FLAGS ENVELOPE BODYSTRUCTURE)"; VERB `stream` (typed), `peer` (the SDK plugin doing
+# async-imap's job) or `fetch` (imaplib-shaped); `just profile 1000 noop` profiles 1,000 NOOPs.
 profile ITEMS="(RFC822)" VERB="stream": build-guest
     cargo build --release -p wasimap-host --features profiling --target-dir target/profiling
     python3 tests/bench/profile.py "{{ITEMS}}" "{{VERB}}"

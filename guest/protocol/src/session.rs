@@ -167,6 +167,10 @@ pub struct Session {
     pub(crate) untagged_limit: usize,
 }
 
+/// Bytes reserved after a literal in a wire-form response for the rest of
+/// its line.
+const TRAILER_ROOM: usize = 256;
+
 /// imaplib's `abort('socket error: EOF')`, kind `eof`.
 pub fn eof() -> ImapError {
     ImapError::abort(ErrorKind::Eof, "socket error: EOF")
@@ -698,6 +702,10 @@ impl Session {
                         let held = wire_len + dat.len() + 2 + literal;
                         self.check_budget(held)?;
                         let wire = self.wire.as_mut().expect("checked above");
+                        // Room for the line after the literal too (`)` or
+                        // a few items): growing for it would copy the
+                        // whole message once more.
+                        wire.reserve(dat.len() + 2 + literal + TRAILER_ROOM);
                         wire.extend_from_slice(&dat);
                         wire.extend_from_slice(b"\r\n");
                         self.framer.read_into(size, wire);
