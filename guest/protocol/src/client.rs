@@ -1067,10 +1067,10 @@ impl Client {
         while let Some((_, item)) = self.session.next_whole_captured() {
             items.push(item);
         }
-        if !items.is_empty() && !stream.discard && stream.raw {
-            return Ok(Some(Event::Items(items)));
-        }
         if !items.is_empty() && !stream.discard {
+            if stream.raw {
+                return Ok(Some(Event::Items(items)));
+            }
             let mut messages = crate::typed::parse_fetch(&items)?.into_iter();
             if let Some(first) = messages.next() {
                 stream.backlog.extend(messages);

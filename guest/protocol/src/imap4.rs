@@ -635,6 +635,16 @@ mod tests {
         Imap4::connect(script(chunks), 0, 0)
     }
 
+    /// A session forced into SELECTED whose server, after the greeting and
+    /// CAPABILITY, sends `responses`.
+    fn selected(responses: &[&[u8]]) -> Imap4<Script> {
+        let mut chunks = vec![GREETING, CAPS];
+        chunks.extend_from_slice(responses);
+        let mut imap = connect(&chunks).unwrap();
+        imap.client_mut().force_state(State::Selected);
+        imap
+    }
+
     const GREETING: &[u8] = b"* OK ready\r\n";
     const CAPS: &[u8] = b"* CAPABILITY IMAP4rev1 ENABLE\r\nBAAA0 OK done\r\n";
 
@@ -1026,17 +1036,13 @@ mod tests {
 
     #[test]
     fn fetch_stream_yields_each_message_before_the_next_arrives() {
-        let mut imap = connect(&[
-            GREETING,
-            CAPS,
+        let mut imap = selected(&[
             b"* 1 FETCH (UID 7 BODY[] {5}\r\nhello",
             b" FLAGS (\\Seen))\r\n",
             b"* 3 EXISTS\r\n",
             b"* 2 FETCH (UID 8 BODY[] {3}\r\nbye)\r\n",
             b"BAAA1 OK done\r\n",
-        ])
-        .unwrap();
-        imap.client_mut().force_state(State::Selected);
+        ]);
         let tag = imap.fetch_stream_start("1:*", "(UID BODY[])", false).unwrap();
         assert!(imap.noop().unwrap_err().message().contains("FETCH stream"));
         // A refused second stream or IDLE leaves the running one intact.
@@ -1059,18 +1065,14 @@ mod tests {
 
     #[test]
     fn a_raw_fetch_stream_hands_out_imaplib_items_one_response_at_a_time() {
-        let mut imap = connect(&[
-            GREETING,
-            CAPS,
+        let mut imap = selected(&[
             b"* 1 FETCH (UID 7 BODY[] {5}\r\nhello",
             b" FLAGS (\\Seen))\r\n",
             b"* 3 EXISTS\r\n",
             b"* 2 FETCH (UID 8)\r\n",
             b"BAAA1 NO some messages vanished\r\n",
             b"BAAA2 OK noop\r\n",
-        ])
-        .unwrap();
-        imap.client_mut().force_state(State::Selected);
+        ]);
         let tag = imap.fetch_items_start("1:*", "(UID BODY[])", false).unwrap();
         assert!(imap.noop().unwrap_err().message().contains("FETCH stream"));
         let first = imap.fetch_items_next(&tag).unwrap();
@@ -1099,19 +1101,14 @@ mod tests {
         assert_eq!(imap.noop().unwrap().typ, "OK");
 
         // BAD raises; a raw stream dropped early is read to its end.
-        let mut imap = connect(&[GREETING, CAPS, b"BAAA1 BAD no such item\r\n"]).unwrap();
-        imap.client_mut().force_state(State::Selected);
+        let mut imap = selected(&[b"BAAA1 BAD no such item\r\n"]);
         let tag = imap.fetch_items_start("1", "(X)", false).unwrap();
         let e = imap.fetch_items_next(&tag).unwrap_err();
         assert_eq!(e.message(), "FETCH command error: BAD [b'no such item']");
-        let mut imap = connect(&[
-            GREETING,
-            CAPS,
+        let mut imap = selected(&[
             b"* 1 FETCH (UID 7)\r\n* 2 FETCH (UID 8)\r\nBAAA1 OK done\r\n",
             b"BAAA2 OK noop\r\n",
-        ])
-        .unwrap();
-        imap.client_mut().force_state(State::Selected);
+        ]);
         let tag = imap.fetch_items_start("1:*", "(UID)", false).unwrap();
         imap.fetch_stream_finish(&tag);
         assert_eq!(imap.noop().unwrap().typ, "OK");
@@ -1119,16 +1116,12 @@ mod tests {
 
     #[test]
     fn fetch_stream_errors_and_early_finish() {
-        let mut imap = connect(&[
-            GREETING,
-            CAPS,
+        let mut imap = selected(&[
             b"* 1 FETCH (UID 7 FLAGS (\\Seen)\r\n",
             b"* 2 FETCH (UID 8)\r\n",
             b"BAAA1 NO some messages vanished\r\n",
             b"* 4 EXISTS\r\nBAAA2 OK noop\r\n",
-        ])
-        .unwrap();
-        imap.client_mut().force_state(State::Selected);
+        ]);
         let tag = imap.fetch_stream_start("1:*", "(UID FLAGS)", true).unwrap();
         let e = imap.fetch_stream_next(&tag).unwrap_err();
         assert!(
@@ -1141,14 +1134,10 @@ mod tests {
         assert_eq!(imap.fetch_stream_next(&tag).unwrap(), None);
         assert_eq!(imap.noop().unwrap().typ, "OK");
 
-        let mut imap = connect(&[
-            GREETING,
-            CAPS,
+        let mut imap = selected(&[
             b"* 1 FETCH (UID 7)\r\n* 2 FETCH (UID 8)\r\nBAAA1 OK done\r\n",
             b"BAAA2 OK noop\r\n",
-        ])
-        .unwrap();
-        imap.client_mut().force_state(State::Selected);
+        ]);
         let tag = imap.fetch_stream_start("1:*", "(UID)", false).unwrap();
         // A stale handle (another tag) neither reads nor ends this stream.
         imap.fetch_stream_finish(b"OLD1");
