@@ -10,24 +10,35 @@
 //! and deletes nothing else, so `--cache-dir ~` costs nothing but a
 //! subdirectory.
 //!
-//! Each artifact records the key it was compiled for (SHA-256 of the
-//! plugin, the protocol component and the engine's compatibility hash) and
-//! the SHA-256 of its own bytes; both are checked before the bytes are
-//! handed to wasmtime, so an artifact copied over another's name, a
-//! truncated file or a stale one is recompiled, never run.
+//! Each artifact ends with a trailer recording the key it was compiled for
+//! (SHA-256 of the plugin, the protocol component and the engine's
+//! compatibility hash), the length and the CRC-32 of the compiled bytes;
+//! all three are checked before wasmtime maps the file, so an artifact
+//! copied over another's name, a truncated or corrupted file or a stale one
+//! is recompiled, never run. The check reads the file through one small
+//! buffer rather than a mapping: wasmtime then maps the file itself
+//! (`Component::deserialize_file`) and only the pages a run executes
+//! become part of the process. A checksum is enough here: whoever can
+//! write the directory could write any digest too, which is why the
+//! directory must be private (above); the trailer only has to catch
+//! accidents, and SHA-256 of the artifact was half of a cached start's CPU.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-const MAGIC: &[u8; 16] = b"wasimap-cwasm-1\n";
+/// The last bytes of every artifact. An artifact of the earlier layout
+/// (the header in front) does not end with it and is recompiled.
+const MAGIC: &[u8; 16] = b"wasimap-cwasm-2\n";
+/// The trailer after the compiled bytes: CRC-32 (4), length (8), key (32),
+/// magic (16); integers little-endian.
+const TRAILER: usize = 4 + 8 + 32 + MAGIC.len();
 const SUBDIR: &str = "artifacts-v1";
 /// Larger artifacts are not read (a componentize-py plugin compiles to
 /// about 60 MB).
@@ -123,18 +134,17 @@ impl ArtifactCache {
 
     /// The artifact for `key`, if one is stored and intact.
     pub fn load(&self, engine: &Engine, key: &Key) -> Option<Component> {
-        let mapped = match map_artifact(&self.path(key)) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(error = %e, "no usable cached artifact");
-                return None;
-            }
-        };
-        let body = verified_body(mapped.bytes(), key)?;
-        // SAFETY: the bytes come from a file in a directory only this user
-        // can write, and they are the ones `store` wrote for this key and
-        // engine (key and SHA-256 checked above).
-        unsafe { Component::deserialize(engine, body) }.ok()
+        let path = self.path(key);
+        if let Err(e) = open_artifact(&path).and_then(|(f, len)| check_artifact(f, len, key)) {
+            tracing::debug!(error = %e, "no usable cached artifact");
+            return None;
+        }
+        // SAFETY: the file is in a directory only this user can write,
+        // and its bytes are the ones `store` wrote for this key and engine
+        // (trailer checked above); wasimap only ever replaces an artifact
+        // by renaming a complete new one over it, so the file wasmtime maps
+        // is never changed under the mapping.
+        unsafe { Component::deserialize_file(engine, &path) }.ok()
     }
 
     /// Stores `component` under `key`, atomically (a new file, then a
@@ -154,10 +164,8 @@ impl ArtifactCache {
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)?;
-            f.write_all(MAGIC)?;
-            f.write_all(key)?;
-            f.write_all(&Sha256::digest(&body))?;
             f.write_all(&body)?;
+            f.write_all(&trailer(&body, key))?;
             f.sync_all()?;
             std::fs::rename(&tmp, self.path(key))?;
             Ok(())
@@ -170,32 +178,18 @@ impl ArtifactCache {
     }
 }
 
-/// A read-only private mapping of an artifact file: hashed and handed to
-/// wasmtime without a copy into the heap first (the cached start is a few
-/// milliseconds, and this is most of it).
-struct Mapped {
-    ptr: *mut libc::c_void,
-    len: usize,
+fn trailer(body: &[u8], key: &Key) -> [u8; TRAILER] {
+    let mut t = [0u8; TRAILER];
+    t[..4].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
+    t[4..12].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    t[12..44].copy_from_slice(key);
+    t[44..].copy_from_slice(MAGIC);
+    t
 }
 
-impl Mapped {
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` maps `len` readable bytes until `drop`.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map_artifact`, unmapped once.
-        unsafe {
-            libc::munmap(self.ptr, self.len);
-        }
-    }
-}
-
-fn map_artifact(path: &Path) -> Result<Mapped> {
-    use std::os::fd::AsRawFd;
+/// Opens an artifact that must be a private regular file of this user;
+/// returns it with its length.
+fn open_artifact(path: &Path) -> Result<(File, u64)> {
     let f: File = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -204,35 +198,43 @@ fn map_artifact(path: &Path) -> Result<Mapped> {
     if !meta.is_file() || meta.uid() != euid() || writable_by_others(&meta) || meta.len() > MAX_ARTIFACT {
         bail!("{} is not a private regular file of this user", path.display());
     }
-    let len = usize::try_from(meta.len())?;
-    if len == 0 {
-        bail!("{} is empty", path.display());
-    }
-    // SAFETY: a fresh private read-only mapping of an open regular file;
-    // MAP_PRIVATE keeps later writes to the file from changing what was
-    // verified only as far as the kernel's copy-on-write allows, which is
-    // why the directory must be private to the user.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_PRIVATE | libc::MAP_POPULATE,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok(Mapped { ptr, len })
+    Ok((f, meta.len()))
 }
 
-fn verified_body<'a>(bytes: &'a [u8], key: &Key) -> Option<&'a [u8]> {
-    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    let (stored_key, rest) = rest.split_at_checked(32)?;
-    let (digest, body) = rest.split_at_checked(32)?;
-    (stored_key == key && digest == Sha256::digest(body).as_slice()).then_some(body)
+/// Checks the trailer of an artifact of `len` bytes against `key` and the
+/// bytes before it, read in pieces (the file is not mapped here).
+fn check_artifact(mut file: impl Read, len: u64, key: &Key) -> Result<()> {
+    let Some(body_len) = len.checked_sub(TRAILER as u64) else {
+        bail!("shorter than its trailer");
+    };
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut body = (&mut file).take(body_len);
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+    }
+    if body.limit() != 0 {
+        bail!("changed while read");
+    }
+    let mut found = [0u8; TRAILER];
+    file.read_exact(&mut found)?;
+    let mut expected = trailer(&[], key);
+    expected[..4].copy_from_slice(&crc.finalize().to_le_bytes());
+    expected[4..12].copy_from_slice(&body_len.to_le_bytes());
+    if found[44..] != expected[44..] {
+        bail!("not an artifact of this wasimap");
+    }
+    if found[12..44] != expected[12..44] {
+        bail!("compiled for another plugin or engine");
+    }
+    if found[..12] != expected[..12] {
+        bail!("truncated or corrupted");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -281,19 +283,31 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_checked_against_key_and_digest() {
+    fn artifacts_are_checked_against_key_length_and_checksum() {
         let key = [7u8; 32];
         let body = b"native code";
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(&key);
-        file.extend_from_slice(&Sha256::digest(body));
-        file.extend_from_slice(body);
-        assert_eq!(verified_body(&file, &key), Some(&body[..]));
-        assert_eq!(verified_body(&file, &[8u8; 32]), None, "another plugin's artifact");
-        let mut tampered = file.clone();
-        *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(verified_body(&tampered, &key), None);
-        assert_eq!(verified_body(&file[..40], &key), None, "truncated");
-        assert_eq!(verified_body(b"", &key), None);
+        let mut file = body.to_vec();
+        file.extend_from_slice(&trailer(body, &key));
+        let check = |f: &[u8], k: &Key| check_artifact(f, f.len() as u64, k).map_err(|e| e.to_string());
+        assert_eq!(check(&file, &key), Ok(()));
+        assert_eq!(
+            check(&file, &[8u8; 32]).unwrap_err(),
+            "compiled for another plugin or engine"
+        );
+        let mut flipped = file.clone();
+        flipped[3] ^= 1;
+        assert_eq!(check(&flipped, &key).unwrap_err(), "truncated or corrupted");
+        let mut cut = body[..5].to_vec();
+        cut.extend_from_slice(&trailer(body, &key));
+        assert_eq!(check(&cut, &key).unwrap_err(), "truncated or corrupted");
+        assert_eq!(check(&file[..40], &key).unwrap_err(), "shorter than its trailer");
+        assert_eq!(check(&file[1..], &key).unwrap_err(), "truncated or corrupted");
+        let mut old_layout = b"wasimap-cwasm-1\n".to_vec();
+        old_layout.extend_from_slice(&file);
+        old_layout.push(b'x');
+        assert_eq!(check(&old_layout, &key).unwrap_err(), "not an artifact of this wasimap");
+        // A file that grows while it is read is refused too.
+        assert!(check_artifact(&file[..], file.len() as u64 - 1, &key).is_err());
+        assert!(check_artifact(&file[..20], file.len() as u64, &key).is_err());
     }
 }

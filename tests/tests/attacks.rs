@@ -437,18 +437,25 @@ fn a_poisoned_artifact_is_recompiled_not_run() {
     );
     drop(runner);
 
-    // One flipped byte in the (re-stored) artifact: not used either.
-    let mut stored = std::fs::read(&hostile_artifact).unwrap();
-    let last = stored.len() - 1;
-    stored[last] ^= 0xff;
-    std::fs::write(&hostile_artifact, &stored).unwrap();
-    let runner = cache_runner(&dir).unwrap();
-    runner.load(&hostile).unwrap();
-    assert_eq!((runner.artifact_hits(), runner.compilations()), (0, 1));
-    // And the intact one is served.
-    let runner = cache_runner(&dir).unwrap();
-    runner.load(&hostile).unwrap();
-    assert_eq!((runner.artifact_hits(), runner.compilations()), (1, 0));
+    // One flipped byte in the (re-stored) artifact, in its compiled code or
+    // in its trailer: not used either; the recompiled one is stored and
+    // served next time.
+    let len = std::fs::metadata(&hostile_artifact).unwrap().len() as usize;
+    for at in [len / 2, len - 1] {
+        let mut stored = std::fs::read(&hostile_artifact).unwrap();
+        stored[at] ^= 0xff;
+        std::fs::write(&hostile_artifact, &stored).unwrap();
+        let runner = cache_runner(&dir).unwrap();
+        runner.load(&hostile).unwrap();
+        assert_eq!(
+            (runner.artifact_hits(), runner.compilations()),
+            (0, 1),
+            "byte {at} flipped"
+        );
+        let runner = cache_runner(&dir).unwrap();
+        runner.load(&hostile).unwrap();
+        assert_eq!((runner.artifact_hits(), runner.compilations()), (1, 0), "intact again");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
