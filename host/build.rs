@@ -10,9 +10,11 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("wasimap_protocol.wasm");
     let built = match env::var("WASIMAP_PROTOCOL_WASM") {
         Ok(prebuilt) => PathBuf::from(prebuilt),
-        Err(_) => {
-            wasimap_guest_build::build_guests(&["wasimap-component"], &["guest/component", "guest/protocol"]).remove(0)
-        }
+        Err(_) => wasimap_guest_build::build_guests(
+            &["wasimap-component"],
+            &["guest/component", "guest/protocol", "guest/alloc"],
+        )
+        .remove(0),
     };
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
     // Its digest names compiled artifacts; computed here so a start hashes

@@ -5,7 +5,10 @@ fn main() {
     let plugins = [
         "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report", "journal",
     ];
-    let paths = wasimap_guest_build::build_guests(&plugins, &["guest/plugins", "guest/sdk", "guest/protocol"]);
+    let paths = wasimap_guest_build::build_guests(
+        &plugins,
+        &["guest/plugins", "guest/sdk", "guest/protocol", "guest/alloc"],
+    );
     for (name, path) in plugins.iter().zip(paths) {
         println!(
             "cargo:rustc-env=WASIMAP_PLUGIN_{}={}",

@@ -34,6 +34,16 @@
 //! with `wasimap run --allow 127.0.0.1:143 hello.wasm`. Everything the
 //! wrappers do not cover is on [`Client::raw`], imaplib's full method set.
 
+/// The plugin's global allocator, with the default feature
+/// `small-object-allocator`: free lists for objects of up to 512 bytes
+/// (`wasimap-alloc`), since every string and list of a typed record is
+/// allocated in the plugin as it crosses, and dlmalloc was a large part of
+/// a typed fetch's cost. A plugin that wants its own allocator turns the
+/// feature off (`default-features = false`).
+#[cfg(all(target_arch = "wasm32", feature = "small-object-allocator"))]
+#[global_allocator]
+static ALLOCATOR: wasimap_alloc::SmallObjects = wasimap_alloc::SmallObjects::new();
+
 /// The generated bindings of the `plugin` world.
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
