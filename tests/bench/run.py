@@ -191,6 +191,21 @@ def shell_json(port, cache):
            for name, (w, c, m, _) in results.items()])
 
 
+def noop_latency(contenders, results, repeat):
+    """Per-command latency apart from start-up and login: each client's
+    1,000 NOOPs less its single NOOP (medians), over 999."""
+    rows = []
+    per = {}
+    for name in ("wasimap (plugin)", "raw socket", "imap crate", "async-imap"):
+        one = best(contenders[name]("noop", "1"), repeat=repeat)
+        per[name] = (results[name][0] - one[0]) / 999
+        rows.append([name, f"{one[0] * 1e3:.1f}", f"{results[name][0] * 1e3:.1f}", f"{per[name] * 1e6:.1f}"])
+    for row in rows:
+        row.append(f"{per[row[0]] / per['raw socket']:.2f}")
+    table(f"1,000 NOOPs less one NOOP: the round trip apart from start-up and login (median of {repeat})",
+          ["client", "1 NOOP ms", "1,000 NOOPs ms", "µs per NOOP", "/ raw socket"], rows)
+
+
 @contextlib.contextmanager
 def private_dovecot(name):
     """A private Dovecot in target/NAME while the block runs; yields its plain port."""
@@ -243,6 +258,8 @@ def main():
                     for name, (w, c, m, _) in results.items()]
             table(f"{title}, {MESSAGES} messages (median of {repeat})",
                   ["client", "wall s", "CPU s", "peak MiB", "CPU / imaplib", "CPU / async-imap", "wall / async-imap"], rows)
+            if verb == "noop":
+                noop_latency(contenders, results, repeat)
 
         shell_json(port, cache)
         stream_export(port, cache)

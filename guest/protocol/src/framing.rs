@@ -95,7 +95,7 @@ impl Framer {
         let max = self.max_line();
         let unread = &self.buf[self.start..];
         let limit = unread.len().min(max + 1);
-        if let Some(pos) = find_lf(&unread[self.scanned.min(limit)..limit]) {
+        if let Some(pos) = crate::scan::find_any(&unread[self.scanned.min(limit)..limit], [b'\n']) {
             let len = self.scanned.min(limit) + pos + 1;
             if len > max {
                 return Err(too_long(max));
@@ -143,27 +143,6 @@ impl Framer {
     }
 }
 
-/// The position of the first LF, eight bytes at a time (SWAR): wasm has no
-/// memchr, and this scan runs over every line the server sends.
-fn find_lf(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = LO * b'\n' as u64;
-    let mut chunks = b.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ LF;
-        // A zero byte in `word` is an LF in the chunk (the classic
-        // has-zero-byte test; exact for the lowest match).
-        let zero = word.wrapping_sub(LO) & !word & HI;
-        if zero != 0 {
-            return Some(offset + (zero.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks.remainder().iter().position(|&c| c == b'\n').map(|p| offset + p)
-}
-
 fn too_long(max: usize) -> ImapError {
     ImapError::error_kind(ErrorKind::Limit, format!("got more than {max} bytes"))
 }
@@ -171,23 +150,6 @@ fn too_long(max: usize) -> ImapError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn find_lf_agrees_with_a_plain_scan() {
-        for len in 0..40 {
-            for at in 0..=len {
-                let mut v: Vec<u8> = (0..len).map(|k| [b'a', 0x8a, 0x0b, 0xff][k % 4]).collect();
-                if at < len {
-                    v[at] = b'\n';
-                }
-                assert_eq!(find_lf(&v), v.iter().position(|&c| c == b'\n'), "{v:?}");
-                if at + 1 < len {
-                    v[at + 1] = b'\n';
-                    assert_eq!(find_lf(&v), v.iter().position(|&c| c == b'\n'), "{v:?}");
-                }
-            }
-        }
-    }
 
     #[test]
     fn lines_across_chunks() {

@@ -211,11 +211,19 @@ pub fn number64(i: In<'_>) -> Res<'_, u64> {
         return fail(i);
     }
     let mut n: u64 = 0;
-    for &d in &i[..digits] {
-        match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))) {
-            Some(v) => n = v,
-            None => return fail(i),
-        }
+    for (k, &d) in i[..digits].iter().enumerate() {
+        let d = u64::from(d - b'0');
+        // Nineteen digits always fit, so only later ones are checked: a
+        // checked u64 multiply is a call to a 128-bit multiply on wasm32,
+        // and numbers are in every field of every FETCH response.
+        n = if k < 19 {
+            n * 10 + d
+        } else {
+            match n.checked_mul(10).and_then(|n| n.checked_add(d)) {
+                Some(v) => v,
+                None => return fail(i),
+            }
+        };
     }
     Ok((i.skip(digits), n))
 }
@@ -256,7 +264,7 @@ pub fn quoted(i: In<'_>) -> Res<'_, std::borrow::Cow<'_, [u8]>> {
     let (mut rest, _) = char('"').parse(i)?;
     let start = rest;
     // The common case, no escapes: one scan, borrowed.
-    match rest.iter().position(|&c| matches!(c, b'"' | b'\\' | b'\r' | b'\n')) {
+    match crate::scan::find_any(rest.bytes(), [b'"', b'\\', b'\r', b'\n']) {
         Some(end) if rest[end] == b'"' => {
             return Ok((rest.skip(end + 1), std::borrow::Cow::Borrowed(&rest.bytes()[..end])))
         }
@@ -477,6 +485,20 @@ pub fn spaces(i: In<'_>) -> Res<'_, In<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_up_to_u64_max_and_no_further() {
+        let parse = |s: &str| number64(In::wire(s.as_bytes())).map(|(_, n)| n).ok();
+        assert_eq!(parse("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse("18446744073709551616"), None);
+        assert_eq!(parse("99999999999999999999"), None);
+        assert_eq!(parse("9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse("0000000000000000000000042"), Some(42));
+        assert_eq!(parse("7 rest"), Some(7));
+        assert_eq!(parse("x"), None);
+        assert!(number(In::wire(b"4294967296")).is_err());
+        assert_eq!(number(In::wire(b"4294967295")).map(|(_, n)| n).ok(), Some(u32::MAX));
+    }
 
     #[test]
     fn strings() {
