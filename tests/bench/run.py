@@ -191,19 +191,64 @@ def shell_json(port, cache):
            for name, (w, c, m, _) in results.items()])
 
 
-def noop_latency(contenders, results, repeat):
+def server_processes(server):
+    """The bench Dovecot's master and every process under it."""
+    master = int(open(os.path.join(server, "run", "master.pid")).read().strip())
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [master]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@contextlib.contextmanager
+def one_cpu(server):
+    """The server's processes (and the imap processes they fork later) and
+    this script's children on CPU 0 while the block runs: a loopback round
+    trip then costs the same whichever CPU the scheduler would have woken
+    the client on."""
+    everything = os.sched_getaffinity(0)
+    pids = server_processes(server)
+    for pid in pids:
+        os.sched_setaffinity(pid, {0})
+    os.sched_setaffinity(0, {0})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, everything)
+        for pid in server_processes(server):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, everything)
+
+
+def noop_latency(contenders, results, repeat, server):
     """Per-command latency apart from start-up and login: each client's
-    1,000 NOOPs less its single NOOP (medians), over 999."""
+    1,000 NOOPs less its single NOOP (medians), over 999; as the CPUs fall,
+    and with client and server on one CPU."""
+    names = ("wasimap (plugin)", "raw socket", "imap crate", "async-imap")
     rows = []
-    per = {}
-    for name in ("wasimap (plugin)", "raw socket", "imap crate", "async-imap"):
-        one = best(contenders[name]("noop", "1"), repeat=repeat)
-        per[name] = (results[name][0] - one[0]) / 999
-        rows.append([name, f"{one[0] * 1e3:.1f}", f"{results[name][0] * 1e3:.1f}", f"{per[name] * 1e6:.1f}"])
-    for row in rows:
-        row.append(f"{per[row[0]] / per['raw socket']:.2f}")
+    for pinned in (False, True):
+        per = {}
+        with one_cpu(server) if pinned else contextlib.nullcontext():
+            for name in names:
+                one = best(contenders[name]("noop", "1"), repeat=repeat)
+                many = best(contenders[name]("noop", "1000"), repeat=repeat) if pinned else results[name]
+                per[name] = (many[0] - one[0]) / 999
+                rows.append([name, "one CPU" if pinned else "any", f"{one[0] * 1e3:.1f}", f"{many[0] * 1e3:.1f}",
+                             f"{per[name] * 1e6:.1f}", ""])
+        for row in rows[-len(names):]:
+            row[-1] = f"{per[row[0]] / per['raw socket']:.2f}"
     table(f"1,000 NOOPs less one NOOP: the round trip apart from start-up and login (median of {repeat})",
-          ["client", "1 NOOP ms", "1,000 NOOPs ms", "µs per NOOP", "/ raw socket"], rows)
+          ["client", "CPUs", "1 NOOP ms", "1,000 NOOPs ms", "µs per NOOP", "/ raw socket"], rows)
 
 
 @contextlib.contextmanager
@@ -221,6 +266,7 @@ def private_dovecot(name):
 
 def main():
     with private_dovecot("bench-dovecot") as port:
+        server = os.path.join(ROOT, "target", "bench-dovecot")
         print(f"populating {MESSAGES} messages on 127.0.0.1:{port} ...", file=sys.stderr)
         populate(port)
         cache = tempfile.mkdtemp(prefix="wasimap-bench-cache-")
@@ -259,7 +305,7 @@ def main():
             table(f"{title}, {MESSAGES} messages (median of {repeat})",
                   ["client", "wall s", "CPU s", "peak MiB", "CPU / imaplib", "CPU / async-imap", "wall / async-imap"], rows)
             if verb == "noop":
-                noop_latency(contenders, results, repeat)
+                noop_latency(contenders, results, repeat, server)
 
         shell_json(port, cache)
         stream_export(port, cache)

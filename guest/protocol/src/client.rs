@@ -1071,7 +1071,7 @@ impl Client {
             if stream.raw {
                 return Ok(Some(Event::Items(items)));
             }
-            let mut messages = crate::typed::take_fetch(items)?.into_iter();
+            let mut messages = crate::typed::parse_fetch(&items)?.into_iter();
             if let Some(first) = messages.next() {
                 stream.backlog.extend(messages);
                 return Ok(Some(Event::Message(Box::new(first))));

@@ -10,44 +10,26 @@ use nom::sequence::{delimited, preceded};
 use nom::Parser;
 
 use super::grammar::{
-    fail, flag_list, generic_value, nbytes, nil, nstring, ntext, number, number64, params, sp, store, string_text, In,
-    Res, MAX_DEPTH,
+    fail, flag_list, generic_value, nbytes, nil, ntext, number, number64, params, sp, store, string_text, In, Res,
+    MAX_DEPTH,
 };
 use super::{Address, BodyPart, BodySection, Disposition, Envelope, FetchMessage, PartExtension};
 use crate::util::CivilTime;
 
 /// One FETCH response as imaplib stores it: `seq SP "(" msg-att ")"`.
 pub fn message_data(i: In<'_>) -> Res<'_, FetchMessage> {
-    message_data_with(i, &std::borrow::Cow::into_owned)
-}
-
-/// [`message_data`], with each body section's data made by `body` from the
-/// bytes as parsed (borrowed from the input where they were sent as they
-/// are).
-pub fn message_data_with<'a, B>(
-    i: In<'a>,
-    body: &impl Fn(std::borrow::Cow<'a, [u8]>) -> B,
-) -> Res<'a, FetchMessage<B>> {
     let (i, seq) = number(i)?;
     let (i, _) = sp(i)?;
     let mut msg = FetchMessage {
         seq,
-        uid: None,
-        flags: None,
-        internal_date: None,
-        size: None,
-        envelope: None,
-        body_structure: Vec::new(),
-        sections: Vec::new(),
-        modseq: None,
-        other: Vec::new(),
+        ..FetchMessage::default()
     };
     let (mut i, _) = char('(').parse(i)?;
     if let Ok((rest, _)) = char::<_, nom::error::Error<In<'_>>>(')').parse(i) {
         return Ok((rest, msg));
     }
     loop {
-        i = msg_att(i, &mut msg, body)?.0;
+        i = msg_att(i, &mut msg)?.0;
         match i.first() {
             Some(b')') => return Ok((i.skip(1), msg)),
             Some(b' ') => i = i.skip(1),
@@ -57,11 +39,7 @@ pub fn message_data_with<'a, B>(
 }
 
 /// One `msg-att` item, stored into `msg`.
-fn msg_att<'a, B>(
-    i: In<'a>,
-    msg: &mut FetchMessage<B>,
-    body: &impl Fn(std::borrow::Cow<'a, [u8]>) -> B,
-) -> Res<'a, ()> {
+fn msg_att<'a>(i: In<'a>, msg: &mut FetchMessage) -> Res<'a, ()> {
     let (i, name) = take_while1(|c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))(i)?;
     // Upper-cased on the stack: item names are short, and this runs once
     // per item of every message.
@@ -99,22 +77,22 @@ fn msg_att<'a, B>(
         b"BODY" | b"BINARY" => {
             let (i, section) = section_spec(i)?;
             let (i, origin) = opt(delimited(char('<'), number, char('>'))).parse(i)?;
-            let (i, data) = preceded(sp, nstring).parse(i)?;
+            let (i, data) = preceded(sp, nbytes).parse(i)?;
             msg.sections.push(BodySection {
                 item: super::grammar::text(upper),
                 section,
                 origin,
-                data: data.map(body),
+                data,
             });
             Ok((i, ()))
         }
         b"RFC822" | b"RFC822.HEADER" | b"RFC822.TEXT" => {
-            let (i, data) = preceded(sp, nstring).parse(i)?;
+            let (i, data) = preceded(sp, nbytes).parse(i)?;
             msg.sections.push(BodySection {
                 item: super::grammar::text(upper),
                 section: String::new(),
                 origin: None,
-                data: data.map(body),
+                data,
             });
             Ok((i, ()))
         }

@@ -120,10 +120,9 @@ impl BodyPart {
     }
 }
 
-/// A body data item. `B` is how its bytes are held: owned bytes, except
-/// inside the parser, which can defer them (see [`take_fetch`]).
+/// A body data item.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BodySection<B = Vec<u8>> {
+pub struct BodySection {
     /// `BODY`, `BINARY`, `RFC822`, `RFC822.HEADER` or `RFC822.TEXT`.
     pub item: String,
     /// Inside the brackets.
@@ -131,12 +130,12 @@ pub struct BodySection<B = Vec<u8>> {
     /// Partial origin.
     pub origin: Option<u32>,
     /// The data; none for `NIL`.
-    pub data: Option<B>,
+    pub data: Option<Vec<u8>>,
 }
 
-/// One FETCH response. `B` holds body section data, as in [`BodySection`].
+/// One FETCH response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FetchMessage<B = Vec<u8>> {
+pub struct FetchMessage {
     /// Sequence number.
     pub seq: u32,
     /// `UID`.
@@ -152,7 +151,7 @@ pub struct FetchMessage<B = Vec<u8>> {
     /// `BODY`/`BODYSTRUCTURE`, flattened.
     pub body_structure: Vec<BodyPart>,
     /// Body data items.
-    pub sections: Vec<BodySection<B>>,
+    pub sections: Vec<BodySection>,
     /// `MODSEQ`.
     pub modseq: Option<u64>,
     /// Unknown items, raw.
@@ -420,66 +419,6 @@ pub fn parse_fetch(data: &[DataItem]) -> Result<Vec<FetchMessage>> {
     parse_each("FETCH", data, fetch::message_data)
 }
 
-/// FETCH data as [`parse_fetch`] reads it, for a caller done with `data`:
-/// a body section whose data is a whole literal takes that literal's
-/// buffer instead of a copy (a streamed RFC822 fetch copied every message
-/// once more for nothing).
-pub fn take_fetch(mut data: Vec<DataItem>) -> Result<Vec<FetchMessage>> {
-    /// Section data while the items are borrowed: bytes, or the index of
-    /// the item whose literal it is.
-    enum Deferred {
-        Bytes(Vec<u8>),
-        Literal(usize),
-    }
-    let parsed = {
-        let literal_of = |b: &[u8]| {
-            data.iter()
-                .position(|item| matches!(item, DataItem::Literal(_, l) if std::ptr::eq(l.as_slice(), b)))
-        };
-        let defer = |c: std::borrow::Cow<'_, [u8]>| match c {
-            std::borrow::Cow::Borrowed(b) => match literal_of(b) {
-                Some(k) if !b.is_empty() => Deferred::Literal(k),
-                _ => Deferred::Bytes(b.to_vec()),
-            },
-            std::borrow::Cow::Owned(v) => Deferred::Bytes(v),
-        };
-        parse_each("FETCH", &data, |i| fetch::message_data_with(i, &defer))?
-    };
-    let mut take = |d: Deferred| match d {
-        Deferred::Bytes(v) => v,
-        // The grammar reads each literal slot once, so no literal is
-        // taken twice.
-        Deferred::Literal(k) => match data.get_mut(k) {
-            Some(DataItem::Literal(_, l)) => std::mem::take(l),
-            _ => unreachable!("an index found among the literals"),
-        },
-    };
-    Ok(parsed
-        .into_iter()
-        .map(|m| FetchMessage {
-            seq: m.seq,
-            uid: m.uid,
-            flags: m.flags,
-            internal_date: m.internal_date,
-            size: m.size,
-            envelope: m.envelope,
-            body_structure: m.body_structure,
-            sections: m
-                .sections
-                .into_iter()
-                .map(|s| BodySection {
-                    item: s.item,
-                    section: s.section,
-                    origin: s.origin,
-                    data: s.data.map(&mut take),
-                })
-                .collect(),
-            modseq: m.modseq,
-            other: m.other,
-        })
-        .collect())
-}
-
 /// LIST or LSUB data.
 pub fn parse_list(data: &[DataItem]) -> Result<Vec<ListEntry>> {
     parse_each("LIST", data, mailbox::list_entry)
@@ -585,35 +524,6 @@ mod tests {
         assert_eq!(m.envelope.unwrap().subject.as_deref(), Some(&b"Caf\xc3\xa9!"[..]));
         assert_eq!(m.sections[0].data.as_deref(), Some(&body[..]));
         assert_eq!(m.flags, Some(vec!["\\Seen".to_string()]));
-    }
-
-    #[test]
-    fn a_taken_fetch_moves_whole_literals_and_parses_as_parse_fetch() {
-        let body = vec![b'x'; 10_000];
-        let mut items = framed(&body);
-        // A second message: its body quoted, its header section an empty
-        // literal, its text NIL.
-        items.push(lit(b"8 (BODY[HEADER] {0}", b""));
-        items.push(DataItem::Bytes(b" BODY[TEXT] NIL BODY[1] \"q\\\"uoted\")".to_vec()));
-        let expected = parse_fetch(&items).unwrap();
-        let literal_at = match &items[1] {
-            DataItem::Literal(_, l) => l.as_ptr(),
-            _ => unreachable!(),
-        };
-        let taken = take_fetch(items).unwrap();
-        assert_eq!(taken, expected);
-        assert_eq!(
-            taken[0].sections[0].data.as_ref().unwrap().as_ptr(),
-            literal_at,
-            "the literal's own buffer, not a copy"
-        );
-        assert_eq!(taken[1].sections[2].data.as_deref(), Some(&b"q\"uoted"[..]));
-        // A response that does not parse is the same error either way.
-        let bad = vec![lit(b"9 (BODY[] {3}", b"abc"), DataItem::Bytes(b" junk".to_vec())];
-        assert_eq!(
-            take_fetch(bad.clone()).unwrap_err().to_string(),
-            parse_fetch(&bad).unwrap_err().to_string()
-        );
     }
 
     #[test]
