@@ -134,17 +134,41 @@ impl ArtifactCache {
 
     /// The artifact for `key`, if one is stored and intact.
     pub fn load(&self, engine: &Engine, key: &Key) -> Option<Component> {
-        let path = self.path(key);
-        if let Err(e) = open_artifact(&path).and_then(|(f, len)| check_artifact(f, len, key)) {
-            tracing::debug!(error = %e, "no usable cached artifact");
-            return None;
+        match self.load_checked(engine, key) {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::debug!(error = %e, "no usable cached artifact");
+                None
+            }
         }
-        // SAFETY: the file is in a directory only this user can write,
-        // and its bytes are the ones `store` wrote for this key and engine
-        // (trailer checked above); wasimap only ever replaces an artifact
-        // by renaming a complete new one over it, so the file wasmtime maps
-        // is never changed under the mapping.
-        unsafe { Component::deserialize_file(engine, &path) }.ok()
+    }
+
+    fn load_checked(&self, engine: &Engine, key: &Key) -> Result<Component> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::fd::AsRawFd;
+        let (mut file, len) = open_artifact(&self.path(key))?;
+        check_artifact(&mut file, len, key)?;
+        // wasmtime 48 opens components by path only: this path names the
+        // very file checked above, not whatever the name points to now.
+        let checked = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        // SAFETY: the file is a private regular file of this user in a
+        // directory only this user can write, and its bytes are the ones
+        // `store` wrote for this key and engine (trailer checked above);
+        // wasimap never writes an artifact in place (a new one is renamed
+        // over the name), so the mapped file does not change under the run.
+        match unsafe { Component::deserialize_file(engine, &checked) } {
+            Ok(component) => Ok(component),
+            Err(e) => {
+                // A cache on a noexec mount (or no /proc) cannot be mapped
+                // executable: load a copy, as before the mapping.
+                tracing::debug!(error = %e, "artifact not mappable, loading a copy");
+                let mut bytes = Vec::new();
+                file.seek(SeekFrom::Start(0))?;
+                (&mut file).take(len - TRAILER as u64).read_to_end(&mut bytes)?;
+                // SAFETY: as above; the same checked file, read again.
+                unsafe { Component::deserialize(engine, &bytes) }.map_err(anyhow::Error::from)
+            }
+        }
     }
 
     /// Stores `component` under `key`, atomically (a new file, then a

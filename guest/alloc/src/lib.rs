@@ -90,7 +90,9 @@ impl SmallObjects {
     /// One caller at a time (see the `Sync` impl).
     unsafe fn pop(&self, class: usize) -> *mut u8 {
         // SAFETY: one caller at a time; the pools are only touched here and
-        // in `push`, neither of which holds the reference across a call.
+        // in `push`. The reference is held across the backing allocator's
+        // call below, which is sound because dlmalloc never calls back into
+        // this allocator.
         let pools = unsafe { &mut *self.pools.get() };
         let head = pools.free[class];
         if !head.is_null() {
@@ -140,6 +142,23 @@ unsafe impl GlobalAlloc for SmallObjects {
             Some(c) => unsafe { self.pop(c) },
             // SAFETY: the caller's layout contract, passed on.
             None => unsafe { self.backing.alloc(layout) },
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        match class(layout) {
+            Some(_) => {
+                // SAFETY: as in `alloc`.
+                let p = unsafe { self.alloc(layout) };
+                if !p.is_null() {
+                    // SAFETY: `p` holds at least `layout.size()` bytes.
+                    unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+                }
+                p
+            }
+            // calloc: fresh pages from the backing allocator need no memset.
+            // SAFETY: the caller's layout contract, passed on.
+            None => unsafe { self.backing.alloc_zeroed(layout) },
         }
     }
 
@@ -220,22 +239,48 @@ mod tests {
     }
 
     #[test]
-    fn realloc_keeps_the_bytes_across_classes_and_into_large() {
+    fn realloc_keeps_the_bytes_and_gives_room_for_the_new_size() {
         let a = SmallObjects::new();
         unsafe {
             let mut p = a.alloc(layout(8, 1));
-            std::ptr::copy_nonoverlapping(b"abcdefgh".as_ptr(), p, 8);
-            for (old, new) in [(8, 12), (12, 40), (40, 600), (600, 5000), (5000, 30), (30, 3)] {
-                p = a.realloc(p, layout(old, 1), new);
+            std::ptr::write_bytes(p, 7, 8);
+            let mut size = 8;
+            for new in [12, 16, 40, 600, 5000, 30, 3] {
+                // A neighbour made just before: growing into it would
+                // overwrite it.
+                let neighbour = a.alloc(layout(new, 1));
+                std::ptr::write_bytes(neighbour, 0xEE, new);
+                p = a.realloc(p, layout(size, 1), new);
                 assert!(!p.is_null());
-                let keep = old.min(new).min(8);
-                assert_eq!(
-                    std::slice::from_raw_parts(p, keep),
-                    &b"abcdefgh"[..keep],
-                    "{old} -> {new}"
+                let kept = size.min(new);
+                assert!(
+                    std::slice::from_raw_parts(p, kept).iter().all(|&b| b == 7),
+                    "{size} -> {new}"
                 );
+                std::ptr::write_bytes(p, 7, new);
+                assert!(
+                    std::slice::from_raw_parts(neighbour, new).iter().all(|&b| b == 0xEE),
+                    "{size} -> {new}"
+                );
+                a.dealloc(neighbour, layout(new, 1));
+                size = new;
             }
-            a.dealloc(p, layout(3, 1));
+            a.dealloc(p, layout(size, 1));
+        }
+    }
+
+    #[test]
+    fn zeroed_objects_are_zero_even_when_reused() {
+        let a = SmallObjects::new();
+        unsafe {
+            let p = a.alloc(layout(64, 8));
+            std::ptr::write_bytes(p, 0xFF, 64);
+            a.dealloc(p, layout(64, 8));
+            for size in [64, SMALL + 100] {
+                let z = a.alloc_zeroed(layout(size, 8));
+                assert!(std::slice::from_raw_parts(z, size).iter().all(|&b| b == 0));
+                a.dealloc(z, layout(size, 8));
+            }
         }
     }
 
