@@ -22,7 +22,7 @@ pub mod framing;
 pub mod imap4;
 pub mod pyrepr;
 pub mod sasl;
-mod scan;
+pub mod scan;
 pub mod session;
 pub mod typed;
 pub mod util;

@@ -8,6 +8,7 @@
 use std::io::Write;
 
 use serde_json::json;
+use wasimap_protocol::scan::{bytes_below, splat, zero_bytes, HIGH_BITS};
 
 use crate::wasimap::imap::body::Body;
 use crate::wasimap::imap::client::{FetchItem, FetchStep, Imap4};
@@ -120,16 +121,12 @@ fn push_bytes(line: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Whether any of the eight bytes of `word` is a control character, `"`,
-/// `\` or above 0x7f (the SWAR tests "has a byte less than n" and "has a
-/// zero byte", exact as to whether one exists).
+/// `\` or above 0x7f (each test exact as to whether a byte matches).
 fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
-    (control | quote | backslash | (word & HIGHS)) != 0
+    let control = bytes_below(word, 0x20);
+    let quote = zero_bytes(word ^ splat(b'"'));
+    let backslash = zero_bytes(word ^ splat(b'\\'));
+    (control | quote | backslash | (word & HIGH_BITS)) != 0
 }
 
 /// Byte `c` as JSON writes the code point U+00cc inside a string, for a
