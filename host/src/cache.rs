@@ -203,9 +203,14 @@ impl ArtifactCache {
 }
 
 fn trailer(body: &[u8], key: &Key) -> [u8; TRAILER] {
+    trailer_of(crc32fast::hash(body), body.len() as u64, key)
+}
+
+/// The trailer of compiled bytes of this CRC-32 and length.
+fn trailer_of(crc: u32, len: u64, key: &Key) -> [u8; TRAILER] {
     let mut t = [0u8; TRAILER];
-    t[..4].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
-    t[4..12].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    t[..4].copy_from_slice(&crc.to_le_bytes());
+    t[4..12].copy_from_slice(&len.to_le_bytes());
     t[12..44].copy_from_slice(key);
     t[44..].copy_from_slice(MAGIC);
     t
@@ -246,9 +251,7 @@ fn check_artifact(mut file: impl Read, len: u64, key: &Key) -> Result<()> {
     }
     let mut found = [0u8; TRAILER];
     file.read_exact(&mut found)?;
-    let mut expected = trailer(&[], key);
-    expected[..4].copy_from_slice(&crc.finalize().to_le_bytes());
-    expected[4..12].copy_from_slice(&body_len.to_le_bytes());
+    let expected = trailer_of(crc.finalize(), body_len, key);
     if found[44..] != expected[44..] {
         bail!("not an artifact of this wasimap");
     }
