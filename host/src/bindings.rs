@@ -4,7 +4,7 @@ wasmtime::component::bindgen!({
     world: "composed",
     path: "../wit",
     with: {
-        "wasimap:imap/transport.connection": crate::conn::GuestConnection,
+        "wasimap:imap/transport.connection": crate::conn::GuardedConnection,
         "wasimap:imap/body.body": crate::body::Body,
     },
     // A body past the run's budget stops the run, as memory growth does.

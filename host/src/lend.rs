@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use wasmtime::component::{Resource, ResourceTable};
 
-use crate::conn::GuestConnection;
-use crate::secrets::Endpoint;
-use crate::transport::Connection;
+use crate::conn::GuardedConnection;
 
 #[derive(Debug, Default)]
 enum Slot {
@@ -21,39 +19,29 @@ enum Slot {
     #[default]
     Empty,
     /// Ready for the guest to take.
-    Ready(Connection),
+    Ready(GuardedConnection),
     /// The guest holds it under this handle.
     Taken(u32),
     /// The guest gave it back.
-    Returned(Connection),
+    Returned(GuardedConnection),
 }
 
-/// The lent connection and where it goes (for the secrets guard and the
-/// TLS flag the guest sees).
+/// The lent connection: the watcher's own [`GuardedConnection`], moved
+/// with its endpoint, its TLS verification and its echo guard (armed with
+/// the account's secret at the watcher's login), so the plugin reads
+/// through the guard the watcher's session read through.
 #[derive(Debug, Clone)]
 pub struct Lend {
     slot: Arc<Mutex<Slot>>,
-    /// The account's endpoint.
-    pub endpoint: Endpoint,
-    /// TLS verified for the endpoint's own name.
-    pub verified_tls: bool,
     /// The read and write timeout of the guest's reads and writes.
     pub timeout: Option<std::time::Duration>,
 }
 
 impl Lend {
-    /// Lends `conn`, a connection to `host:port`.
-    pub fn new(
-        conn: Connection,
-        host: &str,
-        port: u16,
-        verified_tls: bool,
-        timeout: Option<std::time::Duration>,
-    ) -> Lend {
+    /// Lends `conn`.
+    pub fn new(conn: GuardedConnection, timeout: Option<std::time::Duration>) -> Lend {
         Lend {
             slot: Arc::new(Mutex::new(Slot::Ready(conn))),
-            endpoint: Endpoint::new(host, port),
-            verified_tls,
             timeout,
         }
     }
@@ -63,7 +51,7 @@ impl Lend {
     }
 
     /// The connection for the guest, if it is here to take.
-    pub(crate) fn take(&self) -> Option<Connection> {
+    pub(crate) fn take(&self) -> Option<GuardedConnection> {
         let mut slot = self.slot();
         match std::mem::take(&mut *slot) {
             Slot::Ready(c) | Slot::Returned(c) => Some(c),
@@ -85,21 +73,20 @@ impl Lend {
     }
 
     /// The guest dropped its handle: the connection is back.
-    pub(crate) fn give_back(&self, conn: Connection) {
+    pub(crate) fn give_back(&self, conn: GuardedConnection) {
         *self.slot() = Slot::Returned(conn);
     }
 
     /// After the call, before its store is dropped: the connection, from
     /// the slot or from the store's table; `None` if the guest's end of it
     /// is gone.
-    pub fn reclaim(&self, table: &mut ResourceTable) -> Option<Connection> {
+    pub fn reclaim(&self, table: &mut ResourceTable) -> Option<GuardedConnection> {
         let taken = std::mem::take(&mut *self.slot());
         match taken {
             Slot::Ready(c) | Slot::Returned(c) => Some(c),
             Slot::Taken(handle) => table
-                .delete(Resource::<GuestConnection>::new_own(handle))
-                .ok()
-                .map(GuestConnection::into_stream),
+                .delete(Resource::<GuardedConnection>::new_own(handle))
+                .ok(),
             Slot::Empty => None,
         }
     }

@@ -26,11 +26,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::policy::{HostPattern, Policy};
+use crate::runner::{RunnerConfig, MAX_TIMEOUT};
 use crate::secrets::{Endpoint, SecretSource, Secrets};
 use crate::trust::TlsTrust;
 
@@ -103,6 +105,68 @@ pub struct Limits {
     pub max_memories: Option<usize>,
     /// Tables of the store.
     pub max_tables: Option<usize>,
+}
+
+impl Limits {
+    /// Sets every limit this table names in `config`, so that each one
+    /// named is applied, by `wasimap run` and `wasimap watch` alike (the
+    /// keys it leaves out keep `config`'s values). `wasimap run` first
+    /// puts its flags in the table, where they override the manifest.
+    ///
+    /// # Errors
+    /// A value out of its range (memory 1 MiB to 1 TiB; a timeout above
+    /// 0 and at most [`crate::runner::MAX_TIMEOUT`]; counts above 0).
+    pub fn apply(&self, config: &mut RunnerConfig) -> Result<()> {
+        if let Some(mib) = self.memory_mib {
+            config.memory_limit = memory_bytes(mib)?;
+        }
+        if let Some(seconds) = self.timeout_seconds {
+            config.timeout = time_limit(seconds)?;
+        }
+        if let Some(fuel) = self.fuel {
+            config.fuel = Some(fuel);
+        }
+        let t = &mut config.transport_limits;
+        t.connections = count("max-connections", "--max-connections", self.max_connections, t.connections)?;
+        t.processes = count("max-processes", "--max-processes", self.max_processes, t.processes)?;
+        let s = &mut config.store_limits;
+        s.instances = count("max-instances", "", self.max_instances, s.instances)?;
+        s.memories = count("max-memories", "", self.max_memories, s.memories)?;
+        s.tables = count("max-tables", "", self.max_tables, s.tables)?;
+        Ok(())
+    }
+}
+
+/// A memory limit in bytes; refuses what does not fit instead of wrapping.
+fn memory_bytes(mib: u64) -> Result<usize> {
+    const MAX_MIB: u64 = 1 << 20; // 1 TiB
+    if mib == 0 || mib > MAX_MIB {
+        anyhow::bail!("the memory limit (--memory, limits.memory-mib) must be from 1 to {MAX_MIB} MiB, not {mib}");
+    }
+    usize::try_from(mib << 20).context("the memory limit does not fit this machine's address space")
+}
+
+/// A wall-clock limit: positive, finite, at most [`MAX_TIMEOUT`].
+fn time_limit(seconds: f64) -> Result<Duration> {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIMEOUT.as_secs_f64()) {
+        anyhow::bail!(
+            "the time limit (--timeout, limits.timeout-seconds) must be more than 0 and at most {} seconds, not {seconds}",
+            MAX_TIMEOUT.as_secs()
+        );
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A count limit, when given (0 would refuse everything: a mistake).
+fn count(key: &str, flag: &str, value: Option<usize>, default: usize) -> Result<usize> {
+    match value {
+        Some(0) => {
+            let flag = if flag.is_empty() { String::new() } else { format!("{flag}, ") };
+            anyhow::bail!("{flag}limits.{key} must be at least 1")
+        }
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
 }
 
 impl Manifest {

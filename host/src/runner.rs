@@ -21,7 +21,8 @@ use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::secrets::Secrets;
 use crate::state::HostState;
-use crate::transport::Connection;
+use crate::conn::GuardedConnection;
+use crate::transport::tcp::Lookups;
 use crate::trust::TlsTrust;
 use crate::view::WasimapCtx;
 
@@ -66,6 +67,9 @@ pub struct RunnerConfig {
     /// Draw the plugin's progress reports on stderr when it is a terminal
     /// and the run's stdio is inherited (`wasimap run` sets it).
     pub show_progress: bool,
+    /// The budget of name lookups running at once that the runs of
+    /// [`RunnerConfig::grants`] share.
+    pub lookups: Lookups,
 }
 
 impl Default for RunnerConfig {
@@ -81,6 +85,7 @@ impl Default for RunnerConfig {
             timeout: DEFAULT_TIMEOUT,
             fuel: None,
             show_progress: false,
+            lookups: Lookups::default(),
         }
     }
 }
@@ -160,15 +165,21 @@ pub struct Grants {
     pub secrets: Secrets,
     /// TLS trust the user granted.
     pub trust: TlsTrust,
+    /// The name lookups its connections may leave running at once, shared
+    /// with every call given a clone of it (one account's calls and
+    /// sessions in `wasimap watch`).
+    pub lookups: Lookups,
 }
 
 impl RunnerConfig {
-    /// The grants every run of this configuration has.
+    /// The grants every run of this configuration has (one lookup budget
+    /// for all the runs of one [`Runner`]).
     pub fn grants(&self) -> Grants {
         Grants {
             policy: self.policy.clone(),
             secrets: self.secrets.clone(),
             trust: self.trust.clone(),
+            lookups: self.lookups.clone(),
         }
     }
 }
@@ -323,7 +334,7 @@ impl Runner {
         grants: &Grants,
         stdio: Stdio,
         lend: Option<Lend>,
-    ) -> (Outcome, Option<Connection>) {
+    ) -> (Outcome, Option<GuardedConnection>) {
         self.call(&[], &stdio, grants, lend, |store, linker| {
             watcher::ComposedWatcher::instantiate(&mut *store, component, linker)
                 .and_then(|instance| instance.wasimap_imap_watch().call_handle(store, batch))
@@ -339,7 +350,7 @@ impl Runner {
         grants: &Grants,
         lend: Option<Lend>,
         call: impl FnOnce(&mut Store<HostState>, &Linker<HostState>) -> wasmtime::Result<Result<(), String>>,
-    ) -> (Outcome, Option<Connection>) {
+    ) -> (Outcome, Option<GuardedConnection>) {
         let (mut store, captured) = self.store(args, stdio, grants);
         store.data_mut().wasimap.lend = lend.clone();
         // At most MAX_TIMEOUT (checked in `new`): no overflow.
@@ -432,6 +443,7 @@ impl Runner {
         };
         let mut wasimap = WasimapCtx::new(grants.policy.clone(), grants.secrets.clone());
         wasimap.trust = grants.trust.clone();
+        wasimap.lookups = grants.lookups.clone();
         wasimap.limits = self.config.transport_limits;
         wasimap.deadline = Some(Instant::now() + self.config.timeout);
         wasimap.progress = progress;

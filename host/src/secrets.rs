@@ -201,7 +201,7 @@ impl Secrets {
     /// bound to (`default_endpoints`, the exact grants, when none was named),
     /// the carrier is verified TLS or loopback unless the user allowed
     /// plaintext, and the value can be sent (no CR, LF or NUL).
-    pub fn reveal_for(
+    pub(crate) fn reveal_for(
         &self,
         name: &str,
         endpoint: Option<&Endpoint>,

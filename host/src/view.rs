@@ -23,7 +23,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::bindings::wasimap::imap::{body, progress, secrets, timezone, transport, types};
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
-use crate::conn::{verifies, GuestConnection};
+use crate::conn::GuardedConnection;
 use crate::limits::{bounded_wait, TransportLimits};
 use crate::policy::{Policy, ReadError, Request};
 use crate::progress::Progress;
@@ -52,6 +52,10 @@ pub struct WasimapCtx {
     /// The session `wasimap watch` lends to this call, if any
     /// (`transport.lent`).
     pub lend: Option<crate::lend::Lend>,
+    /// The name lookups this context's connections may leave running at
+    /// once, shared with every other context of the same account (the
+    /// watcher gives each account its own).
+    pub lookups: crate::transport::tcp::Lookups,
     open_connections: usize,
     open_processes: usize,
     pub(crate) body_bytes_in_use: usize,
@@ -97,9 +101,17 @@ impl HasData for WasimapData {
 /// # Errors
 /// When the linker already defines them.
 pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
+    add_shared_to_linker(linker)
+}
+
+/// The imports that neither block nor suspend, one implementation for both
+/// embeddings (`types`, `timezone`, `progress`, `body`): each embedding
+/// adds its own `transport` and `secrets` and then these, so the two
+/// cannot drift apart in what a plugin may import.
+pub(crate) fn add_shared_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     progress::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     body::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
@@ -119,7 +131,7 @@ impl progress::Host for WasimapCtxView<'_> {
 }
 
 impl secrets::Host for WasimapCtxView<'_> {
-    fn reveal(&mut self, name: String, conn: Resource<GuestConnection>) -> Result<String, String> {
+    fn reveal(&mut self, name: String, conn: Resource<GuardedConnection>) -> Result<String, String> {
         self.reveal_secret(name, &conn)
     }
 }
@@ -142,19 +154,13 @@ impl WasimapCtxView<'_> {
     pub(crate) fn reveal_secret<S: Stream>(
         &mut self,
         name: String,
-        conn: &Resource<GuestConnection<S>>,
+        conn: &Resource<GuardedConnection<S>>,
     ) -> Result<String, String> {
         let defaults = self.ctx.policy.exact_endpoints();
         let Ok(c) = self.table.get_mut(conn) else {
             return Err("invalid connection handle".into());
         };
-        let value = self
-            .ctx
-            .secrets
-            .reveal_for(&name, c.endpoint(), c.carrier(), &defaults)?;
-        c.guard_secret(&value);
-        tracing::debug!(secret = %name, endpoint = ?c.endpoint(), value = "<redacted>", "secret revealed for one connection");
-        Ok(value)
+        c.reveal(&self.ctx.secrets, &name, &defaults)
     }
 
     /// Reads the CA file named in TLS options, if any, if the policy grants
@@ -251,7 +257,7 @@ impl WasimapCtxView<'_> {
     /// the CA file, and the deadline; returns the CA file's contents.
     pub(crate) fn admit_start_tls<S: Stream>(
         &mut self,
-        conn: &Resource<GuestConnection<S>>,
+        conn: &Resource<GuardedConnection<S>>,
         host: &str,
         tls: &TlsOptions,
     ) -> Result<Option<Vec<u8>>, TransportError> {
@@ -265,9 +271,9 @@ impl WasimapCtxView<'_> {
     /// Hands a new connection to the guest, counted against the limits.
     pub(crate) fn push<S: Stream>(
         &mut self,
-        mut conn: GuestConnection<S>,
+        mut conn: GuardedConnection<S>,
         options: &ConnectOptions,
-    ) -> Result<Resource<GuestConnection<S>>, TransportError> {
+    ) -> Result<Resource<GuardedConnection<S>>, TransportError> {
         // Writes get the same bound as reads: a server that stops reading
         // (say, during a large APPEND) cannot hold the host.
         let timeout = crate::transport::duration(options.read_timeout_ms);
@@ -284,8 +290,8 @@ impl WasimapCtxView<'_> {
     /// counts; the caller shuts it down.
     pub(crate) fn release<S: Stream>(
         &mut self,
-        conn: Resource<GuestConnection<S>>,
-    ) -> wasmtime::Result<GuestConnection<S>> {
+        conn: Resource<GuardedConnection<S>>,
+    ) -> wasmtime::Result<GuardedConnection<S>> {
         let c = self.table.delete(conn)?;
         self.ctx.open_connections = self.ctx.open_connections.saturating_sub(1);
         if c.is_process() {
@@ -297,8 +303,8 @@ impl WasimapCtxView<'_> {
     /// The guest's connection behind `conn`.
     pub(crate) fn conn<S: Stream>(
         &mut self,
-        conn: &Resource<GuestConnection<S>>,
-    ) -> Result<&mut GuestConnection<S>, TransportError> {
+        conn: &Resource<GuardedConnection<S>>,
+    ) -> Result<&mut GuardedConnection<S>, TransportError> {
         self.table.get_mut(conn).map_err(table_error)
     }
 
@@ -307,8 +313,8 @@ impl WasimapCtxView<'_> {
     /// returns the connection.
     pub(crate) fn near_deadline<S: Stream>(
         &mut self,
-        conn: &Resource<GuestConnection<S>>,
-    ) -> Result<&mut GuestConnection<S>, TransportError> {
+        conn: &Resource<GuardedConnection<S>>,
+    ) -> Result<&mut GuardedConnection<S>, TransportError> {
         let left = bounded_wait(None, self.ctx.deadline);
         let c = self.conn(conn)?;
         if let Some(left) = left {
@@ -324,7 +330,7 @@ impl WasimapCtxView<'_> {
     /// `set-read-timeout`: the guest's timeout, never past the deadline.
     pub(crate) fn set_timeout<S: Stream>(
         &mut self,
-        conn: &Resource<GuestConnection<S>>,
+        conn: &Resource<GuardedConnection<S>>,
         ms: Option<u32>,
     ) -> Result<(), TransportError> {
         let wait = bounded_wait(crate::transport::duration(ms), self.ctx.deadline);
@@ -334,7 +340,7 @@ impl WasimapCtxView<'_> {
     }
 
     /// `is-tls`.
-    pub(crate) fn tls_in_use<S: Stream>(&self, conn: &Resource<GuestConnection<S>>) -> bool {
+    pub(crate) fn tls_in_use<S: Stream>(&self, conn: &Resource<GuardedConnection<S>>) -> bool {
         self.table.get(conn).is_ok_and(|c| c.stream_ref().is_tls())
     }
 }
@@ -345,13 +351,11 @@ impl transport::Host for WasimapCtxView<'_> {
         host: String,
         port: u16,
         options: ConnectOptions,
-    ) -> Result<Resource<GuestConnection>, TransportError> {
+    ) -> Result<Resource<GuardedConnection>, TransportError> {
         let options = self.admit_tcp(&host, port, options)?;
-        let policy = &self.ctx.policy;
-        let check = |addr| policy.check_address(&host, addr);
-        let conn = Connection::open_tcp(&host, port, &options, &check)?;
+        let conn = GuardedConnection::open_tcp(&host, port, &options, &self.ctx.policy, &self.ctx.lookups)?;
         tracing::debug!(%host, port, "connected");
-        self.push(GuestConnection::network(conn, &host, port, false), &options)
+        self.push(conn, &options)
     }
 
     fn connect_tls(
@@ -360,44 +364,49 @@ impl transport::Host for WasimapCtxView<'_> {
         port: u16,
         options: ConnectOptions,
         tls: TlsOptions,
-    ) -> Result<Resource<GuestConnection>, TransportError> {
+    ) -> Result<Resource<GuardedConnection>, TransportError> {
         let (options, ca) = self.admit_tls(&host, port, options, &tls)?;
-        let policy = &self.ctx.policy;
-        let check = |addr| policy.check_address(&host, addr);
-        let conn = Connection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check)?;
-        tracing::debug!(%host, port, "connected with TLS");
-        self.push(
-            GuestConnection::network(conn, &host, port, verifies(&host, &tls)),
+        let conn = GuardedConnection::open_tls(
+            &host,
+            port,
             &options,
-        )
+            &tls,
+            ca.as_deref(),
+            &self.ctx.policy,
+            &self.ctx.lookups,
+        )?;
+        tracing::debug!(%host, port, "connected with TLS");
+        self.push(conn, &options)
     }
 
     fn connect_process(
         &mut self,
         command: String,
         options: ConnectOptions,
-    ) -> Result<Resource<GuestConnection>, TransportError> {
+    ) -> Result<Resource<GuardedConnection>, TransportError> {
         let options = self.admit_process(&command, options)?;
         let conn = Connection::open_process(&command, &options)?;
         tracing::debug!(%command, "started");
-        self.push(GuestConnection::process(conn), &options)
+        self.push(GuardedConnection::process(conn), &options)
     }
 
-    fn lent(&mut self) -> Option<Resource<GuestConnection>> {
+    fn lent(&mut self) -> Option<Resource<GuardedConnection>> {
         let lend = self.ctx.lend.clone()?;
         // Checked before the connection leaves the slot: over the limit,
         // the session stays the watcher's, untouched.
         self.reserve(false).ok()?;
-        let conn = lend.take()?;
-        let guest = GuestConnection::network(conn, &lend.endpoint.host, lend.endpoint.port, lend.verified_tls);
+        // The watcher's own connection, its echo guard armed with the
+        // account's secret: the plugin reads through the same guard.
+        let mut conn = lend.take()?;
         let options = ConnectOptions {
             connect_timeout_ms: None,
             read_timeout_ms: ms(bounded_wait(lend.timeout, self.ctx.deadline)),
         };
-        match self.push(guest, &options) {
+        let bounded = conn.bound_by(crate::transport::duration(options.read_timeout_ms));
+        match bounded.and_then(|()| self.push(conn, &options)) {
             Ok(handle) => {
                 lend.taken_as(handle.rep());
-                tracing::debug!(endpoint = ?lend.endpoint, "lent the watcher's session");
+                tracing::debug!("lent the watcher's session");
                 Some(handle)
             }
             // The table is full, or the socket refused its write timeout
@@ -411,15 +420,15 @@ impl transport::Host for WasimapCtxView<'_> {
 }
 
 impl transport::HostConnection for WasimapCtxView<'_> {
-    fn read(&mut self, conn: Resource<GuestConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
+    fn read(&mut self, conn: Resource<GuardedConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
         self.near_deadline(&conn)?.read(max)
     }
 
-    fn write(&mut self, conn: Resource<GuestConnection>, data: Vec<u8>) -> Result<(), TransportError> {
+    fn write(&mut self, conn: Resource<GuardedConnection>, data: Vec<u8>) -> Result<(), TransportError> {
         self.near_deadline(&conn)?.stream().write(&data)
     }
 
-    fn shutdown(&mut self, conn: Resource<GuestConnection>) {
+    fn shutdown(&mut self, conn: Resource<GuardedConnection>) {
         if let Ok(c) = self.conn(&conn) {
             c.stream().shutdown();
         }
@@ -427,7 +436,7 @@ impl transport::HostConnection for WasimapCtxView<'_> {
 
     fn start_tls(
         &mut self,
-        conn: Resource<GuestConnection>,
+        conn: Resource<GuardedConnection>,
         host: String,
         tls: TlsOptions,
     ) -> Result<(), TransportError> {
@@ -435,21 +444,21 @@ impl transport::HostConnection for WasimapCtxView<'_> {
         self.conn(&conn)?.start_tls(&host, &tls, ca.as_deref())
     }
 
-    fn is_tls(&mut self, conn: Resource<GuestConnection>) -> bool {
+    fn is_tls(&mut self, conn: Resource<GuardedConnection>) -> bool {
         self.tls_in_use(&conn)
     }
 
-    fn set_read_timeout(&mut self, conn: Resource<GuestConnection>, ms: Option<u32>) -> Result<(), TransportError> {
+    fn set_read_timeout(&mut self, conn: Resource<GuardedConnection>, ms: Option<u32>) -> Result<(), TransportError> {
         self.set_timeout(&conn, ms)
     }
 
-    fn drop(&mut self, conn: Resource<GuestConnection>) -> wasmtime::Result<()> {
+    fn drop(&mut self, conn: Resource<GuardedConnection>) -> wasmtime::Result<()> {
         let lend = self.ctx.lend.clone().filter(|l| l.is(conn.rep()));
-        let released = self.release(conn)?;
+        let mut released = self.release(conn)?;
         match lend {
             // Not closed: the watcher goes on with it.
-            Some(lend) => lend.give_back(released.into_stream()),
-            None => released.into_stream().shutdown(),
+            Some(lend) => lend.give_back(released),
+            None => released.shutdown(),
         }
         Ok(())
     }

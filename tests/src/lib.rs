@@ -9,9 +9,11 @@
 //! server already running (as `just test` does) to share one across
 //! binaries.
 
+pub mod fake_imap;
 pub mod many;
 pub mod proxy;
 pub mod script_server;
+pub mod watching;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

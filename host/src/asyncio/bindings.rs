@@ -2,8 +2,8 @@
 //! import is an `async fn` on the host (a guest blocked in one suspends its
 //! fiber), `instantiate_async` and `call_run` are async. The `types`
 //! interface is the blocking bindings' own, so `TlsOptions` and
-//! `ErrorKind` are one type; so are `timezone` and `body`, whose
-//! functions neither block nor suspend.
+//! `ErrorKind` are one type; so are `timezone`, `progress` and `body`,
+//! whose functions neither block nor suspend.
 
 wasmtime::component::bindgen!({
     world: "composed",
@@ -13,8 +13,9 @@ wasmtime::component::bindgen!({
     with: {
         "wasimap:imap/types": crate::bindings::wasimap::imap::types,
         "wasimap:imap/timezone": crate::bindings::wasimap::imap::timezone,
+        "wasimap:imap/progress": crate::bindings::wasimap::imap::progress,
         "wasimap:imap/body": crate::bindings::wasimap::imap::body,
-        "wasimap:imap/transport.connection": crate::asyncio::AsyncGuestConnection,
+        "wasimap:imap/transport.connection": crate::asyncio::AsyncGuardedConnection,
     },
     require_store_data_send: true,
 });

@@ -42,15 +42,15 @@ use wasmtime::component::{Linker, Resource};
 use self::bindings::wasimap::imap::{secrets, transport};
 use self::bindings::{ConnectOptions, TransportError};
 use crate::bindings::TlsOptions;
-use crate::conn::{verifies, GuestConnection};
+use crate::conn::{verifies, GuardedConnection};
 use crate::view::{WasimapCtxView, WasimapData, WasimapView};
 
 pub use self::stream::AsyncConnection;
 
 /// The `connection` resource of the async embedding.
-pub type AsyncGuestConnection = GuestConnection<AsyncConnection>;
+pub type AsyncGuardedConnection = GuardedConnection<AsyncConnection>;
 
-/// Adds `wasimap:imap/{types,transport,secrets,timezone,body}` to `linker`, with async
+/// Adds `wasimap:imap/{types,transport,secrets,timezone,progress,body}` to `linker`, with async
 /// transports. The store's data implements [`WasimapView`], exactly as for
 /// [`crate::add_to_linker`]; WASI goes in with
 /// `wasmtime_wasi::p2::add_to_linker_async`.
@@ -58,12 +58,9 @@ pub type AsyncGuestConnection = GuestConnection<AsyncConnection>;
 /// # Errors
 /// When the linker already defines them.
 pub fn add_to_linker_async<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    crate::bindings::wasimap::imap::types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
     secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    crate::bindings::wasimap::imap::timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    crate::bindings::wasimap::imap::body::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    Ok(())
+    crate::view::add_shared_to_linker(linker)
 }
 
 // The two `bindgen!` runs generate the transport's records twice (wasmtime
@@ -91,7 +88,7 @@ impl From<crate::bindings::TransportError> for TransportError {
 }
 
 impl secrets::Host for WasimapCtxView<'_> {
-    async fn reveal(&mut self, name: String, conn: Resource<AsyncGuestConnection>) -> Result<String, String> {
+    async fn reveal(&mut self, name: String, conn: Resource<AsyncGuardedConnection>) -> Result<String, String> {
         self.reveal_secret(name, &conn)
     }
 }
@@ -102,13 +99,13 @@ impl transport::Host for WasimapCtxView<'_> {
         host: String,
         port: u16,
         options: ConnectOptions,
-    ) -> Result<Resource<AsyncGuestConnection>, TransportError> {
+    ) -> Result<Resource<AsyncGuardedConnection>, TransportError> {
         let options = self.admit_tcp(&host, port, options.into())?;
         let policy = &self.ctx.policy;
         let check = |addr| policy.check_address(&host, addr);
-        let conn = AsyncConnection::open_tcp(&host, port, &options, &check).await?;
+        let conn = AsyncConnection::open_tcp(&host, port, &options, &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected");
-        Ok(self.push(GuestConnection::network(conn, &host, port, false), &options)?)
+        Ok(self.push(GuardedConnection::network(conn, &host, port, false), &options)?)
     }
 
     async fn connect_tls(
@@ -117,36 +114,36 @@ impl transport::Host for WasimapCtxView<'_> {
         port: u16,
         options: ConnectOptions,
         tls: TlsOptions,
-    ) -> Result<Resource<AsyncGuestConnection>, TransportError> {
+    ) -> Result<Resource<AsyncGuardedConnection>, TransportError> {
         let (options, ca) = self.admit_tls(&host, port, options.into(), &tls)?;
         let policy = &self.ctx.policy;
         let check = |addr| policy.check_address(&host, addr);
-        let conn = AsyncConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check).await?;
+        let conn = AsyncConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected with TLS");
         let verified = verifies(&host, &tls);
-        Ok(self.push(GuestConnection::network(conn, &host, port, verified), &options)?)
+        Ok(self.push(GuardedConnection::network(conn, &host, port, verified), &options)?)
     }
 
     async fn connect_process(
         &mut self,
         command: String,
         options: ConnectOptions,
-    ) -> Result<Resource<AsyncGuestConnection>, TransportError> {
+    ) -> Result<Resource<AsyncGuardedConnection>, TransportError> {
         let options = self.admit_process(&command, options.into())?;
         let conn = AsyncConnection::open_process(&command, &options)?;
         tracing::debug!(%command, "started");
-        Ok(self.push(GuestConnection::process(conn), &options)?)
+        Ok(self.push(GuardedConnection::process(conn), &options)?)
     }
 
     /// Lending is `wasimap watch`'s, whose calls are blocking ones: the
     /// async embedding has no session to lend.
-    async fn lent(&mut self) -> Option<Resource<AsyncGuestConnection>> {
+    async fn lent(&mut self) -> Option<Resource<AsyncGuardedConnection>> {
         None
     }
 }
 
 impl transport::HostConnection for WasimapCtxView<'_> {
-    async fn read(&mut self, conn: Resource<AsyncGuestConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
+    async fn read(&mut self, conn: Resource<AsyncGuardedConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
         let c = self.near_deadline(&conn)?;
         loop {
             let data = c.stream().read(max).await?;
@@ -156,11 +153,11 @@ impl transport::HostConnection for WasimapCtxView<'_> {
         }
     }
 
-    async fn write(&mut self, conn: Resource<AsyncGuestConnection>, data: Vec<u8>) -> Result<(), TransportError> {
+    async fn write(&mut self, conn: Resource<AsyncGuardedConnection>, data: Vec<u8>) -> Result<(), TransportError> {
         Ok(self.near_deadline(&conn)?.stream().write(&data).await?)
     }
 
-    async fn shutdown(&mut self, conn: Resource<AsyncGuestConnection>) {
+    async fn shutdown(&mut self, conn: Resource<AsyncGuardedConnection>) {
         if let Ok(c) = self.conn(&conn) {
             c.stream().shutdown().await;
         }
@@ -168,7 +165,7 @@ impl transport::HostConnection for WasimapCtxView<'_> {
 
     async fn start_tls(
         &mut self,
-        conn: Resource<AsyncGuestConnection>,
+        conn: Resource<AsyncGuardedConnection>,
         host: String,
         tls: TlsOptions,
     ) -> Result<(), TransportError> {
@@ -179,19 +176,19 @@ impl transport::HostConnection for WasimapCtxView<'_> {
         Ok(())
     }
 
-    async fn is_tls(&mut self, conn: Resource<AsyncGuestConnection>) -> bool {
+    async fn is_tls(&mut self, conn: Resource<AsyncGuardedConnection>) -> bool {
         self.tls_in_use(&conn)
     }
 
     async fn set_read_timeout(
         &mut self,
-        conn: Resource<AsyncGuestConnection>,
+        conn: Resource<AsyncGuardedConnection>,
         ms: Option<u32>,
     ) -> Result<(), TransportError> {
         Ok(self.set_timeout(&conn, ms)?)
     }
 
-    async fn drop(&mut self, conn: Resource<AsyncGuestConnection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, conn: Resource<AsyncGuardedConnection>) -> wasmtime::Result<()> {
         self.release(conn)?.stream().close().await;
         Ok(())
     }

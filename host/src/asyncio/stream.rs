@@ -76,13 +76,18 @@ async fn within<T>(
 }
 
 /// Resolves `host` within `timeout` on one of the runtime's blocking
-/// threads, holding one of the process-wide lookup slots like the
-/// blocking transport does.
-async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, TransportError> {
+/// threads, holding one slot of `lookups` like the blocking transport
+/// does.
+async fn resolve(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    lookups: &tcp::Lookups,
+) -> Result<Vec<SocketAddr>, TransportError> {
     if let Some(addrs) = tcp::literal(host, port) {
         return Ok(addrs);
     }
-    let slot = tcp::LookupSlot::take(host)?;
+    let slot = lookups.take(host)?;
     let name = host.to_string();
     let lookup = tokio::task::spawn_blocking(move || slot.lookup(&name, port));
     match tokio::time::timeout(timeout, lookup).await {
@@ -99,9 +104,10 @@ async fn connect(
     port: u16,
     options: &ConnectOptions,
     check: AddressCheck<'_>,
+    lookups: &tcp::Lookups,
 ) -> Result<TcpStream, TransportError> {
     let timeout = duration(options.connect_timeout_ms);
-    let addrs = resolve(host, port, timeout.unwrap_or(tcp::DEFAULT_RESOLVE_TIMEOUT)).await?;
+    let addrs = resolve(host, port, timeout.unwrap_or(tcp::DEFAULT_RESOLVE_TIMEOUT), lookups).await?;
     let (admitted, refused) = tcp::admitted(addrs, check);
     let mut last = None;
     for addr in admitted {
@@ -160,8 +166,9 @@ impl AsyncConnection {
         port: u16,
         options: &ConnectOptions,
         check: AddressCheck<'_>,
+        lookups: &tcp::Lookups,
     ) -> Result<Self, TransportError> {
-        let stream = connect(host, port, options, check).await?;
+        let stream = connect(host, port, options, check, lookups).await?;
         Ok(Self::new(Io::Tcp(stream), options))
     }
 
@@ -174,8 +181,9 @@ impl AsyncConnection {
         tls: &TlsOptions,
         ca_file: Option<&[u8]>,
         check: AddressCheck<'_>,
+        lookups: &tcp::Lookups,
     ) -> Result<Self, TransportError> {
-        let stream = connect(host, port, options, check).await?;
+        let stream = connect(host, port, options, check, lookups).await?;
         let tls = handshake(stream, host, tls, ca_file, duration(options.read_timeout_ms)).await?;
         Ok(Self::new(Io::Tls(Box::new(tls)), options))
     }

@@ -680,4 +680,26 @@ mod tests {
         symlink(t.path("other"), t.path("file-link")).unwrap();
         assert!(matches!(p.read_file(&t.path("file-link")), Err(ReadError::Denied(_))));
     }
+
+    #[test]
+    fn a_name_that_resolves_to_this_machine_is_refused() {
+        // A service bound to 0.0.0.0 answers on the machine's own
+        // interface addresses: a name grant is no grant for them, with
+        // or without --deny-private-networks.
+        let own = net::interface_addresses()
+            .into_iter()
+            .find(|ip| !ip.is_loopback())
+            .expect("this machine has a non-loopback address");
+        for deny_private in [false, true] {
+            let p = policy(&["mail.example.org:993"]).deny_private_networks(deny_private);
+            let err = p
+                .check_address("mail.example.org", SocketAddr::new(own, 993))
+                .unwrap_err();
+            assert!(err.contains("an address of this machine"), "{err}");
+            // Granted by address, it is the user's choice.
+            let grant = Host::Ip(own).grant(993);
+            let p = p.allow(grant.parse().unwrap());
+            assert!(p.check_address("mail.example.org", SocketAddr::new(own, 993)).is_ok());
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Connect grants: name patterns admit names, IP patterns admit IP
 //! literals, and the addresses a name resolves to are checked again at
 //! connect time, so a granted name cannot lead to loopback, link-local,
-//! unspecified (or, on request, private) addresses.
+//! unspecified addresses, this machine's own interface addresses (or, on
+//! request, private) addresses.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -217,10 +218,75 @@ impl HostPattern {
 }
 
 /// Why `ip` is refused unless granted by address, if it is: loopback,
-/// link-local and unspecified always; private ranges when `private`.
-/// IPv6 addresses embedding an IPv4 one (mapped, compatible, NAT64) are
-/// judged by it.
+/// link-local, unspecified and this machine's own interface addresses
+/// always (a service bound to 0.0.0.0 answers on each of them as on
+/// 127.0.0.1); private ranges when `private`. IPv6 addresses embedding an
+/// IPv4 one (mapped, compatible, NAT64) are judged by it.
 pub(crate) fn special(ip: IpAddr, private: bool) -> Option<&'static str> {
+    special_range(ip, private).or_else(|| own_address(ip).then_some("an address of this machine"))
+}
+
+/// How long the list of this machine's addresses is used before it is
+/// read again (interfaces come and go: DHCP, VPNs, containers).
+const OWN_ADDRESSES_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether `ip` (or the IPv4 address it embeds) is an address of one of
+/// this machine's interfaces.
+fn own_address(ip: IpAddr) -> bool {
+    use std::sync::{Mutex, PoisonError};
+    use std::time::Instant;
+    static CACHE: Mutex<Option<(Instant, Vec<IpAddr>)>> = Mutex::new(None);
+    let ip = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.as_ref().is_none_or(|(at, _)| at.elapsed() > OWN_ADDRESSES_TTL) {
+        *cache = Some((Instant::now(), interface_addresses()));
+    }
+    cache.as_ref().is_some_and(|(_, addrs)| addrs.contains(&ip))
+}
+
+/// The addresses of this machine's interfaces (`getifaddrs`); empty if
+/// they cannot be read.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list it allocates, or
+    // fails and leaves it untouched; it is freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut addrs = Vec::new();
+    let mut next = list;
+    while !next.is_null() {
+        // SAFETY: `next` is a node of the list getifaddrs returned, alive
+        // until freeifaddrs; ifa_addr is null or points to a sockaddr of
+        // the family it names (sockaddr_in / sockaddr_in6).
+        unsafe {
+            let ifa = &*next;
+            if !ifa.ifa_addr.is_null() {
+                match i32::from((*ifa.ifa_addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*ifa.ifa_addr.cast::<libc::sockaddr_in>();
+                        addrs.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*ifa.ifa_addr.cast::<libc::sockaddr_in6>();
+                        addrs.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+                    }
+                    _ => {}
+                }
+            }
+            next = ifa.ifa_next;
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    addrs
+}
+
+/// [`special`]'s ranges, whatever machine this is.
+fn special_range(ip: IpAddr, private: bool) -> Option<&'static str> {
     match ip {
         IpAddr::V4(a) => special_v4(a, private),
         IpAddr::V6(a) => {
@@ -383,7 +449,7 @@ mod tests {
             ("::127.0.0.1", "a loopback address"),
             ("64:ff9b::7f00:1", "a loopback address"),
         ] {
-            assert_eq!(special(ip(a), false), Some(why), "{a}");
+            assert_eq!(special_range(ip(a), false), Some(why), "{a}");
         }
         for a in [
             "10.1.2.3",
@@ -396,8 +462,8 @@ mod tests {
             "fd12::1",
             "::ffff:10.0.0.1",
         ] {
-            assert_eq!(special(ip(a), false), None, "{a}");
-            assert_eq!(special(ip(a), true), Some("a private address"), "{a}");
+            assert_eq!(special_range(ip(a), false), None, "{a}");
+            assert_eq!(special_range(ip(a), true), Some("a private address"), "{a}");
         }
         for a in [
             "1.1.1.1",
@@ -407,7 +473,35 @@ mod tests {
             "2001:db8::1",
             "::ffff:8.8.8.8",
         ] {
-            assert_eq!(special(ip(a), true), None, "{a}");
+            assert_eq!(special_range(ip(a), true), None, "{a}");
         }
+    }
+
+    /// The machine's own addresses as `hostname -I` lists them (not
+    /// through getifaddrs, the code under test).
+    fn addresses_from_hostname() -> Vec<IpAddr> {
+        let out = std::process::Command::new("hostname").arg("-I").output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(|a| a.parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn this_machines_own_addresses_are_special() {
+        let own = addresses_from_hostname();
+        assert!(!own.is_empty(), "hostname -I lists this machine's addresses");
+        for a in own {
+            assert!(interface_addresses().contains(&a), "{a}");
+            assert_eq!(special(a, false), Some("an address of this machine"), "{a}");
+            if let IpAddr::V4(v4) = a {
+                let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+                assert_eq!(special(mapped, false), Some("an address of this machine"), "{mapped}");
+            }
+        }
+        // Other addresses of the same kinds are not.
+        assert_eq!(special(ip("192.0.2.200"), false), None);
+        assert_eq!(special(ip("2001:db8::77"), false), None);
     }
 }

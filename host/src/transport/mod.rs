@@ -125,14 +125,16 @@ pub(crate) fn read_failed(e: &io::Error) -> Result<usize, TransportError> {
 
 impl Connection {
     /// Opens a TCP connection (the policy admitted `host` already; `check`
-    /// admits each address it resolves to).
+    /// admits each address it resolves to; the name lookup is counted in
+    /// `lookups`).
     pub fn open_tcp(
         host: &str,
         port: u16,
         options: &ConnectOptions,
         check: AddressCheck<'_>,
+        lookups: &tcp::Lookups,
     ) -> Result<Self, TransportError> {
-        tcp::TcpConnection::connect(host, port, options, check).map(Connection::Tcp)
+        tcp::TcpConnection::connect(host, port, options, check, lookups).map(Connection::Tcp)
     }
 
     /// Opens TCP (as [`Connection::open_tcp`]) and runs the TLS handshake.
@@ -143,8 +145,9 @@ impl Connection {
         tls: &TlsOptions,
         ca_file: Option<&[u8]>,
         check: AddressCheck<'_>,
+        lookups: &tcp::Lookups,
     ) -> Result<Self, TransportError> {
-        let tcp = tcp::TcpConnection::connect(host, port, options, check)?;
+        let tcp = tcp::TcpConnection::connect(host, port, options, check, lookups)?;
         tls::handshake(tcp.stream, host, tls, ca_file).map(|s| Connection::Tls(Box::new(s)))
     }
 

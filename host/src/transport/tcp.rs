@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::{duration, AddressCheck};
@@ -14,35 +14,66 @@ use crate::bindings::{ConnectOptions, TransportError};
 /// How long a name lookup may take when the guest set no connect timeout.
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Most name lookups running at once. A lookup that timed out keeps its
-/// thread until the resolver gives up; this bounds how many a plugin can
-/// leave behind.
+/// Most name lookups one [`Lookups`] budget has running at once, by
+/// default. A lookup that timed out keeps its thread until the resolver
+/// gives up; this bounds how many one account's plugin can leave behind.
 pub const MAX_PENDING_LOOKUPS: usize = 16;
-
-static PENDING_LOOKUPS: AtomicUsize = AtomicUsize::new(0);
 
 /// `host` as an address, when it is an IP literal (no lookup needed).
 pub(crate) fn literal(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
     host.parse::<IpAddr>().ok().map(|ip| vec![SocketAddr::new(ip, port)])
 }
 
-/// One of the [`MAX_PENDING_LOOKUPS`] slots for a name lookup, held by the
-/// thread doing the lookup (the sync transport's own thread, or a blocking
-/// thread of the async embedder's runtime) until the resolver answers.
-pub(crate) struct LookupSlot(());
+/// A budget of name lookups running at once. Clones share it: the watcher
+/// gives each account one, shared by its plugin calls and its own
+/// sessions, so one account whose names never resolve (or whose plugin
+/// loops on them) uses up its own budget, not another account's; a
+/// `wasimap run` has one for the run.
+#[derive(Debug, Clone)]
+pub struct Lookups {
+    pending: Arc<AtomicUsize>,
+    max: usize,
+}
 
-impl LookupSlot {
-    /// Takes a slot, or refuses when all are in use.
-    pub(crate) fn take(host: &str) -> Result<Self, TransportError> {
-        if PENDING_LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING_LOOKUPS {
-            PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-            return Err(TransportError::unreachable(format!(
-                "cannot resolve {host}: {MAX_PENDING_LOOKUPS} name lookups are already in progress"
-            )));
+impl Default for Lookups {
+    fn default() -> Self {
+        Lookups::new(MAX_PENDING_LOOKUPS)
+    }
+}
+
+impl Lookups {
+    /// A budget of `max` lookups at once.
+    pub fn new(max: usize) -> Self {
+        Lookups {
+            pending: Arc::new(AtomicUsize::new(0)),
+            max,
         }
-        Ok(LookupSlot(()))
     }
 
+    /// Lookups of this budget running now (timed-out ones included).
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Takes a slot, or refuses when all are in use.
+    pub(crate) fn take(&self, host: &str) -> Result<LookupSlot, TransportError> {
+        if self.pending.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(TransportError::unreachable(format!(
+                "cannot resolve {host}: {} name lookups are already in progress",
+                self.max
+            )));
+        }
+        Ok(LookupSlot(Arc::clone(&self.pending)))
+    }
+}
+
+/// One slot of a [`Lookups`] budget, held by the thread doing the lookup
+/// (the sync transport's own thread, or a blocking thread of the async
+/// embedder's runtime) until the resolver answers.
+pub(crate) struct LookupSlot(Arc<AtomicUsize>);
+
+impl LookupSlot {
     /// Resolves `name` with the system resolver (blocking), then frees
     /// the slot.
     pub(crate) fn lookup(self, name: &str, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
@@ -55,7 +86,7 @@ impl LookupSlot {
 
 impl Drop for LookupSlot {
     fn drop(&mut self) {
-        PENDING_LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -65,11 +96,11 @@ pub(crate) fn lookup_failed(host: &str, why: impl std::fmt::Display) -> Transpor
 }
 
 /// Resolves `host` within `timeout`.
-fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, TransportError> {
+fn resolve(host: &str, port: u16, timeout: Duration, lookups: &Lookups) -> Result<Vec<SocketAddr>, TransportError> {
     if let Some(addrs) = literal(host, port) {
         return Ok(addrs);
     }
-    let slot = LookupSlot::take(host)?;
+    let slot = lookups.take(host)?;
     let (tx, rx) = mpsc::channel();
     let name = host.to_string();
     std::thread::Builder::new()
@@ -117,17 +148,19 @@ pub struct TcpConnection {
 }
 
 impl TcpConnection {
-    /// Resolves `host` and tries each address `check` admits in turn, as
-    /// `socket.create_connection` does. When `check` refuses every
-    /// address, the error is `denied` with its reasons.
+    /// Resolves `host` (a lookup counted in `lookups`) and tries each
+    /// address `check` admits in turn, as `socket.create_connection`
+    /// does. When `check` refuses every address, the error is `denied`
+    /// with its reasons.
     pub fn connect(
         host: &str,
         port: u16,
         options: &ConnectOptions,
         check: AddressCheck<'_>,
+        lookups: &Lookups,
     ) -> Result<Self, TransportError> {
         let timeout = duration(options.connect_timeout_ms);
-        let addrs = resolve(host, port, timeout.unwrap_or(DEFAULT_RESOLVE_TIMEOUT))?;
+        let addrs = resolve(host, port, timeout.unwrap_or(DEFAULT_RESOLVE_TIMEOUT), lookups)?;
         let (admitted, refused) = admitted(addrs, check);
         let mut last = None;
         for addr in admitted {
@@ -177,13 +210,13 @@ mod tests {
             kind: ErrorKind::Denied,
             message: msg,
             ..
-        }) = TcpConnection::connect("127.0.0.1", port, &options(), &deny)
+        }) = TcpConnection::connect("127.0.0.1", port, &options(), &deny, &Lookups::default())
         else {
             panic!("denied expected")
         };
         assert_eq!(msg, format!("no 127.0.0.1:{port}"));
         let allow = |_| Ok(());
-        assert!(TcpConnection::connect("127.0.0.1", port, &options(), &allow).is_ok());
+        assert!(TcpConnection::connect("127.0.0.1", port, &options(), &allow, &Lookups::default()).is_ok());
         // `localhost` resolves (to 127.0.0.1 and perhaps ::1); each is checked.
         let seen = std::sync::Mutex::new(Vec::new());
         let record = |a: SocketAddr| {
@@ -194,7 +227,7 @@ mod tests {
             kind: ErrorKind::Denied,
             message: msg,
             ..
-        }) = TcpConnection::connect("localhost", port, &options(), &record)
+        }) = TcpConnection::connect("localhost", port, &options(), &record, &Lookups::default())
         else {
             panic!("denied expected")
         };

@@ -1,8 +1,12 @@
 //! The watcher's own IMAP session per mailbox: the sans-IO core
 //! (`wasimap-protocol`) driven by its blocking driver over the host's
 //! transports, natively. It logs in, selects the mailbox, finds new UIDs
-//! and waits for more (IDLE, or a pause between looks); the plugin opens
-//! its own session for each batch.
+//! and waits for more (IDLE, or a pause between looks), and lends its
+//! connection to each plugin call. The connection is the host's one
+//! [`GuardedConnection`]: opened under the account's grants (its policy,
+//! its lookup budget), its echo guard armed by the login's reveal, so what
+//! the server sends back on it is screened for the watcher and for the
+//! plugin it is lent to alike.
 
 use std::time::Duration;
 
@@ -11,16 +15,17 @@ use wasimap_protocol::typed;
 use wasimap_protocol::{DataItem, ErrorKind as CoreKind, ImapError};
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+use crate::conn::GuardedConnection;
 use crate::lend::Lend;
-use crate::transport::Connection;
+use crate::runner::Grants;
 
 use super::config::{Account, Tls};
 
 /// The bound on a watcher session's untagged responses, bytes.
 const UNTAGGED_LIMIT: usize = 64 << 20;
 
-/// A host connection as the core's blocking transport.
-pub struct NativeTransport(Connection);
+/// A guarded host connection as the core's blocking transport.
+pub struct NativeTransport(GuardedConnection);
 
 /// The core's kind of a transport error: the WIT enum lists the core's
 /// kinds in the core's order (`guest/protocol/tests/command_table.rs`
@@ -44,7 +49,7 @@ impl Transport for NativeTransport {
     }
 
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), CoreError> {
-        self.0.set_read_timeout(timeout).map_err(core_error)
+        self.0.stream().set_read_timeout(timeout).map_err(core_error)
     }
 }
 
@@ -106,11 +111,13 @@ fn first_number(items: &[DataItem]) -> Option<u32> {
 }
 
 impl Session {
-    /// Connects, logs in with `password` and selects `mailbox` (read-write,
-    /// so the plugin's session sees the same mailbox state).
+    /// Connects under `grants` (the account's policy and lookup budget),
+    /// logs in with the account's secret (revealed on the connection, which
+    /// arms its echo guard) and selects `mailbox` (read-write, so the
+    /// plugin's session sees the same mailbox state).
     pub fn open(
         account: &Account,
-        password: &str,
+        grants: &Grants,
         mailbox: &str,
         read_timeout: Duration,
         debug: u32,
@@ -122,19 +129,20 @@ impl Session {
             read_timeout_ms: Some(ms),
         };
         let ca = match &account.ca_file {
-            Some(p) => {
-                Some(std::fs::read(p).map_err(|e| SessionError::Other(format!("reading {}: {e}", p.display())))?)
-            }
+            Some(p) => Some(grants.trust.granted_ca_file(p).ok_or_else(|| {
+                SessionError::Other(format!("ca-file {}: not readable as a granted CA file", p.display()))
+            })?),
             None => None,
         };
         let tls = tls_options(account);
-        let allow_any = &|_| Ok(());
+        let (host, port) = (account.host.as_str(), account.port);
         let conn = match account.tls {
             Tls::Implicit => {
-                Connection::open_tls(&account.host, account.port, &options, &tls, ca.as_deref(), allow_any)
+                GuardedConnection::open_tls(host, port, &options, &tls, ca.as_deref(), &grants.policy, &grants.lookups)
             }
-            Tls::None | Tls::Starttls => Connection::open_tcp(&account.host, account.port, &options, allow_any),
+            Tls::None | Tls::Starttls => GuardedConnection::open_tcp(host, port, &options, &grants.policy, &grants.lookups),
         }
+        .and_then(|mut c| c.bound_by(Some(read_timeout)).map(|()| c))
         .map_err(|e| {
             let e = core_error(e);
             SessionError::Other(format!(
@@ -161,14 +169,17 @@ impl Session {
         } else if account.tls == Tls::Implicit {
             imap.set_tls_established();
         }
-        // As a secret: the session's trace shows `<redacted>`, not the password.
-        let password = password.to_string();
-        imap.login_secret(&account.user, |_| Ok(password)).map_err(|e| {
-            if matches!(e.kind(), CoreKind::No | CoreKind::Bad) {
-                SessionError::Auth(e.to_string())
-            } else {
-                SessionError::from_imap(&e)
-            }
+        // Revealed on the connection (never held here): the echo guard is
+        // armed before the password is sent, and the trace shows
+        // `<redacted>`.
+        let endpoint = [account.endpoint()];
+        imap.login_secret(&account.user, |t| {
+            t.0.reveal(&grants.secrets, &account.secret, &endpoint)
+        })
+        .map_err(|e| match e.kind() {
+            CoreKind::No | CoreKind::Bad => SessionError::Auth(e.to_string()),
+            CoreKind::Denied => SessionError::Secret(format!("secret {:?}: {}", account.secret, e.message())),
+            _ => SessionError::from_imap(&e),
         })?;
         let (uidvalidity, uidnext) = select(&mut imap, mailbox)?;
         let uidvalidity =
@@ -186,24 +197,20 @@ impl Session {
     /// Lends the connection for one plugin call (between two commands:
     /// nothing of the watcher's is in flight), `timeout` bounding the
     /// plugin's reads and writes.
-    pub fn lend(&mut self, account: &Account, timeout: Duration) -> Option<Lend> {
+    pub fn lend(&mut self, timeout: Duration) -> Option<Lend> {
         let conn = self.imap.lend_transport()?.0;
-        // Verified unless plain: the watcher's TLS options never turn
-        // verification off.
-        let verified = account.tls != Tls::None;
-        Some(Lend::new(conn, &account.host, account.port, verified, Some(timeout)))
+        Some(Lend::new(conn, Some(timeout)))
     }
 
     /// Takes the connection back from a plugin call and selects `mailbox`
     /// again (the plugin may have selected another, or closed it); its
     /// UIDVALIDITY must not have changed. A connection the plugin left in
     /// any other state fails here, and the watcher reconnects.
-    pub fn resume(&mut self, conn: Option<Connection>, mailbox: &str) -> Result<(), SessionError> {
+    pub fn resume(&mut self, conn: Option<GuardedConnection>, mailbox: &str) -> Result<(), SessionError> {
         let mut conn = conn.ok_or_else(|| SessionError::Other("the lent session did not come back".into()))?;
         let after = |e: String| SessionError::Other(format!("after the plugin: {e}"));
         // The plugin's bounds were its own (and its deadline's).
-        conn.set_write_timeout(Some(self.read_timeout))
-            .map_err(|e| after(e.message))?;
+        conn.bound_by(Some(self.read_timeout)).map_err(|e| after(e.message))?;
         self.imap
             .restore_transport(NativeTransport(conn))
             .map_err(|e| after(e.message))?;
@@ -222,9 +229,13 @@ impl Session {
         self.idle
     }
 
-    /// The UIDs from `from` on, ascending.
-    pub fn uids_from(&mut self, from: u32) -> Result<Vec<u32>, SessionError> {
-        let from = from.max(1);
+    /// The UIDs from `from` on, ascending (a UID below it, or 0, in the
+    /// server's answer is dropped); none, without asking, once `from` is
+    /// past the last UID there can be (`u32::MAX`).
+    pub fn uids_from(&mut self, from: u64) -> Result<Vec<u32>, SessionError> {
+        let Ok(from) = u32::try_from(from.max(1)) else {
+            return Ok(Vec::new());
+        };
         let r = self
             .imap
             .uid("SEARCH", &["UID".into(), format!("{from}:*")])
@@ -245,12 +256,13 @@ impl Session {
     }
 
     /// The highest UID in the mailbox plus one (the UIDNEXT the mailbox
-    /// has now, as far as its messages tell).
-    pub fn next_uid_now(&mut self) -> Result<u32, SessionError> {
-        if let Some(n) = self.uidnext {
-            return Ok(n);
+    /// has now, as far as its messages tell): a u64, since after UID
+    /// `u32::MAX` it is 2^32. A UIDNEXT of 0 is no UID and is not believed.
+    pub fn next_uid_now(&mut self) -> Result<u64, SessionError> {
+        if let Some(n) = self.uidnext.filter(|&n| n > 0) {
+            return Ok(n.into());
         }
-        Ok(self.uids_from(1)?.last().map_or(1, |u| u + 1))
+        Ok(self.uids_from(1)?.last().map_or(1, |&u| u64::from(u) + 1))
     }
 
     /// Starts waiting for mail: IDLE where the server has it (polling
@@ -303,7 +315,7 @@ impl Session {
 
     /// The connection's descriptor, to wait for it to become readable.
     pub fn fd(&self) -> Option<std::os::fd::RawFd> {
-        self.imap.transport_ref().and_then(|t| t.0.raw_fd())
+        self.imap.transport_ref().and_then(|t| t.0.stream_ref().raw_fd())
     }
 
     /// Drops the untagged responses the waits and searches left (EXISTS,

@@ -1,0 +1,201 @@
+//! What the `wasimap watch` tests share: a directory per test, manifests
+//! with quick timings, a watcher process killed when dropped, its log, its
+//! output (the journal plugin's lines), `--status`, and bounded waits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{plugin_path, release_wasimap_binary, root};
+
+/// The password of the `pw` secret every test manifest defines.
+pub const PASSWORD: &str = "secret";
+
+/// A fresh directory under target/ for one test.
+pub fn test_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = root().join(format!(
+        "target/watch-test-{}-{}-{name}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One plain `[[account]]` on 127.0.0.1, every message handled.
+pub fn account(name: &str, port: u16, user: &str, secret: &str, mailbox: &str) -> String {
+    format!(
+        "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nuser = \"{user}\"\nsecret = \"{secret}\"\nmailboxes = [\"{mailbox}\"]\nstart = \"all\"\n\n"
+    )
+}
+
+/// A manifest in `dir` for `plugin` with quick timings for tests; `extra`
+/// is TOML put before the accounts (top-level keys go first in the file).
+pub fn manifest_with(dir: &Path, plugin: &str, accounts: &str, plugin_args: &[&str], limits: &str) -> PathBuf {
+    let args: Vec<String> = plugin_args.iter().map(|a| format!("{a:?}")).collect();
+    let text = format!(
+        r#"plugin = "{plugin}"
+state-dir = "state"
+output = "journal.log"
+cache-dir = "{cache}"
+plugin-args = [{args}]
+concurrency = 2
+
+[secrets]
+pw = "env:WATCH_TEST_PASSWORD"
+bad = "env:WATCH_TEST_WRONG"
+
+[limits]
+timeout-seconds = 60
+{limits}
+
+[retry]
+max-attempts = 3
+backoff-seconds = 0.1
+backoff-max-seconds = 0.5
+
+[session]
+idle-seconds = 3
+poll-seconds = 1
+read-timeout-seconds = 5
+reconnect-min-seconds = 0.2
+reconnect-max-seconds = 1
+
+{accounts}"#,
+        plugin = plugin_path(plugin).display(),
+        cache = root().join("target/wasimap-cache").display(),
+        args = args.join(", "),
+    );
+    let path = dir.join("watch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `wasimap watch` (the release binary), its stderr in
+/// `watcher.log` beside the manifest; killed (SIGKILL) when dropped.
+pub struct Watcher {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Watcher {
+    /// Starts watching with `manifest`; `WATCH_TEST_PASSWORD` is
+    /// `password`.
+    pub fn start(manifest: &Path, password: &str) -> Watcher {
+        let log_path = manifest.with_file_name("watcher.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let child = Command::new(release_wasimap_binary())
+            .args(["watch", "--manifest"])
+            .arg(manifest)
+            .env("WATCH_TEST_PASSWORD", password)
+            .env("WATCH_TEST_WRONG", "not-the-password")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Watcher { child, log: log_path }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its resident memory now, bytes (`VmRSS`).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The journal plugin's lines in `dir`'s output file as `(account, uid) ->
+/// message-ids` (one per time it was written).
+pub fn journal(dir: &Path) -> BTreeMap<(String, u32), Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("journal.log")).unwrap_or_default();
+    let mut out: BTreeMap<(String, u32), Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 5, "journal line {line:?}");
+        out.entry((f[0].to_string(), f[3].parse().unwrap()))
+            .or_default()
+            .push(f[4].to_string());
+    }
+    out
+}
+
+/// Waits until `done` holds, for at most `limit`; the watcher's log in
+/// the panic message otherwise.
+pub fn wait_for(limit: Duration, what: &str, dir: &Path, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out waiting for {what}\nwatcher log:\n{}",
+        std::fs::read_to_string(dir.join("watcher.log")).unwrap_or_default()
+    );
+}
+
+/// `wasimap watch --status` (with `--json` when `json`): its stdout.
+pub fn status(manifest: &Path, json: bool) -> String {
+    let mut command = Command::new(release_wasimap_binary());
+    command.args(["watch", "--status"]);
+    if json {
+        command.arg("--json");
+    }
+    let out = command.arg("--manifest").arg(manifest).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every file under `dir`, read (the state, the output, the log): what a
+/// secret must never be found in.
+pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                out.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    out
+}

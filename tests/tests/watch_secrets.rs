@@ -1,0 +1,89 @@
+//! `wasimap watch` and the account's secret against hostile servers: the
+//! watcher's own session and the session it lends to the plugin are the
+//! host's one guarded connection, so a server that sends the password
+//! back (in message data, in its refusal of the login) reaches neither
+//! the plugin nor its output, the log, the state or `--status`.
+
+use std::time::Duration;
+
+use wasimap_tests::fake_imap::{FakeImap, Hostility, Mailbox};
+use wasimap_tests::watching::{account, all_files, journal, manifest_with, status, test_dir, wait_for, Watcher};
+
+/// A password no other text in a test contains.
+const PASSWORD: &str = "hunter2-Echo-9f3a";
+
+/// Asserts that no file under `dir` and no `--status` output contains
+/// the password.
+fn nowhere(dir: &std::path::Path, manifest: &std::path::Path) {
+    for (path, bytes) in all_files(dir) {
+        assert!(
+            !bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
+            "the password is in {}:\n{}",
+            path.display(),
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    for json in [false, true] {
+        let out = status(manifest, json);
+        assert!(!out.contains(PASSWORD), "the password is in --status:\n{out}");
+    }
+}
+
+#[test]
+fn a_server_echoing_the_password_on_the_lent_session_reaches_no_plugin_and_no_file() {
+    let dir = test_dir("echo-lent");
+    let server = FakeImap::start(
+        Mailbox {
+            uidvalidity: 7,
+            uids: vec![1, 2, 3],
+        },
+        Hostility::MessageId(PASSWORD.into()),
+    );
+    let honest = FakeImap::start(
+        Mailbox {
+            uidvalidity: 8,
+            uids: vec![1, 2],
+        },
+        Hostility::None,
+    );
+    let accounts = account("evil", server.port, "alice", "pw", "INBOX") + &account("good", honest.port, "bob", "pw", "INBOX");
+    let manifest = manifest_with(&dir, "journal", &accounts, &[], "");
+    let watcher = Watcher::start(&manifest, PASSWORD);
+    // The honest account's messages arrive; the hostile one's FETCH was
+    // cut by the echo guard, so its batch fails and is retried.
+    wait_for(Duration::from_secs(60), "the honest account's messages", &dir, || {
+        journal(&dir).keys().filter(|(a, _)| a == "good").count() == 2
+    });
+    wait_for(Duration::from_secs(60), "a failed call of the hostile account", &dir, || {
+        watcher.log().contains("sent back a secret")
+    });
+    assert!(
+        journal(&dir).keys().all(|(a, _)| a == "good"),
+        "nothing of the echoing server was written: {:?}",
+        journal(&dir)
+    );
+    drop(watcher);
+    nowhere(&dir, &manifest);
+}
+
+#[test]
+fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_status() {
+    let dir = test_dir("echo-login");
+    let server = FakeImap::start(
+        Mailbox {
+            uidvalidity: 7,
+            uids: vec![1],
+        },
+        Hostility::RefuseLogin(format!("[AUTHENTICATIONFAILED] wrong password {PASSWORD}")),
+    );
+    let manifest = manifest_with(&dir, "journal", &account("evil", server.port, "alice", "pw", "INBOX"), &[], "");
+    let watcher = Watcher::start(&manifest, PASSWORD);
+    // Each login is cut by the guard before its refusal is read; the
+    // watcher goes on trying with its backoff.
+    wait_for(Duration::from_secs(30), "three cut logins", &dir, || {
+        watcher.log().matches("sent back a secret").count() >= 3
+    });
+    assert!(server.accepted() >= 3);
+    drop(watcher);
+    nowhere(&dir, &manifest);
+}
