@@ -711,7 +711,6 @@ impl GuestImap4 for Session {
             s.client()
                 .session()
                 .untagged_responses()
-                .iter()
                 .map(|(name, data)| (name.clone(), items(data.clone())))
                 .collect()
         })

@@ -463,14 +463,10 @@ impl Client {
     /// `imaplib._MAXLINE` (default [`crate::framing::MAXLINE`]).
     ///
     /// # Errors
-    /// `usage` for 0.
+    /// `usage` for 0 or more than [`crate::framing::MAX_LINE_LIMIT`]
+    /// (1 GiB); the limit is then unchanged.
     pub fn set_max_line(&mut self, limit: u64) -> Result<()> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        if limit == 0 {
-            return Err(ImapError::error("the line limit must be at least 1 byte"));
-        }
-        self.session.framer().set_max_line(limit);
-        Ok(())
+        self.session.framer().set_max_line(limit)
     }
 
     /// The failure that closed the connection for good, if any.
@@ -537,9 +533,13 @@ impl Client {
         self.outbox.pop_front()
     }
 
-    /// Bytes received from the server.
+    /// Bytes received from the server; dropped once the connection is
+    /// closed for good, so a driver that goes on reading cannot grow the
+    /// buffer.
     pub fn feed(&mut self, data: &[u8]) {
-        self.session.framer().feed(data);
+        if !matches!(self.mode, Mode::Closed(_)) {
+            self.session.framer().feed(data);
+        }
     }
 
     /// The server closed the connection.
@@ -605,6 +605,9 @@ impl Client {
         }
         self.outbox.clear();
         self.session.end_capture();
+        // Nothing is read from a closed connection: what a hostile server
+        // had buffered (up to the untagged limit) is not kept alive.
+        self.session.discard_input();
         self.mode = Mode::Closed(e.clone());
         e
     }

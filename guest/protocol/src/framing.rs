@@ -13,6 +13,13 @@ use crate::error::{ErrorKind, ImapError, Result};
 /// connection, as a program assigns `imaplib._MAXLINE`.
 pub const MAXLINE: usize = 1_000_000;
 
+/// The largest line limit [`Framer::set_max_line`] accepts: 1 GiB. A line
+/// is buffered whole and then copied out, so a longer one cannot fit in a
+/// 32-bit guest's memory anyway; and the limit plus one must not wrap in
+/// a 32-bit `usize` (a limit of 2^32 or more used to make every line wait
+/// forever).
+pub const MAX_LINE_LIMIT: usize = 1 << 30;
+
 /// When the consumed prefix of the buffer is larger than this (and than the
 /// unread rest), it is dropped, so buffer handling stays linear.
 const COMPACT_AT: usize = 64 * 1024;
@@ -57,10 +64,22 @@ impl Framer {
         }
     }
 
-    /// Sets the line limit (imaplib's `_MAXLINE`); at least 1.
-    pub fn set_max_line(&mut self, limit: usize) {
-        self.max_line = limit.max(1);
-        self.scanned = 0;
+    /// Sets the line limit (imaplib's `_MAXLINE`).
+    ///
+    /// # Errors
+    /// `error` of kind `usage` unless `1 <= limit <= MAX_LINE_LIMIT`; the
+    /// limit is then unchanged.
+    pub fn set_max_line(&mut self, limit: u64) -> Result<()> {
+        match usize::try_from(limit) {
+            Ok(n @ 1..=MAX_LINE_LIMIT) => {
+                self.max_line = n;
+                self.scanned = 0;
+                Ok(())
+            }
+            _ => Err(ImapError::error(format!(
+                "the line limit must be between 1 and {MAX_LINE_LIMIT} bytes, not {limit}"
+            ))),
+        }
     }
 
     /// Records that the server closed the stream.
@@ -76,6 +95,21 @@ impl Framer {
     /// Bytes received and not yet taken.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    /// The bytes received and not yet taken.
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Drops everything buffered and the buffer's memory: the connection
+    /// is closed and nothing more will be read from it.
+    pub fn discard(&mut self) {
+        *self = Framer {
+            eof: self.eof,
+            max_line: self.max_line,
+            ..Framer::default()
+        };
     }
 
     fn take(&mut self, n: usize) -> Vec<u8> {

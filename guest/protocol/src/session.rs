@@ -94,8 +94,75 @@ pub enum Poll {
 /// command with responses gets `abort` instead of exhausting memory.
 pub const MAX_UNTAGGED_BYTES: usize = 192 << 20;
 
-/// Bookkeeping bytes counted per stored response.
+/// Bookkeeping bytes counted per stored response, and once more for each
+/// distinct type (its entry in the store and the index).
 pub const ITEM_OVERHEAD: usize = 64;
+
+/// What a new type costs in the store: its name is kept twice (in the
+/// ordered list and as the index's key) besides the entry itself, so a
+/// flood of distinct long type names is counted as what it holds.
+fn type_size(typ: &str) -> usize {
+    ITEM_OVERHEAD + 2 * typ.len()
+}
+
+/// Untagged responses by type, in order of first arrival, as imaplib's
+/// `untagged_responses` dict keeps them. A hash index finds a type in
+/// O(1); a pop leaves a hole in the ordered list, and the list is
+/// compacted once the holes outnumber the entries, so every operation is
+/// O(1) amortized whatever the number of distinct types (a linear search
+/// made N distinct types cost O(N^2)).
+#[derive(Debug, Default)]
+struct Untagged {
+    entries: Vec<Option<(String, Vec<DataItem>)>>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Untagged {
+    fn get(&self, typ: &str) -> Option<&[DataItem]> {
+        let entry = self.entries[*self.index.get(typ)?].as_ref();
+        entry.map(|(_, items)| items.as_slice())
+    }
+
+    fn contains(&self, typ: &str) -> bool {
+        self.index.contains_key(typ)
+    }
+
+    fn push(&mut self, typ: &str, item: DataItem) {
+        if let Some(&i) = self.index.get(typ) {
+            if let Some((_, items)) = &mut self.entries[i] {
+                items.push(item);
+                return;
+            }
+        }
+        self.index.insert(typ.to_string(), self.entries.len());
+        self.entries.push(Some((typ.to_string(), vec![item])));
+    }
+
+    fn pop(&mut self, typ: &str) -> Option<Vec<DataItem>> {
+        let i = self.index.remove(typ)?;
+        let (_, items) = self.entries[i].take()?;
+        if self.entries.len() > 2 * self.index.len() + 16 {
+            // Costs O(live entries), paid for by the at least as many
+            // pops that made the holes.
+            self.entries.retain(Option::is_some);
+            for (i, (name, _)) in self.entries.iter().flatten().enumerate() {
+                if let Some(slot) = self.index.get_mut(name) {
+                    *slot = i;
+                }
+            }
+        }
+        Some(items)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(String, Vec<DataItem>)> {
+        self.entries.iter().flatten()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.index.clear();
+    }
+}
 
 fn item_size(d: &DataItem) -> usize {
     ITEM_OVERHEAD
@@ -127,7 +194,7 @@ pub struct Session {
     tagpre: Vec<u8>,
     tagnum: u64,
     tagged: Vec<(Vec<u8>, Option<Completion>)>,
-    untagged: Vec<(String, Vec<DataItem>)>,
+    untagged: Untagged,
     partial: Partial,
     extra_commands: Vec<(String, State)>,
     /// The text of the last continuation request (`None` for a bare `+`).
@@ -258,7 +325,7 @@ impl Session {
             tagpre: util::int2ap(4096 + seed % (65536 - 4096)),
             tagnum: 0,
             tagged: Vec::new(),
-            untagged: Vec::new(),
+            untagged: Untagged::default(),
             partial: Partial::Idle,
             extra_commands: Vec::new(),
             continuation: None,
@@ -287,6 +354,11 @@ impl Session {
     /// The framer, for the driver's raw `read`/`readline` and for feeding.
     pub fn framer(&mut self) -> &mut Framer {
         &mut self.framer
+    }
+
+    /// Bytes received from the server and not yet parsed.
+    pub fn buffered(&self) -> usize {
+        self.framer.buffered()
     }
 
     /// Log lines recorded at `debug >= 4` since the last call.
@@ -393,7 +465,7 @@ impl Session {
         for stale in ["OK", "NO", "BAD"] {
             self.pop_untagged(stale);
         }
-        if self.untagged.iter().any(|(t, _)| t == "READ-ONLY") && !self.is_readonly {
+        if self.untagged.contains("READ-ONLY") && !self.is_readonly {
             return Err(ImapError::readonly("mailbox status changed to READ-ONLY"));
         }
         let mut tag = self.tagpre.clone();
@@ -475,9 +547,7 @@ impl Session {
     /// `abort` when the stored responses would exceed
     /// [`Session::untagged_limit`].
     pub fn append_untagged(&mut self, typ: &str, item: DataItem) -> Result<()> {
-        let size = item_size(&item);
-        self.check_budget(size)?;
-        self.untagged_bytes += size;
+        self.check_budget(self.cost(typ, &item))?;
         self.store_untagged(typ, item);
         Ok(())
     }
@@ -486,46 +556,67 @@ impl Session {
     /// [`Session::untagged_limit`].
     fn check_budget(&self, more: usize) -> Result<()> {
         if self.untagged_bytes.saturating_add(more) > self.untagged_limit {
+            let limit = self.untagged_limit;
+            let shown = if limit.is_multiple_of(1 << 20) {
+                format!("{} MiB", limit >> 20)
+            } else {
+                format!("{limit} bytes")
+            };
             return Err(ImapError::abort(
                 ErrorKind::Limit,
-                format!(
-                    "untagged responses exceed {} MiB: the server sent more than this session holds",
-                    self.untagged_limit >> 20
-                ),
+                format!("untagged responses exceed {shown}: the server sent more than this session holds"),
             ));
         }
         Ok(())
     }
 
-    fn store_untagged(&mut self, typ: &str, item: DataItem) {
-        if let Some(queue) = &mut self.capture {
-            if self.capture_only.is_none_or(|only| only == typ) {
-                queue.push_back((typ.to_string(), item));
-                return;
+    /// Whether a response of type `typ` goes to the capture queue.
+    fn captures(&self, typ: &str) -> bool {
+        self.capture.is_some() && self.capture_only.is_none_or(|only| only == typ)
+    }
+
+    /// What storing `item` under `typ` adds to `untagged_bytes`: a queued
+    /// item keeps its own copy of the name; a stored one shares its
+    /// type's entry, paid for by the type's first item.
+    fn cost(&self, typ: &str, item: &DataItem) -> usize {
+        item_size(item)
+            + if self.captures(typ) {
+                typ.len()
+            } else if self.untagged.contains(typ) {
+                0
+            } else {
+                type_size(typ)
             }
-        }
-        match self.untagged.iter_mut().find(|(t, _)| t == typ) {
-            Some((_, v)) => v.push(item),
-            None => self.untagged.push((typ.to_string(), vec![item])),
+    }
+
+    /// Stores (or queues) `item`, counting it without a check.
+    fn store_untagged(&mut self, typ: &str, item: DataItem) {
+        self.untagged_bytes += self.cost(typ, &item);
+        if self.captures(typ) {
+            if let Some(queue) = &mut self.capture {
+                queue.push_back((typ.to_string(), item));
+            }
+        } else {
+            self.untagged.push(typ, item);
         }
     }
 
     /// Pops the untagged data stored under `name`.
     pub fn pop_untagged(&mut self, name: &str) -> Option<Vec<DataItem>> {
-        let pos = self.untagged.iter().position(|(t, _)| t == name)?;
-        let items = self.untagged.remove(pos).1;
-        self.forget(&items);
+        let items = self.untagged.pop(name)?;
+        let size = type_size(name) + items.iter().map(item_size).sum::<usize>();
+        self.untagged_bytes = self.untagged_bytes.saturating_sub(size);
         Some(items)
     }
 
-    fn forget(&mut self, items: &[DataItem]) {
-        let size: usize = items.iter().map(item_size).sum();
-        self.untagged_bytes = self.untagged_bytes.saturating_sub(size);
+    /// Uncounts a queued item taken out of the capture queue.
+    fn forget_queued(&mut self, typ: &str, item: &DataItem) {
+        self.untagged_bytes = self.untagged_bytes.saturating_sub(item_size(item) + typ.len());
     }
 
     /// The untagged data under `name`, left in place.
     pub fn get_untagged(&self, name: &str) -> Option<&[DataItem]> {
-        self.untagged.iter().find(|(t, _)| t == name).map(|(_, v)| v.as_slice())
+        self.untagged.get(name)
     }
 
     /// Whether anything is stored under `name`.
@@ -533,9 +624,11 @@ impl Session {
         self.get_untagged(name).is_some()
     }
 
-    /// All stored untagged responses, in order of first arrival.
-    pub fn untagged_responses(&self) -> &[(String, Vec<DataItem>)] {
-        &self.untagged
+    /// All stored untagged responses, in order of first arrival (a type
+    /// popped and stored again counts as arriving anew, as with imaplib's
+    /// dict).
+    pub fn untagged_responses(&self) -> impl Iterator<Item = &(String, Vec<DataItem>)> {
+        self.untagged.iter()
     }
 
     /// Starts queueing untagged responses: all of them (IDLE), or only
@@ -550,7 +643,7 @@ impl Session {
     /// The next queued response of an IDLE.
     pub fn next_captured(&mut self) -> Option<(String, DataItem)> {
         let next = self.capture.as_mut()?.pop_front()?;
-        self.forget(std::slice::from_ref(&next.1));
+        self.forget_queued(&next.0, &next.1);
         Some(next)
     }
 
@@ -567,8 +660,9 @@ impl Session {
     pub fn end_capture(&mut self) {
         self.capture_only = None;
         if let Some(queue) = self.capture.take() {
-            // Already counted while queued.
+            // Already in memory: recounted as stored, not refused.
             for (typ, item) in queue {
+                self.forget_queued(&typ, &item);
                 self.store_untagged(&typ, item);
             }
         }
@@ -577,7 +671,7 @@ impl Session {
     /// Drops all untagged responses (as `select` does).
     pub fn clear_untagged(&mut self) {
         self.untagged.clear();
-        self.untagged_bytes = self.capture.iter().flatten().map(|(_, d)| item_size(d)).sum();
+        self.untagged_bytes = self.capture.iter().flatten().map(|(t, d)| item_size(d) + t.len()).sum();
     }
 
     /// Whether a response is half read (its first line taken, a literal
@@ -660,10 +754,53 @@ impl Session {
     /// response (an untagged one with all its literals) or reports a
     /// continuation; `NeedInput` if the buffer does not hold it yet.
     ///
+    /// The untagged response still arriving counts against
+    /// [`Session::untagged_limit`] with what is stored: a driver that
+    /// feeds one read and polls again can buffer at most one read more
+    /// than the limit allows, whatever size the server announced.
+    ///
     /// # Errors
     /// `abort` for EOF, a line not ending in CRLF, an unknown tag or an
-    /// unrecognised line (quoting it); `error` for an over-long line.
+    /// unrecognised line (quoting it); `error` for an over-long line;
+    /// `abort` of kind `limit` once stored and arriving untagged data
+    /// exceed the limit.
     pub fn poll_response(&mut self) -> Result<Poll> {
+        let polled = self.poll_one()?;
+        if polled == Poll::NeedInput {
+            self.check_budget(self.in_flight())?;
+        }
+        Ok(polled)
+    }
+
+    /// Bytes held for the untagged response being read and not counted
+    /// in `untagged_bytes` yet: its lines and wire form so far, and, since
+    /// at `NeedInput` every unread byte belongs to it, the whole input
+    /// buffer. An incomplete line that is not untagged (a tagged
+    /// completion, a continuation) is left to the line limit.
+    fn in_flight(&self) -> usize {
+        let lines = match &self.partial {
+            Partial::Idle => 0,
+            Partial::Body { first, dat, .. } => first.len() + dat.len(),
+            Partial::Trailer { first, .. } => first.len(),
+        };
+        let unread = self.framer.unread();
+        let arriving = if self.mid_response() || unread.first() == Some(&b'*') {
+            unread.len()
+        } else {
+            0
+        };
+        lines + self.wire.as_ref().map_or(0, Vec::len) + arriving
+    }
+
+    /// Drops the input buffered and the response half read: the
+    /// connection is closed for good.
+    pub fn discard_input(&mut self) {
+        self.framer.discard();
+        self.partial = Partial::Idle;
+        self.wire = None;
+    }
+
+    fn poll_one(&mut self) -> Result<Poll> {
         loop {
             match std::mem::take(&mut self.partial) {
                 Partial::Idle => {
