@@ -28,6 +28,7 @@ pub mod scaffold;
 pub mod secrets;
 pub mod sleep;
 pub mod state;
+pub mod terminal;
 pub mod timezone;
 pub mod transport;
 pub mod trust;

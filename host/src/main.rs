@@ -1,5 +1,6 @@
 //! `wasimap`: run IMAP plugins in a sandbox.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
 use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
 use wasimap_host::{
-    compose, pyscript, scaffold, secrets, watch, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust,
+    compose, pyscript, scaffold, secrets, terminal, watch, Endpoint, Policy, Runner, RunnerConfig, Secrets,
+    TlsTrust,
 };
 
 /// The plugin's `run` returned an error.
@@ -375,16 +377,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect { plugin } => {
             let bytes = std::fs::read(&plugin).with_context(|| format!("reading {}", plugin.display()))?;
             let i = compose::inspect(&bytes)?;
+            // The names are the component's own words.
             println!("imports:");
-            i.imports.iter().for_each(|n| println!("  {n}"));
+            i.imports.iter().for_each(|n| println!("  {}", terminal::escape(n)));
             println!("exports:");
-            i.exports.iter().for_each(|n| println!("  {n}"));
+            i.exports.iter().for_each(|n| println!("  {}", terminal::escape(n)));
             if i.can_run() {
                 println!("world: wasimap:imap/plugin\nruns: yes");
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!("runs: no");
-                i.problems.iter().for_each(|p| println!("  - {p}"));
+                i.problems.iter().for_each(|p| println!("  - {}", terminal::escape(p)));
                 Ok(ExitCode::from(EXIT_LOAD))
             }
         }
@@ -401,12 +404,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = runner.run(&component, &args, Stdio::Inherit);
             match outcome.result {
                 Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+                // The plugin's words, on one line: no escape sequence, no
+                // line of its own that would pass for the host's.
                 Ok(Err(msg)) => {
-                    eprintln!("wasimap: plugin failed: {msg}");
+                    eprintln!("wasimap: plugin failed: {}", terminal::escape(&msg));
                     Ok(ExitCode::from(EXIT_PLUGIN_ERROR))
                 }
+                // A trap's message carries the plugin's function names.
                 Err(e) => {
-                    eprintln!("wasimap: {e}");
+                    eprintln!("wasimap: {}", terminal::escape_lines(&e.to_string()));
                     Ok(ExitCode::from(e.exit_code()))
                 }
             }
@@ -414,15 +420,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Stderr for the diagnostics (`WASIMAP_LOG`): each record, written in
+/// one piece by tracing's formatter, escaped for the terminal but for its
+/// final line break, since fields quote plugins and servers (the host a
+/// plugin connected to, an error's text).
+struct Diagnostics;
+
+impl Write for Diagnostics {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (record, end) = text.strip_suffix('\n').map_or((&*text, ""), |r| (r, "\n"));
+        write!(std::io::stderr().lock(), "{}{end}", terminal::escape(record))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WASIMAP_LOG"))
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(|| Diagnostics)
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
+        // Errors quote what servers, plugins and tools (componentize-py)
+        // said.
         Err(e) => {
-            eprintln!("wasimap: {e:#}");
+            eprintln!("wasimap: {}", terminal::escape_lines(&format!("{e:#}")));
             ExitCode::from(EXIT_LOAD)
         }
     }

@@ -198,14 +198,15 @@ fn style(bounded: bool) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// A label as shown: control characters (escape sequences, line breaks)
-/// removed, at most [`MAX_LABEL_CHARS`] characters.
+/// A label as shown: its first [`MAX_LABEL_CHARS`] characters, escaped
+/// for the terminal ([`crate::terminal::escape`]: escape sequences, line
+/// breaks, bidi and other format characters shown as `\u{..}`).
 pub fn clean_label(label: &str) -> String {
-    label
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_LABEL_CHARS)
-        .collect()
+    let end = label
+        .char_indices()
+        .nth(MAX_LABEL_CHARS)
+        .map_or(label.len(), |(i, _)| i);
+    crate::terminal::escape(&label[..end]).into_owned()
 }
 
 #[cfg(test)]
@@ -213,9 +214,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_lose_control_characters_and_length() {
-        assert_eq!(clean_label("mbox \u{1b}[2JINBOX\r\n"), "mbox [2JINBOX");
+    fn labels_show_control_and_bidi_characters_escaped_and_lose_length() {
+        assert_eq!(clean_label("mbox \u{1b}[2JINBOX\r\n"), "mbox \\u{1b}[2JINBOX\\r\\n");
+        // U+202E would show "report-\u{202e}txt.exe" as "report-exe.txt".
+        assert_eq!(clean_label("report-\u{202e}txt.exe"), "report-\\u{202e}txt.exe");
+        assert_eq!(clean_label("\u{2067}a\u{200f}\u{61c}"), "\\u{2067}a\\u{200f}\\u{61c}");
         assert_eq!(clean_label(&"x".repeat(500)).chars().count(), MAX_LABEL_CHARS);
+        assert_eq!(clean_label(&"ü".repeat(500)), "ü".repeat(MAX_LABEL_CHARS));
         assert_eq!(clean_label("Büro"), "Büro");
     }
 

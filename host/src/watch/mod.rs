@@ -33,6 +33,7 @@ use crate::manifest::Manifest;
 use crate::policy::{HostPattern, Policy};
 use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
 use crate::secrets::{Carrier, Secrets};
+use crate::terminal;
 use crate::transport::Connection;
 use crate::trust::TlsTrust;
 
@@ -681,7 +682,8 @@ pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
     let manifest = WatchManifest::load(manifest_path)?;
     let state = store::read(&manifest.state_dir)?;
     if json {
-        return Ok(serde_json::to_string_pretty(&state)? + "\n");
+        // Escaped like the log's JSON: a dead letter's error is a plugin's.
+        return Ok(terminal::json(&serde_json::to_string_pretty(&state)?).into_owned() + "\n");
     }
     let running = store::running(&manifest.state_dir);
     let mut out = format!(
@@ -702,7 +704,7 @@ pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
             let m = state.mailboxes.get(&key).cloned().unwrap_or_default();
             out.push_str(&format!(
                 "{:<28} {:>11} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10}  {}\n",
-                key,
+                terminal::escape(&key),
                 m.uidvalidity.map_or("-".into(), |v| v.to_string()),
                 m.next_uid,
                 m.counts.handled,
@@ -712,7 +714,7 @@ pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
                 m.counts.reconnects,
                 m.stopped
                     .as_deref()
-                    .map_or("watched".into(), |w| format!("stopped: {w}")),
+                    .map_or("watched".into(), |w| format!("stopped: {}", terminal::escape(w))),
             ));
         }
     }
@@ -720,7 +722,12 @@ pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
         for d in &m.dead {
             out.push_str(&format!(
                 "dead letter: {}/{} uid {} (uidvalidity {}) after {} attempt(s): {}\n",
-                m.account, m.mailbox, d.uid, d.uidvalidity, d.attempts, d.error
+                terminal::escape(&m.account),
+                terminal::escape(&m.mailbox),
+                d.uid,
+                d.uidvalidity,
+                d.attempts,
+                terminal::escape(&d.error)
             ));
         }
     }

@@ -160,9 +160,18 @@ impl Guest for Hostile {
                 }
             },
             Some("secret") => probe_secret(&args),
+            // Words the host shows on its terminal: a progress label that
+            // U+202E would show as "report-exe.txt", then an error with an
+            // OSC 52 clipboard write, a screen erase and a line of its own
+            // made to pass for the host's.
+            Some("terminal") => {
+                wasimap::imap::progress::report("report-\u{202e}txt.exe", 1, Some(2));
+                wasimap::imap::progress::finish();
+                Err("boom\u{1b}]52;c;b3duZWQ=\u{7}\u{1b}[2J\nwasimap: done, nothing failed\u{202e}".into())
+            }
             Some("flood") => flood(&args),
             _ => Err(
-                "usage: hostile file|socket ADDR|env|loop|sleep|lent|memory|recursion|panic|secret HOST PORT USER NAME|flood tcp HOST PORT N|flood exec COMMAND N"
+                "usage: hostile file|socket ADDR|env|loop|sleep|lent|memory|recursion|panic|secret HOST PORT USER NAME|terminal|flood tcp HOST PORT N|flood exec COMMAND N"
                     .into(),
             ),
         }
