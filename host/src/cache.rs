@@ -25,13 +25,15 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use wasmtime::component::Component;
 use wasmtime::Engine;
+
+use crate::private_dir::{self, euid, writable_by_others, Purpose};
 
 /// The last bytes of every artifact. An artifact of the earlier layout
 /// (the header in front) does not end with it and is recompiled.
@@ -53,53 +55,11 @@ pub struct ArtifactCache {
     dir: PathBuf,
 }
 
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// Whether group or others may write what `meta` describes.
-fn writable_by_others(meta: &std::fs::Metadata) -> bool {
-    meta.mode() & 0o022 != 0
-}
-
-/// Checks that `path` is a real directory (not a symlink) of this user
-/// that group and others cannot write.
-fn check_owned_dir(path: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cache directory {}", path.display()))?;
-    if meta.file_type().is_symlink() {
-        bail!(
-            "cache directory {} is a symlink; give the directory itself",
-            path.display()
-        );
-    }
-    if !meta.is_dir() {
-        bail!("cache directory {} is not a directory", path.display());
-    }
-    if meta.uid() != euid() {
-        bail!(
-            "cache directory {} belongs to uid {}, not to you: compiled code from it would run as you",
-            path.display(),
-            meta.uid()
-        );
-    }
-    if writable_by_others(&meta) {
-        bail!(
-            "cache directory {} is writable by group or others (mode {:o}): anyone who can write it chooses what runs; `chmod go-w` it or use another",
-            path.display(),
-            meta.mode() & 0o777
-        );
-    }
-    Ok(())
-}
-
-fn create_private_dir(path: &Path) -> Result<()> {
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
-    }
-}
+/// The cache directory in the shared private-directory checks' messages.
+const CACHE_DIR: Purpose = Purpose {
+    what: "cache directory",
+    risk: "anyone who can write it chooses the compiled code that runs as you",
+};
 
 impl ArtifactCache {
     /// Opens (creating it if missing, with mode 0700) the cache under
@@ -109,16 +69,9 @@ impl ArtifactCache {
     /// When `root` or wasimap's subdirectory is a symlink, not the user's,
     /// or writable by others.
     pub fn open(root: &Path) -> Result<Self> {
-        if !root.exists() {
-            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-            }
-            create_private_dir(root)?;
-        }
-        check_owned_dir(root)?;
+        private_dir::ensure(root, &CACHE_DIR)?;
         let dir = root.join(SUBDIR);
-        create_private_dir(&dir)?;
-        check_owned_dir(&dir)?;
+        private_dir::ensure(&dir, &CACHE_DIR)?;
         Ok(ArtifactCache { dir })
     }
 
@@ -182,12 +135,7 @@ impl ArtifactCache {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let written = (|| -> Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
+            let mut f = private_dir::create_new(&tmp)?;
             f.write_all(&body)?;
             f.write_all(&trailer(&body, key))?;
             f.sync_all()?;

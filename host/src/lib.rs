@@ -21,6 +21,7 @@ pub mod lend;
 pub mod limits;
 pub mod manifest;
 pub mod policy;
+mod private_dir;
 pub mod progress;
 pub mod pyscript;
 pub mod runner;

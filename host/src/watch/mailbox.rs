@@ -187,16 +187,16 @@ impl Watcher {
                 Next::Done
             }
             Err(SessionError::Auth(m)) => {
-                task.refusals += 1;
+                task.refusals = task.refusals.saturating_add(1);
                 if task.refusals >= LOGIN_REFUSALS {
                     self.stop_mailbox(&task.account, &task.mailbox, format!("login refused: {m}"));
                     return Next::Done;
                 }
-                task.failures += 1;
+                task.failures = task.failures.saturating_add(1);
                 self.reconnect_later(task, "login-refused", &SessionError::Auth(m))
             }
             Err(e) => {
-                task.failures += 1;
+                task.failures = task.failures.saturating_add(1);
                 self.reconnect_later(task, "connect-failed", &e)
             }
         }
@@ -209,7 +209,7 @@ impl Watcher {
         task.failures = if task.opened.elapsed() >= STEADY_SESSION {
             1
         } else {
-            task.failures + 1
+            task.failures.saturating_add(1)
         };
         self.reconnect_later(task, "disconnected", error)
     }

@@ -323,7 +323,7 @@ fn attempt(state: &MailboxState, batch: &[u32]) -> u32 {
         [one] => state.failures.get(one).map_or(0, |f| f.attempts),
         _ => 0,
     };
-    crashed.max(failed) + 1
+    crashed.max(failed).saturating_add(1)
 }
 
 /// `1:3,7` for logs.
@@ -332,7 +332,7 @@ fn uid_set(uids: &[u32]) -> String {
     let mut i = 0;
     while i < uids.len() {
         let mut j = i;
-        while j + 1 < uids.len() && uids[j + 1] == uids[j] + 1 {
+        while j + 1 < uids.len() && uids[j].checked_add(1) == Some(uids[j + 1]) {
             j += 1;
         }
         out.push(if i == j {
@@ -419,7 +419,7 @@ impl Watcher {
             "stopped",
             &[("reason", why.clone())],
         );
-        if let Err(e) = self.store.update(&account.name, mailbox, |m| m.stopped = Some(why)) {
+        if let Err(e) = self.store.update(&account.name, mailbox, |m| m.stopped = Some(bounded(&why))) {
             self.fatal(&e);
         }
     }
@@ -516,7 +516,7 @@ impl Watcher {
                 mailbox,
                 validity,
                 &batch_uids,
-                attempt - 1,
+                attempt.saturating_sub(1),
                 "the watcher stopped during every call of this batch".into(),
             ));
         }
@@ -554,11 +554,8 @@ impl Watcher {
                 let n = batch_uids.len() as u64;
                 let last = *batch_uids.last().expect("a batch is never empty");
                 let recorded = self.store.commit(&account.name, mailbox, &outcome.stdout, |m| {
-                    m.next_uid = m.next_uid.max(last.saturating_add(1));
+                    m.done_through(last);
                     m.in_flight = None;
-                    // Failures of messages now behind (expunged ones too).
-                    let next = m.next_uid;
-                    m.failures.retain(|u, _| *u >= next);
                     m.counts.handled += n;
                     if attempt > 1 {
                         m.counts.retried += 1;
@@ -623,7 +620,7 @@ impl Watcher {
             self.update(account, mailbox, |m| {
                 m.in_flight = None;
                 m.failures.remove(&uid);
-                m.next_uid = m.next_uid.max(uid.saturating_add(1));
+                m.done_through(uid);
                 m.counts.failed += 1;
                 m.counts.dead_lettered += 1;
                 m.dead.push(DeadLetter {
@@ -730,6 +727,16 @@ pub fn status(manifest_path: &Path, json: bool) -> Result<String> {
                 terminal::escape(&d.error)
             ));
         }
+        if m.counts.dead_pruned > 0 {
+            out.push_str(&format!(
+                "dead letters pruned: {}/{} {} (the oldest, beyond {} letters or {} KiB of errors)\n",
+                terminal::escape(&m.account),
+                terminal::escape(&m.mailbox),
+                m.counts.dead_pruned,
+                store::MAX_DEAD,
+                store::MAX_DEAD_BYTES >> 10
+            ));
+        }
     }
     Ok(out)
 }
@@ -783,7 +790,7 @@ pub fn replay(
                 left += 1;
                 continue;
             }
-            let attempt = dead.attempts + 1;
+            let attempt = dead.attempts.saturating_add(1);
             let batch = watcher.batch(&acct, mb, dead.uidvalidity, vec![dead.uid], attempt);
             if session.is_none() {
                 let opened = watcher
@@ -824,11 +831,11 @@ pub fn replay(
                         .line(Level::Info, &scope, "replayed", &[("uid", d.uid.to_string())]);
                 }
                 other => {
-                    let error = match other {
+                    let error = bounded(&match other {
                         Ok(Err(m)) => m,
                         Err(t) => t.to_string(),
                         Ok(Ok(())) => unreachable!("matched above"),
-                    };
+                    });
                     watcher.store.update(&acct.name, mb, |m| {
                         m.counts.failed += 1;
                         if let Some(x) = m.dead.iter_mut().find(|x| x.names_same(&d)) {
@@ -951,5 +958,23 @@ mod tests {
     fn uid_sets_are_short() {
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[5]), "5");
+        // At the edge nothing wraps (`u32::MAX + 1` is no UID, not 0).
+        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), "4294967294:4294967295");
+        assert_eq!(uid_set(&[u32::MAX, 0]), "4294967295,0");
+    }
+
+    #[test]
+    fn attempt_numbers_do_not_wrap() {
+        let mut s = MailboxState::default();
+        s.failures.insert(
+            u32::MAX,
+            Failure {
+                attempts: u32::MAX,
+                error: "x".into(),
+            },
+        );
+        assert_eq!(attempt(&s, &[u32::MAX]), u32::MAX);
+        s.isolate_through = u32::MAX;
+        assert_eq!(next_batch(&s, &[u32::MAX], 10), vec![u32::MAX]);
     }
 }
