@@ -84,9 +84,7 @@ impl Lend {
         let taken = std::mem::take(&mut *self.slot());
         match taken {
             Slot::Ready(c) | Slot::Returned(c) => Some(c),
-            Slot::Taken(handle) => table
-                .delete(Resource::<GuardedConnection>::new_own(handle))
-                .ok(),
+            Slot::Taken(handle) => table.delete(Resource::<GuardedConnection>::new_own(handle)).ok(),
             Slot::Empty => None,
         }
     }

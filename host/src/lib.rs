@@ -29,6 +29,7 @@ pub mod scaffold;
 pub mod secrets;
 pub mod sleep;
 pub mod state;
+pub mod stdio;
 pub mod terminal;
 pub mod timezone;
 pub mod transport;

@@ -3,16 +3,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wasimap_host::manifest::Manifest;
 use wasimap_host::policy::HostPattern;
-use wasimap_host::runner::{Stdio, DEFAULT_MEMORY_LIMIT};
+use wasimap_host::runner::Stdio;
 use wasimap_host::{
-    compose, pyscript, scaffold, secrets, terminal, watch, Endpoint, Policy, Runner, RunnerConfig, Secrets,
-    TlsTrust,
+    compose, pyscript, scaffold, secrets, terminal, watch, Endpoint, Policy, Runner, RunnerConfig, Secrets, TlsTrust,
 };
 
 /// The plugin's `run` returned an error.
@@ -261,49 +259,21 @@ fn run_config(cmd: Command) -> Result<RunArgs> {
         show_progress: !no_progress,
         ..RunnerConfig::default()
     };
-    config.memory_limit = match memory.or(manifest.limits.memory_mib) {
-        Some(mib) => memory_bytes(mib)?,
-        None => DEFAULT_MEMORY_LIMIT,
-    };
-    if let Some(t) = timeout.or(manifest.limits.timeout_seconds) {
-        config.timeout = time_limit(t)?;
-    }
-    let limits = &manifest.limits;
-    let t = &mut config.transport_limits;
-    t.connections = max_connections.or(limits.max_connections).unwrap_or(t.connections);
-    t.processes = max_processes.or(limits.max_processes).unwrap_or(t.processes);
-    let s = &mut config.store_limits;
-    s.instances = limits.max_instances.unwrap_or(s.instances);
-    s.memories = limits.max_memories.unwrap_or(s.memories);
-    s.tables = limits.max_tables.unwrap_or(s.tables);
-    config.fuel = fuel.or(manifest.limits.fuel);
+    // The flags go into the manifest's table, over its values: one
+    // function applies every limit either names.
+    let mut limits = manifest.limits.clone();
+    limits.memory_mib = memory.or(limits.memory_mib);
+    limits.timeout_seconds = timeout.or(limits.timeout_seconds);
+    limits.fuel = fuel.or(limits.fuel);
+    limits.max_connections = max_connections.or(limits.max_connections);
+    limits.max_processes = max_processes.or(limits.max_processes);
+    limits.apply(&mut config)?;
     if no_cache {
         config.cache_dir = None;
     } else if cache_dir.is_some() {
         config.cache_dir = cache_dir;
     }
     Ok(RunArgs { config, plugin, args })
-}
-
-/// `--memory` in bytes; refuses what does not fit instead of wrapping.
-fn memory_bytes(mib: u64) -> Result<usize> {
-    const MAX_MIB: u64 = 1 << 20; // 1 TiB
-    if mib == 0 || mib > MAX_MIB {
-        anyhow::bail!("--memory must be from 1 to {MAX_MIB} MiB, not {mib}");
-    }
-    usize::try_from(mib << 20).context("--memory does not fit this machine's address space")
-}
-
-/// `--timeout` as a duration: positive, finite, at most 30 days.
-fn time_limit(seconds: f64) -> Result<Duration> {
-    let max = wasimap_host::runner::MAX_TIMEOUT;
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= max.as_secs_f64()) {
-        anyhow::bail!(
-            "--timeout must be more than 0 and at most {} seconds, not {seconds}",
-            max.as_secs()
-        );
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// `NAME=HOST:PORT`, as `--secret-endpoint` takes it.

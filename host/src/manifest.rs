@@ -127,7 +127,12 @@ impl Limits {
             config.fuel = Some(fuel);
         }
         let t = &mut config.transport_limits;
-        t.connections = count("max-connections", "--max-connections", self.max_connections, t.connections)?;
+        t.connections = count(
+            "max-connections",
+            "--max-connections",
+            self.max_connections,
+            t.connections,
+        )?;
         t.processes = count("max-processes", "--max-processes", self.max_processes, t.processes)?;
         let s = &mut config.store_limits;
         s.instances = count("max-instances", "", self.max_instances, s.instances)?;
@@ -161,7 +166,11 @@ fn time_limit(seconds: f64) -> Result<Duration> {
 fn count(key: &str, flag: &str, value: Option<usize>, default: usize) -> Result<usize> {
     match value {
         Some(0) => {
-            let flag = if flag.is_empty() { String::new() } else { format!("{flag}, ") };
+            let flag = if flag.is_empty() {
+                String::new()
+            } else {
+                format!("{flag}, ")
+            };
             anyhow::bail!("{flag}limits.{key} must be at least 1")
         }
         Some(n) => Ok(n),

@@ -15,13 +15,14 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::bindings::{watcher, Composed};
 use crate::cache::{self, ArtifactCache};
 use crate::compose;
+use crate::conn::GuardedConnection;
 use crate::lend::Lend;
 use crate::limits::{Limit, LimitExceeded, StoreLimiter, StoreLimitsConfig, TransportLimits};
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::secrets::Secrets;
 use crate::state::HostState;
-use crate::conn::GuardedConnection;
+use crate::stdio::{Bounded, HostOutput};
 use crate::transport::tcp::Lookups;
 use crate::trust::TlsTrust;
 use crate::view::WasimapCtx;
@@ -417,20 +418,28 @@ impl Runner {
         } else {
             Progress::hidden()
         };
+        // The host's own stdio, bounded by the run's deadline: a plugin
+        // blocked on a stdin that stays open or a stdout nobody drains
+        // runs no wasm, and the epoch deadline alone would not stop it.
+        let deadline = Instant::now() + self.config.timeout;
+        let bounded = |s| Bounded::new(s, deadline);
         let captured = match stdio {
             Stdio::Inherit if progress.is_shown() => {
                 // Stderr is a terminal; stdout may be one too. Writes to a
                 // terminal take the bar off first.
-                wasi.inherit_stdin().stderr(progress.output(true));
+                wasi.stdin(Bounded::new(wasmtime_wasi::cli::stdin(), deadline))
+                    .stderr(Bounded::new(progress.output(true), deadline));
                 if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                    wasi.stdout(progress.output(false));
+                    wasi.stdout(Bounded::new(progress.output(false), deadline));
                 } else {
-                    wasi.inherit_stdout();
+                    wasi.stdout(bounded(HostOutput::stdout()));
                 }
                 None
             }
             Stdio::Inherit => {
-                wasi.inherit_stdin().inherit_stdout().inherit_stderr();
+                wasi.stdin(Bounded::new(wasmtime_wasi::cli::stdin(), deadline))
+                    .stdout(bounded(HostOutput::stdout()))
+                    .stderr(bounded(HostOutput::stderr()));
                 None
             }
             Stdio::Captured(input) => {
@@ -445,7 +454,7 @@ impl Runner {
         wasimap.trust = grants.trust.clone();
         wasimap.lookups = grants.lookups.clone();
         wasimap.limits = self.config.transport_limits;
-        wasimap.deadline = Some(Instant::now() + self.config.timeout);
+        wasimap.deadline = Some(deadline);
         wasimap.progress = progress;
         let state = HostState {
             wasi: wasi.build(),

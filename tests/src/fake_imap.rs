@@ -268,10 +268,7 @@ impl Conn {
             in_set(set, &uids)
         } else {
             let seqs: Vec<u32> = (1..=u32::try_from(uids.len()).unwrap()).collect();
-            in_set(set, &seqs)
-                .into_iter()
-                .map(|s| uids[(s - 1) as usize])
-                .collect()
+            in_set(set, &seqs).into_iter().map(|s| uids[(s - 1) as usize]).collect()
         };
         let mut r = String::new();
         for u in wanted {

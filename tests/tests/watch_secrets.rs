@@ -46,7 +46,8 @@ fn a_server_echoing_the_password_on_the_lent_session_reaches_no_plugin_and_no_fi
         },
         Hostility::None,
     );
-    let accounts = account("evil", server.port, "alice", "pw", "INBOX") + &account("good", honest.port, "bob", "pw", "INBOX");
+    let accounts =
+        account("evil", server.port, "alice", "pw", "INBOX") + &account("good", honest.port, "bob", "pw", "INBOX");
     let manifest = manifest_with(&dir, "journal", &accounts, &[], "");
     let watcher = Watcher::start(&manifest, PASSWORD);
     // The honest account's messages arrive; the hostile one's FETCH was
@@ -54,9 +55,12 @@ fn a_server_echoing_the_password_on_the_lent_session_reaches_no_plugin_and_no_fi
     wait_for(Duration::from_secs(60), "the honest account's messages", &dir, || {
         journal(&dir).keys().filter(|(a, _)| a == "good").count() == 2
     });
-    wait_for(Duration::from_secs(60), "a failed call of the hostile account", &dir, || {
-        watcher.log().contains("sent back a secret")
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "a failed call of the hostile account",
+        &dir,
+        || watcher.log().contains("sent back a secret"),
+    );
     assert!(
         journal(&dir).keys().all(|(a, _)| a == "good"),
         "nothing of the echoing server was written: {:?}",
@@ -76,7 +80,13 @@ fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_st
         },
         Hostility::RefuseLogin(format!("[AUTHENTICATIONFAILED] wrong password {PASSWORD}")),
     );
-    let manifest = manifest_with(&dir, "journal", &account("evil", server.port, "alice", "pw", "INBOX"), &[], "");
+    let manifest = manifest_with(
+        &dir,
+        "journal",
+        &account("evil", server.port, "alice", "pw", "INBOX"),
+        &[],
+        "",
+    );
     let watcher = Watcher::start(&manifest, PASSWORD);
     // Each login is cut by the guard before its refusal is read; the
     // watcher goes on trying with its backoff.

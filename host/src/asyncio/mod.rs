@@ -118,7 +118,8 @@ impl transport::Host for WasimapCtxView<'_> {
         let (options, ca) = self.admit_tls(&host, port, options.into(), &tls)?;
         let policy = &self.ctx.policy;
         let check = |addr| policy.check_address(&host, addr);
-        let conn = AsyncConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check, &self.ctx.lookups).await?;
+        let conn =
+            AsyncConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected with TLS");
         let verified = verifies(&host, &tls);
         Ok(self.push(GuardedConnection::network(conn, &host, port, verified), &options)?)

@@ -202,6 +202,33 @@ mod tests {
     }
 
     #[test]
+    fn one_budget_of_lookups_used_up_leaves_another_untouched() {
+        // Two accounts' budgets: the first one's lookups all stalled (held
+        // here as their threads would hold them).
+        let (stalled, honest) = (Lookups::new(3), Lookups::new(3));
+        let held: Vec<LookupSlot> = (0..3).map(|_| stalled.take("stalls.example").unwrap()).collect();
+        let Err(e) = stalled.take("stalls.example") else {
+            panic!("a fourth lookup of a used-up budget")
+        };
+        assert!(
+            e.message.contains("3 name lookups are already in progress"),
+            "{}",
+            e.message
+        );
+        assert_eq!(stalled.pending(), 3);
+        // The other account resolves as if nothing happened.
+        assert_eq!(honest.pending(), 0);
+        let addrs = honest.take("localhost").unwrap().lookup("localhost", 143).unwrap();
+        assert!(!addrs.is_empty());
+        assert_eq!(honest.pending(), 0, "its slot is freed when the lookup answers");
+        // Clones share their budget; a stalled lookup's slot comes back
+        // when its resolver answers at last.
+        assert_eq!(stalled.clone().pending(), 3);
+        drop(held);
+        assert_eq!(stalled.pending(), 0);
+    }
+
+    #[test]
     fn only_admitted_addresses_are_tried() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

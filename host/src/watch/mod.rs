@@ -19,7 +19,7 @@ pub mod pool;
 pub mod session;
 pub mod store;
 
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -29,15 +29,16 @@ use wasmtime::component::Component;
 
 use crate::bindings::watcher::{Batch, Session as WitSession};
 use crate::compose;
+use crate::conn::GuardedConnection;
 use crate::manifest::Manifest;
 use crate::policy::{HostPattern, Policy};
 use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
-use crate::secrets::{Carrier, Secrets};
+use crate::secrets::Secrets;
 use crate::terminal;
-use crate::transport::Connection;
+use crate::transport::tcp::Lookups;
 use crate::trust::TlsTrust;
 
-use config::{seconds, Account, WatchManifest};
+use config::{Account, WatchManifest};
 use log::{Level, Log};
 use session::{Session, SessionError};
 use store::{DeadLetter, Failure, InFlight, MailboxState, Store};
@@ -131,7 +132,9 @@ struct Watcher {
     runner: Runner,
     component: Component,
     store: Store,
-    secrets: Secrets,
+    /// By account name: each account's grants, made once, so that its
+    /// sessions and calls share one lookup budget.
+    grants: HashMap<String, Grants>,
     log: Log,
     debug: u32,
     slots: Slots,
@@ -147,17 +150,10 @@ fn runner(manifest: &WatchManifest) -> Result<Runner> {
     if let Some(dir) = &manifest.cache_dir {
         config.cache_dir = Some(dir.clone());
     }
-    let limits = &manifest.limits;
-    if let Some(t) = limits.timeout_seconds {
-        config.timeout = seconds("limits.timeout-seconds", t)?;
-    }
-    if let Some(mib) = limits.memory_mib {
-        config.memory_limit = usize::try_from(mib.clamp(1, 1 << 20) << 20).context("limits.memory-mib")?;
-    }
-    config.fuel = limits.fuel;
-    let t = &mut config.transport_limits;
-    t.connections = limits.max_connections.unwrap_or(t.connections);
-    t.processes = 0;
+    // Every limit the manifest names, as `wasimap run --manifest` applies
+    // them; a watcher plugin never runs commands.
+    manifest.limits.apply(&mut config)?;
+    config.transport_limits.processes = 0;
     Runner::new(config)
 }
 
@@ -204,21 +200,8 @@ fn grants(manifest: &WatchManifest, account: &Account) -> Result<Grants> {
         policy: Policy::deny_all().allow(pattern),
         secrets,
         trust,
+        lookups: Lookups::default(),
     })
-}
-
-/// How the watcher's own login carries the password (the rules of
-/// `login-secret` apply to it too).
-fn carrier(account: &Account) -> Carrier {
-    if account.tls != config::Tls::None {
-        Carrier::VerifiedTls
-    } else if account.host.eq_ignore_ascii_case("localhost")
-        || account.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    {
-        Carrier::Loopback
-    } else {
-        Carrier::Exposed
-    }
 }
 
 /// `wasimap watch --manifest FILE`: watches until SIGINT or SIGTERM.
@@ -367,13 +350,17 @@ impl Watcher {
         let runner = runner(&manifest)?;
         let component = load_plugin(&runner, &manifest.plugin)?;
         let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
-        let secrets = manifest.run_manifest().secrets(Secrets::none())?;
+        let grants = manifest
+            .accounts
+            .iter()
+            .map(|a| Ok((a.name.clone(), grants(&manifest, a)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
         Ok(Watcher {
             manifest,
             runner,
             component,
             store,
-            secrets,
+            grants,
             log: options.log,
             debug: if options.verbose { 4 } else { 0 },
             slots: Slots {
@@ -386,26 +373,28 @@ impl Watcher {
         store::key(&account.name, mailbox)
     }
 
-    /// A session on `account`'s `mailbox`, logged in with its secret (in
-    /// the host only, for the login).
+    /// A session on `account`'s `mailbox` under the account's grants,
+    /// logged in with its secret (in the host only, for the login).
     fn open_session(&self, account: &Account, mailbox: &str) -> Result<Session, SessionError> {
-        let password = self
-            .secrets
-            .reveal_for(
-                &account.secret,
-                Some(&account.endpoint()),
-                carrier(account),
-                &[account.endpoint()],
-            )
-            .map_err(|why| SessionError::Secret(format!("secret {:?}: {why}", account.secret)))?;
+        let grants = self
+            .grants(account)
+            .map_err(|e| SessionError::Secret(format!("{e:#}")))?;
         Session::open(
             account,
-            &password,
+            grants,
             mailbox,
             self.read_timeout(),
             self.debug,
             self.manifest.session.use_idle,
         )
+    }
+
+    /// What `account`'s sessions and plugin calls may reach (made once
+    /// per account at start: its lookup budget is shared by all of them).
+    fn grants(&self, account: &Account) -> Result<&Grants> {
+        self.grants
+            .get(&account.name)
+            .ok_or_else(|| anyhow::anyhow!("no grants for account {:?}", account.name))
     }
 
     fn read_timeout(&self) -> Duration {
@@ -419,7 +408,10 @@ impl Watcher {
             "stopped",
             &[("reason", why.clone())],
         );
-        if let Err(e) = self.store.update(&account.name, mailbox, |m| m.stopped = Some(bounded(&why))) {
+        if let Err(e) = self
+            .store
+            .update(&account.name, mailbox, |m| m.stopped = Some(bounded(&why)))
+        {
             self.fatal(&e);
         }
     }
@@ -462,8 +454,8 @@ impl Watcher {
     /// Calls the plugin for `batch` with `session` lent to it, logging
     /// what it wrote to stderr; the lent connection, if it came back (for
     /// [`Session::resume`], once the outcome is recorded).
-    fn call(&self, account: &Account, batch: &Batch, session: &mut Session) -> (Outcome, Option<Connection>) {
-        let grants = match grants(&self.manifest, account) {
+    fn call(&self, account: &Account, batch: &Batch, session: &mut Session) -> (Outcome, Option<GuardedConnection>) {
+        let grants = match self.grants(account) {
             Ok(g) => g,
             Err(e) => {
                 let outcome = Outcome {
@@ -474,10 +466,10 @@ impl Watcher {
                 return (outcome, None);
             }
         };
-        let lend = session.lend(account, self.read_timeout());
+        let lend = session.lend(self.read_timeout());
         let (outcome, back) =
             self.runner
-                .handle_batch(&self.component, batch, &grants, Stdio::Captured(Vec::new()), lend);
+                .handle_batch(&self.component, batch, grants, Stdio::Captured(Vec::new()), lend);
         let scope = Self::scope(account, &batch.mailbox);
         let stderr = String::from_utf8_lossy(&outcome.stderr);
         let mut lines = stderr.lines();

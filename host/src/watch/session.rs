@@ -137,10 +137,18 @@ impl Session {
         let tls = tls_options(account);
         let (host, port) = (account.host.as_str(), account.port);
         let conn = match account.tls {
-            Tls::Implicit => {
-                GuardedConnection::open_tls(host, port, &options, &tls, ca.as_deref(), &grants.policy, &grants.lookups)
+            Tls::Implicit => GuardedConnection::open_tls(
+                host,
+                port,
+                &options,
+                &tls,
+                ca.as_deref(),
+                &grants.policy,
+                &grants.lookups,
+            ),
+            Tls::None | Tls::Starttls => {
+                GuardedConnection::open_tcp(host, port, &options, &grants.policy, &grants.lookups)
             }
-            Tls::None | Tls::Starttls => GuardedConnection::open_tcp(host, port, &options, &grants.policy, &grants.lookups),
         }
         .and_then(|mut c| c.bound_by(Some(read_timeout)).map(|()| c))
         .map_err(|e| {

@@ -127,6 +127,23 @@ impl Guest for Hostile {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            // Blocked in the host on stdio, not in wasm: a stdin that stays
+            // open, a stdout nobody drains.
+            Some("stdin-wait") => {
+                let mut all = Vec::new();
+                match std::io::Read::read_to_end(&mut std::io::stdin(), &mut all) {
+                    Ok(n) => Err(format!("stdin ended after {n} bytes")),
+                    Err(e) => Err(format!("stdin failed: {e}")),
+                }
+            }
+            Some("stdout-block") => {
+                let chunk = [b'x'; 65536];
+                loop {
+                    if let Err(e) = std::io::Write::write_all(&mut std::io::stdout(), &chunk) {
+                        return Err(format!("stdout failed: {e}"));
+                    }
+                }
+            }
             Some("sleep") => loop {
                 // Blocked in the host, not in wasm: no epoch check runs
                 // while it sleeps.
@@ -171,7 +188,7 @@ impl Guest for Hostile {
             }
             Some("flood") => flood(&args),
             _ => Err(
-                "usage: hostile file|socket ADDR|env|loop|sleep|lent|memory|recursion|panic|secret HOST PORT USER NAME|terminal|flood tcp HOST PORT N|flood exec COMMAND N"
+                "usage: hostile file|socket ADDR|env|loop|sleep|lent|memory|recursion|panic|stdin-wait|stdout-block|secret HOST PORT USER NAME|terminal|flood tcp HOST PORT N|flood exec COMMAND N"
                     .into(),
             ),
         }
