@@ -17,6 +17,7 @@ pub mod cache;
 pub mod compose;
 pub mod conn;
 pub mod echo;
+pub mod fair;
 pub mod lend;
 pub mod limits;
 pub mod manifest;

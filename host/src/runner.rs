@@ -16,6 +16,7 @@ use crate::bindings::{watcher, Composed};
 use crate::cache::{self, ArtifactCache};
 use crate::compose;
 use crate::conn::GuardedConnection;
+use crate::fair::CpuSlot;
 use crate::lend::Lend;
 use crate::limits::{Limit, LimitExceeded, StoreLimiter, StoreLimitsConfig, TransportLimits};
 use crate::policy::Policy;
@@ -317,7 +318,7 @@ impl Runner {
     /// until it returns.
     pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
         let grants = self.config.grants();
-        self.call(args, &stdio, &grants, None, |store, linker| {
+        self.call(args, &stdio, &grants, None, None, |store, linker| {
             Composed::instantiate(&mut *store, component, linker).and_then(|instance| instance.call_run(store, args))
         })
         .0
@@ -327,7 +328,10 @@ impl Runner {
     /// store under `grants` (the batch's account only), with the runner's
     /// limits, blocking the calling thread until it returns. `lend` is the
     /// watcher's session, lent for the call (`transport.lent`); it comes
-    /// back with the outcome, unless the plugin's end of it is gone.
+    /// back with the outcome, unless the plugin's end of it is gone. With
+    /// `cpu`, the call runs wasm only while it holds that slot: it gives
+    /// it up at each epoch tick another call waits for one, and while it
+    /// blocks in the host ([`crate::fair`]).
     pub fn handle_batch(
         &self,
         component: &Component,
@@ -335,8 +339,9 @@ impl Runner {
         grants: &Grants,
         stdio: Stdio,
         lend: Option<Lend>,
+        cpu: Option<CpuSlot>,
     ) -> (Outcome, Option<GuardedConnection>) {
-        self.call(&[], &stdio, grants, lend, |store, linker| {
+        self.call(&[], &stdio, grants, lend, cpu, |store, linker| {
             watcher::ComposedWatcher::instantiate(&mut *store, component, linker)
                 .and_then(|instance| instance.wasimap_imap_watch().call_handle(store, batch))
         })
@@ -350,17 +355,39 @@ impl Runner {
         stdio: &Stdio,
         grants: &Grants,
         lend: Option<Lend>,
+        cpu: Option<CpuSlot>,
         call: impl FnOnce(&mut Store<HostState>, &Linker<HostState>) -> wasmtime::Result<Result<(), String>>,
     ) -> (Outcome, Option<GuardedConnection>) {
         let (mut store, captured) = self.store(args, stdio, grants);
         store.data_mut().wasimap.lend = lend.clone();
-        // At most MAX_TIMEOUT (checked in `new`): no overflow.
-        let ticks = u64::try_from(self.config.timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(TICKS_PER_SECOND)
-            .div_ceil(1000)
-            .max(1);
-        store.set_epoch_deadline(ticks);
+        if cpu.is_some() {
+            // Every tick: the deadline, then the slot's turn.
+            let deadline = store.data().wasimap.deadline;
+            store.data_mut().wasimap.cpu = cpu;
+            store.epoch_deadline_callback(move |mut ctx| {
+                let past = deadline.is_some_and(|d| Instant::now() >= d);
+                let turn = ctx
+                    .data_mut()
+                    .wasimap
+                    .cpu
+                    .as_mut()
+                    .is_none_or(|s| s.yield_turn(deadline));
+                Ok(if past || !turn {
+                    wasmtime::UpdateDeadline::Interrupt
+                } else {
+                    wasmtime::UpdateDeadline::Continue(1)
+                })
+            });
+            store.set_epoch_deadline(1);
+        } else {
+            // At most MAX_TIMEOUT (checked in `new`): no overflow.
+            let ticks = u64::try_from(self.config.timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(TICKS_PER_SECOND)
+                .div_ceil(1000)
+                .max(1);
+            store.set_epoch_deadline(ticks);
+        }
         let result = call(&mut store, &self.linker);
         let lent = lend.and_then(|l| l.reclaim(&mut store.data_mut().table));
         (self.outcome(result, &mut store, captured), lent)

@@ -33,7 +33,7 @@ use crate::trust::TlsTrust;
 
 /// What the wasimap imports need: the user's grants, secrets and limits,
 /// and the store's count of open connections.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct WasimapCtx {
     /// What plugins may reach.
     pub policy: Policy,
@@ -56,6 +56,10 @@ pub struct WasimapCtx {
     /// once, shared with every other context of the same account (the
     /// watcher gives each account its own).
     pub lookups: crate::transport::tcp::Lookups,
+    /// The CPU slot the call runs wasm under, if its runner shares CPU
+    /// time fairly between calls ([`crate::fair`]): given up while the
+    /// transport blocks.
+    pub cpu: Option<crate::fair::CpuSlot>,
     open_connections: usize,
     open_processes: usize,
     pub(crate) body_bytes_in_use: usize,
@@ -327,6 +331,21 @@ impl WasimapCtxView<'_> {
         Ok(c)
     }
 
+    /// Runs `blocking` (a connect, read or write that waits on a peer)
+    /// with the call's CPU slot given up, so that a call stalled by its
+    /// server holds no other call back; the slot is waited for again
+    /// after, until the deadline.
+    pub(crate) fn off_cpu<R>(&mut self, blocking: impl FnOnce(&mut Self) -> R) -> R {
+        let mut cpu = self.ctx.cpu.take();
+        let deadline = self.ctx.deadline;
+        let out = match cpu.as_mut() {
+            Some(slot) => slot.release_while(|| blocking(self), deadline),
+            None => blocking(self),
+        };
+        self.ctx.cpu = cpu;
+        out
+    }
+
     /// `set-read-timeout`: the guest's timeout, never past the deadline.
     pub(crate) fn set_timeout<S: Stream>(
         &mut self,
@@ -353,7 +372,8 @@ impl transport::Host for WasimapCtxView<'_> {
         options: ConnectOptions,
     ) -> Result<Resource<GuardedConnection>, TransportError> {
         let options = self.admit_tcp(&host, port, options)?;
-        let conn = GuardedConnection::open_tcp(&host, port, &options, &self.ctx.policy, &self.ctx.lookups)?;
+        let conn =
+            self.off_cpu(|v| GuardedConnection::open_tcp(&host, port, &options, &v.ctx.policy, &v.ctx.lookups))?;
         tracing::debug!(%host, port, "connected");
         self.push(conn, &options)
     }
@@ -366,15 +386,17 @@ impl transport::Host for WasimapCtxView<'_> {
         tls: TlsOptions,
     ) -> Result<Resource<GuardedConnection>, TransportError> {
         let (options, ca) = self.admit_tls(&host, port, options, &tls)?;
-        let conn = GuardedConnection::open_tls(
-            &host,
-            port,
-            &options,
-            &tls,
-            ca.as_deref(),
-            &self.ctx.policy,
-            &self.ctx.lookups,
-        )?;
+        let conn = self.off_cpu(|v| {
+            GuardedConnection::open_tls(
+                &host,
+                port,
+                &options,
+                &tls,
+                ca.as_deref(),
+                &v.ctx.policy,
+                &v.ctx.lookups,
+            )
+        })?;
         tracing::debug!(%host, port, "connected with TLS");
         self.push(conn, &options)
     }
@@ -421,11 +443,11 @@ impl transport::Host for WasimapCtxView<'_> {
 
 impl transport::HostConnection for WasimapCtxView<'_> {
     fn read(&mut self, conn: Resource<GuardedConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
-        self.near_deadline(&conn)?.read(max)
+        self.off_cpu(|v| v.near_deadline(&conn)?.read(max))
     }
 
     fn write(&mut self, conn: Resource<GuardedConnection>, data: Vec<u8>) -> Result<(), TransportError> {
-        self.near_deadline(&conn)?.stream().write(&data)
+        self.off_cpu(|v| v.near_deadline(&conn)?.write(&data))
     }
 
     fn shutdown(&mut self, conn: Resource<GuardedConnection>) {
@@ -441,7 +463,7 @@ impl transport::HostConnection for WasimapCtxView<'_> {
         tls: TlsOptions,
     ) -> Result<(), TransportError> {
         let ca = self.admit_start_tls(&conn, &host, &tls)?;
-        self.conn(&conn)?.start_tls(&host, &tls, ca.as_deref())
+        self.off_cpu(|v| v.conn(&conn)?.start_tls(&host, &tls, ca.as_deref()))
     }
 
     fn is_tls(&mut self, conn: Resource<GuardedConnection>) -> bool {

@@ -36,6 +36,8 @@ pub enum Hostility {
     DistinctTypes(usize),
     /// After LOGIN, never answer again (the connection stays open).
     Stall,
+    /// Never answer a FETCH (the plugin's reads on its session stall).
+    StallFetch,
 }
 
 /// The server's one mailbox, INBOX.
@@ -130,6 +132,20 @@ struct Conn {
     hostility: Hostility,
 }
 
+/// `n` in base 26 as letters (`A`, `B`, ... `BA`): distinct type names.
+fn letters(mut n: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (n % 26) as u8);
+        n /= 26;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
 /// The UIDs of `set` (`1:*`, `4`, `2,5:7`) among `uids`.
 fn in_set(set: &str, uids: &[u32]) -> Vec<u32> {
     let max = uids.last().copied().unwrap_or(0);
@@ -193,7 +209,8 @@ impl Conn {
                         m.uids.last().map_or(1, |u| u.saturating_add(1))
                     );
                     if let Hostility::DistinctTypes(n) = self.hostility {
-                        let flood: String = (0..n).map(|i| format!("* X{i} flood\r\n")).collect();
+                        // Letters only: imaplib's type is `[A-Z-]+`.
+                        let flood: String = (0..n).map(|i| format!("* X{} flood\r\n", letters(i))).collect();
                         r.push_str(&flood);
                     }
                     if let Hostility::HugeLiteral(size) = self.hostility {
@@ -221,6 +238,7 @@ impl Conn {
                     let list: Vec<String> = found.iter().map(u32::to_string).collect();
                     format!("* SEARCH {}\r\n{tag} OK done\r\n", list.join(" "))
                 }
+                "FETCH" if matches!(self.hostility, Hostility::StallFetch) => continue,
                 "FETCH" => self.fetch(&tag, uid, args.first().copied().unwrap_or("")),
                 "IDLE" => {
                     if out.write_all(b"+ idling\r\n").is_err() {

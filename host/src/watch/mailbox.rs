@@ -13,10 +13,6 @@ use super::pool::{Next, Woken};
 use super::session::{Session, SessionError};
 use super::{backoff, stopping, Handled, Watcher, LOGIN_REFUSALS, STEADY_SESSION};
 
-/// How long a mailbox with new mail waits, parked, before it looks for a
-/// free plugin call slot again.
-const SLOT_WAIT: Duration = Duration::from_millis(20);
-
 /// One mailbox's task.
 pub(super) struct Mailbox {
     account: Account,
@@ -36,18 +32,12 @@ enum Phase {
     /// Open a session.
     Connect,
     /// Look for new mail and hand it out; `first` also checks UIDVALIDITY
-    /// against the state; `pending`, new UIDs already found.
-    Look {
-        session: Box<Session>,
-        first: bool,
-        pending: Option<Vec<u32>>,
-    },
+    /// against the state.
+    Look { session: Box<Session>, first: bool },
     /// Waiting for mail until `until` (IDLE started, or a poll's pause).
     Waiting { session: Box<Session>, until: Instant },
     /// A failed batch's backoff; the session kept.
     Paused { session: Box<Session> },
-    /// New UIDs found while every call slot was busy.
-    Queued { session: Box<Session>, uids: Vec<u32> },
     /// A reconnect's backoff.
     Backoff,
 }
@@ -78,9 +68,7 @@ impl Watcher {
                     let _ = session.end_wait();
                     session.close();
                 }
-                Phase::Look { session, .. } | Phase::Paused { session } | Phase::Queued { session, .. } => {
-                    session.close()
-                }
+                Phase::Look { session, .. } | Phase::Paused { session } => session.close(),
                 Phase::Connect | Phase::Backoff => {}
             }
             return Next::Done;
@@ -89,35 +77,11 @@ impl Watcher {
             Phase::Connect => self.connect(task),
             Phase::Backoff => Next::Run(task),
             Phase::Paused { session } => {
-                task.phase = Phase::Look {
-                    session,
-                    first: false,
-                    pending: None,
-                };
+                task.phase = Phase::Look { session, first: false };
                 Next::Run(task)
             }
-            Phase::Queued { session, uids } => {
-                task.phase = Phase::Look {
-                    session,
-                    first: false,
-                    pending: Some(uids),
-                };
-                Next::Run(task)
-            }
-            Phase::Look {
-                mut session,
-                first,
-                pending,
-            } => match self.look(&task, &mut session, first, pending) {
+            Phase::Look { mut session, first } => match self.look(&task, &mut session, first) {
                 Ok(Looked::Wait) => self.wait(task, session),
-                Ok(Looked::NoSlot(uids)) => {
-                    task.phase = Phase::Queued { session, uids };
-                    Next::Park {
-                        task,
-                        fd: None,
-                        until: Instant::now() + SLOT_WAIT,
-                    }
-                }
                 Ok(Looked::Pause(d)) => {
                     task.phase = Phase::Paused { session };
                     Next::Park {
@@ -178,7 +142,6 @@ impl Watcher {
                 task.phase = Phase::Look {
                     session: Box::new(session),
                     first: true,
-                    pending: None,
                 };
                 Next::Run(task)
             }
@@ -263,11 +226,7 @@ impl Watcher {
             .and_then(|()| session.check_uidvalidity(&task.mailbox));
         match ended {
             Ok(()) => {
-                task.phase = Phase::Look {
-                    session,
-                    first: false,
-                    pending: None,
-                };
+                task.phase = Phase::Look { session, first: false };
                 Next::Run(task)
             }
             Err(e) => self.disconnected(task, &e),
@@ -277,35 +236,24 @@ impl Watcher {
     /// Hands out what is new until nothing is, a batch failed (pause), or
     /// the mailbox was stopped; `first` checks UIDVALIDITY against the
     /// state before anything.
-    fn look(
-        &self,
-        task: &Mailbox,
-        session: &mut Session,
-        first: bool,
-        mut pending: Option<Vec<u32>>,
-    ) -> Result<Looked, SessionError> {
+    fn look(&self, task: &Mailbox, session: &mut Session, first: bool) -> Result<Looked, SessionError> {
         let (account, mailbox) = (&task.account, task.mailbox.as_str());
         if first && !self.check_validity(account, mailbox, session)? {
             return Ok(Looked::Stopped);
         }
         let validity = session.uidvalidity;
         while !stopping() {
-            let uids = match pending.take() {
-                Some(uids) => uids,
-                None => session.uids_from(self.store.mailbox(&account.name, mailbox).next_uid)?,
-            };
+            let uids = session.uids_from(self.store.mailbox(&account.name, mailbox).next_uid)?;
             if uids.is_empty() {
                 return Ok(Looked::Wait);
             }
-            // Every call slot busy: wait parked, not holding this worker
-            // (and without asking the server again).
-            let Some(_slot) = self.slots.try_take() else {
-                return Ok(Looked::NoSlot(uids));
-            };
-            if stopping() {
+            // In turn with every other account's calls; this worker waits
+            // (the pool starts another for the sessions when all are
+            // busy), the server is not asked again meanwhile.
+            let Some(cpu) = self.cpu.acquire(None, &stopping) else {
                 break;
-            }
-            match self.handle_one(account, mailbox, validity, &uids, session)? {
+            };
+            match self.handle_one(account, mailbox, validity, &uids, session, cpu)? {
                 Handled::Ok | Handled::Next => {}
                 Handled::RetryAfter(d) => return Ok(Looked::Pause(d)),
             }
@@ -395,8 +343,6 @@ enum Looked {
     Wait,
     /// A batch failed: look again after this long.
     Pause(Duration),
-    /// These new UIDs wait for a free call slot.
-    NoSlot(Vec<u32>),
     /// The mailbox was stopped (UIDVALIDITY changed under `stop`).
     Stopped,
 }

@@ -21,7 +21,8 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -30,6 +31,7 @@ use wasmtime::component::Component;
 use crate::bindings::watcher::{Batch, Session as WitSession};
 use crate::compose;
 use crate::conn::GuardedConnection;
+use crate::fair::{CpuSlot, CpuSlots};
 use crate::manifest::Manifest;
 use crate::policy::{HostPattern, Policy};
 use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
@@ -101,31 +103,6 @@ pub struct Options {
     pub verbose: bool,
 }
 
-/// Plugin calls in progress at once, across mailboxes: a worker takes a
-/// slot without waiting (a mailbox that finds none waits parked, not on a
-/// thread), so two workers always remain for the sessions.
-struct Slots {
-    free: AtomicUsize,
-}
-
-impl Slots {
-    fn try_take(&self) -> Option<SlotGuard<'_>> {
-        self.free
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .ok()
-            .map(|_| SlotGuard(self))
-    }
-}
-
-/// A plugin call slot, given back when dropped.
-struct SlotGuard<'a>(&'a Slots);
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        self.0.free.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 /// Everything the mailbox loops share.
 struct Watcher {
     manifest: WatchManifest,
@@ -137,7 +114,9 @@ struct Watcher {
     grants: HashMap<String, Grants>,
     log: Log,
     debug: u32,
-    slots: Slots,
+    /// The CPU slots the plugin calls of every account run under, in
+    /// turn (`concurrency` of them; [`crate::fair`]).
+    cpu: Arc<CpuSlots>,
 }
 
 /// The runner for plugin calls: the manifest's limits, no grants (each
@@ -363,9 +342,7 @@ impl Watcher {
             grants,
             log: options.log,
             debug: if options.verbose { 4 } else { 0 },
-            slots: Slots {
-                free: AtomicUsize::new(concurrency.max(1)),
-            },
+            cpu: CpuSlots::new(concurrency),
         })
     }
 
@@ -454,7 +431,13 @@ impl Watcher {
     /// Calls the plugin for `batch` with `session` lent to it, logging
     /// what it wrote to stderr; the lent connection, if it came back (for
     /// [`Session::resume`], once the outcome is recorded).
-    fn call(&self, account: &Account, batch: &Batch, session: &mut Session) -> (Outcome, Option<GuardedConnection>) {
+    fn call(
+        &self,
+        account: &Account,
+        batch: &Batch,
+        session: &mut Session,
+        cpu: CpuSlot,
+    ) -> (Outcome, Option<GuardedConnection>) {
         let grants = match self.grants(account) {
             Ok(g) => g,
             Err(e) => {
@@ -467,9 +450,14 @@ impl Watcher {
             }
         };
         let lend = session.lend(self.read_timeout());
-        let (outcome, back) =
-            self.runner
-                .handle_batch(&self.component, batch, grants, Stdio::Captured(Vec::new()), lend);
+        let (outcome, back) = self.runner.handle_batch(
+            &self.component,
+            batch,
+            grants,
+            Stdio::Captured(Vec::new()),
+            lend,
+            Some(cpu),
+        );
         let scope = Self::scope(account, &batch.mailbox);
         let stderr = String::from_utf8_lossy(&outcome.stderr);
         let mut lines = stderr.lines();
@@ -495,6 +483,7 @@ impl Watcher {
         validity: u32,
         uids: &[u32],
         session: &mut Session,
+        cpu: CpuSlot,
     ) -> Result<Handled, SessionError> {
         let scope = Self::scope(account, mailbox);
         let state = self.store.mailbox(&account.name, mailbox);
@@ -528,7 +517,7 @@ impl Watcher {
             &[("uids", uid_set(&batch_uids)), ("attempt", attempt.to_string())],
         );
         let started = Instant::now();
-        let (outcome, back) = self.call(account, &batch, session);
+        let (outcome, back) = self.call(account, &batch, session, cpu);
         // Recorded first: the session's SELECT may take a read timeout, and
         // a kill meanwhile must not hand out a batch that succeeded.
         let handled = self.record(account, &batch, started, outcome);
@@ -809,7 +798,12 @@ pub fn replay(
                 }
             })?;
             let live = session.as_mut().expect("opened above");
-            let (outcome, back) = watcher.call(&acct, &batch, live);
+            // One call at a time: the slot is free.
+            let cpu = watcher
+                .cpu
+                .acquire(None, &stopping)
+                .context("stopped while waiting to call the plugin")?;
+            let (outcome, back) = watcher.call(&acct, &batch, live, cpu);
             let d = dead.clone();
             match outcome.result {
                 Ok(Ok(())) => {

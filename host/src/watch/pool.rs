@@ -1,14 +1,19 @@
-//! A fixed number of threads for any number of watched mailboxes: worker
-//! threads run the steps of the mailboxes' tasks (connect, look for new
-//! mail, hand out batches), and one poller thread holds every task that
-//! waits (a session in IDLE or between two polls, a reconnect backoff, a
-//! batch's retry pause) until its connection is readable or its time has
-//! come. A waiting mailbox costs its session's memory and one `pollfd`,
-//! no thread.
+//! A few threads for any number of watched mailboxes: worker threads run
+//! the steps of the mailboxes' tasks (connect, look for new mail, hand out
+//! batches), and one poller thread holds every task that waits (a session
+//! in IDLE or between two polls, a reconnect backoff, a batch's retry
+//! pause) until its connection is readable or its time has come. A
+//! waiting mailbox costs its session's memory and one `pollfd`, no
+//! thread.
 //!
 //! Steps block (the sessions are the core's blocking driver), but only
 //! for what a command takes, bounded by the read timeout, or for a plugin
-//! call; never for a wait.
+//! call and its turn on the CPU; never for a wait. A step blocked by a
+//! hostile server (a stalled read) must not hold back another account's
+//! mail, so the pool grows: when a task has been queued for
+//! [`GROW_AFTER`] with no worker free, the poller starts another worker,
+//! up to one per task (a task is on one worker at a time); a worker above
+//! the base count that finds no work for [`IDLE_EXIT`] ends.
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -54,7 +59,8 @@ struct Parked<T> {
 }
 
 struct Shared<T> {
-    queue: Mutex<VecDeque<(T, Woken)>>,
+    /// Tasks to step, with when they were queued.
+    queue: Mutex<VecDeque<(T, Woken, Instant)>>,
     queued: Condvar,
     parked: Mutex<Vec<Parked<T>>>,
     /// Tasks not yet done.
@@ -66,7 +72,24 @@ struct Shared<T> {
     /// Written to interrupt the poller's `poll` (a new parked task, the end).
     wake_read: RawFd,
     wake_write: RawFd,
+    /// Workers running, and how many of them wait for a task.
+    workers: AtomicUsize,
+    idle: AtomicUsize,
+    /// Workers kept however idle, and the most there may be.
+    base: usize,
+    max: usize,
+    /// Workers' stack size.
+    stack: usize,
 }
+
+/// How long a queued task may wait with every worker busy before the
+/// poller starts another worker: short steps (a command, a quick call)
+/// finish well within it, so a burst of them grows nothing.
+pub const GROW_AFTER: Duration = Duration::from_millis(100);
+
+/// How long a worker above the base count waits for a task before it
+/// ends.
+pub const IDLE_EXIT: Duration = Duration::from_secs(5);
 
 /// The longest the poller sleeps without looking at `stop`: the stop flag
 /// is set by a signal handler, which cannot wake it.
@@ -84,8 +107,23 @@ impl<T> Shared<T> {
     }
 
     fn enqueue(&self, task: T, woken: Woken) {
-        lock(&self.queue).push_back((task, woken));
+        lock(&self.queue).push_back((task, woken, Instant::now()));
         self.queued.notify_one();
+    }
+
+    /// Whether a queued task has waited [`GROW_AFTER`] with no worker
+    /// free, and another worker may start; and when to look again if a
+    /// task waits but not that long yet.
+    fn needs_worker(&self) -> (bool, Option<Duration>) {
+        let queue = lock(&self.queue);
+        let Some((_, _, since)) = queue.front() else {
+            return (false, None);
+        };
+        if self.idle.load(Ordering::SeqCst) > 0 || self.workers.load(Ordering::SeqCst) >= self.max {
+            return (false, None);
+        }
+        let waited = since.elapsed();
+        (waited >= GROW_AFTER, Some(GROW_AFTER.saturating_sub(waited)))
     }
 
     fn finish(&self) {
@@ -99,9 +137,10 @@ impl<T> Shared<T> {
 }
 
 /// Runs `tasks` to their end on `workers` threads (each with a stack of
-/// `stack` bytes) and one poller; `stop` is asked at least every 200 ms,
-/// and once it says so every parked task is woken with [`Woken::Stop`].
-/// Returns how many steps panicked (each ends its task).
+/// `stack` bytes; more while steps block, up to one per task) and one
+/// poller; `stop` is asked at least every 200 ms, and once it says so
+/// every parked task is woken with [`Woken::Stop`]. Returns how many
+/// steps panicked (each ends its task).
 ///
 /// # Errors
 /// The threads or the wake pipe could not be made.
@@ -117,9 +156,16 @@ pub fn run<T: Send>(
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    let base = workers.max(1);
+    let start = Instant::now();
     let shared = Shared {
         live: AtomicUsize::new(tasks.len()),
-        queue: Mutex::new(tasks.into_iter().map(|t| (t, Woken::Run)).collect()),
+        max: base.max(tasks.len()),
+        base,
+        stack,
+        workers: AtomicUsize::new(0),
+        idle: AtomicUsize::new(0),
+        queue: Mutex::new(tasks.into_iter().map(|t| (t, Woken::Run, start)).collect()),
         queued: Condvar::new(),
         parked: Mutex::new(Vec::new()),
         abandoned: AtomicBool::new(false),
@@ -130,17 +176,13 @@ pub fn run<T: Send>(
     let result = std::thread::scope(|scope| -> std::io::Result<()> {
         let started = std::thread::Builder::new()
             .name("watch poller".into())
-            .spawn_scoped(scope, || poll_loop(&shared, stop))
+            .spawn_scoped(scope, || poll_loop(&shared, stop, scope, step))
             .map(drop);
-        let started = (0..workers.max(1)).try_fold((), |(), i| {
+        let started = (0..base).try_fold((), |(), _| {
             started
                 .as_ref()
                 .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
-            std::thread::Builder::new()
-                .name(format!("watch worker {i}"))
-                .stack_size(stack)
-                .spawn_scoped(scope, || work(&shared, step))
-                .map(drop)
+            start_worker(&shared, scope, step)
         });
         if started.is_err() {
             // The threads that did start leave; the scope waits for them.
@@ -159,19 +201,56 @@ pub fn run<T: Send>(
     result.map(|()| shared.panics.load(Ordering::SeqCst))
 }
 
-/// A worker: takes a task, steps it until it parks or ends.
+/// Starts a worker thread in `scope`.
+fn start_worker<'scope, T: Send>(
+    shared: &'scope Shared<T>,
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    step: &'scope (dyn Fn(T, Woken) -> Next<T> + Sync),
+) -> std::io::Result<()> {
+    let n = shared.workers.fetch_add(1, Ordering::SeqCst);
+    std::thread::Builder::new()
+        .name(format!("watch worker {n}"))
+        .stack_size(shared.stack)
+        .spawn_scoped(scope, move || work(shared, step))
+        .map(drop)
+        .inspect_err(|_| {
+            shared.workers.fetch_sub(1, Ordering::SeqCst);
+        })
+}
+
+/// A worker: takes a task, steps it until it parks or ends; leaves when
+/// no task is left, or when it found none for [`IDLE_EXIT`] while more
+/// than the base count run.
 fn work<T: Send>(shared: &Shared<T>, step: &(dyn Fn(T, Woken) -> Next<T> + Sync)) {
+    let leave = || {
+        shared.workers.fetch_sub(1, Ordering::SeqCst);
+    };
     loop {
         let (mut task, mut woken) = {
             let mut queue = lock(&shared.queue);
             loop {
-                if let Some(job) = queue.pop_front() {
-                    break job;
+                if let Some((task, woken, _)) = queue.pop_front() {
+                    break (task, woken);
                 }
                 if shared.live.load(Ordering::SeqCst) == 0 || shared.abandoned.load(Ordering::SeqCst) {
+                    return leave();
+                }
+                shared.idle.fetch_add(1, Ordering::SeqCst);
+                let (q, waited) = shared
+                    .queued
+                    .wait_timeout(queue, IDLE_EXIT)
+                    .unwrap_or_else(PoisonError::into_inner);
+                shared.idle.fetch_sub(1, Ordering::SeqCst);
+                queue = q;
+                let surplus = || {
+                    shared
+                        .workers
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > shared.base).then(|| n - 1))
+                        .is_ok()
+                };
+                if waited.timed_out() && queue.is_empty() && surplus() {
                     return;
                 }
-                queue = shared.queued.wait(queue).unwrap_or_else(PoisonError::into_inner);
             }
         };
         loop {
@@ -200,8 +279,14 @@ fn work<T: Send>(shared: &Shared<T>, step: &(dyn Fn(T, Woken) -> Next<T> + Sync)
 }
 
 /// The poller: one `poll` over every parked task's connection and the
-/// wake pipe, until no task is left.
-fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
+/// wake pipe, until no task is left; it also starts a worker when queued
+/// tasks wait for one.
+fn poll_loop<'scope, T: Send>(
+    shared: &'scope Shared<T>,
+    stop: &(dyn Fn() -> bool + Sync),
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    step: &'scope (dyn Fn(T, Woken) -> Next<T> + Sync),
+) {
     let mut pollfds: Vec<libc::pollfd> = Vec::new();
     // Index in `parked` of each pollfd after the first (the wake pipe).
     let mut owners: Vec<usize> = Vec::new();
@@ -220,6 +305,17 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
         // Stopping, every parked task is woken below at each round; those
         // parked later wake the poll through the pipe, so no spinning.
         let mut timeout = STOP_CHECK;
+        match shared.needs_worker() {
+            // A failure to start one leaves the pool as it is: the tasks
+            // wait for the workers there are.
+            (true, _) => {
+                drop(start_worker(shared, scope, step));
+                // Another may be due soon: look again shortly.
+                timeout = Duration::from_millis(10);
+            }
+            (false, Some(soon)) => timeout = timeout.min(soon.max(Duration::from_millis(1))),
+            (false, None) => {}
+        }
         // How many were parked when the poll was set up: those parked
         // since come after them.
         let polled = {
@@ -289,5 +385,60 @@ fn poll_loop<T: Send>(shared: &Shared<T>, stop: &(dyn Fn() -> bool + Sync)) {
         for (task, why) in woken {
             shared.enqueue(task, why);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_blocked_for_long_does_not_hold_back_another_task() {
+        // One worker; the first task's step blocks until the second task
+        // has run (at most 10 s): only a worker started for the second
+        // task lets the first see it run.
+        let other_ran = AtomicBool::new(false);
+        let saw_it = AtomicBool::new(false);
+        let step = |task: u8, _| {
+            if task == 0 {
+                let end = Instant::now() + Duration::from_secs(10);
+                while !other_ran.load(Ordering::SeqCst) && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                saw_it.store(other_ran.load(Ordering::SeqCst), Ordering::SeqCst);
+            } else {
+                other_ran.store(true, Ordering::SeqCst);
+            }
+            Next::Done
+        };
+        let started = Instant::now();
+        let panics = run(vec![0u8, 1], 1, 1 << 20, &|| false, &step).unwrap();
+        assert_eq!(panics, 0);
+        assert!(
+            saw_it.load(Ordering::SeqCst),
+            "the second task ran while the first was blocked"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn quick_steps_grow_no_worker() {
+        // A burst of short steps, each well under GROW_AFTER, on two
+        // workers: the pool stays at two.
+        let most = AtomicUsize::new(0);
+        let running = AtomicUsize::new(0);
+        let step = |_: usize, _| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            running.fetch_sub(1, Ordering::SeqCst);
+            Next::Done
+        };
+        run((0..20).collect(), 2, 1 << 20, &|| false, &step).unwrap();
+        assert!(
+            most.load(Ordering::SeqCst) <= 2,
+            "{} ran at once",
+            most.load(Ordering::SeqCst)
+        );
     }
 }
