@@ -3,7 +3,7 @@
 
 fn main() {
     let plugins = [
-        "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report", "journal",
+        "shell", "triage", "hostile", "template", "archive", "dedupe", "mbox", "report", "journal", "bench",
     ];
     let paths = wasimap_guest_build::build_guests(
         &plugins,

@@ -141,6 +141,10 @@ enum Command {
     },
     /// Show a component's imports and exports and whether `wasimap run` accepts it.
     Inspect {
+        /// Also compile it (or take it from the cache) and check that it
+        /// links under both embeddings, blocking and async.
+        #[arg(long)]
+        link: bool,
         /// The component.
         plugin: PathBuf,
     },
@@ -344,9 +348,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             watch::watch(&manifest, options)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Inspect { plugin } => {
+        Command::Inspect { plugin, link } => {
             let bytes = std::fs::read(&plugin).with_context(|| format!("reading {}", plugin.display()))?;
             let i = compose::inspect(&bytes)?;
+            if link && i.can_run() {
+                let runner = Runner::new(RunnerConfig::default())?;
+                runner.check_links(&runner.load(&bytes)?)?;
+                println!("links: blocking and async embeddings");
+            }
             // The names are the component's own words.
             println!("imports:");
             i.imports.iter().for_each(|n| println!("  {}", terminal::escape(n)));

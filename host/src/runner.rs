@@ -347,6 +347,25 @@ impl Runner {
         })
     }
 
+    /// Checks that a loaded plugin links under both embeddings: every
+    /// import it has (the protocol component's included) is defined by the
+    /// blocking linker of [`Runner::run`] and by the async one of
+    /// [`Runner::run_async`], without running anything.
+    ///
+    /// # Errors
+    /// The first import a linker lacks, naming the embedding.
+    pub fn check_links(&self, component: &Component) -> Result<()> {
+        let fails =
+            |e: wasmtime::Error, embedding: &str| anyhow::Error::from(e).context(format!("{embedding} cannot link it"));
+        self.linker
+            .instantiate_pre(component)
+            .map_err(|e| fails(e, "the blocking embedding (Runner::run, wasimap run)"))?;
+        self.async_linker
+            .instantiate_pre(component)
+            .map_err(|e| fails(e, "the async embedding (Runner::run_async)"))?;
+        Ok(())
+    }
+
     /// One blocking call into a fresh store, under the wall-clock limit;
     /// the lent session, taken back from the store before it goes.
     fn call(

@@ -209,6 +209,7 @@ pub fn plugin_path(name: &str) -> PathBuf {
         "mbox" => env!("WASIMAP_PLUGIN_MBOX"),
         "report" => env!("WASIMAP_PLUGIN_REPORT"),
         "journal" => env!("WASIMAP_PLUGIN_JOURNAL"),
+        "bench" => env!("WASIMAP_PLUGIN_BENCH"),
         other => panic!("no plugin {other}"),
     })
 }
