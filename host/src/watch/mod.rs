@@ -122,6 +122,11 @@ struct Watcher {
 /// The runner for plugin calls: the manifest's limits, no grants (each
 /// call gets its account's).
 fn runner(manifest: &WatchManifest) -> Result<Runner> {
+    Runner::new(runner_config(manifest)?)
+}
+
+/// The configuration of [`runner`].
+fn runner_config(manifest: &WatchManifest) -> Result<RunnerConfig> {
     let mut config = RunnerConfig {
         timeout: DEFAULT_CALL_TIMEOUT,
         ..RunnerConfig::default()
@@ -133,7 +138,7 @@ fn runner(manifest: &WatchManifest) -> Result<Runner> {
     // them; a watcher plugin never runs commands.
     manifest.limits.apply(&mut config)?;
     config.transport_limits.processes = 0;
-    Runner::new(config)
+    Ok(config)
 }
 
 /// Loads the watcher plugin, refusing a plain plugin with the reason.
@@ -889,6 +894,43 @@ pub fn reset(manifest_path: &Path, account: &str, mailbox: Option<&str>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_limit_of_the_manifest_is_applied_to_the_calls() {
+        let m: WatchManifest = toml::from_str(
+            r#"
+            plugin = "journal.wasm"
+            state-dir = "state"
+            [limits]
+            timeout-seconds = 7
+            memory-mib = 64
+            fuel = 5000
+            max-connections = 2
+            max-processes = 4
+            max-instances = 30
+            max-memories = 6
+            max-tables = 9
+            "#,
+        )
+        .unwrap();
+        let c = runner_config(&m).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(7));
+        assert_eq!(c.memory_limit, 64 << 20);
+        assert_eq!(c.fuel, Some(5000));
+        assert_eq!(c.transport_limits.connections, 2);
+        assert_eq!(c.transport_limits.processes, 0, "a watcher plugin never runs commands");
+        assert_eq!(
+            (c.store_limits.instances, c.store_limits.memories, c.store_limits.tables),
+            (30, 6, 9)
+        );
+        // Out of range is refused, not clamped.
+        let bad: WatchManifest = toml::from_str(
+            "plugin = \"j.wasm\"\nstate-dir = \"s\"\n[limits]\nmax-instances = 0\n",
+        )
+        .unwrap();
+        let e = runner_config(&bad).unwrap_err().to_string();
+        assert!(e.contains("limits.max-instances must be at least 1"), "{e}");
+    }
 
     #[test]
     fn batches_isolate_after_a_failure() {
