@@ -50,10 +50,22 @@ impl CpuSlots {
     /// Waits for a slot, in turn, until `until` or until `stop` says so;
     /// the slot, or `None` if it did not come by then.
     pub fn acquire(self: &Arc<Self>, until: Option<Instant>, stop: &dyn Fn() -> bool) -> Option<CpuSlot> {
-        self.wait_turn(until, stop).then(|| CpuSlot {
+        self.wait_turn(until, stop).then(|| CpuSlot::new(Arc::clone(self)))
+    }
+
+    /// A place in line without waiting on this thread: a caller that
+    /// must not hold its thread while it waits (a watcher's mailbox task,
+    /// parked between looks) asks [`Ticket::try_take`] now and then. It
+    /// counts as waiting from now on, so holders give their turn up to it.
+    pub fn ticket(self: &Arc<Self>) -> Ticket {
+        let mut state = self.lock();
+        let number = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push_back(number);
+        Ticket {
             slots: Arc::clone(self),
-            held: true,
-        })
+            number,
+        }
     }
 
     /// Queues a ticket and waits until it is first in line and a slot is
@@ -103,52 +115,105 @@ impl CpuSlots {
     }
 }
 
-/// A caller's claim on one of [`CpuSlots`]: held while it runs wasm, given
-/// up while it blocks or when its turn is over; given back when dropped.
+/// A place in the line for one of [`CpuSlots`], taken without waiting
+/// ([`CpuSlots::ticket`]); dropped, it leaves the line.
 #[derive(Debug)]
-pub struct CpuSlot {
+pub struct Ticket {
     slots: Arc<CpuSlots>,
-    held: bool,
+    number: u64,
+}
+
+impl Ticket {
+    /// The slot, if this ticket is first in line and a slot is free.
+    pub fn try_take(&self) -> Option<CpuSlot> {
+        let mut state = self.slots.lock();
+        if state.free == 0 || state.queue.front() != Some(&self.number) {
+            return None;
+        }
+        state.queue.pop_front();
+        state.free -= 1;
+        self.slots.turn.notify_all();
+        Some(CpuSlot::new(Arc::clone(&self.slots)))
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.slots.lock();
+        // Gone already when its slot was taken.
+        state.queue.retain(|&t| t != self.number);
+        self.slots.turn.notify_all();
+    }
+}
+
+/// A caller's claim on one of [`CpuSlots`]: held while it runs wasm, given
+/// up while it blocks or when its turn is over; given back when the last
+/// clone is dropped. Clones are handles to the one claim (the store's
+/// epoch callback, its transport and its sleeps each hold one).
+#[derive(Debug, Clone)]
+pub struct CpuSlot(Arc<Claim>);
+
+#[derive(Debug)]
+struct Claim {
+    slots: Arc<CpuSlots>,
+    held: std::sync::atomic::AtomicBool,
 }
 
 impl CpuSlot {
+    fn new(slots: Arc<CpuSlots>) -> Self {
+        CpuSlot(Arc::new(Claim {
+            slots,
+            held: std::sync::atomic::AtomicBool::new(true),
+        }))
+    }
+
     /// Whether the slot is held now.
     pub fn is_held(&self) -> bool {
-        self.held
+        self.0.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// At an epoch tick: when another caller waits, gives the slot up and
-    /// queues for it again, behind them, until `until`. `false` when the
-    /// slot did not come back by then (the caller's time is up).
-    pub fn yield_turn(&mut self, until: Option<Instant>) -> bool {
-        if self.held && !self.slots.contended() {
+    /// queues for it again, behind them, until `until`; a slot given up
+    /// while the call slept is queued for here too. `false` when the slot
+    /// did not come back by then (the caller's time is up).
+    pub fn yield_turn(&self, until: Option<Instant>) -> bool {
+        if self.is_held() && !self.0.slots.contended() {
             return true;
         }
-        self.reacquire_after(|| (), until)
+        self.give_up();
+        self.take_again(until)
     }
 
     /// Runs `blocking` (I/O that waits on a peer) with the slot given up,
     /// then waits for it again until `until`.
-    pub fn release_while<R>(&mut self, blocking: impl FnOnce() -> R, until: Option<Instant>) -> R {
-        let mut out = None;
-        self.reacquire_after(|| out = Some(blocking()), until);
-        out.expect("the closure ran")
+    pub fn release_while<R>(&self, blocking: impl FnOnce() -> R, until: Option<Instant>) -> R {
+        self.give_up();
+        let out = blocking();
+        self.take_again(until);
+        out
     }
 
-    fn reacquire_after(&mut self, between: impl FnOnce(), until: Option<Instant>) -> bool {
-        if self.held {
-            self.slots.release();
-            self.held = false;
+    /// Gives the slot up (if held) without queueing for it again: the next
+    /// [`CpuSlot::yield_turn`] does (a sleep gives it up this way).
+    pub fn give_up(&self) {
+        if self.0.held.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.0.slots.release();
         }
-        between();
-        self.held = self.slots.wait_turn(until, &|| false);
-        self.held
+    }
+
+    fn take_again(&self, until: Option<Instant>) -> bool {
+        if self.is_held() {
+            return true;
+        }
+        let held = self.0.slots.wait_turn(until, &|| false);
+        self.0.held.store(held, std::sync::atomic::Ordering::SeqCst);
+        held
     }
 }
 
-impl Drop for CpuSlot {
+impl Drop for Claim {
     fn drop(&mut self) {
-        if self.held {
+        if *self.held.get_mut() {
             self.slots.release();
         }
     }
@@ -179,7 +244,7 @@ mod tests {
     #[test]
     fn a_holder_yields_to_a_waiter_at_its_tick_and_queues_behind_it() {
         let slots = CpuSlots::new(1);
-        let mut hog = slots.acquire(None, &|| false).unwrap();
+        let hog = slots.acquire(None, &|| false).unwrap();
         // Without waiters, a tick changes nothing.
         assert!(hog.yield_turn(None));
         let ran = Arc::new(AtomicUsize::new(0));
@@ -204,12 +269,43 @@ mod tests {
     }
 
     #[test]
+    fn tickets_wait_in_line_without_a_thread() {
+        let slots = CpuSlots::new(1);
+        let first = slots.ticket();
+        let second = slots.ticket();
+        assert!(slots.contended());
+        assert!(second.try_take().is_none(), "not its turn");
+        let slot = first.try_take().expect("first in line, a slot free");
+        assert!(second.try_take().is_none(), "no slot free");
+        drop(slot);
+        let slot = second.try_take().expect("its turn now");
+        drop(first);
+        assert!(!slots.contended());
+        // A ticket dropped before its turn leaves the line.
+        let third = slots.ticket();
+        let fourth = slots.ticket();
+        drop(third);
+        drop(slot);
+        assert!(fourth.try_take().is_some());
+    }
+
+    #[test]
     fn blocking_work_runs_without_the_slot() {
         let slots = CpuSlots::new(1);
-        let mut slot = slots.acquire(None, &|| false).unwrap();
+        let slot = slots.acquire(None, &|| false).unwrap();
         let free_inside = slot.release_while(|| slots.free(), None);
         assert_eq!(free_inside, 1, "the slot was free while the call blocked");
         assert!(slot.is_held());
         assert_eq!(slots.free(), 0);
+        // Given up by a sleep, it is queued for again at the next tick.
+        let clone = slot.clone();
+        clone.give_up();
+        assert_eq!(slots.free(), 1);
+        assert!(slot.yield_turn(None));
+        assert_eq!(slots.free(), 0);
+        drop(clone);
+        assert_eq!(slots.free(), 0, "the claim lives while a handle does");
+        drop(slot);
+        assert_eq!(slots.free(), 1);
     }
 }

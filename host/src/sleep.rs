@@ -7,20 +7,42 @@
 //! every clock pollable a plugin subscribes to fires by the deadline at
 //! the latest; the plugin then runs wasm again and the epoch check traps
 //! it as a timeout. `now` and `resolution` are WASI's own.
+//!
+//! A call that runs under a fair CPU slot ([`crate::fair`]) gives it up
+//! while it sleeps (it takes it again at its next epoch tick), so a plugin
+//! asleep for one account holds no other account's call back.
 
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::{self, Host};
-use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 
+use crate::fair::CpuSlot;
 use crate::state::HostState;
 
-/// WASI's clocks view and the run's deadline.
+/// WASI's clocks view, the run's deadline and its CPU slot.
 pub struct DeadlineClock<'a> {
     clocks: WasiClocksCtxView<'a>,
     deadline: Option<Instant>,
+    cpu: Option<CpuSlot>,
+}
+
+/// A clock wait that gives the call's CPU slot up while it waits.
+struct Sleep {
+    until: Instant,
+    cpu: CpuSlot,
+}
+
+#[async_trait::async_trait]
+impl Pollable for Sleep {
+    async fn ready(&mut self) {
+        if Instant::now() < self.until {
+            self.cpu.give_up();
+            tokio::time::sleep_until(self.until.into()).await;
+        }
+    }
 }
 
 struct DeadlineClocks;
@@ -55,8 +77,18 @@ impl Host for DeadlineClock<'_> {
 
     fn subscribe_duration(&mut self, nanos: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
         let wait = self.bounded(Duration::from_nanos(nanos));
-        self.clocks
-            .subscribe_duration(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX))
+        match &self.cpu {
+            Some(cpu) if !wait.is_zero() => {
+                let sleep = self.clocks.table.push(Sleep {
+                    until: Instant::now() + wait,
+                    cpu: cpu.clone(),
+                })?;
+                subscribe(self.clocks.table, sleep)
+            }
+            _ => self
+                .clocks
+                .subscribe_duration(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX)),
+        }
     }
 }
 
@@ -69,9 +101,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let added = monotonic_clock::add_to_linker::<HostState, DeadlineClocks>(linker, |s| {
         let deadline = s.wasimap.deadline;
+        let cpu = s.wasimap.cpu.clone();
         DeadlineClock {
             clocks: s.clocks(),
             deadline,
+            cpu,
         }
     });
     linker.allow_shadowing(false);

@@ -336,14 +336,11 @@ impl WasimapCtxView<'_> {
     /// server holds no other call back; the slot is waited for again
     /// after, until the deadline.
     pub(crate) fn off_cpu<R>(&mut self, blocking: impl FnOnce(&mut Self) -> R) -> R {
-        let mut cpu = self.ctx.cpu.take();
         let deadline = self.ctx.deadline;
-        let out = match cpu.as_mut() {
+        match self.ctx.cpu.clone() {
             Some(slot) => slot.release_while(|| blocking(self), deadline),
             None => blocking(self),
-        };
-        self.ctx.cpu = cpu;
-        out
+        }
     }
 
     /// `set-read-timeout`: the guest's timeout, never past the deadline.

@@ -103,6 +103,11 @@ impl FakeImap {
         }
     }
 
+    /// Starts serving INBOX with `uidvalidity` and messages `uids`.
+    pub fn serving(uidvalidity: u32, uids: Vec<u32>, hostility: Hostility) -> FakeImap {
+        FakeImap::start(Mailbox { uidvalidity, uids }, hostility)
+    }
+
     /// Adds a message; its UID.
     pub fn add_message(&self) -> u32 {
         let mut m = self.mailbox.lock().unwrap();

@@ -2,9 +2,9 @@
 //! with quick timings, a watcher process killed when dropped, its log, its
 //! output (the journal plugin's lines), `--status`, and bounded waits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,13 @@ pub fn account(name: &str, port: u16, user: &str, secret: &str, mailbox: &str) -
     format!(
         "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nuser = \"{user}\"\nsecret = \"{secret}\"\nmailboxes = [\"{mailbox}\"]\nstart = \"all\"\n\n"
     )
+}
+
+/// A journal manifest in `dir` for two accounts on 127.0.0.1: `evil`
+/// (user alice) on port `evil`, `good` (user bob) on port `good`.
+pub fn evil_and_good(dir: &Path, evil: u16, good: u16) -> PathBuf {
+    let accounts = account("evil", evil, "alice", "pw", "INBOX") + &account("good", good, "bob", "pw", "INBOX");
+    manifest_with(dir, "journal", &accounts, &[], "")
 }
 
 /// A manifest in `dir` for `plugin` with quick timings for tests; `extra`
@@ -86,13 +93,28 @@ impl Watcher {
     /// Starts watching with `manifest`; `WATCH_TEST_PASSWORD` is
     /// `password`.
     pub fn start(manifest: &Path, password: &str) -> Watcher {
+        Watcher::start_with(manifest, password, None)
+    }
+
+    /// A watcher that aborts at the store's crash point `at`
+    /// (`WASIMAP_WATCH_CRASH_AT`).
+    pub fn start_crashing(manifest: &Path, password: &str, at: &str) -> Watcher {
+        Watcher::start_with(manifest, password, Some(at))
+    }
+
+    /// [`Watcher::start`], crashing at `crash_at` if given.
+    pub fn start_with(manifest: &Path, password: &str, crash_at: Option<&str>) -> Watcher {
         let log_path = manifest.with_file_name("watcher.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .unwrap();
-        let child = Command::new(release_wasimap_binary())
+        let mut command = Command::new(release_wasimap_binary());
+        if let Some(at) = crash_at {
+            command.env("WASIMAP_WATCH_CRASH_AT", at);
+        }
+        let child = command
             .args(["watch", "--manifest"])
             .arg(manifest)
             .env("WATCH_TEST_PASSWORD", password)
@@ -117,18 +139,43 @@ impl Watcher {
 
     /// Its resident memory now, bytes (`VmRSS`).
     pub fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        proc_status(self.pid(), "VmRSS:").map_or(0, |kb| kb * 1024)
     }
 
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+
+    /// Its exit, within `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the watcher did not exit within {limit:?}");
+    }
+
+    /// SIGKILL, and its end.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and the exit within 10 s.
+    pub fn stop(mut self) -> ExitStatus {
+        // SAFETY: a signal to our own child.
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        self.wait(Duration::from_secs(10))
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 impl Drop for Watcher {
@@ -136,6 +183,19 @@ impl Drop for Watcher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A number field of `/proc/PID/status` (`Threads:`, `VmRSS:` in kB).
+pub fn proc_status(pid: u32, key: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The journal plugin's lines in `dir`'s output file as `(account, uid) ->
@@ -151,6 +211,26 @@ pub fn journal(dir: &Path) -> BTreeMap<(String, u32), Vec<String>> {
             .push(f[4].to_string());
     }
     out
+}
+
+/// The Message-IDs in the journal, each with how often it appears.
+pub fn journal_ids(dir: &Path) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for v in journal(dir).into_values().flatten() {
+        *ids.entry(v).or_insert(0) += 1;
+    }
+    ids
+}
+
+/// Whether every one of `ids` is in the journal.
+pub fn all_present(dir: &Path, ids: &BTreeSet<String>) -> bool {
+    let have = journal_ids(dir);
+    ids.iter().all(|i| have.contains_key(i))
+}
+
+/// `wasimap watch --status --json`, parsed.
+pub fn status_json(manifest: &Path) -> serde_json::Value {
+    serde_json::from_str(&status(manifest, true)).unwrap()
 }
 
 /// Waits until `done` holds, for at most `limit`; the watcher's log in
@@ -169,14 +249,21 @@ pub fn wait_for(limit: Duration, what: &str, dir: &Path, mut done: impl FnMut() 
     );
 }
 
+/// `wasimap watch ARGS --manifest MANIFEST`, run to its end.
+pub fn watch_cli(args: &[&str], manifest: &Path) -> std::process::Output {
+    Command::new(release_wasimap_binary())
+        .arg("watch")
+        .args(args)
+        .arg("--manifest")
+        .arg(manifest)
+        .output()
+        .unwrap()
+}
+
 /// `wasimap watch --status` (with `--json` when `json`): its stdout.
 pub fn status(manifest: &Path, json: bool) -> String {
-    let mut command = Command::new(release_wasimap_binary());
-    command.args(["watch", "--status"]);
-    if json {
-        command.arg("--json");
-    }
-    let out = command.arg("--manifest").arg(manifest).output().unwrap();
+    let args: &[&str] = if json { &["--status", "--json"] } else { &["--status"] };
+    let out = watch_cli(args, manifest);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

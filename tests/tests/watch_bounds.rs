@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use wasimap_tests::fake_imap::{FakeImap, Hostility, Mailbox};
+use wasimap_tests::fake_imap::{FakeImap, Hostility};
 use wasimap_tests::script_server::{greeting, send, ScriptServer, Step};
-use wasimap_tests::watching::{account, journal, manifest_with, test_dir, wait_for, Watcher, PASSWORD};
+use wasimap_tests::watching::{evil_and_good, journal, proc_status, test_dir, wait_for, Watcher, PASSWORD};
 
 /// What the watcher may hold resident while a server streams a 1 GiB
 /// literal at it: its start-up size (tens of MiB) plus the session's
@@ -23,35 +23,15 @@ const RSS_BOUND: u64 = 200 << 20;
 
 /// The watcher's resident high-water mark (`VmHWM`), bytes.
 fn peak_rss(watcher: &Watcher) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", watcher.pid())).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    proc_status(watcher.pid(), "VmHWM:").map_or(0, |kb| kb * 1024)
 }
 
 /// An honest account `good` with two messages beside the hostile `evil`.
 fn hostile_and_honest(name: &str, hostility: Hostility) -> (std::path::PathBuf, FakeImap, FakeImap, Watcher) {
     let dir = test_dir(name);
-    let evil = FakeImap::start(
-        Mailbox {
-            uidvalidity: 7,
-            uids: vec![1, 2],
-        },
-        hostility,
-    );
-    let good = FakeImap::start(
-        Mailbox {
-            uidvalidity: 8,
-            uids: vec![1, 2],
-        },
-        Hostility::None,
-    );
-    let accounts =
-        account("evil", evil.port, "alice", "pw", "INBOX") + &account("good", good.port, "bob", "pw", "INBOX");
-    let manifest = manifest_with(&dir, "journal", &accounts, &[], "");
-    let watcher = Watcher::start(&manifest, PASSWORD);
+    let evil = FakeImap::serving(7, vec![1, 2], hostility);
+    let good = FakeImap::serving(8, vec![1, 2], Hostility::None);
+    let watcher = Watcher::start(&evil_and_good(&dir, evil.port, good.port), PASSWORD);
     (dir, evil, good, watcher)
 }
 
@@ -141,17 +121,8 @@ fn distinct_untagged_types_do_not_stall_the_watcher() {
     ]);
     let evil = ScriptServer::start(steps);
     let dir = test_dir("distinct-types");
-    let good = FakeImap::start(
-        Mailbox {
-            uidvalidity: 8,
-            uids: vec![1, 2],
-        },
-        Hostility::None,
-    );
-    let accounts =
-        account("evil", evil.port, "alice", "pw", "INBOX") + &account("good", good.port, "bob", "pw", "INBOX");
-    let manifest = manifest_with(&dir, "journal", &accounts, &[], "");
-    let watcher = Watcher::start(&manifest, PASSWORD);
+    let good = FakeImap::serving(8, vec![1, 2], Hostility::None);
+    let watcher = Watcher::start(&evil_and_good(&dir, evil.port, good.port), PASSWORD);
     wait_for(Duration::from_secs(20), "the hostile account's session", &dir, || {
         watcher.log().lines().any(|l| l.contains(" evil/INBOX connected "))
     });

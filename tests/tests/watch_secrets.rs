@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
-use wasimap_tests::fake_imap::{FakeImap, Hostility, Mailbox};
-use wasimap_tests::watching::{account, all_files, journal, manifest_with, status, test_dir, wait_for, Watcher};
+use wasimap_tests::fake_imap::{FakeImap, Hostility};
+use wasimap_tests::watching::{
+    account, all_files, evil_and_good, journal, manifest_with, status, test_dir, wait_for, Watcher,
+};
 
 /// A password no other text in a test contains.
 const PASSWORD: &str = "hunter2-Echo-9f3a";
@@ -32,23 +34,9 @@ fn nowhere(dir: &std::path::Path, manifest: &std::path::Path) {
 #[test]
 fn a_server_echoing_the_password_on_the_lent_session_reaches_no_plugin_and_no_file() {
     let dir = test_dir("echo-lent");
-    let server = FakeImap::start(
-        Mailbox {
-            uidvalidity: 7,
-            uids: vec![1, 2, 3],
-        },
-        Hostility::MessageId(PASSWORD.into()),
-    );
-    let honest = FakeImap::start(
-        Mailbox {
-            uidvalidity: 8,
-            uids: vec![1, 2],
-        },
-        Hostility::None,
-    );
-    let accounts =
-        account("evil", server.port, "alice", "pw", "INBOX") + &account("good", honest.port, "bob", "pw", "INBOX");
-    let manifest = manifest_with(&dir, "journal", &accounts, &[], "");
+    let server = FakeImap::serving(7, vec![1, 2, 3], Hostility::MessageId(PASSWORD.into()));
+    let honest = FakeImap::serving(8, vec![1, 2], Hostility::None);
+    let manifest = evil_and_good(&dir, server.port, honest.port);
     let watcher = Watcher::start(&manifest, PASSWORD);
     // The honest account's messages arrive; the hostile one's FETCH was
     // cut by the echo guard, so its batch fails and is retried.
@@ -73,11 +61,9 @@ fn a_server_echoing_the_password_on_the_lent_session_reaches_no_plugin_and_no_fi
 #[test]
 fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_status() {
     let dir = test_dir("echo-login");
-    let server = FakeImap::start(
-        Mailbox {
-            uidvalidity: 7,
-            uids: vec![1],
-        },
+    let server = FakeImap::serving(
+        7,
+        vec![1],
         Hostility::RefuseLogin(format!("[AUTHENTICATIONFAILED] wrong password {PASSWORD}")),
     );
     let manifest = manifest_with(

@@ -12,10 +12,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasimap_tests::fake_imap::{FakeImap, Hostility, Mailbox};
+use wasimap_tests::fake_imap::{FakeImap, Hostility};
 use wasimap_tests::release_wasimap_binary;
 use wasimap_tests::script_server::{greeting, send, ScriptServer, Step};
-use wasimap_tests::watching::{account, journal, manifest_with, status, test_dir, wait_for, Watcher, PASSWORD};
+use wasimap_tests::watching::{
+    account, journal, manifest_with, status, test_dir, wait_for, watch_cli, Watcher, PASSWORD,
+};
 
 /// A journal manifest for one account on `port`, polling every second
 /// (no IDLE: each poll is a NOOP, a STATUS and a look), with `start`.
@@ -38,13 +40,7 @@ fn mailbox_state(manifest: &Path) -> Value {
 #[test]
 fn a_message_with_uid_4294967295_is_handled_exactly_once() {
     let dir = test_dir("uid-max");
-    let server = FakeImap::start(
-        Mailbox {
-            uidvalidity: u32::MAX,
-            uids: vec![1, u32::MAX],
-        },
-        Hostility::None,
-    );
+    let server = FakeImap::serving(u32::MAX, vec![1, u32::MAX], Hostility::None);
     let manifest = polling_manifest(&dir, server.port, "all");
     let mut watcher = Watcher::start(&manifest, PASSWORD);
     wait_for(Duration::from_secs(60), "both messages", &dir, || {
@@ -141,13 +137,7 @@ fn uidnext_0_and_search_answers_below_the_watermark_hand_out_nothing_and_do_not_
 #[test]
 fn uidnext_going_backwards_does_not_move_the_watermark_back() {
     let dir = test_dir("uidnext-back");
-    let server = FakeImap::start(
-        Mailbox {
-            uidvalidity: 5,
-            uids: vec![1, 2, 3],
-        },
-        Hostility::None,
-    );
+    let server = FakeImap::serving(5, vec![1, 2, 3], Hostility::None);
     let manifest = polling_manifest(&dir, server.port, "all");
     let watcher = Watcher::start(&manifest, PASSWORD);
     wait_for(Duration::from_secs(60), "the three messages", &dir, || {
@@ -264,11 +254,7 @@ fn a_first_layout_state_is_migrated_with_its_dead_letters_bounded_and_the_pruned
     // Before a watcher opens it, --status reads the first layout as it is.
     assert_eq!(mailbox_state(&manifest)["dead"].as_array().unwrap().len(), 1003);
     // --reset opens the state as the watcher does: migrated, once.
-    let out = Command::new(release_wasimap_binary())
-        .args(["watch", "--reset", "work", "--manifest"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let out = watch_cli(&["--reset", "work"], &manifest);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!state.join("state.json").exists());
     let records: Vec<_> = std::fs::read_dir(state.join("mailboxes")).unwrap().flatten().collect();

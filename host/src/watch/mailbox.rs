@@ -7,11 +7,17 @@
 
 use std::time::{Duration, Instant};
 
+use crate::fair::{CpuSlot, Ticket};
+
 use super::config::{Account, Start, UidValidityPolicy};
 use super::log::Level;
 use super::pool::{Next, Woken};
 use super::session::{Session, SessionError};
 use super::{backoff, stopping, Handled, Watcher, LOGIN_REFUSALS, STEADY_SESSION};
+
+/// How often a mailbox with new mail, parked in line for a CPU slot, looks
+/// whether its turn has come.
+const SLOT_WAIT: Duration = Duration::from_millis(10);
 
 /// One mailbox's task.
 pub(super) struct Mailbox {
@@ -32,12 +38,23 @@ enum Phase {
     /// Open a session.
     Connect,
     /// Look for new mail and hand it out; `first` also checks UIDVALIDITY
-    /// against the state.
-    Look { session: Box<Session>, first: bool },
+    /// against the state; `pending`, new UIDs already found and the slot
+    /// to call the plugin under.
+    Look {
+        session: Box<Session>,
+        first: bool,
+        pending: Option<(Vec<u32>, CpuSlot)>,
+    },
     /// Waiting for mail until `until` (IDLE started, or a poll's pause).
     Waiting { session: Box<Session>, until: Instant },
     /// A failed batch's backoff; the session kept.
     Paused { session: Box<Session> },
+    /// New UIDs found, in line for a CPU slot (parked: no thread waits).
+    Queued {
+        session: Box<Session>,
+        uids: Vec<u32>,
+        ticket: Ticket,
+    },
     /// A reconnect's backoff.
     Backoff,
 }
@@ -68,7 +85,9 @@ impl Watcher {
                     let _ = session.end_wait();
                     session.close();
                 }
-                Phase::Look { session, .. } | Phase::Paused { session } => session.close(),
+                Phase::Look { session, .. } | Phase::Paused { session } | Phase::Queued { session, .. } => {
+                    session.close()
+                }
                 Phase::Connect | Phase::Backoff => {}
             }
             return Next::Done;
@@ -77,11 +96,45 @@ impl Watcher {
             Phase::Connect => self.connect(task),
             Phase::Backoff => Next::Run(task),
             Phase::Paused { session } => {
-                task.phase = Phase::Look { session, first: false };
+                task.phase = Phase::Look {
+                    session,
+                    first: false,
+                    pending: None,
+                };
                 Next::Run(task)
             }
-            Phase::Look { mut session, first } => match self.look(&task, &mut session, first) {
+            Phase::Queued { session, uids, ticket } => match ticket.try_take() {
+                Some(slot) => {
+                    task.phase = Phase::Look {
+                        session,
+                        first: false,
+                        pending: Some((uids, slot)),
+                    };
+                    Next::Run(task)
+                }
+                None => {
+                    task.phase = Phase::Queued { session, uids, ticket };
+                    Next::Park {
+                        task,
+                        fd: None,
+                        until: Instant::now() + SLOT_WAIT,
+                    }
+                }
+            },
+            Phase::Look {
+                mut session,
+                first,
+                pending,
+            } => match self.look(&task, &mut session, first, pending) {
                 Ok(Looked::Wait) => self.wait(task, session),
+                Ok(Looked::InLine(uids, ticket)) => {
+                    task.phase = Phase::Queued { session, uids, ticket };
+                    Next::Park {
+                        task,
+                        fd: None,
+                        until: Instant::now() + SLOT_WAIT,
+                    }
+                }
                 Ok(Looked::Pause(d)) => {
                     task.phase = Phase::Paused { session };
                     Next::Park {
@@ -142,6 +195,7 @@ impl Watcher {
                 task.phase = Phase::Look {
                     session: Box::new(session),
                     first: true,
+                    pending: None,
                 };
                 Next::Run(task)
             }
@@ -226,7 +280,11 @@ impl Watcher {
             .and_then(|()| session.check_uidvalidity(&task.mailbox));
         match ended {
             Ok(()) => {
-                task.phase = Phase::Look { session, first: false };
+                task.phase = Phase::Look {
+                    session,
+                    first: false,
+                    pending: None,
+                };
                 Next::Run(task)
             }
             Err(e) => self.disconnected(task, &e),
@@ -234,24 +292,38 @@ impl Watcher {
     }
 
     /// Hands out what is new until nothing is, a batch failed (pause), or
-    /// the mailbox was stopped; `first` checks UIDVALIDITY against the
-    /// state before anything.
-    fn look(&self, task: &Mailbox, session: &mut Session, first: bool) -> Result<Looked, SessionError> {
+    /// the mailbox was stopped, or the next batch waits in line for a CPU
+    /// slot; `first` checks UIDVALIDITY against the state before anything;
+    /// `pending` is a batch whose turn came.
+    fn look(
+        &self,
+        task: &Mailbox,
+        session: &mut Session,
+        first: bool,
+        mut pending: Option<(Vec<u32>, CpuSlot)>,
+    ) -> Result<Looked, SessionError> {
         let (account, mailbox) = (&task.account, task.mailbox.as_str());
         if first && !self.check_validity(account, mailbox, session)? {
             return Ok(Looked::Stopped);
         }
         let validity = session.uidvalidity;
         while !stopping() {
-            let uids = session.uids_from(self.store.mailbox(&account.name, mailbox).next_uid)?;
-            if uids.is_empty() {
-                return Ok(Looked::Wait);
-            }
-            // In turn with every other account's calls; this worker waits
-            // (the pool starts another for the sessions when all are
-            // busy), the server is not asked again meanwhile.
-            let Some(cpu) = self.cpu.acquire(None, &stopping) else {
-                break;
+            let (uids, cpu) = match pending.take() {
+                Some(found) => found,
+                None => {
+                    let uids = session.uids_from(self.store.mailbox(&account.name, mailbox).next_uid)?;
+                    if uids.is_empty() {
+                        return Ok(Looked::Wait);
+                    }
+                    // In line with every other account's calls: parked, not
+                    // holding this worker, while others have their turn
+                    // (the server is not asked again meanwhile).
+                    let ticket = self.cpu.ticket();
+                    match ticket.try_take() {
+                        Some(slot) => (uids, slot),
+                        None => return Ok(Looked::InLine(uids, ticket)),
+                    }
+                }
             };
             match self.handle_one(account, mailbox, validity, &uids, session, cpu)? {
                 Handled::Ok | Handled::Next => {}
@@ -341,6 +413,8 @@ fn park_waiting(mut task: Mailbox, session: Box<Session>, until: Instant) -> Nex
 enum Looked {
     /// Nothing new: wait for mail.
     Wait,
+    /// These new UIDs wait in line for a CPU slot.
+    InLine(Vec<u32>, Ticket),
     /// A batch failed: look again after this long.
     Pause(Duration),
     /// The mailbox was stopped (UIDVALIDITY changed under `stop`).

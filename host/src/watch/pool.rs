@@ -13,7 +13,8 @@
 //! mail, so the pool grows: when a task has been queued for
 //! [`GROW_AFTER`] with no worker free, the poller starts another worker,
 //! up to one per task (a task is on one worker at a time); a worker above
-//! the base count that finds no work for [`IDLE_EXIT`] ends.
+//! the base count ends when it finds no work while another worker already
+//! waits for some, or after [`IDLE_EXIT`] without work.
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -235,6 +236,20 @@ fn work<T: Send>(shared: &Shared<T>, step: &(dyn Fn(T, Woken) -> Next<T> + Sync)
                 if shared.live.load(Ordering::SeqCst) == 0 || shared.abandoned.load(Ordering::SeqCst) {
                     return leave();
                 }
+                let surplus = || {
+                    shared
+                        .workers
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > shared.base).then(|| n - 1))
+                        .is_ok()
+                };
+                // Nothing to do, above the base count, and another worker
+                // already waits for the next task: this one is not needed.
+                // (Waiting out IDLE_EXIT alone would not do: tasks handed
+                // to whichever worker wakes keep every one of them busy
+                // now and then.)
+                if shared.idle.load(Ordering::SeqCst) > 0 && surplus() {
+                    return;
+                }
                 shared.idle.fetch_add(1, Ordering::SeqCst);
                 let (q, waited) = shared
                     .queued
@@ -242,12 +257,6 @@ fn work<T: Send>(shared: &Shared<T>, step: &(dyn Fn(T, Woken) -> Next<T> + Sync)
                     .unwrap_or_else(PoisonError::into_inner);
                 shared.idle.fetch_sub(1, Ordering::SeqCst);
                 queue = q;
-                let surplus = || {
-                    shared
-                        .workers
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > shared.base).then(|| n - 1))
-                        .is_ok()
-                };
                 if waited.timed_out() && queue.is_empty() && surplus() {
                     return;
                 }

@@ -8,7 +8,11 @@
 //! anything is written (so a failed batch leaves no line behind); the
 //! watcher then retries each message alone and dead-letters the one that
 //! keeps failing. `--pause-ms N` waits N ms before writing, a stand-in
-//! for slow work (the tests kill the watcher during it). `--logout` logs
+//! for slow work (the tests kill the watcher during it); `--spin-ms N`
+//! computes for N ms instead (a plugin that never blocks); with
+//! `--slow-accounts PREFIX` either applies only to the batches of accounts
+//! whose name starts with PREFIX (one account's mail that is costly to
+//! handle, beside the others' that is not). `--logout` logs
 //! the lent session out, as a careless plugin would (the watcher must
 //! reconnect and lose nothing); `--try-enable` tries `ENABLE UTF8=ACCEPT`
 //! on it, which is refused, and says so on stderr.
@@ -114,9 +118,25 @@ impl Watcher for Journal {
             // Dropped, the watcher's session goes back to it.
             drop(imap);
         }
-        if let Some(ms) = args.get("pause-ms") {
-            let ms: u64 = ms.parse().map_err(|_| format!("--pause-ms {ms:?} is not a number"))?;
+        let slow = args
+            .get("slow-accounts")
+            .is_none_or(|prefix| batch.account.starts_with(prefix));
+        let millis = |name: &str| -> Result<Option<u64>, String> {
+            args.get(name)
+                .map(|ms| ms.parse().map_err(|_| format!("--{name} {ms:?} is not a number")))
+                .transpose()
+        };
+        if let (true, Some(ms)) = (slow, millis("pause-ms")?) {
             std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        if let (true, Some(ms)) = (slow, millis("spin-ms")?) {
+            let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            let mut n: u64 = 0;
+            while std::time::Instant::now() < end {
+                for _ in 0..10_000 {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
         }
         // One write: the watcher records the batch with all its lines.
         print!("{out}");
