@@ -116,6 +116,12 @@ impl FakeImap {
         uid
     }
 
+    /// Makes the mailbox anew: UIDVALIDITY `uidvalidity`, messages `uids`
+    /// (sessions already open see it at their next SELECT or STATUS).
+    pub fn recreate(&self, uidvalidity: u32, uids: Vec<u32>) {
+        *self.mailbox.lock().unwrap() = Mailbox { uidvalidity, uids };
+    }
+
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)

@@ -270,3 +270,79 @@ fn a_first_layout_state_is_migrated_with_its_dead_letters_bounded_and_the_pruned
     assert!(text.contains("dead letters pruned: work/INBOX 3 "), "{text}");
     assert_eq!(text.matches("dead letter: work/INBOX uid").count(), 1000);
 }
+
+/// The journal's lines as `(uidvalidity, uid)`, each once per time it
+/// was written.
+fn journal_pairs(dir: &Path) -> Vec<(u32, u32)> {
+    let text = std::fs::read_to_string(dir.join("journal.log")).unwrap_or_default();
+    let mut pairs: Vec<(u32, u32)> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[2].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+#[test]
+fn a_uidvalidity_change_across_the_edge_is_handled_once_under_each_policy() {
+    // 4294967295 to 0 (what a counter that wraps would do) and 0 to
+    // 4294967295: a change like any other, each message under the new
+    // UIDVALIDITY handed out once (handle-all) or none of those already
+    // there (skip-existing), and no loop.
+    for (policy, from, to) in [("handle-all", u32::MAX, 0), ("skip-existing", 0, u32::MAX)] {
+        let dir = test_dir(&format!("uidvalidity-edge-{policy}"));
+        let server = FakeImap::serving(from, vec![1, 2], Hostility::None);
+        let manifest = polling_manifest(&dir, server.port, "all");
+        let text = std::fs::read_to_string(&manifest).unwrap().replacen(
+            "[secrets]",
+            &format!("on-uidvalidity-change = \"{policy}\"\n\n[secrets]"),
+            1,
+        );
+        std::fs::write(&manifest, text).unwrap();
+        let watcher = Watcher::start(&manifest, PASSWORD);
+        wait_for(Duration::from_secs(30), "the first two messages", &dir, || {
+            journal_pairs(&dir).len() == 2
+        });
+        server.recreate(to, vec![1, 2, 3]);
+        let expected: Vec<(u32, u32)> = if policy == "handle-all" {
+            vec![
+                (from.min(to), 1),
+                (from.min(to), 2),
+                (from.min(to), 3),
+                (from.max(to), 1),
+                (from.max(to), 2),
+            ]
+        } else {
+            vec![(from, 1), (from, 2)]
+        };
+        if policy == "handle-all" {
+            wait_for(
+                Duration::from_secs(30),
+                "the re-created mailbox's messages",
+                &dir,
+                || journal_pairs(&dir).len() >= 5,
+            );
+        } else {
+            wait_for(Duration::from_secs(30), "the change", &dir, || {
+                mailbox_state(&manifest)["uidvalidity"] == to
+            });
+            // A message that arrives after the change is new under it.
+            server.add_message();
+            wait_for(Duration::from_secs(30), "the new message", &dir, || {
+                journal_pairs(&dir).len() >= 3
+            });
+        }
+        // Several polls more: nothing is handed out again.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut want = expected.clone();
+        if policy == "skip-existing" {
+            want.push((to, 4));
+            want.sort_unstable();
+        }
+        assert_eq!(journal_pairs(&dir), want, "{policy}\n{}", watcher.log());
+        assert_eq!(mailbox_state(&manifest)["uidvalidity"], to, "{policy}");
+    }
+}
