@@ -67,7 +67,7 @@ bench MODE="full": build
     if [ "{{MODE}}" = smoke ]; then \
         cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 0.1 --measurement-time 0.2; \
         WASIMAP_BENCH_MESSAGES=300 WASIMAP_BENCH_BIG_MESSAGES=20 WASIMAP_BENCH_REPEAT=1 python3 tests/bench/run.py; \
-        WASIMAP_WATCH_ACCOUNTS=5 WASIMAP_WATCH_ROUNDS=2 WASIMAP_WATCH_SOAK=200 WASIMAP_WATCH_KICK_EVERY=50 python3 tests/bench/watch_bench.py; \
+        WASIMAP_WATCH_ACCOUNTS=5 WASIMAP_WATCH_ROUNDS=2 WASIMAP_WATCH_SOAK=200 WASIMAP_WATCH_KICK_EVERY=50 WASIMAP_WATCH_HOSTILE_SOAK=300 WASIMAP_WATCH_HOSTILE_RATE=20 python3 tests/bench/watch_bench.py; \
     elif [ "{{MODE}}" = full ]; then \
         cargo bench -p wasimap-bench --bench parse -- --noplot --warm-up-time 1 --measurement-time 3; \
         python3 tests/bench/run.py; \
