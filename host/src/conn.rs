@@ -13,6 +13,8 @@
 //! itself, guard and all.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::echo::{EchoGuard, Echoed};
@@ -36,10 +38,38 @@ pub struct GuardedConnection<S = Connection> {
     process: bool,
     /// The read and write timeout in force (`None`: none).
     pub(crate) bounded_by: Option<std::time::Duration>,
+    /// The read timeout in force (`None`: none).
+    read_timeout: Option<Duration>,
+    /// When set, a blocked read looks at it every [`STOP_SLICE`] and ends
+    /// when it is: `wasimap watch` sets it on its sessions' connections,
+    /// so SIGTERM is not held up by a server that answers slowly or not
+    /// at all (the plugin a session is lent to reads through it too).
+    stop: Option<&'static AtomicBool>,
 }
+
+/// How long a read of a connection with a stop flag blocks before it
+/// looks at the flag again.
+const STOP_SLICE: Duration = Duration::from_millis(200);
 
 /// What a plugin learns when the server echoes a secret.
 pub const ECHO_MESSAGE: &str = "the server sent back a secret revealed on this connection; the connection was closed";
+
+/// What the host may open a network connection under: the policy that
+/// grants it (each address the name resolves to checked too), the budget
+/// its name lookup counts in, and the secrets its echo guard watches for
+/// from its first byte (those bound to its endpoint; `default_endpoints`
+/// for secrets bound to none).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectGrants<'a> {
+    /// What may be connected to.
+    pub policy: &'a Policy,
+    /// The name lookups this connection's counts in.
+    pub lookups: &'a Lookups,
+    /// The secrets that may be revealed on connections.
+    pub secrets: &'a Secrets,
+    /// Where a secret bound to no endpoint may go.
+    pub default_endpoints: &'a [Endpoint],
+}
 
 /// Whether TLS options verify the certificate for `host` itself.
 pub fn verifies(host: &str, tls: &TlsOptions) -> bool {
@@ -47,15 +77,24 @@ pub fn verifies(host: &str, tls: &TlsOptions) -> bool {
 }
 
 impl<S: Stream> GuardedConnection<S> {
-    /// A network connection to `host:port`.
-    pub fn network(stream: S, host: &str, port: u16, verified_tls: bool) -> Self {
+    /// A network connection to `host:port`, its echo guard armed from
+    /// the first byte with every secret `grants` could reveal on it: the
+    /// greeting, and anything read before a reveal, are screened too.
+    pub fn network(stream: S, host: &str, port: u16, verified_tls: bool, grants: &ConnectGrants<'_>) -> Self {
+        let endpoint = Endpoint::new(host, port);
+        let mut guard = EchoGuard::default();
+        for value in grants.secrets.values_bound_to(&endpoint, grants.default_endpoints) {
+            guard.add_secret(value.as_bytes());
+        }
         GuardedConnection {
             stream,
-            endpoint: Some(Endpoint::new(host, port)),
+            endpoint: Some(endpoint),
             verified_tls,
-            guard: EchoGuard::default(),
+            guard,
             process: false,
             bounded_by: None,
+            read_timeout: None,
+            stop: None,
         }
     }
 
@@ -68,6 +107,8 @@ impl<S: Stream> GuardedConnection<S> {
             guard: EchoGuard::default(),
             process: true,
             bounded_by: None,
+            read_timeout: None,
+            stop: None,
         }
     }
 
@@ -119,11 +160,29 @@ impl<S: Stream> GuardedConnection<S> {
 
     /// Sets the read and write timeout of every later blocking call
     /// (`None`: none), and remembers it for the deadline checks.
-    pub fn bound_by(&mut self, timeout: Option<std::time::Duration>) -> Result<(), TransportError> {
-        self.stream.set_read_timeout(timeout)?;
+    pub fn bound_by(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        self.set_read_timeout(timeout)?;
         self.stream.set_write_timeout(timeout)?;
         self.bounded_by = timeout;
         Ok(())
+    }
+
+    /// Bounds every later read (`None`: no limit).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {
+        self.stream.set_read_timeout(timeout)?;
+        self.read_timeout = timeout;
+        Ok(())
+    }
+
+    /// Records the read timeout the stream was opened with.
+    pub(crate) fn opened_with_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// Makes every later blocked read end when `stop` is set (and look at
+    /// it every 200 ms).
+    pub fn stop_on(&mut self, stop: &'static AtomicBool) {
+        self.stop = Some(stop);
     }
 
     /// Passes bytes just read through the echo guard: `Some` what the
@@ -168,9 +227,7 @@ impl<S: Stream> GuardedConnection<S> {
 }
 
 impl GuardedConnection<Connection> {
-    /// Opens TCP to `host:port` if `policy` grants it (each address the
-    /// name resolves to checked too), its name lookup counted in
-    /// `lookups`.
+    /// Opens TCP to `host:port` under `grants`.
     ///
     /// # Errors
     /// `denied` with the policy's reason, or the connect error.
@@ -178,12 +235,11 @@ impl GuardedConnection<Connection> {
         host: &str,
         port: u16,
         options: &ConnectOptions,
-        policy: &Policy,
-        lookups: &Lookups,
+        grants: &ConnectGrants<'_>,
     ) -> Result<Self, TransportError> {
-        let check = |addr| policy.check_address(host, addr);
-        let conn = Connection::open_tcp(host, port, options, &check, lookups)?;
-        Ok(GuardedConnection::network(conn, host, port, false))
+        let check = |addr| grants.policy.check_address(host, addr);
+        let conn = Connection::open_tcp(host, port, options, &check, grants.lookups)?;
+        Ok(GuardedConnection::network(conn, host, port, false, grants))
     }
 
     /// As [`GuardedConnection::open_tcp`], then the TLS handshake
@@ -197,12 +253,17 @@ impl GuardedConnection<Connection> {
         options: &ConnectOptions,
         tls: &TlsOptions,
         ca_file: Option<&[u8]>,
-        policy: &Policy,
-        lookups: &Lookups,
+        grants: &ConnectGrants<'_>,
     ) -> Result<Self, TransportError> {
-        let check = |addr| policy.check_address(host, addr);
-        let conn = Connection::open_tls(host, port, options, tls, ca_file, &check, lookups)?;
-        Ok(GuardedConnection::network(conn, host, port, verifies(host, tls)))
+        let check = |addr| grants.policy.check_address(host, addr);
+        let conn = Connection::open_tls(host, port, options, tls, ca_file, &check, grants.lookups)?;
+        Ok(GuardedConnection::network(
+            conn,
+            host,
+            port,
+            verifies(host, tls),
+            grants,
+        ))
     }
 
     /// Writes all of `data`.
@@ -218,9 +279,34 @@ impl GuardedConnection<Connection> {
     /// Reads through the echo guard; an echo closes the connection.
     pub fn read(&mut self, max: u32) -> Result<Vec<u8>, TransportError> {
         loop {
-            let data = self.stream.read(max)?;
+            let data = self.read_stoppable(max)?;
             if let Some(passed) = self.screen(data)? {
                 return Ok(passed);
+            }
+        }
+    }
+
+    /// One read of the stream within the read timeout, in slices that
+    /// look at the stop flag when there is one.
+    fn read_stoppable(&mut self, max: u32) -> Result<Vec<u8>, TransportError> {
+        let Some(stop) = self.stop else {
+            return self.stream.read(max);
+        };
+        let end = self.read_timeout.map(|t| Instant::now() + t);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Err(TransportError::io("the watcher is stopping"));
+            }
+            let slice = end.map_or(STOP_SLICE, |e| {
+                e.saturating_duration_since(Instant::now()).min(STOP_SLICE)
+            });
+            if slice.is_zero() {
+                return Err(TransportError::timeout());
+            }
+            self.stream.set_read_timeout(Some(slice))?;
+            match self.stream.read(max) {
+                Err(e) if e.kind == crate::bindings::wasimap::imap::types::ErrorKind::Timeout => {}
+                done => return done,
             }
         }
     }

@@ -22,19 +22,51 @@ pub struct CpuSlots {
 #[derive(Debug)]
 struct State {
     free: usize,
-    /// Tickets of the callers waiting, oldest first.
-    queue: VecDeque<u64>,
+    /// Claims alive (calls in progress, holding a slot or not), and the
+    /// most there may be: new claims wait while it is reached.
+    claims: usize,
+    max_claims: usize,
+    /// Tickets of the callers waiting, oldest first, each with whether it
+    /// is for a new claim.
+    queue: VecDeque<(u64, bool)>,
     next_ticket: u64,
 }
 
 /// How often a waiting caller looks at its stop condition.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
+impl State {
+    /// Whether `ticket` (for a `new` claim or not) may take a free slot
+    /// now: first in line, or behind new claims only while the claims are
+    /// all taken (those cannot start, and a call in progress must not wait
+    /// behind them for its turn back: it would wait forever).
+    fn turn_of(&self, ticket: u64, new: bool) -> bool {
+        let full = self.claims >= self.max_claims;
+        if self.free == 0 || (new && full) {
+            return false;
+        }
+        for &(t, t_new) in &self.queue {
+            if t == ticket {
+                return true;
+            }
+            if !(t_new && full) {
+                return false;
+            }
+        }
+        false
+    }
+}
+
 impl CpuSlots {
-    /// `slots` slots (at least one).
-    pub fn new(slots: usize) -> Arc<Self> {
+    /// `slots` slots (at least one), and at most `max_claims` claims alive
+    /// at once (at least `slots`): a claim that gave its slot up while it
+    /// blocks still counts, so this bounds what the calls in progress may
+    /// hold between them (their memory), however many are blocked.
+    pub fn new(slots: usize, max_claims: usize) -> Arc<Self> {
         Arc::new(CpuSlots {
             state: Mutex::new(State {
+                claims: 0,
+                max_claims: max_claims.max(slots.max(1)),
                 free: slots.max(1),
                 queue: VecDeque::new(),
                 next_ticket: 0,
@@ -50,7 +82,8 @@ impl CpuSlots {
     /// Waits for a slot, in turn, until `until` or until `stop` says so;
     /// the slot, or `None` if it did not come by then.
     pub fn acquire(self: &Arc<Self>, until: Option<Instant>, stop: &dyn Fn() -> bool) -> Option<CpuSlot> {
-        self.wait_turn(until, stop).then(|| CpuSlot::new(Arc::clone(self)))
+        self.wait_turn(until, stop, true)
+            .then(|| CpuSlot::new(Arc::clone(self)))
     }
 
     /// A place in line without waiting on this thread: a caller that
@@ -61,7 +94,7 @@ impl CpuSlots {
         let mut state = self.lock();
         let number = state.next_ticket;
         state.next_ticket += 1;
-        state.queue.push_back(number);
+        state.queue.push_back((number, true));
         Ticket {
             slots: Arc::clone(self),
             number,
@@ -69,16 +102,18 @@ impl CpuSlots {
     }
 
     /// Queues a ticket and waits until it is first in line and a slot is
-    /// free; takes the slot. `false` when given up.
-    fn wait_turn(&self, until: Option<Instant>, stop: &dyn Fn() -> bool) -> bool {
+    /// free (and, for a `new` claim, the claims are not all taken); takes
+    /// the slot. `false` when given up.
+    fn wait_turn(&self, until: Option<Instant>, stop: &dyn Fn() -> bool, new: bool) -> bool {
         let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state.queue.push_back(ticket);
+        state.queue.push_back((ticket, new));
         loop {
-            if state.free > 0 && state.queue.front() == Some(&ticket) {
-                state.queue.pop_front();
+            if state.turn_of(ticket, new) {
+                state.queue.retain(|&(t, _)| t != ticket);
                 state.free -= 1;
+                state.claims += usize::from(new);
                 // The next in line may have a slot too.
                 self.turn.notify_all();
                 return true;
@@ -86,7 +121,7 @@ impl CpuSlots {
             let now = Instant::now();
             let gave_up = stop() || until.is_some_and(|u| now >= u);
             if gave_up {
-                state.queue.retain(|&t| t != ticket);
+                state.queue.retain(|&(t, _)| t != ticket);
                 self.turn.notify_all();
                 return false;
             }
@@ -102,6 +137,18 @@ impl CpuSlots {
     fn release(&self) {
         self.lock().free += 1;
         self.turn.notify_all();
+    }
+
+    /// A claim ended.
+    fn end_claim(&self) {
+        let mut state = self.lock();
+        state.claims = state.claims.saturating_sub(1);
+        self.turn.notify_all();
+    }
+
+    /// Claims alive now.
+    pub fn claims(&self) -> usize {
+        self.lock().claims
     }
 
     /// Whether someone waits for a slot.
@@ -127,11 +174,12 @@ impl Ticket {
     /// The slot, if this ticket is first in line and a slot is free.
     pub fn try_take(&self) -> Option<CpuSlot> {
         let mut state = self.slots.lock();
-        if state.free == 0 || state.queue.front() != Some(&self.number) {
+        if !state.turn_of(self.number, true) {
             return None;
         }
-        state.queue.pop_front();
+        state.queue.retain(|&(t, _)| t != self.number);
         state.free -= 1;
+        state.claims += 1;
         self.slots.turn.notify_all();
         Some(CpuSlot::new(Arc::clone(&self.slots)))
     }
@@ -141,7 +189,7 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         let mut state = self.slots.lock();
         // Gone already when its slot was taken.
-        state.queue.retain(|&t| t != self.number);
+        state.queue.retain(|&(t, _)| t != self.number);
         self.slots.turn.notify_all();
     }
 }
@@ -205,7 +253,7 @@ impl CpuSlot {
         if self.is_held() {
             return true;
         }
-        let held = self.0.slots.wait_turn(until, &|| false);
+        let held = self.0.slots.wait_turn(until, &|| false, false);
         self.0.held.store(held, std::sync::atomic::Ordering::SeqCst);
         held
     }
@@ -216,6 +264,7 @@ impl Drop for Claim {
         if *self.held.get_mut() {
             self.slots.release();
         }
+        self.slots.end_claim();
     }
 }
 
@@ -226,7 +275,7 @@ mod tests {
 
     #[test]
     fn slots_are_given_in_turn_and_back_when_dropped() {
-        let slots = CpuSlots::new(1);
+        let slots = CpuSlots::new(1, 4);
         let first = slots.acquire(None, &|| false).unwrap();
         assert_eq!(slots.free(), 0);
         // Nobody else can have it until it is given back.
@@ -243,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_holder_yields_to_a_waiter_at_its_tick_and_queues_behind_it() {
-        let slots = CpuSlots::new(1);
+        let slots = CpuSlots::new(1, 4);
         let hog = slots.acquire(None, &|| false).unwrap();
         // Without waiters, a tick changes nothing.
         assert!(hog.yield_turn(None));
@@ -270,7 +319,7 @@ mod tests {
 
     #[test]
     fn tickets_wait_in_line_without_a_thread() {
-        let slots = CpuSlots::new(1);
+        let slots = CpuSlots::new(1, 4);
         let first = slots.ticket();
         let second = slots.ticket();
         assert!(slots.contended());
@@ -290,8 +339,29 @@ mod tests {
     }
 
     #[test]
+    fn claims_in_progress_are_bounded_even_when_blocked() {
+        // Two claims at most: both blocked (slots given up), a third call
+        // cannot start however free the slots are.
+        let slots = CpuSlots::new(2, 2);
+        let a = slots.acquire(None, &|| false).unwrap();
+        let b = slots.ticket().try_take().unwrap();
+        a.give_up();
+        b.give_up();
+        assert_eq!(slots.free(), 2);
+        let third = slots.ticket();
+        assert!(third.try_take().is_none(), "two claims are in progress");
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert!(slots.acquire(Some(soon), &|| false).is_none());
+        // A blocked claim takes its slot back whatever the count.
+        assert!(a.yield_turn(None));
+        drop(a);
+        assert_eq!(slots.claims(), 1);
+        assert!(third.try_take().is_some(), "a claim ended");
+    }
+
+    #[test]
     fn blocking_work_runs_without_the_slot() {
-        let slots = CpuSlots::new(1);
+        let slots = CpuSlots::new(1, 4);
         let slot = slots.acquire(None, &|| false).unwrap();
         let free_inside = slot.release_while(|| slots.free(), None);
         assert_eq!(free_inside, 1, "the slot was free while the call blocked");

@@ -36,12 +36,66 @@ pub(crate) fn writable_by_others(meta: &std::fs::Metadata) -> bool {
     meta.mode() & 0o022 != 0
 }
 
+/// Checks that no one but this user (and root) can replace `path` by
+/// renaming or removing one of the directories above it: each must belong
+/// to this user or root and be writable by no one else, unless it is
+/// sticky (`/tmp`: others cannot rename what is not theirs).
+///
+/// # Errors
+/// Naming the directory and the remedy.
+pub(crate) fn check_ancestors(path: &Path, purpose: &Purpose) -> Result<()> {
+    let what = purpose.what;
+    let full = std::fs::canonicalize(path).with_context(|| format!("{what} {}", path.display()))?;
+    for dir in full.ancestors().skip(1) {
+        let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+        let owner_ok = meta.uid() == euid() || meta.uid() == 0;
+        let sticky = meta.mode() & 0o1000 != 0;
+        if !owner_ok || (writable_by_others(&meta) && !sticky) {
+            bail!(
+                "{what} {} is inside {}, which another user can change (uid {}, mode {:o}): {}; use a directory whose parents only you and root can write",
+                path.display(),
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o7777,
+                purpose.risk
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `file` (opened from `path`) belongs to this user and that
+/// group and others cannot write it.
+///
+/// # Errors
+/// Naming the problem and the remedy.
+pub(crate) fn check_file(file: &File, path: &Path, what: &str) -> Result<()> {
+    let meta = file.metadata().with_context(|| format!("{what} {}", path.display()))?;
+    if meta.uid() != euid() {
+        bail!(
+            "{what} {} belongs to uid {}, not to you: its owner could read and change what is written there; remove it or use another path",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if writable_by_others(&meta) {
+        bail!(
+            "{what} {} is writable by group or others (mode {:o}); `chmod go-w` it",
+            path.display(),
+            meta.mode() & 0o777
+        );
+    }
+    Ok(())
+}
+
 /// Checks that `path` is a real directory (not a symlink) of this user
-/// that group and others cannot write.
+/// that group and others cannot write, inside directories no one else can
+/// change ([`check_ancestors`]).
 ///
 /// # Errors
 /// Naming the problem and the remedy.
 pub(crate) fn check(path: &Path, purpose: &Purpose) -> Result<()> {
+    check_ancestors(path, purpose)?;
     let what = purpose.what;
     let meta = std::fs::symlink_metadata(path).with_context(|| format!("{what} {}", path.display()))?;
     if meta.file_type().is_symlink() {

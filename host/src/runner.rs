@@ -45,6 +45,21 @@ pub enum Stdio {
     Captured(Vec<u8>),
 }
 
+/// What `wasimap watch` gives one plugin call besides its grants.
+#[derive(Debug, Default)]
+pub struct WatchCall {
+    /// The watcher's session, lent for the call (`transport.lent`).
+    pub lend: Option<Lend>,
+    /// The CPU slot the call runs wasm under: it gives it up at each
+    /// epoch tick another call waits for one, and while it blocks in the
+    /// host or sleeps ([`crate::fair`]).
+    pub cpu: Option<CpuSlot>,
+    /// The watcher's stop flag: once set, the call ends at its next epoch
+    /// tick (as at its deadline), its sleeps end and its session's reads
+    /// stop, so SIGTERM is not held up by a call.
+    pub stop: Option<&'static AtomicBool>,
+}
+
 /// How plugins are run.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -318,7 +333,7 @@ impl Runner {
     /// until it returns.
     pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
         let grants = self.config.grants();
-        self.call(args, &stdio, &grants, None, None, |store, linker| {
+        self.call(args, &stdio, &grants, WatchCall::default(), |store, linker| {
             Composed::instantiate(&mut *store, component, linker).and_then(|instance| instance.call_run(store, args))
         })
         .0
@@ -327,21 +342,18 @@ impl Runner {
     /// Calls a loaded watcher plugin's `watch.handle(batch)` in a fresh
     /// store under `grants` (the batch's account only), with the runner's
     /// limits, blocking the calling thread until it returns. `lend` is the
-    /// watcher's session, lent for the call (`transport.lent`); it comes
-    /// back with the outcome, unless the plugin's end of it is gone. With
-    /// `cpu`, the call runs wasm only while it holds that slot: it gives
-    /// it up at each epoch tick another call waits for one, and while it
-    /// blocks in the host ([`crate::fair`]).
+    /// `watch` is what the watcher gives the call besides its grants
+    /// ([`WatchCall`]); the lent session comes back with the outcome,
+    /// unless the plugin's end of it is gone.
     pub fn handle_batch(
         &self,
         component: &Component,
         batch: &watcher::Batch,
         grants: &Grants,
         stdio: Stdio,
-        lend: Option<Lend>,
-        cpu: Option<CpuSlot>,
+        watch: WatchCall,
     ) -> (Outcome, Option<GuardedConnection>) {
-        self.call(&[], &stdio, grants, lend, cpu, |store, linker| {
+        self.call(&[], &stdio, grants, watch, |store, linker| {
             watcher::ComposedWatcher::instantiate(&mut *store, component, linker)
                 .and_then(|instance| instance.wasimap_imap_watch().call_handle(store, batch))
         })
@@ -373,24 +385,21 @@ impl Runner {
         args: &[String],
         stdio: &Stdio,
         grants: &Grants,
-        lend: Option<Lend>,
-        cpu: Option<CpuSlot>,
+        watch: WatchCall,
         call: impl FnOnce(&mut Store<HostState>, &Linker<HostState>) -> wasmtime::Result<Result<(), String>>,
     ) -> (Outcome, Option<GuardedConnection>) {
         let (mut store, captured) = self.store(args, stdio, grants);
+        let WatchCall { lend, cpu, stop } = watch;
         store.data_mut().wasimap.lend = lend.clone();
-        if cpu.is_some() {
-            // Every tick: the deadline, then the slot's turn.
+        store.data_mut().wasimap.stop = stop;
+        if cpu.is_some() || stop.is_some() {
+            // Every tick: the deadline and the stop, then the slot's turn.
             let deadline = store.data().wasimap.deadline;
             store.data_mut().wasimap.cpu = cpu;
-            store.epoch_deadline_callback(move |mut ctx| {
-                let past = deadline.is_some_and(|d| Instant::now() >= d);
-                let turn = ctx
-                    .data_mut()
-                    .wasimap
-                    .cpu
-                    .as_mut()
-                    .is_none_or(|s| s.yield_turn(deadline));
+            store.epoch_deadline_callback(move |ctx| {
+                let past =
+                    deadline.is_some_and(|d| Instant::now() >= d) || stop.is_some_and(|s| s.load(Ordering::SeqCst));
+                let turn = past || ctx.data().wasimap.cpu.as_ref().is_none_or(|s| s.yield_turn(deadline));
                 Ok(if past || !turn {
                     wasmtime::UpdateDeadline::Interrupt
                 } else {

@@ -196,6 +196,28 @@ impl Secrets {
         self.entries.keys().map(String::as_str)
     }
 
+    /// The values of every secret that may be revealed on a connection to
+    /// `endpoint` (bound to it, or to `default_endpoints` when bound to
+    /// none), whatever the carrier: what that connection's echo guard
+    /// watches for from its first byte, so that a server that learnt a
+    /// secret on another connection cannot send it back on this one
+    /// before, or without, its reveal here. A value that cannot be read
+    /// now is left out (its reveal would fail too).
+    pub(crate) fn values_bound_to(&self, endpoint: &Endpoint, default_endpoints: &[Endpoint]) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| {
+                let bound = if e.endpoints.is_empty() {
+                    default_endpoints
+                } else {
+                    &e.endpoints
+                };
+                bound.contains(endpoint)
+            })
+            .filter_map(|(name, e)| resolve(name, &e.source).ok())
+            .collect()
+    }
+
     /// The value of `name` for a connection to `endpoint` carried by
     /// `carrier`, if the rules allow it: the endpoint is one the secret is
     /// bound to (`default_endpoints`, the exact grants, when none was named),

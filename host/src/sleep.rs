@@ -12,6 +12,7 @@
 //! while it sleeps (it takes it again at its next epoch tick), so a plugin
 //! asleep for one account holds no other account's call back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource};
@@ -27,20 +28,32 @@ pub struct DeadlineClock<'a> {
     clocks: WasiClocksCtxView<'a>,
     deadline: Option<Instant>,
     cpu: Option<CpuSlot>,
+    stop: Option<&'static AtomicBool>,
 }
 
-/// A clock wait that gives the call's CPU slot up while it waits.
+/// A clock wait of a watcher's call: it gives the call's CPU slot up
+/// while it waits, and ends early when the watcher stops.
 struct Sleep {
     until: Instant,
     cpu: CpuSlot,
+    stop: Option<&'static AtomicBool>,
 }
+
+/// How often a sleep looks at the watcher's stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 #[async_trait::async_trait]
 impl Pollable for Sleep {
     async fn ready(&mut self) {
         if Instant::now() < self.until {
             self.cpu.give_up();
-            tokio::time::sleep_until(self.until.into()).await;
+        }
+        loop {
+            let now = Instant::now();
+            if now >= self.until || self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return;
+            }
+            tokio::time::sleep((self.until - now).min(STOP_CHECK)).await;
         }
     }
 }
@@ -82,6 +95,7 @@ impl Host for DeadlineClock<'_> {
                 let sleep = self.clocks.table.push(Sleep {
                     until: Instant::now() + wait,
                     cpu: cpu.clone(),
+                    stop: self.stop,
                 })?;
                 subscribe(self.clocks.table, sleep)
             }
@@ -101,11 +115,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let added = monotonic_clock::add_to_linker::<HostState, DeadlineClocks>(linker, |s| {
         let deadline = s.wasimap.deadline;
-        let cpu = s.wasimap.cpu.clone();
+        let (cpu, stop) = (s.wasimap.cpu.clone(), s.wasimap.stop);
         DeadlineClock {
             clocks: s.clocks(),
             deadline,
             cpu,
+            stop,
         }
     });
     linker.allow_shadowing(false);

@@ -60,12 +60,30 @@ pub struct WasimapCtx {
     /// time fairly between calls ([`crate::fair`]): given up while the
     /// transport blocks.
     pub cpu: Option<crate::fair::CpuSlot>,
+    /// The watcher's stop flag, for a call of `wasimap watch`: its sleeps
+    /// end when it is set.
+    pub stop: Option<&'static std::sync::atomic::AtomicBool>,
     open_connections: usize,
     open_processes: usize,
     pub(crate) body_bytes_in_use: usize,
 }
 
 impl WasimapCtx {
+    /// What this context's network connections are opened under
+    /// (`defaults`: the policy's exact endpoints, where a secret bound to
+    /// none may go).
+    pub(crate) fn connect_grants<'a>(
+        &'a self,
+        defaults: &'a [crate::secrets::Endpoint],
+    ) -> crate::conn::ConnectGrants<'a> {
+        crate::conn::ConnectGrants {
+            policy: &self.policy,
+            lookups: &self.lookups,
+            secrets: &self.secrets,
+            default_endpoints: defaults,
+        }
+    }
+
     /// A context with `policy` and `secrets`, default limits, no extra TLS
     /// trust, no deadline and progress hidden.
     pub fn new(policy: Policy, secrets: Secrets) -> Self {
@@ -283,6 +301,7 @@ impl WasimapCtxView<'_> {
         let timeout = crate::transport::duration(options.read_timeout_ms);
         conn.stream().set_write_timeout(timeout)?;
         conn.bounded_by = timeout;
+        conn.opened_with_read_timeout(timeout);
         let process = conn.is_process();
         let handle = self.table.push(conn).map_err(table_error)?;
         self.ctx.open_connections += 1;
@@ -323,7 +342,7 @@ impl WasimapCtxView<'_> {
         let c = self.conn(conn)?;
         if let Some(left) = left {
             if c.bounded_by.is_none_or(|b| left + Duration::from_millis(500) < b) {
-                c.stream().set_read_timeout(Some(left))?;
+                c.set_read_timeout(Some(left))?;
                 c.stream().set_write_timeout(Some(left))?;
                 c.bounded_by = Some(left);
             }
@@ -352,7 +371,7 @@ impl WasimapCtxView<'_> {
         let wait = bounded_wait(crate::transport::duration(ms), self.ctx.deadline);
         let c = self.conn(conn)?;
         c.bounded_by = wait;
-        c.stream().set_read_timeout(wait)
+        c.set_read_timeout(wait)
     }
 
     /// `is-tls`.
@@ -369,8 +388,9 @@ impl transport::Host for WasimapCtxView<'_> {
         options: ConnectOptions,
     ) -> Result<Resource<GuardedConnection>, TransportError> {
         let options = self.admit_tcp(&host, port, options)?;
+        let defaults = self.ctx.policy.exact_endpoints();
         let conn =
-            self.off_cpu(|v| GuardedConnection::open_tcp(&host, port, &options, &v.ctx.policy, &v.ctx.lookups))?;
+            self.off_cpu(|v| GuardedConnection::open_tcp(&host, port, &options, &v.ctx.connect_grants(&defaults)))?;
         tracing::debug!(%host, port, "connected");
         self.push(conn, &options)
     }
@@ -383,16 +403,10 @@ impl transport::Host for WasimapCtxView<'_> {
         tls: TlsOptions,
     ) -> Result<Resource<GuardedConnection>, TransportError> {
         let (options, ca) = self.admit_tls(&host, port, options, &tls)?;
+        let defaults = self.ctx.policy.exact_endpoints();
         let conn = self.off_cpu(|v| {
-            GuardedConnection::open_tls(
-                &host,
-                port,
-                &options,
-                &tls,
-                ca.as_deref(),
-                &v.ctx.policy,
-                &v.ctx.lookups,
-            )
+            let grants = v.ctx.connect_grants(&defaults);
+            GuardedConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &grants)
         })?;
         tracing::debug!(%host, port, "connected with TLS");
         self.push(conn, &options)

@@ -38,6 +38,11 @@ pub enum Hostility {
     Stall,
     /// Never answer a FETCH (the plugin's reads on its session stall).
     StallFetch,
+    /// As Dovecot does for a message appended while a SEARCH runs: the
+    /// SEARCH's answer leaves out the messages that came since this
+    /// connection's previous SEARCH and announces them with EXISTS, which
+    /// the IDLE after it does not repeat.
+    LateSearch,
 }
 
 /// The server's one mailbox, INBOX.
@@ -187,6 +192,8 @@ impl Conn {
             return;
         }
         let mut stalled = false;
+        // Messages the previous SEARCH of this connection knew of.
+        let mut searched = self.mailbox.lock().unwrap().uids.len();
         while let Some(line) = self.next_line(&mut reader) {
             if stalled {
                 continue;
@@ -243,11 +250,18 @@ impl Conn {
                     )
                 }
                 "SEARCH" => {
-                    let uids = self.mailbox.lock().unwrap().uids.clone();
+                    let all = self.mailbox.lock().unwrap().uids.clone();
+                    let (uids, late) = match self.hostility {
+                        Hostility::LateSearch if all.len() > searched => {
+                            (all[..searched].to_vec(), format!("* {} EXISTS\r\n", all.len()))
+                        }
+                        _ => (all.clone(), String::new()),
+                    };
+                    searched = all.len();
                     let set = args.iter().skip_while(|a| !a.eq_ignore_ascii_case("UID")).nth(1);
                     let found = set.map_or(uids.clone(), |s| in_set(s, &uids));
                     let list: Vec<String> = found.iter().map(u32::to_string).collect();
-                    format!("* SEARCH {}\r\n{tag} OK done\r\n", list.join(" "))
+                    format!("* SEARCH {}\r\n{late}{tag} OK done\r\n", list.join(" "))
                 }
                 "FETCH" if matches!(self.hostility, Hostility::StallFetch) => continue,
                 "FETCH" => self.fetch(&tag, uid, args.first().copied().unwrap_or("")),

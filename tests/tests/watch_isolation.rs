@@ -135,3 +135,25 @@ fn accounts_whose_calls_sleep_do_not_hold_the_honest_one_back() {
 fn accounts_whose_calls_compute_without_end_do_not_hold_the_honest_one_back() {
     costly_accounts_do_not_hold_the_honest_one_back("--spin-ms");
 }
+
+/// A message announced only in the answer to the look's last UID SEARCH
+/// (appended while it ran, as Dovecot reports it; the IDLE after does not
+/// repeat it) is searched for again at once, not left waiting for the
+/// account's next announcement or the IDLE keepalive.
+#[test]
+fn a_message_announced_in_a_search_answer_is_not_left_waiting() {
+    let dir = test_dir("late-search");
+    let honest = server(vec![1], Hostility::LateSearch);
+    let manifest = manifest_with(
+        &dir,
+        "journal",
+        &account("honest", honest.port, "c", "pw", "INBOX"),
+        &[],
+        "",
+    );
+    let watcher = Watcher::start(&manifest, PASSWORD);
+    wait_for(Duration::from_secs(30), "the first message", &dir, || {
+        journal(&dir).contains_key(&("honest".to_string(), 1))
+    });
+    slowest_of_five(&dir, &honest, &watcher);
+}

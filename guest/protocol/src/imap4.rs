@@ -114,6 +114,15 @@ impl<T: Transport> Imap4<T> {
         Self::open(transport, Client::new(seed, debug))
     }
 
+    /// [`Imap4::connect`] with a client set up beforehand (its limits
+    /// apply to the greeting and the first CAPABILITY too).
+    ///
+    /// # Errors
+    /// As [`Imap4::connect`].
+    pub fn connect_with(transport: T, client: Client) -> Result<Self> {
+        Self::open(transport, client)
+    }
+
     /// Drives `client`'s first operation (the greeting, or CAPABILITY)
     /// over `transport`; a failure shuts the transport.
     fn open(transport: T, client: Client) -> Result<Self> {

@@ -105,7 +105,10 @@ impl transport::Host for WasimapCtxView<'_> {
         let check = |addr| policy.check_address(&host, addr);
         let conn = AsyncConnection::open_tcp(&host, port, &options, &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected");
-        Ok(self.push(GuardedConnection::network(conn, &host, port, false), &options)?)
+        let defaults = self.ctx.policy.exact_endpoints();
+        let grants = self.ctx.connect_grants(&defaults);
+        let conn = GuardedConnection::network(conn, &host, port, false, &grants);
+        Ok(self.push(conn, &options)?)
     }
 
     async fn connect_tls(
@@ -122,7 +125,10 @@ impl transport::Host for WasimapCtxView<'_> {
             AsyncConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected with TLS");
         let verified = verifies(&host, &tls);
-        Ok(self.push(GuardedConnection::network(conn, &host, port, verified), &options)?)
+        let defaults = self.ctx.policy.exact_endpoints();
+        let grants = self.ctx.connect_grants(&defaults);
+        let conn = GuardedConnection::network(conn, &host, port, verified, &grants);
+        Ok(self.push(conn, &options)?)
     }
 
     async fn connect_process(

@@ -75,9 +75,16 @@ pub struct WatchManifest {
     /// What to do when a mailbox's UIDVALIDITY changes.
     #[serde(default)]
     pub on_uidvalidity_change: UidValidityPolicy,
-    /// Plugin calls running at once, across all mailboxes (default 2).
+    /// CPU slots: plugin calls running wasm at once, across all accounts
+    /// (default 2).
     #[serde(default = "two")]
     pub concurrency: usize,
+    /// Plugin calls in progress at once (running, or blocked on their
+    /// server, asleep, waiting for their turn): what bounds the memory
+    /// of calls, each up to `[limits] memory-mib` plus its bodies and
+    /// output. Default twice `concurrency`.
+    #[serde(default)]
+    pub calls_in_flight: Option<usize>,
     /// Directory of the compiled-component cache (default as `wasimap run`).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,

@@ -223,6 +223,9 @@ impl Watcher {
     /// backoff afresh; one that failed at once (a server that drops every
     /// session) makes it grow.
     fn disconnected(&self, mut task: Mailbox, error: &SessionError) -> Next<Mailbox> {
+        // The session's buffers are gone (a flood's 64 MiB, say): give the
+        // pages back to the system rather than keep them in an arena.
+        super::memory::give_back();
         task.failures = if task.opened.elapsed() >= STEADY_SESSION {
             1
         } else {

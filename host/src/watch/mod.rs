@@ -15,6 +15,7 @@
 pub mod config;
 pub mod log;
 mod mailbox;
+mod memory;
 pub mod pool;
 pub mod session;
 pub mod store;
@@ -34,7 +35,7 @@ use crate::conn::GuardedConnection;
 use crate::fair::{CpuSlot, CpuSlots};
 use crate::manifest::Manifest;
 use crate::policy::{HostPattern, Policy};
-use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio};
+use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio, WatchCall};
 use crate::secrets::Secrets;
 use crate::terminal;
 use crate::transport::tcp::Lookups;
@@ -193,6 +194,7 @@ fn grants(manifest: &WatchManifest, account: &Account) -> Result<Grants> {
 /// # Errors
 /// A manifest, plugin or state directory that cannot be used.
 pub fn watch(manifest_path: &Path, options: Options) -> Result<()> {
+    memory::few_arenas();
     let manifest = WatchManifest::load(manifest_path)?;
     let concurrency = manifest.concurrency;
     let watcher = Watcher::new(manifest, options, concurrency)?;
@@ -331,6 +333,7 @@ enum Handled {
 impl Watcher {
     /// Loads the plugin, takes the state directory, reads the secrets.
     fn new(manifest: WatchManifest, options: Options, concurrency: usize) -> Result<Watcher> {
+        let calls_in_flight = manifest.calls_in_flight.unwrap_or(concurrency.saturating_mul(2));
         let runner = runner(&manifest)?;
         let component = load_plugin(&runner, &manifest.plugin)?;
         let store = Store::open(&manifest.state_dir, manifest.output.as_deref())?;
@@ -347,7 +350,7 @@ impl Watcher {
             grants,
             log: options.log,
             debug: if options.verbose { 4 } else { 0 },
-            cpu: CpuSlots::new(concurrency),
+            cpu: CpuSlots::new(concurrency, calls_in_flight),
         })
     }
 
@@ -460,8 +463,11 @@ impl Watcher {
             batch,
             grants,
             Stdio::Captured(Vec::new()),
-            lend,
-            Some(cpu),
+            WatchCall {
+                lend,
+                cpu: Some(cpu),
+                stop: Some(&STOP),
+            },
         );
         let scope = Self::scope(account, &batch.mailbox);
         let stderr = String::from_utf8_lossy(&outcome.stderr);
@@ -523,6 +529,12 @@ impl Watcher {
         );
         let started = Instant::now();
         let (outcome, back) = self.call(account, &batch, session, cpu);
+        if stopping() {
+            // The call was cut short by the stop (or raced it): not a
+            // failure of the batch. It stays in flight, and the next start
+            // hands it out again, as after a kill.
+            return Err(SessionError::Other("the watcher is stopping".into()));
+        }
         // Recorded first: the session's SELECT may take a read timeout, and
         // a kill meanwhile must not hand out a batch that succeeded.
         let handled = self.record(account, &batch, started, outcome);
@@ -924,10 +936,8 @@ mod tests {
             (30, 6, 9)
         );
         // Out of range is refused, not clamped.
-        let bad: WatchManifest = toml::from_str(
-            "plugin = \"j.wasm\"\nstate-dir = \"s\"\n[limits]\nmax-instances = 0\n",
-        )
-        .unwrap();
+        let bad: WatchManifest =
+            toml::from_str("plugin = \"j.wasm\"\nstate-dir = \"s\"\n[limits]\nmax-instances = 0\n").unwrap();
         let e = runner_config(&bad).unwrap_err().to_string();
         assert!(e.contains("limits.max-instances must be at least 1"), "{e}");
     }

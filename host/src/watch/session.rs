@@ -12,14 +12,19 @@ use std::time::Duration;
 
 use wasimap_protocol::imap4::{Imap4, Transport, TransportError as CoreError};
 use wasimap_protocol::typed;
-use wasimap_protocol::{DataItem, ErrorKind as CoreKind, ImapError};
+use wasimap_protocol::{Client, DataItem, ErrorKind as CoreKind, ImapError};
 
 use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
-use crate::conn::GuardedConnection;
+use crate::conn::{ConnectGrants, GuardedConnection};
 use crate::lend::Lend;
 use crate::runner::Grants;
 
 use super::config::{Account, Tls};
+
+/// How many times an empty UID SEARCH whose answer announced new messages
+/// is asked again before the session waits (a server announcing without
+/// end cannot keep it from waiting).
+const SEARCHES_AFTER_ANNOUNCEMENTS: usize = 3;
 
 /// The bound on a watcher session's untagged responses, bytes.
 const UNTAGGED_LIMIT: usize = 64 << 20;
@@ -49,7 +54,7 @@ impl Transport for NativeTransport {
     }
 
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), CoreError> {
-        self.0.stream().set_read_timeout(timeout).map_err(core_error)
+        self.0.set_read_timeout(timeout).map_err(core_error)
     }
 }
 
@@ -136,21 +141,23 @@ impl Session {
         };
         let tls = tls_options(account);
         let (host, port) = (account.host.as_str(), account.port);
+        let endpoint = [account.endpoint()];
+        // Armed from the first byte with the account's secret: a greeting
+        // or an answer before the login that holds it is cut off too.
+        let connect = ConnectGrants {
+            policy: &grants.policy,
+            lookups: &grants.lookups,
+            secrets: &grants.secrets,
+            default_endpoints: &endpoint,
+        };
         let conn = match account.tls {
-            Tls::Implicit => GuardedConnection::open_tls(
-                host,
-                port,
-                &options,
-                &tls,
-                ca.as_deref(),
-                &grants.policy,
-                &grants.lookups,
-            ),
-            Tls::None | Tls::Starttls => {
-                GuardedConnection::open_tcp(host, port, &options, &grants.policy, &grants.lookups)
-            }
+            Tls::Implicit => GuardedConnection::open_tls(host, port, &options, &tls, ca.as_deref(), &connect),
+            Tls::None | Tls::Starttls => GuardedConnection::open_tcp(host, port, &options, &connect),
         }
-        .and_then(|mut c| c.bound_by(Some(read_timeout)).map(|()| c))
+        .and_then(|mut c| {
+            c.stop_on(&super::STOP);
+            c.bound_by(Some(read_timeout)).map(|()| c)
+        })
         .map_err(|e| {
             let e = core_error(e);
             SessionError::Other(format!(
@@ -161,14 +168,15 @@ impl Session {
                 e.kind.name()
             ))
         })?;
-        let mut imap =
-            Imap4::connect(NativeTransport(conn), rand_seed(), debug).map_err(|e| SessionError::from_imap(&e))?;
-        imap.set_default_read_timeout(Some(read_timeout));
         // What the watcher keeps of untagged responses, in the host and
         // outside any plugin's memory limit (a plugin that leaves a FETCH
         // running on the lent session, say): an abort past it, and a
-        // reconnect. Room for the UIDs of millions of messages.
-        imap.client_mut().set_untagged_limit(UNTAGGED_LIMIT);
+        // reconnect. Room for the UIDs of millions of messages. Set before
+        // the greeting, which is untagged too.
+        let mut client = Client::new(rand_seed(), debug);
+        client.set_untagged_limit(UNTAGGED_LIMIT);
+        let mut imap = Imap4::connect_with(NativeTransport(conn), client).map_err(|e| SessionError::from_imap(&e))?;
+        imap.set_default_read_timeout(Some(read_timeout));
         imap.set_endpoint(&account.host, account.port);
         if account.tls == Tls::Starttls {
             let host = account.host.clone();
@@ -180,7 +188,6 @@ impl Session {
         // Revealed on the connection (never held here): the echo guard is
         // armed before the password is sent, and the trace shows
         // `<redacted>`.
-        let endpoint = [account.endpoint()];
         imap.login_secret(&account.user, |t| {
             t.0.reveal(&grants.secrets, &account.secret, &endpoint)
         })
@@ -244,6 +251,26 @@ impl Session {
         let Ok(from) = u32::try_from(from.max(1)) else {
             return Ok(Vec::new());
         };
+        // A message appended while the SEARCH runs is announced (EXISTS)
+        // in its answer, and not again in the IDLE that follows (Dovecot):
+        // when the answer is empty but announced one, ask again.
+        for _ in 0..SEARCHES_AFTER_ANNOUNCEMENTS {
+            self.imap.response("EXISTS");
+            let uids = self.search_from(from)?;
+            let announced = self
+                .imap
+                .response("EXISTS")
+                .data
+                .iter()
+                .any(|d| !matches!(d, DataItem::None));
+            if !uids.is_empty() || !announced {
+                return Ok(uids);
+            }
+        }
+        self.search_from(from)
+    }
+
+    fn search_from(&mut self, from: u32) -> Result<Vec<u32>, SessionError> {
         let r = self
             .imap
             .uid("SEARCH", &["UID".into(), format!("{from}:*")])

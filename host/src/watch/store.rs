@@ -399,6 +399,16 @@ impl Store {
 fn open_output(dir: &Path, path: &Path, state: &mut State) -> Result<File> {
     let file = private_dir::open_nofollow(path, OpenOptions::new().create(true).truncate(false).write(true))
         .with_context(|| format!("opening the output file {}", path.display()))?;
+    // Another user's file (planted before the first start), or one in a
+    // directory another user can change, could be read, cut or swapped.
+    private_dir::check_file(&file, path, "the output file")?;
+    private_dir::check_ancestors(
+        path,
+        &private_dir::Purpose {
+            what: "the output file",
+            risk: "another user could read, cut or replace the output",
+        },
+    )?;
     let len = file.metadata()?.len();
     let start = match read_json::<OutputStart>(&dir.join(OUTPUT_FILE))? {
         Some(s) => s.start_len,
