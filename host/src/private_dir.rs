@@ -201,4 +201,49 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_directory_inside_one_another_user_can_change_is_refused() {
+        // Another user who may write the parent could rename the private
+        // directory away and put one of their own in its place.
+        let parent = std::env::temp_dir().join(format!("wasimap-private-parent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        std::fs::create_dir(&parent).unwrap();
+        let dir = parent.join("state");
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = ensure(&dir, &TEST).unwrap_err().to_string();
+        assert!(e.contains("which another user can change") && e.contains("mode 777"), "{e}");
+        // Sticky, as /tmp: others cannot rename what is not theirs.
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        ensure(&dir, &TEST).unwrap();
+        // A parent of another user (the tests may run as root: it chowns).
+        if euid() == 0 {
+            std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::os::unix::fs::chown(&parent, Some(65534), None).unwrap();
+            let e = check(&dir, &TEST).unwrap_err().to_string();
+            assert!(e.contains("(uid 65534"), "{e}");
+            std::os::unix::fs::chown(&parent, Some(0), None).unwrap();
+        }
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
+
+    #[test]
+    fn a_file_of_another_user_or_writable_by_others_is_refused() {
+        let dir = std::env::temp_dir().join(format!("wasimap-private-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        ensure(&dir, &TEST).unwrap();
+        let path = dir.join("out");
+        let file = open_nofollow(&path, OpenOptions::new().create(true).truncate(false).write(true)).unwrap();
+        check_file(&file, &path, "the output file").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = check_file(&file, &path, "the output file").unwrap_err().to_string();
+        assert!(e.contains("writable by group or others"), "{e}");
+        if euid() == 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let e = check_file(&file, &path, "the output file").unwrap_err().to_string();
+            assert!(e.contains("belongs to uid 65534"), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

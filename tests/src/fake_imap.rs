@@ -38,6 +38,11 @@ pub enum Hostility {
     Stall,
     /// Never answer a FETCH (the plugin's reads on its session stall).
     StallFetch,
+    /// The greeting says this text (`* OK TEXT`).
+    Greeting(String),
+    /// SELECT is answered with one untagged line every 500 ms, for ever,
+    /// never completed (a slow drip that no read timeout ends).
+    DripSelect,
     /// As Dovecot does for a message appended while a SEARCH runs: the
     /// SEARCH's answer leaves out the messages that came since this
     /// connection's previous SEARCH and announces them with EXISTS, which
@@ -188,7 +193,11 @@ impl Conn {
         stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut out = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
-        if out.write_all(b"* OK fake IMAP ready\r\n").is_err() {
+        let greeting = match &self.hostility {
+            Hostility::Greeting(text) => format!("* OK {text}\r\n"),
+            _ => "* OK fake IMAP ready\r\n".to_string(),
+        };
+        if out.write_all(greeting.as_bytes()).is_err() {
             return;
         }
         let mut stalled = false;
@@ -218,6 +227,15 @@ impl Conn {
                     }
                     _ => format!("{tag} OK logged in\r\n"),
                 },
+                "SELECT" | "EXAMINE" if matches!(self.hostility, Hostility::DripSelect) => {
+                    while !self.stop.load(Ordering::SeqCst) {
+                        if out.write_all(b"* OK [ALERT] still selecting\r\n").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    return;
+                }
                 "SELECT" | "EXAMINE" => {
                     let m = self.mailbox.lock().unwrap().clone();
                     let mut r = format!(

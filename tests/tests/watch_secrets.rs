@@ -83,3 +83,26 @@ fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_st
     drop(watcher);
     nowhere(&dir, &manifest);
 }
+
+#[test]
+fn a_server_sending_the_password_before_the_login_reaches_no_log_state_or_status() {
+    // The password learnt on another connection, sent back in the
+    // greeting of the next one, before this one revealed anything: the
+    // guard is armed from the first byte with the secrets that may go
+    // there.
+    let dir = test_dir("echo-greeting");
+    let server = FakeImap::serving(7, vec![1], Hostility::Greeting(format!("[ALERT] {PASSWORD} ready")));
+    let manifest = manifest_with(
+        &dir,
+        "journal",
+        &account("evil", server.port, "alice", "pw", "INBOX"),
+        &[],
+        "",
+    );
+    let watcher = Watcher::start(&manifest, PASSWORD);
+    wait_for(Duration::from_secs(30), "three cut greetings", &dir, || {
+        watcher.log().matches("sent back a secret").count() >= 3
+    });
+    drop(watcher);
+    nowhere(&dir, &manifest);
+}
