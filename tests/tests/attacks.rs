@@ -604,17 +604,18 @@ fn memory_is_limited_for_the_whole_store() {
 #[test]
 fn numbers_that_would_overflow_are_refused() {
     for (flag, value, says) in [
-        ("--memory", "17592186044416", "--memory must be from 1 to"),
-        ("--memory", "17592186044417", "--memory must be from 1 to"),
-        ("--memory", "0", "--memory must be from 1 to"),
+        // One check for the flag and the manifest key (Limits::apply).
+        ("--memory", "17592186044416", "(--memory, limits.memory-mib) must be from 1 to"),
+        ("--memory", "17592186044417", "(--memory, limits.memory-mib) must be from 1 to"),
+        ("--memory", "0", "(--memory, limits.memory-mib) must be from 1 to"),
         (
             "--timeout",
             "184467440737095.6",
-            "--timeout must be more than 0 and at most",
+            "(--timeout, limits.timeout-seconds) must be more than 0 and at most",
         ),
-        ("--timeout", "NaN", "--timeout must be"),
-        ("--timeout", "-1", "--timeout must be"),
-        ("--timeout", "0", "--timeout must be"),
+        ("--timeout", "NaN", "(--timeout, limits.timeout-seconds) must be"),
+        ("--timeout", "-1", "(--timeout, limits.timeout-seconds) must be"),
+        ("--timeout", "0", "(--timeout, limits.timeout-seconds) must be"),
         ("--max-connections", "18446744073709551616", "invalid value"),
     ] {
         let out = Command::new(wasimap_binary())

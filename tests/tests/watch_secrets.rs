@@ -58,14 +58,12 @@ fn a_server_echoing_the_password_on_the_lent_session_reaches_no_plugin_and_no_fi
     nowhere(&dir, &manifest);
 }
 
-#[test]
-fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_status() {
-    let dir = test_dir("echo-login");
-    let server = FakeImap::serving(
-        7,
-        vec![1],
-        Hostility::RefuseLogin(format!("[AUTHENTICATIONFAILED] wrong password {PASSWORD}")),
-    );
+/// One account on a server that does `hostility`: each session is cut by
+/// the guard before the password is read (the watcher goes on trying with
+/// its backoff), and the password is nowhere.
+fn each_session_cut_and_the_password_nowhere(name: &str, hostility: Hostility) {
+    let dir = test_dir(name);
+    let server = FakeImap::serving(7, vec![1], hostility);
     let manifest = manifest_with(
         &dir,
         "journal",
@@ -74,9 +72,7 @@ fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_st
         "",
     );
     let watcher = Watcher::start(&manifest, PASSWORD);
-    // Each login is cut by the guard before its refusal is read; the
-    // watcher goes on trying with its backoff.
-    wait_for(Duration::from_secs(30), "three cut logins", &dir, || {
+    wait_for(Duration::from_secs(30), "three cut sessions", &dir, || {
         watcher.log().matches("sent back a secret").count() >= 3
     });
     assert!(server.accepted() >= 3);
@@ -85,24 +81,21 @@ fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_st
 }
 
 #[test]
+fn a_server_quoting_the_password_in_its_login_refusal_reaches_no_log_state_or_status() {
+    each_session_cut_and_the_password_nowhere(
+        "echo-login",
+        Hostility::RefuseLogin(format!("[AUTHENTICATIONFAILED] wrong password {PASSWORD}")),
+    );
+}
+
+#[test]
 fn a_server_sending_the_password_before_the_login_reaches_no_log_state_or_status() {
     // The password learnt on another connection, sent back in the
     // greeting of the next one, before this one revealed anything: the
     // guard is armed from the first byte with the secrets that may go
     // there.
-    let dir = test_dir("echo-greeting");
-    let server = FakeImap::serving(7, vec![1], Hostility::Greeting(format!("[ALERT] {PASSWORD} ready")));
-    let manifest = manifest_with(
-        &dir,
-        "journal",
-        &account("evil", server.port, "alice", "pw", "INBOX"),
-        &[],
-        "",
+    each_session_cut_and_the_password_nowhere(
+        "echo-greeting",
+        Hostility::Greeting(format!("[ALERT] {PASSWORD} ready")),
     );
-    let watcher = Watcher::start(&manifest, PASSWORD);
-    wait_for(Duration::from_secs(30), "three cut greetings", &dir, || {
-        watcher.log().matches("sent back a secret").count() >= 3
-    });
-    drop(watcher);
-    nowhere(&dir, &manifest);
 }
