@@ -212,7 +212,10 @@ mod tests {
         let dir = parent.join("state");
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
         let e = ensure(&dir, &TEST).unwrap_err().to_string();
-        assert!(e.contains("which another user can change") && e.contains("mode 777"), "{e}");
+        assert!(
+            e.contains("which another user can change") && e.contains("mode 777"),
+            "{e}"
+        );
         // Sticky, as /tmp: others cannot rename what is not theirs.
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o1777)).unwrap();
         ensure(&dir, &TEST).unwrap();

@@ -605,8 +605,16 @@ fn memory_is_limited_for_the_whole_store() {
 fn numbers_that_would_overflow_are_refused() {
     for (flag, value, says) in [
         // One check for the flag and the manifest key (Limits::apply).
-        ("--memory", "17592186044416", "(--memory, limits.memory-mib) must be from 1 to"),
-        ("--memory", "17592186044417", "(--memory, limits.memory-mib) must be from 1 to"),
+        (
+            "--memory",
+            "17592186044416",
+            "(--memory, limits.memory-mib) must be from 1 to",
+        ),
+        (
+            "--memory",
+            "17592186044417",
+            "(--memory, limits.memory-mib) must be from 1 to",
+        ),
         ("--memory", "0", "(--memory, limits.memory-mib) must be from 1 to"),
         (
             "--timeout",

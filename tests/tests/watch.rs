@@ -303,7 +303,11 @@ fn many_accounts_in_one_process_and_a_refused_login_stops_only_its_account() {
         "{} accounts: {busy} threads busy, {threads} at rest, {rss_kib} KiB resident",
         ACCOUNTS + 1
     );
-    assert!(threads <= 12, "{threads} threads at rest for {} mailboxes", ACCOUNTS + 1);
+    assert!(
+        threads <= 12,
+        "{threads} threads at rest for {} mailboxes",
+        ACCOUNTS + 1
+    );
     // The wrong password is refused three times in a row, then the
     // account stops.
     wait_for(Duration::from_secs(60), "the wrong account to stop", &dir, || {
