@@ -153,11 +153,6 @@ impl<S: Stream> GuardedConnection<S> {
         Ok(value)
     }
 
-    /// Whether a secret was revealed for this connection.
-    pub fn is_guarded(&self) -> bool {
-        self.guard.is_armed()
-    }
-
     /// Sets the read and write timeout of every later blocking call
     /// (`None`: none), and remembers it for the deadline checks.
     pub fn bound_by(&mut self, timeout: Option<Duration>) -> Result<(), TransportError> {

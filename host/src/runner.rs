@@ -55,8 +55,9 @@ pub struct WatchCall {
     /// host or sleeps ([`crate::fair`]).
     pub cpu: Option<CpuSlot>,
     /// The watcher's stop flag: once set, the call ends at its next epoch
-    /// tick (as at its deadline), its sleeps end and its session's reads
-    /// stop, so SIGTERM is not held up by a call.
+    /// tick (as at its deadline) and its sleeps end (the lent session's
+    /// reads look at the same flag, set on the connection by the
+    /// watcher), so SIGTERM is not held up by a call.
     pub stop: Option<&'static AtomicBool>,
 }
 
@@ -477,7 +478,6 @@ impl Runner {
         // blocked on a stdin that stays open or a stdout nobody drains
         // runs no wasm, and the epoch deadline alone would not stop it.
         let deadline = Instant::now() + self.config.timeout;
-        let bounded = |s| Bounded::new(s, deadline);
         let captured = match stdio {
             Stdio::Inherit if progress.is_shown() => {
                 // Stderr is a terminal; stdout may be one too. Writes to a
@@ -487,14 +487,14 @@ impl Runner {
                 if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                     wasi.stdout(Bounded::new(progress.output(false), deadline));
                 } else {
-                    wasi.stdout(bounded(HostOutput::stdout()));
+                    wasi.stdout(Bounded::new(HostOutput::stdout(), deadline));
                 }
                 None
             }
             Stdio::Inherit => {
                 wasi.stdin(Bounded::new(wasmtime_wasi::cli::stdin(), deadline))
-                    .stdout(bounded(HostOutput::stdout()))
-                    .stderr(bounded(HostOutput::stderr()));
+                    .stdout(Bounded::new(HostOutput::stdout(), deadline))
+                    .stderr(Bounded::new(HostOutput::stderr(), deadline));
                 None
             }
             Stdio::Captured(input) => {
