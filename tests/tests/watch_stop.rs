@@ -12,11 +12,20 @@ use wasimap_tests::watching::{account, journal, manifest_with, test_dir, wait_fo
 /// How long a stop may take.
 const BOUND: Duration = Duration::from_secs(5);
 
-fn stop_within_bound(watcher: Watcher) {
+/// Stops `watcher`, which must end within the bound, cleanly, and with
+/// the sessions it cut not taken for the server's doing: no disconnect
+/// warning, no reconnect.
+fn stop_within_bound(watcher: Watcher, dir: &std::path::Path) {
     let started = Instant::now();
     let status = watcher.stop();
     assert!(status.success(), "{status:?}");
     assert!(started.elapsed() < BOUND, "the stop took {:?}", started.elapsed());
+    let log = std::fs::read_to_string(dir.join("watcher.log")).unwrap();
+    assert!(log.contains("info  stopped"), "{log}");
+    assert!(
+        !log.contains("disconnected") && !log.contains("retry-in"),
+        "the stop was logged as the server's doing:\n{log}"
+    );
 }
 
 #[test]
@@ -36,7 +45,7 @@ fn a_server_dripping_lines_for_ever_does_not_hold_the_stop() {
     });
     // Well past the session's 5 s read timeout, which never fires.
     std::thread::sleep(Duration::from_secs(6));
-    stop_within_bound(watcher);
+    stop_within_bound(watcher, &dir);
 }
 
 #[test]
@@ -50,7 +59,7 @@ fn a_call_asleep_for_a_minute_does_not_hold_the_stop_and_is_handed_out_again() {
         watcher.log().contains("slow/INBOX calling")
     });
     std::thread::sleep(Duration::from_millis(500));
-    stop_within_bound(watcher);
+    stop_within_bound(watcher, &dir);
     assert!(journal(&dir).is_empty(), "the cut call wrote nothing");
     // Next start, without the pause: the batch again, once.
     let manifest = manifest_with(&dir, "journal", &accounts, &[], "");

@@ -237,6 +237,11 @@ impl Watcher {
     /// Logs why the session ended and parks the task for the
     /// `failures`th backoff.
     fn reconnect_later(&self, mut task: Mailbox, event: &str, error: &SessionError) -> Next<Mailbox> {
+        if stopping() {
+            // The stop cut the session's read: the watcher's doing, not
+            // the server's, so neither a warning nor a reconnect.
+            return Next::Done;
+        }
         let s = &self.manifest.session;
         let wait = backoff(s.reconnect_min_seconds, s.reconnect_max_seconds, task.failures);
         self.log.line(
