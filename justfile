@@ -38,7 +38,7 @@ build-js:
 
 # Build everything: guests and the release `wasimap` binary.
 build: build-guest
-    cargo build --release -p wasimap-host
+    cargo build --release -p wasimap
 
 # Start a private Dovecot on 127.0.0.1, seed a mailbox, run the triage plugin against it.
 demo: build
@@ -47,8 +47,8 @@ demo: build
 # Run every test: unit tests, and integration tests against one shared private Dovecot, Cyrus and Courier.
 # The release `wasimap` compiles the big Python and JavaScript components (CPython, SpiderMonkey).
 test: build-python build-js
-    cargo build -p wasimap-host --bin wasimap
-    cargo build --release -p wasimap-host --bin wasimap
+    cargo build -p wasimap --bin wasimap
+    cargo build --release -p wasimap --bin wasimap
     dir="$PWD/target/just-test"; \
     trap 'for s in dovecot cyrus courier; do tests/$s/server.sh stop "$dir/$s" > /dev/null; done' EXIT; \
     for s in dovecot cyrus courier; do tests/$s/server.sh start "$dir/$s" --owner-pid $$ > /dev/null; done; \
@@ -80,7 +80,7 @@ bench MODE="full": build
 # ITEMS e.g. "(RFC822)" or "(UID FLAGS ENVELOPE BODYSTRUCTURE)"; VERB `stream` (typed), `peer` (the SDK plugin doing
 # async-imap's job) or `fetch` (imaplib-shaped); `just profile 1000 noop` profiles 1,000 NOOPs.
 profile ITEMS="(RFC822)" VERB="stream": build-guest
-    cargo build --release -p wasimap-host --features profiling --target-dir target/profiling
+    cargo build --release -p wasimap --features profiling --target-dir target/profiling
     python3 tests/bench/profile.py "{{ITEMS}}" "{{VERB}}"
 
 # Formatting and lints, as CI wants them.

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
-use wasimap_host::policy::HostPattern;
-use wasimap_host::runner::{Outcome, Stdio};
-use wasimap_host::{Endpoint, Policy, Runner, RunnerConfig, SecretSource, Secrets, TlsTrust};
+use wasimap_sandbox::policy::HostPattern;
+use wasimap_sandbox::runner::{Outcome, Stdio};
+use wasimap_sandbox::{Endpoint, Policy, Runner, RunnerConfig, SecretSource, Secrets, TlsTrust};
 use wasmtime::component::Component;
 
 /// The workspace root.
@@ -225,10 +225,7 @@ pub fn built_artifact(relative: &str, how_to_build: &str) -> PathBuf {
 
 /// `target/debug/wasimap`.
 pub fn wasimap_binary() -> PathBuf {
-    built_artifact(
-        "wasimap",
-        "build it with `cargo build -p wasimap-host` (just test does)",
-    )
+    built_artifact("wasimap", "build it with `cargo build -p wasimap` (just test does)")
 }
 
 /// `target/release/wasimap`: compiles large components (Python's CPython,
@@ -236,7 +233,7 @@ pub fn wasimap_binary() -> PathBuf {
 pub fn release_wasimap_binary() -> PathBuf {
     built_artifact(
         "../release/wasimap",
-        "build it with `cargo build --release -p wasimap-host --bin wasimap` (just test does)",
+        "build it with `cargo build --release -p wasimap --bin wasimap` (just test does)",
     )
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wasimap_host::runner::Stdio;
+use wasimap_sandbox::runner::Stdio;
 
 use crate::{b, component, dovecot, login_lines, runner, unique_user};
 

@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wasimap_host::limits::TransportLimits;
-use wasimap_host::policy::HostPattern;
-use wasimap_host::runner::{Outcome, RunError, Stdio};
-use wasimap_host::{Policy, Runner, RunnerConfig, SecretSource, Secrets};
+use wasimap_sandbox::limits::TransportLimits;
+use wasimap_sandbox::policy::HostPattern;
+use wasimap_sandbox::runner::{Outcome, RunError, Stdio};
+use wasimap_sandbox::{Policy, Runner, RunnerConfig, SecretSource, Secrets};
 use wasimap_tests::script_server::{greeting, send, ScriptServer, Step};
 use wasimap_tests::{
     cached_config as config, component, dovecot, login_lines, normalize, plugin_path, runner, unique_user,

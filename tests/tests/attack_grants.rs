@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use wasimap_host::policy::HostPattern;
-use wasimap_host::{Policy, Runner};
+use wasimap_sandbox::policy::HostPattern;
+use wasimap_sandbox::{Policy, Runner};
 use wasimap_tests::{dovecot, root, runner_with, shell_with, unique_user};
 use wasmtime::component::Component;
 

@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wasimap_host::limits::{StoreLimitsConfig, TransportLimits};
-use wasimap_host::policy::HostPattern;
-use wasimap_host::runner::{Outcome, RunError, Stdio};
-use wasimap_host::{Endpoint, Policy, Runner, RunnerConfig, SecretSource, Secrets, TlsTrust};
+use wasimap_sandbox::limits::{StoreLimitsConfig, TransportLimits};
+use wasimap_sandbox::policy::HostPattern;
+use wasimap_sandbox::runner::{Outcome, RunError, Stdio};
+use wasimap_sandbox::{Endpoint, Policy, Runner, RunnerConfig, SecretSource, Secrets, TlsTrust};
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
 use wasimap_tests::{cached_config as config, dovecot, plugin_path, root, unique_user, wasimap_binary};
 
@@ -282,7 +282,7 @@ fn a_secret_that_cannot_be_sent_is_refused_without_showing_it() {
 fn secrets_over_unverified_tls_need_the_plaintext_opt_in_only_off_loopback() {
     // Loopback is never "exposed"; unverified TLS to it still carries the
     // secret. (A non-loopback server is not reachable from the tests; the
-    // rule for it is unit-tested in host/src/secrets.rs.)
+    // rule for it is unit-tested in host/sandbox/src/secrets.rs.)
     let d = dovecot();
     let grant = format!("127.0.0.1:{}", d.imaps_port());
     let mut c = config(allow(std::slice::from_ref(&grant)), secret(d.password()));

@@ -136,7 +136,7 @@ fn inspect_tells_plugins_from_other_components() {
     assert!(stdout.contains("exports:\n  run\n"), "{stdout}");
 
     let protocol = std::env::temp_dir().join(format!("wasimap-protocol-{}.wasm", std::process::id()));
-    std::fs::write(&protocol, wasimap_host::PROTOCOL_COMPONENT).unwrap();
+    std::fs::write(&protocol, wasimap_sandbox::PROTOCOL_COMPONENT).unwrap();
     let out = Command::new(wasimap_binary())
         .arg("inspect")
         .arg(&protocol)
@@ -226,7 +226,7 @@ fn limits_and_secrets_from_flags_and_manifest() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `host/examples/embed.rs`: wasimap in an embedder's own wasmtime setup,
+/// `host/sandbox/examples/embed.rs`: wasimap in an embedder's own wasmtime setup,
 /// with the blocking linker and (`--async`) on tokio.
 #[test]
 fn the_embedding_example_runs_a_plugin() {

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wasimap_host::policy::HostPattern;
-use wasimap_host::Policy;
+use wasimap_sandbox::policy::HostPattern;
+use wasimap_sandbox::Policy;
 use wasimap_tests::script_server::{greeting, preauth, send, ScriptServer, Step};
 use wasimap_tests::{b, python_shell, runner_with, shell, shell_with, without_kinds};
 

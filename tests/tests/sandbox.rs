@@ -4,16 +4,16 @@
 use std::time::Duration;
 
 use serde_json::json;
-use wasimap_host::limits::{Limit, LimitExceeded, TransportLimits};
-use wasimap_host::runner::{RunError, Stdio};
-use wasimap_host::{Runner, RunnerConfig};
+use wasimap_sandbox::limits::{Limit, LimitExceeded, TransportLimits};
+use wasimap_sandbox::runner::{RunError, Stdio};
+use wasimap_sandbox::{Runner, RunnerConfig};
 use wasimap_tests::{dovecot, plugin_path, root, run_plugin, shell, unique_user, without_kinds};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn hostile(args: &[&str]) -> wasimap_host::runner::Outcome {
+fn hostile(args: &[&str]) -> wasimap_sandbox::runner::Outcome {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     run_plugin("hostile", &args, b"")
 }
@@ -91,7 +91,7 @@ fn limited(memory_mib: usize, timeout: Duration, fuel: Option<u64>) -> Runner {
     .unwrap()
 }
 
-fn run_hostile(runner: &Runner, mode: &str) -> wasimap_host::runner::Outcome {
+fn run_hostile(runner: &Runner, mode: &str) -> wasimap_sandbox::runner::Outcome {
     let component = runner.load(&std::fs::read(plugin_path("hostile")).unwrap()).unwrap();
     runner.run(&component, &[mode.to_string()], Stdio::Captured(Vec::new()))
 }
@@ -150,7 +150,7 @@ fn no_session_is_lent_outside_wasimap_watch() {
 #[test]
 fn plugins_may_not_bring_host_interfaces() {
     let err = wasimap_tests::runner()
-        .load(wasimap_host::PROTOCOL_COMPONENT)
+        .load(wasimap_sandbox::PROTOCOL_COMPONENT)
         .unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("only the protocol component may use it"), "{msg}");

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use wasimap_host::watch::store::{DeadLetter, Store};
 use wasimap_tests::{plugin_path, root, wasimap_binary};
+use wasimap_watch::store::{DeadLetter, Store};
 
 /// The hostile plugin's error, as the plugin wrote it.
 const HOSTILE_ERROR: &str = "boom\u{1b}]52;c;b3duZWQ=\u{7}\u{1b}[2J\nwasimap: done, nothing failed\u{202e}";

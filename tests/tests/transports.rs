@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 
 use serde_json::{json, Value};
-use wasimap_host::Policy;
+use wasimap_sandbox::Policy;
 use wasimap_tests::{b, dovecot, runner_with, shell, shell_with, unique_user};
 
 fn ca() -> Value {

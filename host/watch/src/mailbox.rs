@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::fair::{CpuSlot, Ticket};
+use wasimap_sandbox::fair::{CpuSlot, Ticket};
 
 use super::config::{Account, Start, UidValidityPolicy};
 use super::log::Level;

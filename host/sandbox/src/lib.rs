@@ -1,4 +1,4 @@
-//! # wasimap-host
+//! # wasimap-sandbox
 //!
 //! The native side of wasimap: it composes a plugin with the embedded
 //! protocol component, runs it under wasmtime with WASI limited to stdio,
@@ -22,11 +22,9 @@ pub mod lend;
 pub mod limits;
 pub mod manifest;
 pub mod policy;
-mod private_dir;
+pub mod private_dir;
 pub mod progress;
-pub mod pyscript;
 pub mod runner;
-pub mod scaffold;
 pub mod secrets;
 pub mod sleep;
 pub mod state;
@@ -36,7 +34,6 @@ pub mod timezone;
 pub mod transport;
 pub mod trust;
 pub mod view;
-pub mod watch;
 
 pub use policy::Policy;
 pub use progress::Progress;

@@ -82,9 +82,10 @@ pub struct RunnerConfig {
     pub timeout: Duration,
     /// Instruction budget per run (wasmtime fuel); `None` for none.
     pub fuel: Option<u64>,
-    /// Draw the plugin's progress reports on stderr when it is a terminal
-    /// and the run's stdio is inherited (`wasimap run` sets it).
-    pub show_progress: bool,
+    /// Where the plugin's progress reports go when the run's stdio is
+    /// inherited (hidden by default; `wasimap run` draws a bar on a
+    /// terminal).
+    pub progress: Progress,
     /// The budget of name lookups running at once that the runs of
     /// [`RunnerConfig::grants`] share.
     pub lookups: Lookups,
@@ -102,7 +103,7 @@ impl Default for RunnerConfig {
             transport_limits: TransportLimits::default(),
             timeout: DEFAULT_TIMEOUT,
             fuel: None,
-            show_progress: false,
+            progress: Progress::hidden(),
             lookups: Lookups::default(),
         }
     }
@@ -469,8 +470,8 @@ impl Runner {
         let mut argv = vec!["plugin".to_string()];
         argv.extend_from_slice(args);
         wasi.args(&argv);
-        let progress = if self.config.show_progress && matches!(stdio, Stdio::Inherit) {
-            Progress::on_stderr_if_terminal()
+        let progress = if matches!(stdio, Stdio::Inherit) {
+            self.config.progress.clone()
         } else {
             Progress::hidden()
         };
@@ -480,8 +481,8 @@ impl Runner {
         let deadline = Instant::now() + self.config.timeout;
         let captured = match stdio {
             Stdio::Inherit if progress.is_shown() => {
-                // Stderr is a terminal; stdout may be one too. Writes to a
-                // terminal take the bar off first.
+                // Progress is shown on the terminal; stdout may be one
+                // too. Writes to a terminal go through the display.
                 wasi.stdin(Bounded::new(wasmtime_wasi::cli::stdin(), deadline))
                     .stderr(Bounded::new(progress.output(true), deadline));
                 if std::io::IsTerminal::is_terminal(&std::io::stdout()) {

@@ -49,9 +49,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::bindings::watcher::TlsMode;
-use crate::manifest::{Limits, Manifest, SecretDefinition};
-use crate::secrets::Endpoint;
+use wasimap_sandbox::bindings::watcher::TlsMode;
+use wasimap_sandbox::manifest::{Limits, Manifest, SecretDefinition};
+use wasimap_sandbox::secrets::Endpoint;
 
 /// RFC 2177: clients should re-issue IDLE at least every 29 minutes.
 pub const MAX_IDLE: Duration = Duration::from_secs(29 * 60);

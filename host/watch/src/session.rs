@@ -14,10 +14,10 @@ use wasimap_protocol::imap4::{Imap4, Transport, TransportError as CoreError};
 use wasimap_protocol::typed;
 use wasimap_protocol::{Client, DataItem, ErrorKind as CoreKind, ImapError};
 
-use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
-use crate::conn::{ConnectGrants, GuardedConnection};
-use crate::lend::Lend;
-use crate::runner::Grants;
+use wasimap_sandbox::bindings::{ConnectOptions, TlsOptions, TransportError};
+use wasimap_sandbox::conn::{ConnectGrants, GuardedConnection};
+use wasimap_sandbox::lend::Lend;
+use wasimap_sandbox::runner::Grants;
 
 use super::config::{Account, Tls};
 

@@ -5,7 +5,7 @@
 //! plugin's output is appended to.
 //!
 //! The state directory is the watcher's own, checked as the compiled-code
-//! cache is ([`crate::private_dir`]): created 0700, refused when it is a
+//! cache is ([`wasimap_sandbox::private_dir`]): created 0700, refused when it is a
 //! symlink, another user's or writable by group or others; every file in
 //! it is opened without following links and created 0600. It holds
 //!
@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::private_dir::{self, Purpose};
+use wasimap_sandbox::private_dir::{self, Purpose};
 
 /// The single state file of the first layout, migrated at open.
 const OLD_STATE_FILE: &str = "state.json";

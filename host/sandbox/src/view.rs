@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use wasmtime::component::{Linker, ResourceTable};
-//! use wasimap_host::{WasimapCtx, WasimapCtxView, WasimapView};
+//! use wasimap_sandbox::{WasimapCtx, WasimapCtxView, WasimapView};
 //!
 //! struct MyState { table: ResourceTable, wasimap: WasimapCtx }
 //! impl WasimapView for MyState {
@@ -13,7 +13,7 @@
 //!     }
 //! }
 //! # fn f(linker: &mut Linker<MyState>) -> wasmtime::Result<()> {
-//! wasimap_host::add_to_linker(linker)?;
+//! wasimap_sandbox::add_to_linker(linker)?;
 //! # Ok(()) }
 //! ```
 

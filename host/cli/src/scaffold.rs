@@ -2,7 +2,7 @@
 //! runs as it is, in Rust (a cargo project on the SDK), Python
 //! (componentize-py) or JavaScript (componentize-js).
 //!
-//! The templates live once, in `host/templates/`, and are embedded here; the
+//! The templates live once, in `host/cli/templates/`, and are embedded here; the
 //! WIT of the `plugin` world is the repository's `wit/` itself, embedded
 //! file by file, so a project always gets the contract its `wasimap` speaks.
 
@@ -52,16 +52,16 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 /// The repository's WIT files, every one (worlds.wit names them all).
 pub const WIT: &[(&str, &str)] = &[
-    ("body.wit", include_str!("../../wit/body.wit")),
-    ("client.wit", include_str!("../../wit/client.wit")),
-    ("progress.wit", include_str!("../../wit/progress.wit")),
-    ("secrets.wit", include_str!("../../wit/secrets.wit")),
-    ("timezone.wit", include_str!("../../wit/timezone.wit")),
-    ("transport.wit", include_str!("../../wit/transport.wit")),
-    ("typed.wit", include_str!("../../wit/typed.wit")),
-    ("types.wit", include_str!("../../wit/types.wit")),
-    ("watch.wit", include_str!("../../wit/watch.wit")),
-    ("worlds.wit", include_str!("../../wit/worlds.wit")),
+    ("body.wit", include_str!("../../../wit/body.wit")),
+    ("client.wit", include_str!("../../../wit/client.wit")),
+    ("progress.wit", include_str!("../../../wit/progress.wit")),
+    ("secrets.wit", include_str!("../../../wit/secrets.wit")),
+    ("timezone.wit", include_str!("../../../wit/timezone.wit")),
+    ("transport.wit", include_str!("../../../wit/transport.wit")),
+    ("typed.wit", include_str!("../../../wit/typed.wit")),
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    ("watch.wit", include_str!("../../../wit/watch.wit")),
+    ("worlds.wit", include_str!("../../../wit/worlds.wit")),
 ];
 
 const README: &str = include_str!("../templates/common/README.md");
@@ -74,18 +74,18 @@ const PYTHON_BUILD: &str = include_str!("../templates/python/build.sh");
 const JS_PLUGIN: &str = include_str!("../templates/js/plugin.js");
 const JS_BUILD: &str = include_str!("../templates/js/build.sh");
 /// The JavaScript tools, pinned as `just build-js` installs them.
-const JS_PACKAGE: &str = include_str!("../../guest/js/package.json");
-const JS_LOCK: &str = include_str!("../../guest/js/package-lock.json");
+const JS_PACKAGE: &str = include_str!("../../../guest/js/package.json");
+const JS_LOCK: &str = include_str!("../../../guest/js/package-lock.json");
 /// The versions the SDK was built and tested with, as a starting point for
 /// the project's own lock file.
-const CARGO_LOCK: &str = include_str!("../../Cargo.lock");
+const CARGO_LOCK: &str = include_str!("../../../Cargo.lock");
 /// The name the JavaScript tools carry in `guest/js/`.
 const JS_TOOLS_NAME: &str = "wasimap-js-tools";
 
 /// The checkout this `wasimap` was built from, if it is still there: where
 /// a Rust project finds the SDK.
 pub fn default_sdk() -> Option<PathBuf> {
-    find_sdk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).ok()
+    find_sdk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).ok()
 }
 
 /// The SDK at `path`: a wasimap checkout's `guest/sdk`, or the checkout
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn every_wit_file_is_embedded() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
         let mut on_disk: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn the_sdk_is_found_in_a_checkout_or_its_guest_sdk() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let sdk = root.join("guest/sdk").canonicalize().unwrap();
         assert_eq!(find_sdk(&root).unwrap(), sdk);
         assert_eq!(find_sdk(&sdk).unwrap(), sdk);
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn the_python_version_is_the_one_quickstart_installs() {
-        let quickstart = include_str!("../../quickstart");
+        let quickstart = include_str!("../../../quickstart");
         assert!(quickstart.contains(&format!("COMPONENTIZE_PY_VERSION={COMPONENTIZE_PY_VERSION}\n")));
     }
 }

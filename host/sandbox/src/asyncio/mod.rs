@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! use wasmtime::component::{Linker, ResourceTable};
-//! use wasimap_host::{WasimapCtx, WasimapCtxView, WasimapView};
+//! use wasimap_sandbox::{WasimapCtx, WasimapCtxView, WasimapView};
 //!
 //! struct MyState { table: ResourceTable, wasimap: WasimapCtx }
 //! impl WasimapView for MyState {
@@ -26,7 +26,7 @@
 //!     }
 //! }
 //! # fn f(linker: &mut Linker<MyState>) -> wasmtime::Result<()> {
-//! wasimap_host::asyncio::add_to_linker_async(linker)?;
+//! wasimap_sandbox::asyncio::add_to_linker_async(linker)?;
 //! # Ok(()) }
 //! ```
 //!

@@ -1,54 +1,61 @@
-//! The `wasimap:imap/progress` import: a plugin's progress, drawn with
-//! indicatif on stderr when stderr is a terminal and not at all otherwise.
+//! The `wasimap:imap/progress` import: a plugin's progress, shown by a
+//! [`ProgressDisplay`] the embedder supplies (the CLI draws a bar on a
+//! terminal) and not at all otherwise.
 //!
-//! While a bar is on screen, what the plugin writes to a terminal goes
-//! through [`Output`], which takes the bar off, writes, and draws it again,
-//! so the plugin's lines never land in the middle of the bar.
+//! While something is drawn, what the plugin writes to the terminal goes
+//! through [`Output`], which hands it to the display, so the plugin's
+//! lines never land in the middle of a bar.
 
 use std::io::{IsTerminal, Write};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// The most characters of a label shown.
 pub const MAX_LABEL_CHARS: usize = 80;
 
-/// Where a run's progress goes: one bar at a time, or nowhere.
-#[derive(Debug, Clone, Default)]
+/// What shows a run's progress: one task at a time.
+///
+/// The sandbox calls it with labels already cleaned ([`clean_label`]) and
+/// `done` at most `total`, so a display need not distrust the plugin.
+pub trait ProgressDisplay: Send + Sync {
+    /// `done` of `total` (none: unknown) in the task `label`.
+    fn report(&self, label: &str, done: u64, total: Option<u64>);
+    /// Ends the current task, leaving its last state shown.
+    fn finish(&self);
+    /// Writes the plugin's stdout (`stderr` false) or stderr bytes to this
+    /// process's, keeping them off what is drawn.
+    fn write_output(&self, stderr: bool, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+/// Where a run's progress goes: a display, or nowhere.
+#[derive(Clone, Default)]
 pub struct Progress {
-    /// Whether bars are drawn at all.
-    shown: bool,
-    /// The current task's bar, between its first `report` and `finish`;
-    /// shared with the run's [`Output`]s.
-    bar: Arc<Mutex<Option<ProgressBar>>>,
+    display: Option<Arc<dyn ProgressDisplay>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress").field("shown", &self.is_shown()).finish()
+    }
 }
 
 impl Progress {
-    /// Progress that is never drawn (the default: embedders and captured
+    /// Progress that is never shown (the default: embedders and captured
     /// runs).
     pub fn hidden() -> Self {
         Progress::default()
     }
 
-    /// Progress drawn on this process's stderr if it is a terminal, else
-    /// hidden (`wasimap run`).
-    pub fn on_stderr_if_terminal() -> Self {
-        Progress {
-            shown: std::io::stderr().is_terminal(),
-            bar: Arc::default(),
-        }
-    }
-
-    /// The current bar, if a task is under way.
-    fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
-        self.bar.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Progress shown by `display`.
+    pub fn shown_by(display: Arc<dyn ProgressDisplay>) -> Self {
+        Progress { display: Some(display) }
     }
 
     /// A WASI stdout (`stderr` false) or stderr for the plugin that keeps
-    /// its writes off the bar.
+    /// its writes off what is drawn.
     pub fn output(&self, stderr: bool) -> Output {
         Output {
             stderr,
@@ -56,43 +63,28 @@ impl Progress {
         }
     }
 
-    /// Whether anything is drawn.
+    /// Whether anything is shown.
     pub fn is_shown(&self) -> bool {
-        self.shown
+        self.display.is_some()
     }
 
     /// `done` of `total` (none: unknown) in the task `label`.
     pub fn report(&mut self, label: &str, done: u64, total: Option<u64>) {
-        if !self.shown {
-            return;
+        if let Some(display) = &self.display {
+            display.report(&clean_label(label), total.map_or(done, |t| done.min(t)), total);
         }
-        let mut current = self.current();
-        let bar = current.get_or_insert_with(|| {
-            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-            bar.set_style(style(total.is_some()));
-            bar
-        });
-        if bar.length() != total {
-            bar.set_style(style(total.is_some()));
-            match total {
-                Some(len) => bar.set_length(len),
-                None => bar.unset_length(),
-            }
-        }
-        bar.set_message(clean_label(label));
-        bar.set_position(total.map_or(done, |t| done.min(t)));
     }
 
-    /// Ends the current task, leaving its last state on screen.
+    /// Ends the current task.
     pub fn finish(&mut self) {
-        if let Some(bar) = self.current().take() {
-            bar.finish();
+        if let Some(display) = &self.display {
+            display.finish();
         }
     }
 }
 
-/// The plugin's stdout or stderr while progress is drawn: each write takes
-/// the bar off the screen and draws it again after.
+/// The plugin's stdout or stderr while progress is shown: each write goes
+/// through the display.
 #[derive(Debug, Clone)]
 pub struct Output {
     stderr: bool,
@@ -110,10 +102,9 @@ impl Output {
                     .and_then(|()| std::io::stdout().flush())
             }
         };
-        let bar = self.progress.current().clone();
-        match bar {
-            Some(bar) if !bar.is_finished() => bar.suspend(write),
-            _ => write(),
+        match &self.progress.display {
+            Some(display) => display.write_output(self.stderr, bytes),
+            None => write(),
         }
     }
 
@@ -187,17 +178,6 @@ impl tokio::io::AsyncWrite for Output {
     }
 }
 
-fn style(bounded: bool) -> ProgressStyle {
-    let template = if bounded {
-        "{msg} [{bar:30}] {pos}/{len} ({elapsed})"
-    } else {
-        "{spinner} {msg} {pos} ({elapsed})"
-    };
-    ProgressStyle::with_template(template)
-        .expect("a valid template")
-        .progress_chars("=> ")
-}
-
 /// A label as shown: its first [`MAX_LABEL_CHARS`] characters, escaped
 /// for the terminal ([`crate::terminal::escape`]: escape sequences, line
 /// breaks, bidi and other format characters shown as `\u{..}`).
@@ -212,6 +192,7 @@ pub fn clean_label(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn labels_show_control_and_bidi_characters_escaped_and_lose_length() {
@@ -224,28 +205,45 @@ mod tests {
         assert_eq!(clean_label("Büro"), "Büro");
     }
 
-    #[test]
-    fn hidden_progress_keeps_no_bar() {
-        let mut p = Progress::hidden();
-        p.report("task", 1, Some(2));
-        assert!(p.current().is_none() && !p.is_shown());
-        p.finish();
+    /// Everything a display was told, in order.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl ProgressDisplay for Recorded {
+        fn report(&self, label: &str, done: u64, total: Option<u64>) {
+            self.0.lock().unwrap().push(format!("{label} {done}/{total:?}"));
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().push("finish".into());
+        }
+        fn write_output(&self, stderr: bool, bytes: &[u8]) -> std::io::Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{stderr} {}", String::from_utf8_lossy(bytes)));
+            Ok(())
+        }
     }
 
     #[test]
-    fn a_shown_bar_follows_reports_until_finished() {
-        let mut p = Progress {
-            shown: true,
-            bar: Arc::default(),
-        };
-        p.report("mbox INBOX", 5, Some(3));
-        let bar = p.current().clone().unwrap();
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-        assert_eq!((bar.position(), bar.length()), (3, Some(3)), "done is at most total");
+    fn hidden_progress_shows_nothing() {
+        let mut p = Progress::hidden();
+        p.report("task", 1, Some(2));
+        p.finish();
+        assert!(!p.is_shown());
+    }
+
+    #[test]
+    fn a_display_gets_clean_labels_bounded_counts_and_the_output() {
+        let recorded = Arc::new(Recorded::default());
+        let mut p = Progress::shown_by(recorded.clone());
+        p.report("mbox \u{1b}[2J", 5, Some(3));
         p.report("count", 7, None);
-        assert_eq!((bar.position(), bar.length(), bar.message()), (7, None, "count".into()));
+        p.output(false).write_all(b"line\n").unwrap();
         p.finish();
-        assert!(bar.is_finished() && p.current().is_none());
-        p.finish();
+        assert_eq!(
+            *recorded.0.lock().unwrap(),
+            ["mbox \\u{1b}[2J 3/Some(3)", "count 7/None", "false line\n", "finish"]
+        );
     }
 }

@@ -3,12 +3,12 @@
 //! watcher logs names, counts, UIDs and server messages only, and the
 //! IMAP trace (`-v`) shows the login's password as `<redacted>`. A
 //! record is always one line: values from a server or a plugin are
-//! quoted and escaped for the terminal ([`crate::terminal`]).
+//! quoted and escaped for the terminal ([`wasimap_sandbox::terminal`]).
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::terminal;
+use wasimap_sandbox::terminal;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

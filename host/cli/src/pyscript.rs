@@ -23,12 +23,12 @@ use crate::scaffold::{COMPONENTIZE_PY_VERSION, WIT};
 
 /// The files of the runner plugin, embedded from `guest/python`.
 const RUNNER_FILES: &[(&str, &str)] = &[
-    ("app.py", include_str!("../../guest/python/runner/app.py")),
-    ("imaplib.py", include_str!("../../guest/python/imaplib/imaplib.py")),
-    ("wasimap.py", include_str!("../../guest/python/imaplib/wasimap.py")),
+    ("app.py", include_str!("../../../guest/python/runner/app.py")),
+    ("imaplib.py", include_str!("../../../guest/python/imaplib/imaplib.py")),
+    ("wasimap.py", include_str!("../../../guest/python/imaplib/wasimap.py")),
     (
         "wasimap_ssl.py",
-        include_str!("../../guest/python/imaplib/wasimap_ssl.py"),
+        include_str!("../../../guest/python/imaplib/wasimap_ssl.py"),
     ),
 ];
 

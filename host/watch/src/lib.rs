@@ -1,3 +1,5 @@
+//! # wasimap-watch
+//!
 //! `wasimap watch`: one long-running process that watches the accounts and
 //! mailboxes a manifest names and calls a watcher plugin's
 //! `watch.handle(batch)` for their new messages, exactly once each
@@ -29,17 +31,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use wasmtime::component::Component;
 
-use crate::bindings::watcher::{Batch, Session as WitSession};
-use crate::compose;
-use crate::conn::GuardedConnection;
-use crate::fair::{CpuSlot, CpuSlots};
-use crate::manifest::Manifest;
-use crate::policy::{HostPattern, Policy};
-use crate::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio, WatchCall};
-use crate::secrets::Secrets;
-use crate::terminal;
-use crate::transport::tcp::Lookups;
-use crate::trust::TlsTrust;
+use wasimap_sandbox::bindings::watcher::{Batch, Session as WitSession};
+use wasimap_sandbox::compose;
+use wasimap_sandbox::conn::GuardedConnection;
+use wasimap_sandbox::fair::{CpuSlot, CpuSlots};
+use wasimap_sandbox::manifest::Manifest;
+use wasimap_sandbox::policy::{HostPattern, Policy};
+use wasimap_sandbox::runner::{Grants, Outcome, Runner, RunnerConfig, Stdio, WatchCall};
+use wasimap_sandbox::secrets::Secrets;
+use wasimap_sandbox::terminal;
+use wasimap_sandbox::transport::tcp::Lookups;
+use wasimap_sandbox::trust::TlsTrust;
 
 use config::{Account, WatchManifest};
 use log::{Level, Log};
@@ -116,7 +118,7 @@ struct Watcher {
     log: Log,
     debug: u32,
     /// The CPU slots the plugin calls of every account run under, in
-    /// turn (`concurrency` of them; [`crate::fair`]).
+    /// turn (`concurrency` of them; [`wasimap_sandbox::fair`]).
     cpu: Arc<CpuSlots>,
 }
 

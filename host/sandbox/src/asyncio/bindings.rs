@@ -7,7 +7,7 @@
 
 wasmtime::component::bindgen!({
     world: "composed",
-    path: "../wit",
+    path: "../../wit",
     imports: { default: async },
     exports: { default: async },
     with: {

@@ -2,7 +2,7 @@
 
 wasmtime::component::bindgen!({
     world: "composed",
-    path: "../wit",
+    path: "../../wit",
     with: {
         "wasimap:imap/transport.connection": crate::conn::GuardedConnection,
         "wasimap:imap/body.body": crate::body::Body,
@@ -20,7 +20,7 @@ pub use wasimap::imap::types::TlsOptions;
 pub mod watcher {
     wasmtime::component::bindgen!({
         world: "composed-watcher",
-        path: "../wit",
+        path: "../../wit",
         with: {
             "wasimap:imap/types": crate::bindings::wasimap::imap::types,
             "wasimap:imap/transport": crate::bindings::wasimap::imap::transport,

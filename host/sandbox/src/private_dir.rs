@@ -1,6 +1,6 @@
 //! Directories only this user can change, and files in them that are
 //! opened without following links: the compiled-plugin cache
-//! ([`crate::cache`]) and the watcher's state ([`crate::watch::store`]).
+//! ([`crate::cache`]) and the watcher's state (`wasimap_watch::store`).
 //!
 //! Whoever can write such a directory could replace what wasimap reads
 //! there (compiled code that runs as the user, the record of which
@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 /// What a private directory is for, in its error messages.
-pub(crate) struct Purpose {
+pub struct Purpose {
     /// The directory's name for people ("cache directory").
     pub what: &'static str,
     /// What another user could do with it, said when it is refused.
@@ -26,13 +26,13 @@ pub(crate) struct Purpose {
 }
 
 /// The effective uid of this process.
-pub(crate) fn euid() -> u32 {
+pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
 
 /// Whether group or others may write what `meta` describes.
-pub(crate) fn writable_by_others(meta: &std::fs::Metadata) -> bool {
+pub fn writable_by_others(meta: &std::fs::Metadata) -> bool {
     meta.mode() & 0o022 != 0
 }
 
@@ -43,7 +43,7 @@ pub(crate) fn writable_by_others(meta: &std::fs::Metadata) -> bool {
 ///
 /// # Errors
 /// Naming the directory and the remedy.
-pub(crate) fn check_ancestors(path: &Path, purpose: &Purpose) -> Result<()> {
+pub fn check_ancestors(path: &Path, purpose: &Purpose) -> Result<()> {
     let what = purpose.what;
     let full = std::fs::canonicalize(path).with_context(|| format!("{what} {}", path.display()))?;
     for dir in full.ancestors().skip(1) {
@@ -69,7 +69,7 @@ pub(crate) fn check_ancestors(path: &Path, purpose: &Purpose) -> Result<()> {
 ///
 /// # Errors
 /// Naming the problem and the remedy.
-pub(crate) fn check_file(file: &File, path: &Path, what: &str) -> Result<()> {
+pub fn check_file(file: &File, path: &Path, what: &str) -> Result<()> {
     let meta = file.metadata().with_context(|| format!("{what} {}", path.display()))?;
     if meta.uid() != euid() {
         bail!(
@@ -94,7 +94,7 @@ pub(crate) fn check_file(file: &File, path: &Path, what: &str) -> Result<()> {
 ///
 /// # Errors
 /// Naming the problem and the remedy.
-pub(crate) fn check(path: &Path, purpose: &Purpose) -> Result<()> {
+pub fn check(path: &Path, purpose: &Purpose) -> Result<()> {
     check_ancestors(path, purpose)?;
     let what = purpose.what;
     let meta = std::fs::symlink_metadata(path).with_context(|| format!("{what} {}", path.display()))?;
@@ -128,7 +128,7 @@ pub(crate) fn check(path: &Path, purpose: &Purpose) -> Result<()> {
 ///
 /// # Errors
 /// It cannot be created, or [`check`] refuses it.
-pub(crate) fn ensure(path: &Path, purpose: &Purpose) -> Result<()> {
+pub fn ensure(path: &Path, purpose: &Purpose) -> Result<()> {
     if std::fs::symlink_metadata(path).is_err() {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -148,7 +148,7 @@ pub(crate) fn ensure(path: &Path, purpose: &Purpose) -> Result<()> {
 ///
 /// # Errors
 /// As `open(2)` with `O_CREAT | O_EXCL | O_NOFOLLOW`.
-pub(crate) fn create_new(path: &Path) -> std::io::Result<File> {
+pub fn create_new(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -162,7 +162,7 @@ pub(crate) fn create_new(path: &Path) -> std::io::Result<File> {
 ///
 /// # Errors
 /// As `open(2)`; `ELOOP` for a symlink.
-pub(crate) fn open_nofollow(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
+pub fn open_nofollow(path: &Path, options: &mut OpenOptions) -> std::io::Result<File> {
     options.mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
 }
 

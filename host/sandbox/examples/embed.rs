@@ -3,7 +3,7 @@
 //! one host and one secret defined.
 //!
 //! ```text
-//! cargo run -p wasimap-host --example embed -- [--async] PLUGIN.wasm HOST:PORT [ARGS...]
+//! cargo run -p wasimap-sandbox --example embed -- [--async] PLUGIN.wasm HOST:PORT [ARGS...]
 //! ```
 //! With `--async` the same store data goes into an async linker
 //! (`add_to_linker_async`) and the plugin runs on a tokio runtime.
@@ -11,10 +11,10 @@
 //! `IMAP_PASSWORD`.
 
 use anyhow::{bail, Context, Result};
-use wasimap_host::asyncio::bindings::Composed as AsyncComposed;
-use wasimap_host::bindings::Composed;
-use wasimap_host::policy::HostPattern;
-use wasimap_host::{compose, Policy, SecretSource, Secrets, WasimapCtx, WasimapCtxView, WasimapView};
+use wasimap_sandbox::asyncio::bindings::Composed as AsyncComposed;
+use wasimap_sandbox::bindings::Composed;
+use wasimap_sandbox::policy::HostPattern;
+use wasimap_sandbox::{compose, Policy, SecretSource, Secrets, WasimapCtx, WasimapCtxView, WasimapView};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -58,14 +58,14 @@ fn main() -> Result<()> {
     let mut linker: Linker<MyState> = Linker::new(&engine);
     if asynchronous {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasimap_host::asyncio::add_to_linker_async(&mut linker)?;
+        wasimap_sandbox::asyncio::add_to_linker_async(&mut linker)?;
     } else {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        wasimap_host::add_to_linker(&mut linker)?;
+        wasimap_sandbox::add_to_linker(&mut linker)?;
     }
 
     let plugin = std::fs::read(plugin).with_context(|| format!("reading {plugin}"))?;
-    let composed = compose::compose(&plugin, wasimap_host::PROTOCOL_COMPONENT)?;
+    let composed = compose::compose(&plugin, wasimap_sandbox::PROTOCOL_COMPONENT)?;
     let component = Component::new(&engine, &composed)?;
 
     let policy = Policy::deny_all().allow(allowed.parse::<HostPattern>().map_err(anyhow::Error::msg)?);
