@@ -66,9 +66,7 @@ fn wit_kind(kind: ErrorKind) -> WitKind {
         ErrorKind::Denied => WitKind::Denied,
         ErrorKind::Usage => WitKind::Usage,
         ErrorKind::Readonly => WitKind::Readonly,
-        // The core's enum is non-exhaustive; a kind WIT does not have yet
-        // is a failure of the byte stream as far as a plugin can tell.
-        _ => WitKind::Io,
+        ErrorKind::Io => WitKind::Io,
     }
 }
 

@@ -35,90 +35,72 @@ impl ErrorClass {
     }
 }
 
-/// What went wrong, independent of the message text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The server closed the connection.
-    Eof,
-    /// A connect, read or response-line deadline passed.
-    Timeout,
-    /// The server's host refused the connection (ECONNREFUSED).
-    Refused,
-    /// The host could not be resolved or reached (no route, no address).
-    Unreachable,
-    /// The server's certificate did not verify (unknown CA, wrong name,
-    /// expired): Python's `ssl.SSLCertVerificationError`.
-    TlsCertificate,
-    /// The TLS handshake or record layer failed otherwise.
-    TlsHandshake,
-    /// The server said BYE.
-    Bye,
-    /// A tagged BAD: the server rejected the command.
-    Bad,
-    /// A tagged NO where imaplib raises (LOGIN, AUTHENTICATE, IDLE, …).
-    No,
-    /// The command is not allowed in the session's state (imaplib's
-    /// `command X illegal in state Y`), or another operation is running.
-    State,
-    /// A bound was reached: the line limit, the untagged-response budget.
-    Limit,
-    /// The server sent something that is not IMAP: the message quotes it.
-    Malformed,
-    /// The host's policy refused (a connection, a secret): a grant is
-    /// missing; retrying cannot help.
-    Denied,
-    /// The caller's arguments are wrong (CR/LF/NUL, a bad date, an unknown
-    /// mechanism, `timeout=0`): Python's `ValueError`-like mistakes.
-    Usage,
-    /// The mailbox became read-only (class `readonly`).
-    Readonly,
-    /// Any other failure of the byte stream (see the errno, if any).
-    Io,
+/// Declares [`ErrorKind`] from one list: each variant with its WIT name,
+/// so the enum, [`ErrorKind::name`] and [`ErrorKind::ALL`] cannot drift
+/// apart. types.wit's `error-kind` lists the same names in the same order
+/// (`tests/command_table.rs` checks it with wit-parser), and every binding
+/// converts with an exhaustive match, so a new kind is a compile error
+/// wherever it is not handled.
+macro_rules! error_kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $name:literal,)*) => {
+        /// What went wrong, independent of the message text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* $kind,)*
+        }
+
+        impl ErrorKind {
+            /// The kind's name as the WIT `error-kind` enum and the shell
+            /// spell it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)*
+                }
+            }
+
+            /// Every kind, in declaration order (for tables and tests).
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)*];
+        }
+    };
 }
 
-impl ErrorKind {
-    /// The kind's name as the WIT `error-kind` enum and the shell spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::Eof => "eof",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Refused => "refused",
-            ErrorKind::Unreachable => "unreachable",
-            ErrorKind::TlsCertificate => "tls-certificate",
-            ErrorKind::TlsHandshake => "tls-handshake",
-            ErrorKind::Bye => "bye",
-            ErrorKind::Bad => "bad",
-            ErrorKind::No => "no",
-            ErrorKind::State => "state",
-            ErrorKind::Limit => "limit",
-            ErrorKind::Malformed => "malformed",
-            ErrorKind::Denied => "denied",
-            ErrorKind::Usage => "usage",
-            ErrorKind::Readonly => "readonly",
-            ErrorKind::Io => "io",
-        }
-    }
-
-    /// Every kind, in declaration order (for tables and tests).
-    pub const ALL: [ErrorKind; 16] = [
-        ErrorKind::Eof,
-        ErrorKind::Timeout,
-        ErrorKind::Refused,
-        ErrorKind::Unreachable,
-        ErrorKind::TlsCertificate,
-        ErrorKind::TlsHandshake,
-        ErrorKind::Bye,
-        ErrorKind::Bad,
-        ErrorKind::No,
-        ErrorKind::State,
-        ErrorKind::Limit,
-        ErrorKind::Malformed,
-        ErrorKind::Denied,
-        ErrorKind::Usage,
-        ErrorKind::Readonly,
-        ErrorKind::Io,
-    ];
+error_kinds! {
+    /// The server closed the connection.
+    Eof => "eof",
+    /// A connect, read or response-line deadline passed.
+    Timeout => "timeout",
+    /// The server's host refused the connection (ECONNREFUSED).
+    Refused => "refused",
+    /// The host could not be resolved or reached (no route, no address).
+    Unreachable => "unreachable",
+    /// The server's certificate did not verify (unknown CA, wrong name,
+    /// expired): Python's `ssl.SSLCertVerificationError`.
+    TlsCertificate => "tls-certificate",
+    /// The TLS handshake or record layer failed otherwise.
+    TlsHandshake => "tls-handshake",
+    /// The server said BYE.
+    Bye => "bye",
+    /// A tagged BAD: the server rejected the command.
+    Bad => "bad",
+    /// A tagged NO where imaplib raises (LOGIN, AUTHENTICATE, IDLE, …).
+    No => "no",
+    /// The command is not allowed in the session's state (imaplib's
+    /// `command X illegal in state Y`), or another operation is running.
+    State => "state",
+    /// A bound was reached: the line limit, the untagged-response budget.
+    Limit => "limit",
+    /// The server sent something that is not IMAP: the message quotes it.
+    Malformed => "malformed",
+    /// The host's policy refused (a connection, a secret): a grant is
+    /// missing; retrying cannot help.
+    Denied => "denied",
+    /// The caller's arguments are wrong (CR/LF/NUL, a bad date, an unknown
+    /// mechanism, `timeout=0`): Python's `ValueError`-like mistakes.
+    Usage => "usage",
+    /// The mailbox became read-only (class `readonly`).
+    Readonly => "readonly",
+    /// Any other failure of the byte stream (see the errno, if any).
+    Io => "io",
 }
 
 /// imaplib's `error`, `abort` and `readonly` exceptions, with a kind.

@@ -5,41 +5,47 @@
 use std::collections::BTreeMap;
 
 use wasimap_protocol::commands::{imaplib_name, COMMANDS};
+use wit_parser::{FunctionKind, Resolve, TypeDefKind};
 
-/// `name -> parameter names` of the `imap4` resource's functions.
+/// The contract in `wit/`, parsed and resolved as bindgen sees it.
+fn contract() -> Resolve {
+    let mut resolve = Resolve::default();
+    resolve
+        .push_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit"))
+        .expect("wit/ parses");
+    resolve
+}
+
+/// The interface `name` of `wasimap:imap`.
+fn interface<'a>(resolve: &'a Resolve, name: &str) -> &'a wit_parser::Interface {
+    resolve
+        .interfaces
+        .iter()
+        .map(|(_, i)| i)
+        .find(|i| i.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("interface {name}"))
+}
+
+/// `name -> parameter names` of the `imap4` resource's methods and static
+/// functions (the receiver `self` left out).
 fn wit_methods() -> BTreeMap<String, Vec<String>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/client.wit");
-    let wit = std::fs::read_to_string(path).expect("wit/client.wit");
-    let start = wit.find("resource imap4 {").expect("resource imap4");
-    let body = &wit[start..];
-    let end = body.find("\n    }").expect("end of resource imap4");
-    let mut out = BTreeMap::new();
-    for line in body[..end].lines() {
-        let line = line.trim();
-        if line.starts_with("///") {
-            continue;
-        }
-        let Some((name, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let Some(params) = rest.split_once("func(").map(|(_, p)| p) else {
-            continue;
-        };
-        let params = &params[..params.find(')').expect("closing parenthesis")];
-        let names = params
-            .split(", ")
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.split(':')
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches('%')
-                    .to_string()
-            })
-            .collect();
-        out.insert(name.trim_start_matches('%').to_string(), names);
-    }
-    out
+    let resolve = contract();
+    let client = interface(&resolve, "client");
+    let imap4 = client.types["imap4"];
+    client
+        .functions
+        .values()
+        .filter(|f| matches!(f.kind, FunctionKind::Method(id) | FunctionKind::Static(id) if id == imap4))
+        .map(|f| {
+            let params = f
+                .params
+                .iter()
+                .filter(|p| p.name != "self")
+                .map(|p| p.name.clone())
+                .collect();
+            (f.item_name().to_string(), params)
+        })
+        .collect()
 }
 
 fn kebab(s: &str) -> String {
@@ -80,21 +86,16 @@ fn every_sent_command_is_in_imaplibs_state_table() {
     }
 }
 
-/// The shell and bindings rely on types.wit's `error-kind` listing the
-/// core's kinds in the core's order (an enum's index is its position).
+/// types.wit's `error-kind` is the core's list of kinds, in the core's
+/// order (`guest/protocol/src/error.rs`'s `error_kinds!`).
 #[test]
 fn types_wit_error_kinds_are_the_cores_in_order() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/types.wit");
-    let wit = std::fs::read_to_string(path).expect("wit/types.wit");
-    let start = wit.find("enum error-kind {").expect("enum error-kind");
-    let body = &wit[start..start + wit[start..].find("\n    }").expect("end of error-kind")];
-    let names: Vec<&str> = body
-        .lines()
-        .skip(1)
-        .map(str::trim)
-        .filter(|l| !l.starts_with("///") && !l.is_empty())
-        .map(|l| l.trim_end_matches(','))
-        .collect();
+    let resolve = contract();
+    let types = interface(&resolve, "types");
+    let TypeDefKind::Enum(kinds) = &resolve.types[types.types["error-kind"]].kind else {
+        panic!("error-kind is not an enum");
+    };
+    let names: Vec<&str> = kinds.cases.iter().map(|c| c.name.as_str()).collect();
     let core: Vec<&str> = wasimap_protocol::ErrorKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names, core);
 }

@@ -11,8 +11,6 @@
 //! `IMAP_PASSWORD`.
 
 use anyhow::{bail, Context, Result};
-use wasimap_sandbox::asyncio::bindings::Composed as AsyncComposed;
-use wasimap_sandbox::bindings::Composed;
 use wasimap_sandbox::policy::HostPattern;
 use wasimap_sandbox::{compose, Policy, SecretSource, Secrets, WasimapCtx, WasimapCtxView, WasimapView};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -58,7 +56,7 @@ fn main() -> Result<()> {
     let mut linker: Linker<MyState> = Linker::new(&engine);
     if asynchronous {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasimap_sandbox::asyncio::add_to_linker_async(&mut linker)?;
+        wasimap_sandbox::add_to_linker_async(&mut linker)?;
     } else {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         wasimap_sandbox::add_to_linker(&mut linker)?;
@@ -79,13 +77,9 @@ fn main() -> Result<()> {
     let mut store = Store::new(&engine, state);
     let result = if asynchronous {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        runtime.block_on(async {
-            let instance = AsyncComposed::instantiate_async(&mut store, &component, &linker).await?;
-            instance.call_run(&mut store, rest).await
-        })?
+        runtime.block_on(wasimap_sandbox::call_run_async(&mut store, &component, &linker, rest))?
     } else {
-        let instance = Composed::instantiate(&mut store, &component, &linker)?;
-        instance.call_run(&mut store, rest)?
+        wasimap_sandbox::call_run(&mut store, &component, &linker, rest)?
     };
     eprintln!("embed: run {} finished: {result:?}", store.data().runs);
     result.map_err(anyhow::Error::msg)

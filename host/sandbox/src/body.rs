@@ -10,7 +10,6 @@
 
 use wasmtime::component::Resource;
 
-use crate::bindings::wasimap::imap::body;
 use crate::limits::{Limit, LimitExceeded};
 use crate::view::WasimapCtxView;
 
@@ -20,23 +19,36 @@ pub struct Body {
     bytes: Vec<u8>,
 }
 
-impl WasimapCtxView<'_> {
-    fn body(&self, handle: &Resource<Body>) -> wasmtime::Result<&Body> {
-        Ok(self.table.get(handle)?)
+impl Body {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
     }
 
-    /// Removes a body from the table and gives its bytes back to the budget.
-    fn take_body(&mut self, handle: Resource<Body>) -> wasmtime::Result<Vec<u8>> {
-        let body = self.table.delete(handle)?;
-        self.ctx.body_bytes_in_use = self.ctx.body_bytes_in_use.saturating_sub(body.bytes.len());
-        Ok(body.bytes)
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Up to `max` bytes from `offset`; empty past the end.
+    pub fn read(&self, offset: u64, max: u32) -> &[u8] {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
+        let end = start.saturating_add(max as usize).min(self.bytes.len());
+        &self.bytes[start..end]
+    }
+
+    /// All of it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
-impl body::Host for WasimapCtxView<'_> {}
-
-impl body::HostBody for WasimapCtxView<'_> {
-    fn new(&mut self, bytes: Vec<u8>) -> wasmtime::Result<Resource<Body>> {
+impl WasimapCtxView<'_> {
+    /// A new body of `bytes`, counted against the run's budget.
+    ///
+    /// # Errors
+    /// [`LimitExceeded`] past the budget (the run traps).
+    pub(crate) fn new_body(&mut self, bytes: Vec<u8>) -> wasmtime::Result<Resource<Body>> {
         let budget = self.ctx.limits.body_bytes;
         let total = self.ctx.body_bytes_in_use.checked_add(bytes.len());
         if total.is_none_or(|t| t > budget) {
@@ -46,34 +58,22 @@ impl body::HostBody for WasimapCtxView<'_> {
         Ok(self.table.push(Body { bytes })?)
     }
 
-    fn len(&mut self, this: Resource<Body>) -> wasmtime::Result<u64> {
-        Ok(self.body(&this)?.bytes.len() as u64)
+    /// The body behind `handle`.
+    pub(crate) fn body(&self, handle: &Resource<Body>) -> wasmtime::Result<&Body> {
+        Ok(self.table.get(handle)?)
     }
 
-    fn read(&mut self, this: Resource<Body>, offset: u64, max: u32) -> wasmtime::Result<Vec<u8>> {
-        let bytes = &self.body(&this)?.bytes;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-        let end = start.saturating_add(max as usize).min(bytes.len());
-        Ok(bytes[start..end].to_vec())
-    }
-
-    fn to_bytes(&mut self, this: Resource<Body>) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.body(&this)?.bytes.clone())
-    }
-
-    fn into_bytes(&mut self, this: Resource<Body>) -> wasmtime::Result<Vec<u8>> {
-        self.take_body(this)
-    }
-
-    fn drop(&mut self, this: Resource<Body>) -> wasmtime::Result<()> {
-        self.take_body(this).map(drop)
+    /// Removes a body from the table and gives its bytes back to the budget.
+    pub(crate) fn take_body(&mut self, handle: Resource<Body>) -> wasmtime::Result<Vec<u8>> {
+        let body = self.table.delete(handle)?;
+        self.ctx.body_bytes_in_use = self.ctx.body_bytes_in_use.saturating_sub(body.bytes.len());
+        Ok(body.bytes)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::wasimap::imap::body::HostBody;
     use crate::limits::TransportLimits;
     use crate::view::WasimapCtx;
     use wasmtime::component::ResourceTable;
@@ -94,17 +94,16 @@ mod tests {
             ctx: &mut ctx,
             table: &mut table,
         };
-        let b = v.new(b"From: a\r\n\r\nhello".to_vec()).unwrap();
-        let again = Resource::<Body>::new_borrow(b.rep());
-        assert_eq!(v.len(again).unwrap(), 16);
-        let piece = |v: &mut WasimapCtxView<'_>, o, m| v.read(Resource::new_borrow(b.rep()), o, m).unwrap();
-        assert_eq!(piece(&mut v, 11, 100), b"hello");
-        assert_eq!(piece(&mut v, 0, 4), b"From");
-        assert_eq!(piece(&mut v, 16, 4), b"");
-        assert_eq!(piece(&mut v, u64::MAX, u32::MAX), b"");
-        assert_eq!(v.to_bytes(Resource::new_borrow(b.rep())).unwrap().len(), 16);
-        assert_eq!(v.into_bytes(b).unwrap(), b"From: a\r\n\r\nhello");
-        assert_eq!(v.ctx.body_bytes_in_use, 0, "into-bytes gives the budget back");
+        let b = v.new_body(b"From: a\r\n\r\nhello".to_vec()).unwrap();
+        let body = v.body(&b).unwrap();
+        assert_eq!(body.len(), 16);
+        assert_eq!(body.read(11, 100), b"hello");
+        assert_eq!(body.read(0, 4), b"From");
+        assert_eq!(body.read(16, 4), b"");
+        assert_eq!(body.read(u64::MAX, u32::MAX), b"");
+        assert_eq!(body.bytes().len(), 16);
+        assert_eq!(v.take_body(b).unwrap(), b"From: a\r\n\r\nhello");
+        assert_eq!(v.ctx.body_bytes_in_use, 0, "taking it gives the budget back");
     }
 
     #[test]
@@ -114,11 +113,11 @@ mod tests {
             ctx: &mut ctx,
             table: &mut table,
         };
-        let six = v.new(vec![0; 6]).unwrap();
-        let err = v.new(vec![0; 5]).unwrap_err();
+        let six = v.new_body(vec![0; 6]).unwrap();
+        let err = v.new_body(vec![0; 5]).unwrap_err();
         assert_eq!(err.downcast_ref::<LimitExceeded>(), Some(&LimitExceeded(Limit::Bodies)));
-        assert!(v.new(vec![0; 4]).is_ok(), "up to the budget exactly");
-        HostBody::drop(&mut v, six).unwrap();
-        assert!(v.new(vec![0; 6]).is_ok(), "a dropped body's bytes are free again");
+        assert!(v.new_body(vec![0; 4]).is_ok(), "up to the budget exactly");
+        v.take_body(six).unwrap();
+        assert!(v.new_body(vec![0; 6]).is_ok(), "a taken body's bytes are free again");
     }
 }

@@ -16,11 +16,12 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::echo::{EchoGuard, Echoed};
 use crate::policy::Policy;
 use crate::secrets::{Carrier, Endpoint, RevealError, Secrets};
 use crate::transport::tcp::Lookups;
+use crate::transport::TlsOptions;
+use crate::transport::{ConnectOptions, ErrorKind, TransportError};
 use crate::transport::{Connection, Stream};
 
 /// A guarded connection, over a blocking [`Connection`] or (in the async
@@ -300,7 +301,7 @@ impl GuardedConnection<Connection> {
             }
             self.stream.set_read_timeout(Some(slice))?;
             match self.stream.read(max) {
-                Err(e) if e.kind == crate::bindings::wasimap::imap::types::ErrorKind::Timeout => {}
+                Err(e) if e.kind == ErrorKind::Timeout => {}
                 done => return done,
             }
         }

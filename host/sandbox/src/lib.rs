@@ -7,10 +7,12 @@
 //! `wasimap:imap/progress` with a progress bar on a terminal ([`progress`]).
 //!
 //! Two embeddings share one sandbox: [`add_to_linker`] with blocking
-//! transports, and [`asyncio::add_to_linker_async`] with tokio transports
-//! for platforms that run wasmtime on an async runtime.
+//! transports, and [`add_to_linker_async`] with tokio transports
+//! for platforms that run wasmtime on an async runtime. Only [`bindings`]
+//! names the types `bindgen!` generates; everything else is native.
 
 pub mod asyncio;
+pub mod batch;
 pub mod bindings;
 pub mod body;
 pub mod cache;
@@ -35,12 +37,13 @@ pub mod transport;
 pub mod trust;
 pub mod view;
 
+pub use bindings::{add_to_linker, add_to_linker_async, call_run, call_run_async};
 pub use policy::Policy;
 pub use progress::Progress;
 pub use runner::{Runner, RunnerConfig};
 pub use secrets::{Endpoint, SecretSource, Secrets};
 pub use trust::TlsTrust;
-pub use view::{add_to_linker, WasimapCtx, WasimapCtxView, WasimapView};
+pub use view::{WasimapCtx, WasimapCtxView, WasimapView};
 
 /// The protocol component (`guest/component` built for wasm32-wasip2),
 /// embedded at build time.

@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::bindings::{watcher, Composed};
+use crate::batch::Batch;
 use crate::cache::{self, ArtifactCache};
 use crate::compose;
 use crate::conn::GuardedConnection;
@@ -244,14 +244,14 @@ impl Runner {
         let engine = Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        crate::view::add_to_linker(&mut linker)?;
+        crate::bindings::add_to_linker(&mut linker)?;
         crate::sleep::add_to_linker(&mut linker)?;
         // wasmtime 48 engines run sync and async calls alike
         // (`Config::async_support` no longer exists as a switch), so one
         // engine and one compiled component serve both.
         let mut async_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut async_linker)?;
-        crate::asyncio::add_to_linker_async(&mut async_linker)?;
+        crate::bindings::add_to_linker_async(&mut async_linker)?;
         crate::sleep::add_to_linker(&mut async_linker)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -336,7 +336,7 @@ impl Runner {
     pub fn run(&self, component: &Component, args: &[String], stdio: Stdio) -> Outcome {
         let grants = self.config.grants();
         self.call(args, &stdio, &grants, WatchCall::default(), |store, linker| {
-            Composed::instantiate(&mut *store, component, linker).and_then(|instance| instance.call_run(store, args))
+            crate::bindings::call_run(store, component, linker, args)
         })
         .0
     }
@@ -350,14 +350,13 @@ impl Runner {
     pub fn handle_batch(
         &self,
         component: &Component,
-        batch: &watcher::Batch,
+        batch: &Batch,
         grants: &Grants,
         stdio: Stdio,
         watch: WatchCall,
     ) -> (Outcome, Option<GuardedConnection>) {
         self.call(&[], &stdio, grants, watch, |store, linker| {
-            watcher::ComposedWatcher::instantiate(&mut *store, component, linker)
-                .and_then(|instance| instance.wasimap_imap_watch().call_handle(store, batch))
+            crate::bindings::call_handle(store, component, linker, batch)
         })
     }
 
@@ -443,16 +442,7 @@ impl Runner {
             })
         });
         store.set_epoch_deadline(1);
-        let result = match crate::asyncio::bindings::Composed::instantiate_async(
-            &mut store,
-            component,
-            &self.async_linker,
-        )
-        .await
-        {
-            Ok(instance) => instance.call_run(&mut store, args).await,
-            Err(e) => Err(e),
-        };
+        let result = crate::bindings::call_run_async(&mut store, component, &self.async_linker, args).await;
         self.outcome(result, &mut store, captured)
     }
 

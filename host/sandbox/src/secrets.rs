@@ -59,47 +59,7 @@ pub fn parse_definition(s: &str) -> Result<(String, SecretSource), String> {
     Ok((name.to_string(), source.parse()?))
 }
 
-/// An endpoint a secret may be revealed on: `HOST:PORT`, exactly (no
-/// wildcards), as the plugin names it when it connects.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Endpoint {
-    /// Host name (lower case) or IP literal (IPv6 without brackets).
-    pub host: String,
-    /// Port.
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// An endpoint; the host is compared without regard to case.
-    pub fn new(host: &str, port: u16) -> Self {
-        Endpoint {
-            host: host.to_ascii_lowercase(),
-            port,
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl FromStr for Endpoint {
-    type Err = String;
-
-    /// A grant's syntax (`host:port`, `[v6]:port`), with no wildcard.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid endpoint {s:?}: expected HOST:PORT without wildcards, e.g. imap.example.org:993");
-        let pattern: crate::policy::HostPattern = s.parse().map_err(|_| bad())?;
-        let (host, port) = pattern.exact().ok_or_else(bad)?;
-        Ok(Endpoint::new(host, port))
-    }
-}
+pub use crate::policy::Endpoint;
 
 /// A secret's definition: where its value comes from and where it may go.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::bindings::{TlsOptions, TransportError};
 use crate::policy::{HostPattern, Policy, Request};
+use crate::transport::{TlsOptions, TransportError};
 
 /// A CA the user allowed plugins to trust.
 #[derive(Debug, Clone)]
@@ -114,17 +114,10 @@ fn pem_block(der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::wasimap::imap::types::ErrorKind;
+    use crate::transport::ErrorKind;
 
     fn options() -> TlsOptions {
-        TlsOptions {
-            ca_pem: None,
-            ca_file: None,
-            server_name: None,
-            client_cert_pem: None,
-            client_key_pem: None,
-            dangerously_accept_invalid_certs: false,
-        }
+        TlsOptions::default()
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The embedding API, in the style of wasmtime-wasi-http: a platform keeps
 //! a [`WasimapCtx`] (policy and secrets) in its store data, implements
-//! [`WasimapView`], and calls [`add_to_linker`] on its own `Linker`.
+//! [`WasimapView`], and calls [`crate::add_to_linker`] on its own `Linker`.
 //!
 //! ```no_run
 //! use wasmtime::component::{Linker, ResourceTable};
@@ -19,16 +19,15 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::component::{Resource, ResourceTable};
 
-use crate::bindings::wasimap::imap::{body, progress, secrets, timezone, transport, types};
-use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
 use crate::conn::GuardedConnection;
 use crate::limits::{bounded_wait, TransportLimits};
 use crate::policy::{Policy, ReadError, Request};
 use crate::progress::Progress;
 use crate::secrets::Secrets;
-use crate::transport::{Connection, Stream};
+use crate::transport::TlsOptions;
+use crate::transport::{ConnectOptions, Stream, TransportError};
 use crate::trust::TlsTrust;
 
 /// What the wasimap imports need: the user's grants, secrets and limits,
@@ -109,61 +108,8 @@ pub trait WasimapView: Send {
     fn wasimap(&mut self) -> WasimapCtxView<'_>;
 }
 
-/// The [`HasData`] of the wasimap imports, sync and async alike.
-pub(crate) struct WasimapData;
-
-impl HasData for WasimapData {
-    type Data<'a> = WasimapCtxView<'a>;
-}
-
-/// Adds `wasimap:imap/{types,transport,secrets,timezone,progress,body}` to `linker`,
-/// with the blocking transports. For a tokio embedding see
-/// [`crate::asyncio::add_to_linker_async`].
-///
-/// # Errors
-/// When the linker already defines them.
-pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    transport::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    secrets::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    add_shared_to_linker(linker)
-}
-
-/// The imports that neither block nor suspend, one implementation for both
-/// embeddings (`types`, `timezone`, `progress`, `body`): each embedding
-/// adds its own `transport` and `secrets` and then these, so the two
-/// cannot drift apart in what a plugin may import.
-pub(crate) fn add_shared_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    types::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    timezone::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    progress::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    body::add_to_linker::<T, WasimapData>(linker, T::wasimap)?;
-    Ok(())
-}
-
-impl types::Host for WasimapCtxView<'_> {}
-
-impl progress::Host for WasimapCtxView<'_> {
-    fn report(&mut self, label: String, done: u64, total: Option<u64>) {
-        self.ctx.progress.report(&label, done, total);
-    }
-
-    fn finish(&mut self) {
-        self.ctx.progress.finish();
-    }
-}
-
-impl secrets::Host for WasimapCtxView<'_> {
-    fn reveal(&mut self, name: String, conn: Resource<GuardedConnection>) -> Result<String, String> {
-        self.reveal_secret(name, &conn)
-    }
-}
-
 fn table_error(e: wasmtime::component::ResourceTableError) -> TransportError {
     TransportError::io(format!("invalid connection handle: {e}"))
-}
-
-fn ms(d: Option<Duration>) -> Option<u32> {
-    d.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1))
 }
 
 /// What the transport imports decide before and after any I/O, written
@@ -202,14 +148,13 @@ impl WasimapCtxView<'_> {
 
     /// The guest's timeouts, never past the run's deadline.
     fn bounded(&self, mut options: ConnectOptions) -> ConnectOptions {
-        let bound = |m: Option<u32>| ms(bounded_wait(crate::transport::duration(m), self.ctx.deadline));
-        options.connect_timeout_ms = bound(options.connect_timeout_ms);
-        options.read_timeout_ms = bound(options.read_timeout_ms);
+        options.connect_timeout = bounded_wait(options.connect_timeout, self.ctx.deadline);
+        options.read_timeout = bounded_wait(options.read_timeout, self.ctx.deadline);
         options
     }
 
     /// Refuses a new connection beyond the limits.
-    fn reserve(&self, process: bool) -> Result<(), TransportError> {
+    pub(crate) fn reserve(&self, process: bool) -> Result<(), TransportError> {
         let limits = self.ctx.limits;
         if self.ctx.open_connections >= limits.connections {
             return Err(TransportError::denied(format!(
@@ -298,7 +243,7 @@ impl WasimapCtxView<'_> {
     ) -> Result<Resource<GuardedConnection<S>>, TransportError> {
         // Writes get the same bound as reads: a server that stops reading
         // (say, during a large APPEND) cannot hold the host.
-        let timeout = crate::transport::duration(options.read_timeout_ms);
+        let timeout = options.read_timeout;
         conn.stream().set_write_timeout(timeout)?;
         conn.bounded_by = timeout;
         conn.opened_with_read_timeout(timeout);
@@ -366,9 +311,9 @@ impl WasimapCtxView<'_> {
     pub(crate) fn set_timeout<S: Stream>(
         &mut self,
         conn: &Resource<GuardedConnection<S>>,
-        ms: Option<u32>,
+        timeout: Option<Duration>,
     ) -> Result<(), TransportError> {
-        let wait = bounded_wait(crate::transport::duration(ms), self.ctx.deadline);
+        let wait = bounded_wait(timeout, self.ctx.deadline);
         let c = self.conn(conn)?;
         c.bounded_by = wait;
         c.set_read_timeout(wait)
@@ -377,134 +322,5 @@ impl WasimapCtxView<'_> {
     /// `is-tls`.
     pub(crate) fn tls_in_use<S: Stream>(&self, conn: &Resource<GuardedConnection<S>>) -> bool {
         self.table.get(conn).is_ok_and(|c| c.stream_ref().is_tls())
-    }
-}
-
-impl transport::Host for WasimapCtxView<'_> {
-    fn connect_tcp(
-        &mut self,
-        host: String,
-        port: u16,
-        options: ConnectOptions,
-    ) -> Result<Resource<GuardedConnection>, TransportError> {
-        let options = self.admit_tcp(&host, port, options)?;
-        let defaults = self.ctx.policy.exact_endpoints();
-        let conn =
-            self.off_cpu(|v| GuardedConnection::open_tcp(&host, port, &options, &v.ctx.connect_grants(&defaults)))?;
-        tracing::debug!(%host, port, "connected");
-        self.push(conn, &options)
-    }
-
-    fn connect_tls(
-        &mut self,
-        host: String,
-        port: u16,
-        options: ConnectOptions,
-        tls: TlsOptions,
-    ) -> Result<Resource<GuardedConnection>, TransportError> {
-        let (options, ca) = self.admit_tls(&host, port, options, &tls)?;
-        let defaults = self.ctx.policy.exact_endpoints();
-        let conn = self.off_cpu(|v| {
-            let grants = v.ctx.connect_grants(&defaults);
-            GuardedConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &grants)
-        })?;
-        tracing::debug!(%host, port, "connected with TLS");
-        self.push(conn, &options)
-    }
-
-    fn connect_process(
-        &mut self,
-        command: String,
-        options: ConnectOptions,
-    ) -> Result<Resource<GuardedConnection>, TransportError> {
-        let options = self.admit_process(&command, options)?;
-        let conn = Connection::open_process(&command, &options)?;
-        tracing::debug!(%command, "started");
-        self.push(GuardedConnection::process(conn), &options)
-    }
-
-    fn lent(&mut self) -> Option<Resource<GuardedConnection>> {
-        let lend = self.ctx.lend.clone()?;
-        // Checked before the connection leaves the slot: over the limit,
-        // the session stays the watcher's, untouched.
-        self.reserve(false).ok()?;
-        // The watcher's own connection, its echo guard armed with the
-        // account's secret: the plugin reads through the same guard.
-        let mut conn = lend.take()?;
-        let options = ConnectOptions {
-            connect_timeout_ms: None,
-            read_timeout_ms: ms(bounded_wait(lend.timeout, self.ctx.deadline)),
-        };
-        let bounded = conn.bound_by(crate::transport::duration(options.read_timeout_ms));
-        match bounded.and_then(|()| self.push(conn, &options)) {
-            Ok(handle) => {
-                lend.taken_as(handle.rep());
-                tracing::debug!("lent the watcher's session");
-                Some(handle)
-            }
-            // The table is full, or the socket refused its write timeout
-            // (it is gone then): the watcher reconnects.
-            Err(e) => {
-                tracing::debug!(error = %e.message, "could not lend the watcher's session");
-                None
-            }
-        }
-    }
-}
-
-impl transport::HostConnection for WasimapCtxView<'_> {
-    fn read(&mut self, conn: Resource<GuardedConnection>, max: u32) -> Result<Vec<u8>, TransportError> {
-        self.off_cpu(|v| v.near_deadline(&conn)?.read(max))
-    }
-
-    fn write(&mut self, conn: Resource<GuardedConnection>, data: Vec<u8>) -> Result<(), TransportError> {
-        self.off_cpu(|v| v.near_deadline(&conn)?.write(&data))
-    }
-
-    fn shutdown(&mut self, conn: Resource<GuardedConnection>) {
-        if let Ok(c) = self.conn(&conn) {
-            c.stream().shutdown();
-        }
-    }
-
-    fn start_tls(
-        &mut self,
-        conn: Resource<GuardedConnection>,
-        host: String,
-        tls: TlsOptions,
-    ) -> Result<(), TransportError> {
-        let ca = self.admit_start_tls(&conn, &host, &tls)?;
-        self.off_cpu(|v| v.conn(&conn)?.start_tls(&host, &tls, ca.as_deref()))
-    }
-
-    fn is_tls(&mut self, conn: Resource<GuardedConnection>) -> bool {
-        self.tls_in_use(&conn)
-    }
-
-    fn set_read_timeout(&mut self, conn: Resource<GuardedConnection>, ms: Option<u32>) -> Result<(), TransportError> {
-        self.set_timeout(&conn, ms)
-    }
-
-    fn drop(&mut self, conn: Resource<GuardedConnection>) -> wasmtime::Result<()> {
-        let lend = self.ctx.lend.clone().filter(|l| l.is(conn.rep()));
-        let mut released = self.release(conn)?;
-        match lend {
-            // Not closed: the watcher goes on with it.
-            Some(lend) => lend.give_back(released),
-            None => released.shutdown(),
-        }
-        Ok(())
-    }
-}
-
-/// The host's local zone for the protocol component's time utilities
-/// (shared by both embeddings: it neither blocks nor touches the store).
-impl timezone::Host for WasimapCtxView<'_> {
-    fn offset_at(&mut self, instant: i64) -> timezone::LocalOffset {
-        crate::timezone::offset_at(instant)
-    }
-
-    fn from_local(&mut self, time: types::StructTime) -> Option<i64> {
-        crate::timezone::from_local(&time)
     }
 }

@@ -49,7 +49,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use wasimap_sandbox::bindings::watcher::TlsMode;
+use wasimap_sandbox::batch::TlsMode;
 use wasimap_sandbox::manifest::{Limits, Manifest, SecretDefinition};
 use wasimap_sandbox::secrets::Endpoint;
 
@@ -154,7 +154,7 @@ pub enum Tls {
 }
 
 impl Tls {
-    /// The WIT form.
+    /// The batch's form.
     pub fn mode(self) -> TlsMode {
         match self {
             Tls::None => TlsMode::None,

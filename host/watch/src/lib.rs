@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use wasmtime::component::Component;
 
-use wasimap_sandbox::bindings::watcher::{Batch, Session as WitSession};
+use wasimap_sandbox::batch::{Batch, Session as BatchSession};
 use wasimap_sandbox::compose;
 use wasimap_sandbox::conn::GuardedConnection;
 use wasimap_sandbox::fair::{CpuSlot, CpuSlots};
@@ -426,7 +426,7 @@ impl Watcher {
             uidvalidity: validity,
             uids,
             attempt,
-            session: WitSession {
+            session: BatchSession {
                 host: account.host.clone(),
                 port: account.port,
                 tls: account.tls.mode(),

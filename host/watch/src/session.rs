@@ -14,10 +14,11 @@ use wasimap_protocol::imap4::{Imap4, Transport, TransportError as CoreError};
 use wasimap_protocol::typed;
 use wasimap_protocol::{Client, DataItem, ErrorKind as CoreKind, ImapError};
 
-use wasimap_sandbox::bindings::{ConnectOptions, TlsOptions, TransportError};
 use wasimap_sandbox::conn::{ConnectGrants, GuardedConnection};
 use wasimap_sandbox::lend::Lend;
 use wasimap_sandbox::runner::Grants;
+use wasimap_sandbox::transport::TlsOptions;
+use wasimap_sandbox::transport::{ConnectOptions, TransportError};
 
 use super::config::{Account, Tls};
 
@@ -32,12 +33,10 @@ const UNTAGGED_LIMIT: usize = 64 << 20;
 /// A guarded host connection as the core's blocking transport.
 pub struct NativeTransport(GuardedConnection);
 
-/// The core's kind of a transport error: the WIT enum lists the core's
-/// kinds in the core's order (`guest/protocol/tests/command_table.rs`
-/// checks it).
+/// The host's transport error as the core's: the same kind, message and
+/// errno (the sandbox's errors use the core's kinds).
 fn core_error(e: TransportError) -> CoreError {
-    let kind = CoreKind::ALL.get(e.kind as usize).copied().unwrap_or(CoreKind::Io);
-    CoreError::new(kind, e.message).with_errno(e.errno)
+    e.into()
 }
 
 impl Transport for NativeTransport {
@@ -99,12 +98,8 @@ pub struct Session {
 /// The TLS options of an account (also handed to the plugin).
 pub fn tls_options(account: &Account) -> TlsOptions {
     TlsOptions {
-        ca_pem: None,
         ca_file: account.ca_file.as_ref().map(|p| p.display().to_string()),
-        server_name: None,
-        client_cert_pem: None,
-        client_key_pem: None,
-        dangerously_accept_invalid_certs: false,
+        ..TlsOptions::default()
     }
 }
 
@@ -128,10 +123,9 @@ impl Session {
         debug: u32,
         use_idle: bool,
     ) -> Result<Self, SessionError> {
-        let ms = u32::try_from(read_timeout.as_millis()).unwrap_or(u32::MAX);
         let options = ConnectOptions {
-            connect_timeout_ms: Some(ms),
-            read_timeout_ms: Some(ms),
+            connect_timeout: Some(read_timeout),
+            read_timeout: Some(read_timeout),
         };
         let ca = match &account.ca_file {
             Some(p) => Some(grants.trust.granted_ca_file(p).ok_or_else(|| {

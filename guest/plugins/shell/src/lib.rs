@@ -48,12 +48,22 @@ impl From<ImapError> for Failure {
     }
 }
 
-/// The WIT name of a kind (`tls-certificate`). types.wit's `error-kind`
-/// lists the core's kinds in the core's order (`tests/command_table.rs`
-/// checks it), so the enum's index is the core's index.
+/// The WIT name of a kind (`tls-certificate`), from the generated enum's
+/// own case name (`ErrorKind::TlsCertificate`), so the shell keeps no list
+/// of kinds and depends on no order: the core's kind of that name.
 fn kind_name(kind: wasimap::imap::types::ErrorKind) -> &'static str {
+    let case = format!("{kind:?}");
+    let case = case.rsplit("::").next().unwrap_or_default();
+    let mut wit = String::new();
+    for c in case.chars() {
+        if c.is_ascii_uppercase() && !wit.is_empty() {
+            wit.push('-');
+        }
+        wit.push(c.to_ascii_lowercase());
+    }
     wasimap_protocol::ErrorKind::ALL
-        .get(kind as usize)
+        .iter()
+        .find(|k| k.name() == wit)
         .map_or("io", |k| k.name())
 }
 

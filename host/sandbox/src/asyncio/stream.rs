@@ -21,9 +21,10 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+use crate::transport::TlsOptions;
 use crate::transport::{
-    cannot_upgrade, closed, duration, process, read_failed, tcp, tls, AddressCheck, Stream, MAX_READ,
+    cannot_upgrade, closed, process, read_failed, tcp, tls, AddressCheck, ConnectOptions, Stream, TransportError,
+    MAX_READ,
 };
 
 /// An open async connection owned by the guest through a resource handle;
@@ -106,7 +107,7 @@ async fn connect(
     check: AddressCheck<'_>,
     lookups: &tcp::Lookups,
 ) -> Result<TcpStream, TransportError> {
-    let timeout = duration(options.connect_timeout_ms);
+    let timeout = options.connect_timeout;
     let addrs = resolve(host, port, timeout.unwrap_or(tcp::DEFAULT_RESOLVE_TIMEOUT), lookups).await?;
     let (admitted, refused) = tcp::admitted(addrs, check);
     let mut last = None;
@@ -154,7 +155,7 @@ impl AsyncConnection {
     fn new(io: Io, options: &ConnectOptions) -> Self {
         AsyncConnection {
             io,
-            read_timeout: duration(options.read_timeout_ms),
+            read_timeout: options.read_timeout,
             write_timeout: None,
         }
     }
@@ -184,7 +185,7 @@ impl AsyncConnection {
         lookups: &tcp::Lookups,
     ) -> Result<Self, TransportError> {
         let stream = connect(host, port, options, check, lookups).await?;
-        let tls = handshake(stream, host, tls, ca_file, duration(options.read_timeout_ms)).await?;
+        let tls = handshake(stream, host, tls, ca_file, options.read_timeout).await?;
         Ok(Self::new(Io::Tls(Box::new(tls)), options))
     }
 

@@ -30,7 +30,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 pub use exec::{split_command, ExecPattern};
-pub use net::HostPattern;
+pub use net::{Endpoint, HostPattern};
 pub use path::{PathGrant, ReadError};
 
 use net::Host;
@@ -86,7 +86,7 @@ pub enum Permission {
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Permission::Connect { host, port } => crate::secrets::Endpoint::new(host, *port).fmt(f),
+            Permission::Connect { host, port } => Endpoint::new(host, *port).fmt(f),
             Permission::Exec(command) => write!(f, "{command}"),
             Permission::ReadFile(path) => write!(f, "{path}"),
         }
@@ -122,11 +122,11 @@ impl Policy {
     /// The grants that name one endpoint exactly (no wildcard in the host,
     /// a fixed port): where a secret may go when the user bound it to
     /// nothing else.
-    pub fn exact_endpoints(&self) -> Vec<crate::secrets::Endpoint> {
+    pub fn exact_endpoints(&self) -> Vec<Endpoint> {
         self.allow
             .iter()
             .filter_map(HostPattern::exact)
-            .map(|(host, port)| crate::secrets::Endpoint::new(host, port))
+            .map(|(host, port)| Endpoint::new(host, port))
             .collect()
     }
 

@@ -332,6 +332,49 @@ fn special_v4(a: Ipv4Addr, private: bool) -> Option<&'static str> {
     }
 }
 
+/// One exact endpoint, `HOST:PORT` (no wildcards), as a plugin names it
+/// when it connects: what a secret is bound to and what an exact grant
+/// allows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// Host name (lower case) or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint; the host is compared without regard to case.
+    pub fn new(host: &str, port: u16) -> Self {
+        Endpoint {
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    /// A grant's syntax (`host:port`, `[v6]:port`), with no wildcard.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid endpoint {s:?}: expected HOST:PORT without wildcards, e.g. imap.example.org:993");
+        let pattern: HostPattern = s.parse().map_err(|_| bad())?;
+        let (host, port) = pattern.exact().ok_or_else(bad)?;
+        Ok(Endpoint::new(host, port))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,35 @@
 
 use std::io;
 
-use crate::bindings::wasimap::imap::types::ErrorKind;
-use crate::bindings::TransportError;
+pub use wasimap_protocol::ErrorKind;
+
+/// A failure of a transport: what the WIT `transport-error` carries, and
+/// what the core's [`wasimap_protocol::imap4::TransportError`] is, so the
+/// watcher's native session and the protocol component see one failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    /// What failed: `denied`, `timeout`, `refused`, `unreachable`, `eof`,
+    /// `tls-certificate`, `tls-handshake` or `io`.
+    pub kind: ErrorKind,
+    /// What the transport says, for people.
+    pub message: String,
+    /// The OS errno, when a system call failed.
+    pub errno: Option<i32>,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<TransportError> for wasimap_protocol::imap4::TransportError {
+    fn from(e: TransportError) -> Self {
+        Self::new(e.kind, e.message).with_errno(e.errno)
+    }
+}
 
 impl TransportError {
     /// A failure of `kind` without an errno.

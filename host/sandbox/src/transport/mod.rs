@@ -2,6 +2,8 @@
 //! (implicit or upgraded by STARTTLS), and child processes.
 
 mod error;
+pub use error::{ErrorKind, TransportError};
+pub use tls::TlsOptions;
 pub mod process;
 pub mod tcp;
 pub mod tls;
@@ -10,7 +12,15 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::bindings::{ConnectOptions, TlsOptions, TransportError};
+/// How long opening a connection and each later read may take (`None`:
+/// no limit); writes get the read bound too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The TCP connect, per address tried, and the name lookup.
+    pub connect_timeout: Option<Duration>,
+    /// Each read, and each write.
+    pub read_timeout: Option<Duration>,
+}
 
 /// Decides, before it is tried, whether an address a host resolved to may
 /// be connected to; the error says why not. The host passes
@@ -73,11 +83,6 @@ impl Stream for Connection {
         self.shutdown();
         *self = Connection::Closed;
     }
-}
-
-/// Milliseconds from WIT to a `Duration`; `None` and 0 mean no limit.
-pub fn duration(ms: Option<u32>) -> Option<Duration> {
-    ms.filter(|&m| m > 0).map(|m| Duration::from_millis(u64::from(m)))
 }
 
 /// Why STARTTLS cannot upgrade a connection that is not plain TCP.
@@ -154,7 +159,7 @@ impl Connection {
     /// Starts a command as a connection: split into an argument vector by
     /// [`crate::policy::split_command`] and run without a shell.
     pub fn open_process(command: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
-        process::ProcessConnection::spawn(command, duration(options.read_timeout_ms)).map(Connection::Process)
+        process::ProcessConnection::spawn(command, options.read_timeout).map(Connection::Process)
     }
 
     /// Upgrades plain TCP to TLS in place (STARTTLS).

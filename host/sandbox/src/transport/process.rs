@@ -17,7 +17,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use crate::bindings::TransportError;
+use super::TransportError;
 use crate::policy::split_command;
 
 /// The child for `command`: split into words (every shell operator
@@ -208,7 +208,7 @@ impl Drop for ProcessConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::wasimap::imap::types::ErrorKind;
+    use crate::transport::ErrorKind;
 
     fn output(command: &str) -> Vec<u8> {
         let mut p = ProcessConnection::spawn(command, Some(Duration::from_secs(10))).unwrap();

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::{duration, AddressCheck};
-use crate::bindings::{ConnectOptions, TransportError};
+use super::{AddressCheck, ConnectOptions, TransportError};
 
 /// How long a name lookup may take when the guest set no connect timeout.
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -159,7 +158,7 @@ impl TcpConnection {
         check: AddressCheck<'_>,
         lookups: &Lookups,
     ) -> Result<Self, TransportError> {
-        let timeout = duration(options.connect_timeout_ms);
+        let timeout = options.connect_timeout;
         let addrs = resolve(host, port, timeout.unwrap_or(DEFAULT_RESOLVE_TIMEOUT), lookups)?;
         let (admitted, refused) = admitted(addrs, check);
         let mut last = None;
@@ -172,7 +171,7 @@ impl TcpConnection {
                 Ok(stream) => {
                     stream.set_nodelay(true).map_err(|e| TransportError::from_io(&e))?;
                     stream
-                        .set_read_timeout(duration(options.read_timeout_ms))
+                        .set_read_timeout(options.read_timeout)
                         .map_err(|e| TransportError::from_io(&e))?;
                     return Ok(TcpConnection { stream });
                 }
@@ -191,13 +190,13 @@ impl TcpConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::wasimap::imap::types::ErrorKind;
+    use crate::transport::ErrorKind;
     use std::net::TcpListener;
 
     fn options() -> ConnectOptions {
         ConnectOptions {
-            connect_timeout_ms: Some(5000),
-            read_timeout_ms: None,
+            connect_timeout: Some(std::time::Duration::from_secs(5)),
+            read_timeout: None,
         }
     }
 

@@ -12,7 +12,28 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme, StreamOwned};
 
-use crate::bindings::{TlsOptions, TransportError};
+use super::TransportError;
+
+/// What a plugin asks of a TLS connection (WIT `tls-options`): extra
+/// trust anchors, the name to verify, a client certificate, or no
+/// verification at all. [`crate::trust::TlsTrust::check`] decides whether the user
+/// granted what it asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra trust anchors, PEM.
+    pub ca_pem: Option<Vec<u8>>,
+    /// A PEM file of extra trust anchors, read by the host under the
+    /// policy's file grants.
+    pub ca_file: Option<String>,
+    /// The name to verify instead of the host's (SNI too).
+    pub server_name: Option<String>,
+    /// A client certificate chain, PEM.
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// The client certificate's private key, PEM.
+    pub client_key_pem: Option<Vec<u8>>,
+    /// Skips certificate verification (only where the user allowed it).
+    pub dangerously_accept_invalid_certs: bool,
+}
 
 /// A TLS stream over TCP.
 pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
