@@ -187,14 +187,14 @@ fn each_exec_grant_word_is_one_whole_argument() {
         let command = format!("{cmd} {args}");
         let msg = error_message(&open_stream(&runner, &command), "error");
         assert!(
-            msg.starts_with(&format!("running {command:?} not allowed (grant it with --allow-exec ")),
+            msg.starts_with(&format!("running {command:?} not allowed (no grant to run ")),
             "{msg}"
         );
     }
     let msg = error_message(&open_stream(&runner, "/bin/echo '* OK' a b"), "error");
     assert_eq!(
         msg,
-        r#"running "/bin/echo '* OK' a b" not allowed (grant it with --allow-exec "/bin/echo '* OK' a b")"#
+        r#"running "/bin/echo '* OK' a b" not allowed (no grant to run "/bin/echo '* OK' a b")"#
     );
 }
 
@@ -326,10 +326,7 @@ fn a_granted_directory_is_read_by_its_real_files_only() {
         format!("{outside}/ca.pem"),
     ] {
         let msg = error_message(&tls_open(&path), "error");
-        assert_eq!(
-            msg,
-            format!("reading {path:?} not allowed (grant it with --allow-read {path:?})")
-        );
+        assert_eq!(msg, format!("reading {path:?} not allowed (no grant to read {path:?})"));
     }
     // Symlinks inside the directory pointing out of it.
     for path in [
@@ -341,8 +338,8 @@ fn a_granted_directory_is_read_by_its_real_files_only() {
         assert_eq!(
             msg,
             format!(
-                "reading {path:?} not allowed: it resolves to a file outside the --allow-read grants \
-                 (grant the file it leads to with --allow-read)"
+                "reading {path:?} not allowed: it resolves to a file outside the read grants \
+                 (no read grant for the file it leads to)"
             )
         );
     }
@@ -418,7 +415,7 @@ fn a_name_pattern_admits_no_ip_literal_and_no_loopback_address() {
         };
         assert_eq!(
             msg,
-            format!("connection to {grant} not allowed (grant it with --allow {grant})")
+            format!("connection to {grant} not allowed (no grant to connect to {grant})")
         );
     }
     // `localhost` matches `*` but resolves to loopback: `*` does not name it.
@@ -429,7 +426,7 @@ fn a_name_pattern_admits_no_ip_literal_and_no_loopback_address() {
     );
     assert!(
         msg.contains(&format!(
-            "127.0.0.1, a loopback address (grant it with --allow 127.0.0.1:{port})"
+            "127.0.0.1, a loopback address (no grant to connect to 127.0.0.1:{port})"
         )),
         "{msg}"
     );
@@ -458,7 +455,7 @@ fn an_ip_pattern_admits_no_name() {
         let msg = error_message(&connect(&runner, name, port), "error");
         assert_eq!(
             msg,
-            format!("connection to {name}:{port} not allowed (grant it with --allow {name}:{port})")
+            format!("connection to {name}:{port} not allowed (no grant to connect to {name}:{port})")
         );
     }
     let msg = error_message(&connect(&runner, "127.0.0.1", port + 1), "error");

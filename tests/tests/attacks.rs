@@ -198,7 +198,7 @@ fn a_secret_goes_only_to_the_endpoints_it_is_bound_to() {
     assert_eq!(
         message(&a[1]),
         format!(
-            "secret \"pw\" is not bound to 127.0.0.1:{p} (bind it with --secret-endpoint pw=127.0.0.1:{p})",
+            "secret \"pw\" is not bound to 127.0.0.1:{p} (no binding of \"pw\" to 127.0.0.1:{p})",
             p = d.imap_port()
         )
     );
@@ -306,13 +306,13 @@ fn a_plugin_cannot_turn_tls_verification_off_or_add_trust_by_itself() {
     let pem = std::fs::read_to_string(d.get("WASIMAP_CA")).unwrap();
     let latin1 = |s: &str| json!({ "b": s });
     for (options, flag) in [
-        (json!({"insecure": true}), "--allow-insecure-tls"),
+        (json!({"insecure": true}), "no grant to accept invalid certificates"),
         (
             json!({"insecure": true, "server_hostname": "anything.example"}),
-            "--allow-insecure-tls",
+            "no grant to accept invalid certificates",
         ),
-        (json!({"ca_pem": latin1(&pem)}), "--allow-ca"),
-        (json!({"ca_file": d.get("WASIMAP_CA")}), "--allow-read"),
+        (json!({"ca_pem": latin1(&pem)}), "no grant of a CA file"),
+        (json!({"ca_file": d.get("WASIMAP_CA")}), "no grant to read"),
     ] {
         let (a, _) = shell_with(
             config(allow(std::slice::from_ref(&grant)), Secrets::none()),
@@ -545,7 +545,7 @@ fn connection_and_process_floods_stop_at_their_limits() {
     assert!(matches!(out.result, Ok(Ok(()))), "{:?}", out.result);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("opened 5; then error (Denied): too many open connections (the limit is 5;"),
+        stdout.starts_with("opened 5; then error (Denied): too many open connections (the limit is 5)"),
         "{stdout}"
     );
 

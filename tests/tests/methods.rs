@@ -501,7 +501,7 @@ fn denied_connection_is_a_clear_error() {
     let a = shell(&[json!(["IMAP4", "127.0.0.2", 143]), json!(["noop"])]);
     assert_eq!(
         without_kinds(&a[0]),
-        json!({"error": "error", "message": "connection to 127.0.0.2:143 not allowed (grant it with --allow 127.0.0.2:143)"})
+        json!({"error": "error", "message": "connection to 127.0.0.2:143 not allowed (no grant to connect to 127.0.0.2:143)"})
     );
 }
 

@@ -64,7 +64,7 @@ fn secrets_reach_the_server_but_never_the_plugin() {
     ]);
     assert_eq!(
         without_kinds(&a[1]),
-        json!({"error": "error", "message": "unknown secret \"no-such-secret\" (define it with --secret no-such-secret=env:VARIABLE)"})
+        json!({"error": "error", "message": "unknown secret \"no-such-secret\" (no secret \"no-such-secret\" is defined)"})
     );
     assert_eq!(a[2]["typ"], "OK", "{}", a[2]);
     let a = shell(&[

@@ -85,7 +85,7 @@ fn a_ca_file_needs_a_grant() {
     let msg = error_message(&a[0], "error");
     assert_eq!(
         msg,
-        "reading \"/etc/shadow\" not allowed (grant it with --allow-read \"/etc/shadow\")"
+        "reading \"/etc/shadow\" not allowed (no grant to read \"/etc/shadow\")"
     );
 }
 
@@ -172,7 +172,7 @@ fn stream_commands_need_a_grant() {
     let a = shell(&[json!(["IMAP4_stream", "/bin/echo hi"])]);
     assert_eq!(
         error_message(&a[0], "error"),
-        "running \"/bin/echo hi\" not allowed (grant it with --allow-exec \"/bin/echo hi\")"
+        "running \"/bin/echo hi\" not allowed (no grant to run \"/bin/echo hi\")"
     );
 }
 

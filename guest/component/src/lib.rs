@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use wasimap_protocol::imap4::{Imap4, StreamStep, Transport, TransportError};
 use wasimap_protocol::util;
-use wasimap_protocol::{ErrorKind, ImapError};
+use wasimap_protocol::{ErrorKind, ImapError, State};
 
 mod typed;
 
@@ -32,7 +32,7 @@ wit_bindgen::generate!({
 
 use exports::wasimap::imap::client::{
     self as wit, FetchMessage, Guest, GuestFetchItems, GuestFetchStream, GuestIdler, GuestImap4, QuotarootResponse,
-    SaslStep as WitStep,
+    SaslStep as WitStep, SessionState,
 };
 use wasimap::imap::body::Body;
 use wasimap::imap::transport::{self as host, ConnectOptions, Connection};
@@ -231,7 +231,9 @@ impl util::LocalZone for HostZone {
 /// A secret's value from the host, for this connection only; only this
 /// component ever holds it.
 fn reveal(name: &str, conn: &HostTransport) -> Result<String, String> {
-    wasimap::imap::secrets::reveal(name, &conn.0)
+    // Every kind is a refusal the plugin cannot retry its way out of: the
+    // core raises `error` of kind `denied` with the host's message.
+    wasimap::imap::secrets::reveal(name, &conn.0).map_err(|e| e.message)
 }
 
 /// A random tag seed: std seeds `RandomState` from WASI's random source.
@@ -672,8 +674,14 @@ impl GuestImap4 for Session {
         self.with(|s| s.client().protocol_version().to_string())
     }
 
-    fn state(&self) -> String {
-        self.with(|s| s.client().state().name().to_string())
+    fn state(&self) -> SessionState {
+        self.with(|s| match s.client().state() {
+            State::NonAuth => SessionState::Nonauth,
+            State::Auth => SessionState::Auth,
+            State::Selected => SessionState::Selected,
+            State::Logout => SessionState::Logout,
+            State::Idling => SessionState::Idling,
+        })
     }
 
     fn welcome(&self) -> Vec<u8> {

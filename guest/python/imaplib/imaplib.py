@@ -340,7 +340,8 @@ class IMAP4:
     @property
     def state(self):
         """`NONAUTH`, `AUTH`, `SELECTED` or `LOGOUT`."""
-        return self._c().state() if self._conn is not None else "LOGOUT"
+        # The WIT enum `session-state`; its case names are imaplib's.
+        return self._c().state().name if self._conn is not None else "LOGOUT"
 
     @property
     def capabilities(self):

@@ -1,7 +1,7 @@
 //! [`Client`]: imaplib's session with Rust results and typed values.
 
 use crate::bindings::wasimap::imap::body::Body;
-use crate::bindings::wasimap::imap::client::{FetchStream, Imap4};
+use crate::bindings::wasimap::imap::client::{FetchStream, Imap4, SessionState};
 use crate::bindings::wasimap::imap::typed::{self, FetchMessage, ListEntry, MailboxStatus};
 use crate::bindings::wasimap::imap::types::{Response, TlsOptions};
 use crate::{Args, Detail, Error, ErrorKind, Result, Search, SequenceSet};
@@ -116,7 +116,7 @@ impl Client {
     pub fn from_args(args: &Args) -> std::result::Result<Self, String> {
         if let Some(command) = args.get("stream") {
             let client = Client::new(Imap4::open_stream(command, Some(60.0)).map_err(Error::from)?);
-            if client.imap.state() != "AUTH" {
+            if client.imap.state() != SessionState::Auth {
                 return Err(format!("--stream {command}: the server did not greet with PREAUTH"));
             }
             client.refresh_capabilities()?;

@@ -3,6 +3,7 @@
 //! `wasimap-watch`.
 
 mod commands;
+mod denials;
 mod progress_bar;
 mod pyscript;
 mod scaffold;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::echo::{EchoGuard, Echoed};
-use crate::policy::Policy;
+use crate::policy::{Policy, Wording};
 use crate::secrets::{Carrier, Endpoint, RevealError, Secrets};
 use crate::transport::tcp::Lookups;
 use crate::transport::TlsOptions;
@@ -70,6 +70,8 @@ pub struct ConnectGrants<'a> {
     pub secrets: &'a Secrets,
     /// Where a secret bound to no endpoint may go.
     pub default_endpoints: &'a [Endpoint],
+    /// How denials are worded for the user.
+    pub wording: Wording,
 }
 
 /// Whether TLS options verify the certificate for `host` itself.
@@ -233,7 +235,12 @@ impl GuardedConnection<Connection> {
         options: &ConnectOptions,
         grants: &ConnectGrants<'_>,
     ) -> Result<Self, TransportError> {
-        let check = |addr| grants.policy.check_address(host, addr);
+        let check = |addr| {
+            grants
+                .policy
+                .check_address(host, addr)
+                .map_err(|d| d.worded(grants.wording))
+        };
         let conn = Connection::open_tcp(host, port, options, &check, grants.lookups)?;
         Ok(GuardedConnection::network(conn, host, port, false, grants))
     }
@@ -251,7 +258,12 @@ impl GuardedConnection<Connection> {
         ca_file: Option<&[u8]>,
         grants: &ConnectGrants<'_>,
     ) -> Result<Self, TransportError> {
-        let check = |addr| grants.policy.check_address(host, addr);
+        let check = |addr| {
+            grants
+                .policy
+                .check_address(host, addr)
+                .map_err(|d| d.worded(grants.wording))
+        };
         let conn = Connection::open_tls(host, port, options, tls, ca_file, &check, grants.lookups)?;
         Ok(GuardedConnection::network(
             conn,

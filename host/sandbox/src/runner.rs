@@ -89,6 +89,10 @@ pub struct RunnerConfig {
     /// The budget of name lookups running at once that the runs of
     /// [`RunnerConfig::grants`] share.
     pub lookups: Lookups,
+    /// How denials are worded in what a plugin sees (`None`: naming no
+    /// flag, [`crate::policy::denial::neutral`]; `wasimap run` names its
+    /// flags).
+    pub wording: Option<crate::policy::Wording>,
 }
 
 impl Default for RunnerConfig {
@@ -105,6 +109,7 @@ impl Default for RunnerConfig {
             fuel: None,
             progress: Progress::hidden(),
             lookups: Lookups::default(),
+            wording: None,
         }
     }
 }
@@ -502,6 +507,7 @@ impl Runner {
         wasimap.limits = self.config.transport_limits;
         wasimap.deadline = Some(deadline);
         wasimap.progress = progress;
+        wasimap.wording = self.config.wording;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),

@@ -60,6 +60,7 @@ pub fn parse_definition(s: &str) -> Result<(String, SecretSource), String> {
 }
 
 pub use crate::policy::Endpoint;
+use crate::policy::{Denial, Grant, Wording};
 
 /// A secret's definition: where its value comes from and where it may go.
 #[derive(Debug, Clone)]
@@ -100,7 +101,35 @@ impl fmt::Debug for Secrets {
 
 /// Why a secret was not revealed. Messages name the secret and the rule,
 /// never a value.
-pub type RevealError = String;
+/// Why a secret was not revealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevealError {
+    /// The user's grants do not let it go over this connection: which one
+    /// is missing.
+    Denied(Denial),
+    /// Its source could not be read (a variable not set, a file
+    /// unreadable); the message names the secret and the source, never a
+    /// value.
+    Unavailable(String),
+    /// Its value holds CR, LF or NUL, which no IMAP command can carry.
+    Unsendable(String),
+}
+
+impl RevealError {
+    /// The message, a denial worded by `wording`.
+    pub fn worded(&self, wording: Wording) -> String {
+        match self {
+            RevealError::Denied(d) => d.worded(wording),
+            RevealError::Unavailable(m) | RevealError::Unsendable(m) => m.clone(),
+        }
+    }
+}
+
+impl fmt::Display for RevealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.worded(crate::policy::denial::neutral))
+    }
+}
 
 impl Secrets {
     /// No secrets.
@@ -148,7 +177,7 @@ impl Secrets {
     fn entry_mut(&mut self, name: &str) -> Result<&mut Entry, String> {
         self.entries
             .get_mut(name)
-            .ok_or_else(|| format!("secret {name:?} is not defined (define it with --secret {name}=env:VARIABLE)"))
+            .ok_or_else(|| format!("secret {name:?} is not defined"))
     }
 
     /// The defined names.
@@ -190,14 +219,16 @@ impl Secrets {
         carrier: Carrier,
         default_endpoints: &[Endpoint],
     ) -> Result<String, RevealError> {
-        let entry = self
-            .entries
-            .get(name)
-            .ok_or_else(|| format!("unknown secret {name:?} (define it with --secret {name}=env:VARIABLE)"))?;
+        let entry = self.entries.get(name).ok_or_else(|| {
+            RevealError::Denied(Denial::new(
+                format!("unknown secret {name:?}"),
+                Grant::Secret(name.into()),
+            ))
+        })?;
         let Some(endpoint) = endpoint else {
-            return Err(format!(
+            return Err(RevealError::Denied(Denial::ungrantable(format!(
                 "secret {name:?} is not revealed on a stream (command) connection"
-            ));
+            ))));
         };
         let bound = if entry.endpoints.is_empty() {
             default_endpoints
@@ -205,20 +236,25 @@ impl Secrets {
             &entry.endpoints
         };
         if !bound.contains(endpoint) {
-            return Err(format!(
-                "secret {name:?} is not bound to {endpoint} (bind it with --secret-endpoint {name}={endpoint})"
-            ));
+            return Err(RevealError::Denied(Denial::new(
+                format!("secret {name:?} is not bound to {endpoint}"),
+                Grant::SecretEndpoint {
+                    name: name.into(),
+                    endpoint: endpoint.clone(),
+                },
+            )));
         }
         if carrier == Carrier::Exposed && !entry.plaintext {
-            return Err(format!(
-                "secret {name:?} is not sent to {endpoint} without verified TLS (use TLS, or allow it with --secret-plaintext {name})"
-            ));
+            return Err(RevealError::Denied(Denial::new(
+                format!("secret {name:?} is not sent to {endpoint} without verified TLS"),
+                Grant::SecretPlaintext(name.into()),
+            )));
         }
-        let value = resolve(name, &entry.source)?;
+        let value = resolve(name, &entry.source).map_err(RevealError::Unavailable)?;
         if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(format!(
+            return Err(RevealError::Unsendable(format!(
                 "secret {name:?} contains CR, LF or NUL and cannot be sent to an IMAP server"
-            ));
+            )));
         }
         Ok(value)
     }
@@ -226,7 +262,7 @@ impl Secrets {
 
 /// Reads a secret's value from its source. Errors name the secret and its
 /// source, never a value.
-fn resolve(name: &str, source: &SecretSource) -> Result<String, RevealError> {
+fn resolve(name: &str, source: &SecretSource) -> Result<String, String> {
     match source {
         SecretSource::Env(var) => {
             std::env::var(var).map_err(|_| format!("secret {name:?}: environment variable {var} is not set"))
@@ -260,13 +296,17 @@ mod tests {
             .define("v", SecretSource::Value("hunter2".into()));
         let here = [ep("127.0.0.1:143")];
         let reveal = |n| secrets.reveal_for(n, Some(&here[0]), Carrier::Loopback, &here);
-        assert!(reveal("imap")
-            .unwrap_err()
-            .contains("WASIMAP_TEST_SECRET_XYZ is not set"));
+        let unset = reveal("imap").unwrap_err();
+        assert!(matches!(unset, RevealError::Unavailable(_)), "{unset:?}");
+        assert!(unset.to_string().contains("WASIMAP_TEST_SECRET_XYZ is not set"));
         assert_eq!(reveal("v").unwrap(), "hunter2");
         assert_eq!(
             reveal("nope").unwrap_err(),
-            "unknown secret \"nope\" (define it with --secret nope=env:VARIABLE)"
+            RevealError::Denied(Denial::new("unknown secret \"nope\"", Grant::Secret("nope".into())))
+        );
+        assert_eq!(
+            reveal("nope").unwrap_err().to_string(),
+            "unknown secret \"nope\" (no secret \"nope\" is defined)"
         );
         assert!(!format!("{secrets:?}").contains("hunter2"));
         assert!(parse_definition("x=plain:abc").is_err());
@@ -284,19 +324,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            "secret \"pw\" is not bound to imap.example.org:143 (bind it with --secret-endpoint pw=imap.example.org:143)"
+            RevealError::Denied(Denial::new(
+                "secret \"pw\" is not bound to imap.example.org:143",
+                Grant::SecretEndpoint {
+                    name: "pw".into(),
+                    endpoint: ep("imap.example.org:143")
+                }
+            ))
         );
         let err = s
             .reveal_for("pw", Some(&ep("imap.example.org:993")), Carrier::Exposed, &grants)
             .unwrap_err();
-        assert!(
-            err.contains("without verified TLS") && err.contains("--secret-plaintext pw"),
-            "{err}"
-        );
+        let RevealError::Denied(d) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(d.refused.contains("without verified TLS"), "{err}");
+        assert_eq!(d.grant, Some(Grant::SecretPlaintext("pw".into())));
         assert!(s.reveal_for("pw", Some(&grants[1]), Carrier::Loopback, &grants).is_ok());
         assert!(s
             .reveal_for("pw", None, Carrier::Loopback, &grants)
             .unwrap_err()
+            .to_string()
             .contains("stream"));
 
         // Naming endpoints replaces the default; plaintext is an opt-in.
@@ -321,9 +369,9 @@ mod tests {
         let err = s.reveal_for("t", Some(&here[0]), Carrier::Loopback, &here).unwrap_err();
         assert_eq!(
             err,
-            "secret \"t\" contains CR, LF or NUL and cannot be sent to an IMAP server"
+            RevealError::Unsendable("secret \"t\" contains CR, LF or NUL and cannot be sent to an IMAP server".into())
         );
-        assert!(!err.contains("hunter2"));
+        assert!(!err.to_string().contains("hunter2"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::policy::{HostPattern, Policy, Request};
+use crate::policy::{Denial, Grant, HostPattern, Policy, Request, Wording};
 use crate::transport::{TlsOptions, TransportError};
 
 /// A CA the user allowed plugins to trust.
@@ -76,13 +76,15 @@ impl TlsTrust {
     /// Checks that `tls` asks for no trust the user did not grant for
     /// `host:port`: `dangerously-accept-invalid-certs` needs
     /// `--allow-insecure-tls`, and every certificate in `ca-pem` must be one
-    /// of an `--allow-ca` file's.
-    pub fn check(&self, host: &str, port: u16, tls: &TlsOptions) -> Result<(), TransportError> {
+    /// of an `--allow-ca` file's. Denials are worded by `wording`.
+    pub fn check(&self, host: &str, port: u16, tls: &TlsOptions, wording: Wording) -> Result<(), TransportError> {
         if tls.dangerously_accept_invalid_certs && self.insecure.check(&Request::ConnectTls { host, port }).is_err() {
-            let endpoint = crate::secrets::Endpoint::new(host, port);
-            return Err(TransportError::denied(format!(
-                "accepting invalid certificates from {endpoint} not allowed (grant it with --allow-insecure-tls {endpoint})"
-            )));
+            let endpoint = crate::policy::Endpoint::new(host, port);
+            let denial = Denial::new(
+                format!("accepting invalid certificates from {endpoint} not allowed"),
+                Grant::InsecureTls(endpoint),
+            );
+            return Err(TransportError::denied(denial.worded(wording)));
         }
         if let Some(pem) = &tls.ca_pem {
             let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
@@ -90,9 +92,8 @@ impl TlsTrust {
                 .map_err(|e| TransportError::tls(format!("ca-pem: {e}"), None))?;
             let granted = |c: &CertificateDer<'_>| self.cas.iter().any(|ca| ca.certs.iter().any(|g| g == c));
             if certs.is_empty() || !certs.iter().all(granted) {
-                return Err(TransportError::denied(
-                    "trusting the certificates in ca-pem not allowed (grant the CA file with --allow-ca FILE)",
-                ));
+                let denial = Denial::new("trusting the certificates in ca-pem not allowed", Grant::Ca);
+                return Err(TransportError::denied(denial.worded(wording)));
             }
         }
         Ok(())
@@ -114,6 +115,7 @@ fn pem_block(der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::denial::neutral;
     use crate::transport::ErrorKind;
 
     fn options() -> TlsOptions {
@@ -126,15 +128,20 @@ mod tests {
             dangerously_accept_invalid_certs: true,
             ..options()
         };
-        let err = TlsTrust::none().check("imap.example.org", 993, &tls).unwrap_err();
+        let err = TlsTrust::none()
+            .check("imap.example.org", 993, &tls, neutral)
+            .unwrap_err();
         assert!(
-            err.kind == ErrorKind::Denied && err.message.contains("--allow-insecure-tls imap.example.org:993"),
+            err.kind == ErrorKind::Denied
+                && err
+                    .message
+                    .contains("no grant to accept invalid certificates from imap.example.org:993"),
             "{err:?}"
         );
         let trust = TlsTrust::none().allow_insecure("test.example.org:993".parse().unwrap());
-        assert!(trust.check("test.example.org", 993, &tls).is_ok());
-        assert!(trust.check("imap.example.org", 993, &tls).is_err());
-        assert!(trust.check("imap.example.org", 993, &options()).is_ok());
+        assert!(trust.check("test.example.org", 993, &tls, neutral).is_ok());
+        assert!(trust.check("imap.example.org", 993, &tls, neutral).is_err());
+        assert!(trust.check("imap.example.org", 993, &options(), neutral).is_ok());
     }
 
     #[test]
@@ -150,13 +157,13 @@ mod tests {
             ca_pem: Some(pem.clone().into_bytes()),
             ..options()
         };
-        let err = TlsTrust::none().check("h", 993, &tls).unwrap_err();
+        let err = TlsTrust::none().check("h", 993, &tls, neutral).unwrap_err();
         assert!(
-            err.kind == ErrorKind::Denied && err.message.contains("--allow-ca"),
+            err.kind == ErrorKind::Denied && err.message.contains("no grant of a CA file"),
             "{err:?}"
         );
         let trust = TlsTrust::none().allow_ca(&file).unwrap();
-        assert!(trust.check("h", 993, &tls).is_ok());
+        assert!(trust.check("h", 993, &tls, neutral).is_ok());
         assert_eq!(
             trust.granted_ca_file(&dir.join("../").join(dir.file_name().unwrap()).join("ca.pem")),
             Some(pem.into_bytes())

@@ -23,9 +23,9 @@ use wasmtime::component::{Resource, ResourceTable};
 
 use crate::conn::GuardedConnection;
 use crate::limits::{bounded_wait, TransportLimits};
-use crate::policy::{Policy, ReadError, Request};
+use crate::policy::{Denial, Grant, Policy, ReadError, Request, Wording};
 use crate::progress::Progress;
-use crate::secrets::Secrets;
+use crate::secrets::{RevealError, Secrets};
 use crate::transport::TlsOptions;
 use crate::transport::{ConnectOptions, Stream, TransportError};
 use crate::trust::TlsTrust;
@@ -62,6 +62,9 @@ pub struct WasimapCtx {
     /// The watcher's stop flag, for a call of `wasimap watch`: its sleeps
     /// end when it is set.
     pub stop: Option<&'static std::sync::atomic::AtomicBool>,
+    /// How denials are worded in the messages a plugin sees (`None`:
+    /// [`crate::policy::denial::neutral`]); the CLI names its flags.
+    pub wording: Option<Wording>,
     open_connections: usize,
     open_processes: usize,
     pub(crate) body_bytes_in_use: usize,
@@ -80,7 +83,18 @@ impl WasimapCtx {
             lookups: &self.lookups,
             secrets: &self.secrets,
             default_endpoints: defaults,
+            wording: self.wording(),
         }
+    }
+
+    /// How this context words denials.
+    pub fn wording(&self) -> Wording {
+        self.wording.unwrap_or(crate::policy::denial::neutral)
+    }
+
+    /// A refusal as the transport error a plugin sees, worded.
+    pub(crate) fn denied(&self, denial: &Denial) -> TransportError {
+        TransportError::denied(denial.worded(self.wording()))
     }
 
     /// A context with `policy` and `secrets`, default limits, no extra TLS
@@ -123,12 +137,10 @@ impl WasimapCtxView<'_> {
         &mut self,
         name: String,
         conn: &Resource<GuardedConnection<S>>,
-    ) -> Result<String, String> {
+    ) -> wasmtime::Result<Result<String, RevealError>> {
         let defaults = self.ctx.policy.exact_endpoints();
-        let Ok(c) = self.table.get_mut(conn) else {
-            return Err("invalid connection handle".into());
-        };
-        c.reveal(&self.ctx.secrets, &name, &defaults)
+        let c = self.table.get_mut(conn)?;
+        Ok(c.reveal(&self.ctx.secrets, &name, &defaults))
     }
 
     /// Reads the CA file named in TLS options, if any, if the policy grants
@@ -141,7 +153,7 @@ impl WasimapCtxView<'_> {
         }
         match self.ctx.policy.read_file(path) {
             Ok(data) => Ok(Some(data)),
-            Err(ReadError::Denied(e)) => Err(TransportError::denied(e)),
+            Err(ReadError::Denied(d)) => Err(self.ctx.denied(&d)),
             Err(ReadError::Failed(e)) => Err(TransportError::tls(format!("ca-file {e}"), None)),
         }
     }
@@ -157,16 +169,12 @@ impl WasimapCtxView<'_> {
     pub(crate) fn reserve(&self, process: bool) -> Result<(), TransportError> {
         let limits = self.ctx.limits;
         if self.ctx.open_connections >= limits.connections {
-            return Err(TransportError::denied(format!(
-                "too many open connections (the limit is {}; raise it with --max-connections)",
-                limits.connections
-            )));
+            let grant = Grant::Connections(limits.connections);
+            return Err(self.ctx.denied(&Denial::new("too many open connections", grant)));
         }
         if process && self.ctx.open_processes >= limits.processes {
-            return Err(TransportError::denied(format!(
-                "too many running stream commands (the limit is {}; raise it with --max-processes)",
-                limits.processes
-            )));
+            let grant = Grant::Processes(limits.processes);
+            return Err(self.ctx.denied(&Denial::new("too many running stream commands", grant)));
         }
         Ok(())
     }
@@ -182,7 +190,7 @@ impl WasimapCtxView<'_> {
         self.ctx
             .policy
             .check(&Request::ConnectTcp { host, port })
-            .map_err(TransportError::denied)?;
+            .map_err(|d| self.ctx.denied(&d))?;
         self.reserve(false)?;
         Ok(self.bounded(options))
     }
@@ -199,8 +207,8 @@ impl WasimapCtxView<'_> {
         self.ctx
             .policy
             .check(&Request::ConnectTls { host, port })
-            .map_err(TransportError::denied)?;
-        self.ctx.trust.check(host, port, tls)?;
+            .map_err(|d| self.ctx.denied(&d))?;
+        self.ctx.trust.check(host, port, tls, self.ctx.wording())?;
         self.reserve(false)?;
         let ca = self.ca_file(tls)?;
         Ok((self.bounded(options), ca))
@@ -215,7 +223,7 @@ impl WasimapCtxView<'_> {
         self.ctx
             .policy
             .check(&Request::Exec { command })
-            .map_err(TransportError::denied)?;
+            .map_err(|d| self.ctx.denied(&d))?;
         self.reserve(true)?;
         Ok(self.bounded(options))
     }
@@ -229,7 +237,7 @@ impl WasimapCtxView<'_> {
         tls: &TlsOptions,
     ) -> Result<Option<Vec<u8>>, TransportError> {
         let port = self.conn(conn)?.endpoint().map_or(0, |e| e.port);
-        self.ctx.trust.check(host, port, tls)?;
+        self.ctx.trust.check(host, port, tls, self.ctx.wording())?;
         let ca = self.ca_file(tls)?;
         self.near_deadline(conn)?;
         Ok(ca)

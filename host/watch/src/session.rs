@@ -143,6 +143,8 @@ impl Session {
             lookups: &grants.lookups,
             secrets: &grants.secrets,
             default_endpoints: &endpoint,
+            // The account's grants come from its own entry, not from flags.
+            wording: wasimap_sandbox::policy::denial::neutral,
         };
         let conn = match account.tls {
             Tls::Implicit => GuardedConnection::open_tls(host, port, &options, &tls, ca.as_deref(), &connect),
@@ -184,6 +186,7 @@ impl Session {
         // `<redacted>`.
         imap.login_secret(&account.user, |t| {
             t.0.reveal(&grants.secrets, &account.secret, &endpoint)
+                .map_err(|e| e.to_string())
         })
         .map_err(|e| match e.kind() {
             CoreKind::No | CoreKind::Bad => SessionError::Auth(e.to_string()),

@@ -67,6 +67,18 @@ fn kind_name(kind: wasimap::imap::types::ErrorKind) -> &'static str {
         .map_or("io", |k| k.name())
 }
 
+/// imaplib's name of a session state (`IMAP4.state`).
+fn state_name(state: client::SessionState) -> &'static str {
+    use client::SessionState as S;
+    match state {
+        S::Nonauth => "NONAUTH",
+        S::Auth => "AUTH",
+        S::Selected => "SELECTED",
+        S::Logout => "LOGOUT",
+        S::Idling => "IDLING",
+    }
+}
+
 /// A line the shell itself cannot run (bad JSON, unknown method, wrong
 /// argument): class `usage`, kind `usage`.
 fn usage(message: impl Into<String>) -> Failure {
@@ -272,7 +284,7 @@ fn getattr(imap: &Imap4, name: &str) -> Answer {
     Ok(match name {
         "capabilities" => json!(imap.capabilities()),
         "PROTOCOL_VERSION" => json!(imap.protocol_version()),
-        "state" => json!(imap.state()),
+        "state" => json!(state_name(imap.state())),
         "welcome" => bytes(&imap.welcome()),
         "utf8_enabled" => json!(imap.utf8_enabled()),
         "debug" => json!(imap.debug()),

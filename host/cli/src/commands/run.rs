@@ -136,20 +136,28 @@ fn config(flags: RunArgs) -> Result<(RunnerConfig, PathBuf, Vec<String>)> {
     let mut policy = manifest.policy(Policy::deny_all())?;
     policy = allow.into_iter().fold(policy, Policy::allow);
     for command in allow_exec {
-        policy = policy.try_allow_exec(&command).map_err(anyhow::Error::msg)?;
+        policy = policy
+            .try_allow_exec(&command)
+            .map_err(|e| anyhow::anyhow!("--allow-exec: {e}"))?;
     }
     for path in allow_read {
-        policy = policy.try_allow_read(&path).map_err(anyhow::Error::msg)?;
+        policy = policy
+            .try_allow_read(&path)
+            .map_err(|e| anyhow::anyhow!("--allow-read: {e}"))?;
     }
     policy = policy.deny_private_networks(deny_private_networks || manifest.deny_private_networks);
     let mut secrets = secret
         .into_iter()
         .fold(manifest.secrets(Secrets::none())?, |s, (n, src)| s.define(n, src));
     for (name, endpoint) in secret_endpoint {
-        secrets = secrets.bind(&name, endpoint).map_err(anyhow::Error::msg)?;
+        secrets = secrets
+            .bind(&name, endpoint)
+            .map_err(|e| anyhow::anyhow!("--secret-endpoint: {e} (define it with --secret {name}=env:VARIABLE)"))?;
     }
     for name in secret_plaintext {
-        secrets = secrets.allow_plaintext(&name).map_err(anyhow::Error::msg)?;
+        secrets = secrets
+            .allow_plaintext(&name)
+            .map_err(|e| anyhow::anyhow!("--secret-plaintext: {e} (define it with --secret {name}=env:VARIABLE)"))?;
     }
     let mut trust = manifest.trust(TlsTrust::none())?;
     for file in allow_ca {
@@ -165,6 +173,7 @@ fn config(flags: RunArgs) -> Result<(RunnerConfig, PathBuf, Vec<String>)> {
         } else {
             Progress::hidden()
         },
+        wording: Some(crate::denials::with_flags),
         ..RunnerConfig::default()
     };
     // The flags go into the manifest's table, over its values: one

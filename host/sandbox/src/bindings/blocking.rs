@@ -14,8 +14,15 @@ use crate::transport::{self as native, Connection};
 use crate::view::WasimapCtxView;
 
 impl secrets::Host for WasimapCtxView<'_> {
-    fn reveal(&mut self, name: String, conn: Resource<GuardedConnection>) -> Result<String, String> {
-        self.reveal_secret(name, &conn)
+    fn reveal(
+        &mut self,
+        name: String,
+        conn: Resource<GuardedConnection>,
+    ) -> wasmtime::Result<Result<String, secrets::RevealError>> {
+        let wording = self.ctx.wording();
+        Ok(self
+            .reveal_secret(name, &conn)?
+            .map_err(|e| secrets::RevealError::worded(e, wording)))
     }
 }
 

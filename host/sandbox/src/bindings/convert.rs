@@ -5,10 +5,14 @@
 
 use std::time::Duration;
 
-use super::generated::wasimap::imap::{timezone as wit_tz, transport as wit, types as wit_types};
+use super::generated::wasimap::imap::{
+    secrets as wit_secrets, timezone as wit_tz, transport as wit, types as wit_types,
+};
 use super::generated::watcher::exports::wasimap::imap::watch as wit_watch;
-use super::generated_async::wasimap::imap::transport as wit_async;
+use super::generated_async::wasimap::imap::{secrets as wit_async_secrets, transport as wit_async};
 use crate::batch::{Batch, Session, TlsMode};
+use crate::policy::Wording;
+use crate::secrets::RevealError;
 use crate::timezone::{LocalOffset, LocalTime};
 use crate::transport::TlsOptions;
 use crate::transport::{ConnectOptions, ErrorKind, TransportError};
@@ -42,11 +46,26 @@ impl From<ErrorKind> for wit_types::ErrorKind {
     }
 }
 
-/// The transport's records, which each `bindgen!` run generates anew
-/// (wasmtime remaps resources and whole interfaces, not single records):
-/// one conversion, written once for both embeddings.
+/// The transport's and the secrets' records, which each `bindgen!` run
+/// generates anew (wasmtime remaps resources and whole interfaces, not
+/// single records): one conversion, written once for both embeddings.
 macro_rules! transport_records {
-    ($wit:ident) => {
+    ($wit:ident, $secrets:ident) => {
+        impl $secrets::RevealError {
+            /// A failed reveal, its denial worded by `wording`.
+            pub(super) fn worded(e: RevealError, wording: Wording) -> Self {
+                let kind = match &e {
+                    RevealError::Denied(_) => $secrets::RevealFailure::Denied,
+                    RevealError::Unavailable(_) => $secrets::RevealFailure::Unavailable,
+                    RevealError::Unsendable(_) => $secrets::RevealFailure::Unsendable,
+                };
+                $secrets::RevealError {
+                    kind,
+                    message: e.worded(wording),
+                }
+            }
+        }
+
         impl From<TransportError> for $wit::TransportError {
             fn from(TransportError { kind, message, errno }: TransportError) -> Self {
                 $wit::TransportError {
@@ -72,8 +91,8 @@ macro_rules! transport_records {
     };
 }
 
-transport_records!(wit);
-transport_records!(wit_async);
+transport_records!(wit, wit_secrets);
+transport_records!(wit_async, wit_async_secrets);
 
 impl From<wit_types::TlsOptions> for TlsOptions {
     fn from(o: wit_types::TlsOptions) -> Self {

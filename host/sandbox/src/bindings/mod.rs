@@ -35,8 +35,10 @@ mod generated {
             "wasimap:imap/transport.connection": crate::conn::GuardedConnection,
             "wasimap:imap/body.body": crate::body::Body,
         },
-        // A body past the run's budget stops the run, as memory growth does.
-        imports: { "wasimap:imap/body": trappable },
+        // A body past the run's budget stops the run, as memory growth does;
+        // a handle the host's table does not know traps (a host bug, never
+        // an answer the guest should act on).
+        imports: { "wasimap:imap/body": trappable, "wasimap:imap/secrets": trappable },
     });
 
     /// The `composed-watcher` world (`wasimap watch`): the same imports as
@@ -67,7 +69,7 @@ mod generated_async {
     wasmtime::component::bindgen!({
         world: "composed",
         path: "../../wit",
-        imports: { default: async },
+        imports: { default: async, "wasimap:imap/secrets": async | trappable },
         exports: { default: async },
         with: {
             "wasimap:imap/types": super::generated::wasimap::imap::types,

@@ -13,8 +13,15 @@ use crate::conn::{verifies, GuardedConnection};
 use crate::view::WasimapCtxView;
 
 impl secrets::Host for WasimapCtxView<'_> {
-    async fn reveal(&mut self, name: String, conn: Resource<AsyncGuardedConnection>) -> Result<String, String> {
-        self.reveal_secret(name, &conn)
+    async fn reveal(
+        &mut self,
+        name: String,
+        conn: Resource<AsyncGuardedConnection>,
+    ) -> wasmtime::Result<Result<String, secrets::RevealError>> {
+        let wording = self.ctx.wording();
+        Ok(self
+            .reveal_secret(name, &conn)?
+            .map_err(|e| secrets::RevealError::worded(e, wording)))
     }
 }
 
@@ -27,7 +34,8 @@ impl transport::Host for WasimapCtxView<'_> {
     ) -> Result<Resource<AsyncGuardedConnection>, TransportError> {
         let options = self.admit_tcp(&host, port, options.into())?;
         let policy = &self.ctx.policy;
-        let check = |addr| policy.check_address(&host, addr);
+        let wording = self.ctx.wording();
+        let check = |addr| policy.check_address(&host, addr).map_err(|d| d.worded(wording));
         let conn = AsyncConnection::open_tcp(&host, port, &options, &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected");
         let defaults = self.ctx.policy.exact_endpoints();
@@ -46,7 +54,8 @@ impl transport::Host for WasimapCtxView<'_> {
         let tls = tls.into();
         let (options, ca) = self.admit_tls(&host, port, options.into(), &tls)?;
         let policy = &self.ctx.policy;
-        let check = |addr| policy.check_address(&host, addr);
+        let wording = self.ctx.wording();
+        let check = |addr| policy.check_address(&host, addr).map_err(|d| d.worded(wording));
         let conn =
             AsyncConnection::open_tls(&host, port, &options, &tls, ca.as_deref(), &check, &self.ctx.lookups).await?;
         tracing::debug!(%host, port, "connected with TLS");

@@ -225,7 +225,7 @@ impl ExecPattern {
     /// When the grant holds shell syntax, `**` anywhere but as the last
     /// word, or a program that is not an absolute path.
     pub fn parse(pattern: &str) -> Result<Self, String> {
-        let invalid = |e: String| format!("invalid --allow-exec grant {pattern:?}: {e}");
+        let invalid = |e: String| format!("invalid exec grant {pattern:?}: {e}");
         let mut parsed = words(pattern, true).map_err(invalid)?;
         let rest = parsed.last().is_some_and(Word::is_rest);
         if rest {
@@ -429,7 +429,7 @@ mod tests {
             ("/bin/echo 'x", "not closed"),
         ] {
             let err = ExecPattern::parse(p).expect_err(p);
-            assert!(err.starts_with("invalid --allow-exec grant"), "{err}");
+            assert!(err.starts_with("invalid exec grant"), "{err}");
             assert!(err.contains(why), "{p}: {err}");
         }
     }

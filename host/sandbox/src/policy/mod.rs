@@ -21,6 +21,7 @@
 //! names to 253 bytes, commands to 8 KiB and 256 words, paths to 4096
 //! bytes.
 
+pub mod denial;
 pub mod exec;
 mod glob;
 pub mod net;
@@ -29,6 +30,7 @@ pub mod path;
 use std::fmt;
 use std::net::SocketAddr;
 
+pub use denial::{Denial, Grant, Wording};
 pub use exec::{split_command, ExecPattern};
 pub use net::{Endpoint, HostPattern};
 pub use path::{PathGrant, ReadError};
@@ -235,41 +237,45 @@ impl Policy {
             .collect()
     }
 
-    /// Checks a request; the error is the message the plugin sees. For a
-    /// connection this checks the name or literal; [`Policy::check_address`]
-    /// checks each address it resolves to. For a file this is the lexical
-    /// check; [`Policy::read_file`] does it and the rest.
-    pub fn check(&self, request: &Request<'_>) -> Result<(), String> {
+    /// Checks a request; the error says what was refused and the grant
+    /// that is missing. For a connection this checks the name or literal;
+    /// [`Policy::check_address`] checks each address it resolves to. For a
+    /// file this is the lexical check; [`Policy::read_file`] does it and
+    /// the rest.
+    pub fn check(&self, request: &Request<'_>) -> Result<(), Denial> {
         match *request {
             Request::ConnectTcp { host, port } | Request::ConnectTls { host, port } => {
-                let h = Host::parse(host).map_err(|e| format!("connection refused: {e}"))?;
+                let h = Host::parse(host).map_err(|e| Denial::ungrantable(format!("connection refused: {e}")))?;
                 if self.allow.iter().any(|p| p.matches(&h, port)) {
                     return Ok(());
                 }
                 let grant = h.grant(port);
-                Err(format!(
-                    "connection to {grant} not allowed (grant it with --allow {grant})"
+                Err(Denial::new(
+                    format!("connection to {grant} not allowed"),
+                    Grant::Connect(grant),
                 ))
             }
             Request::Exec { command } => {
-                let argv = split_command(command)?;
+                let argv = split_command(command).map_err(Denial::ungrantable)?;
                 if self.grants_argv(&argv) {
                     return Ok(());
                 }
-                let grant = exec::grant_for(&argv);
-                Err(format!(
-                    "running {command:?} not allowed (grant it with --allow-exec {grant:?}){}",
-                    self.note("--allow-exec")
-                ))
+                Err(Denial {
+                    note: self.note("exec grant"),
+                    ..Denial::new(
+                        format!("running {command:?} not allowed"),
+                        Grant::Exec(exec::grant_for(&argv)),
+                    )
+                })
             }
             Request::ReadFile { path } => {
-                if path::granted_lexically(&self.allow_read, path)? {
+                if path::granted_lexically(&self.allow_read, path).map_err(Denial::ungrantable)? {
                     return Ok(());
                 }
-                Err(format!(
-                    "reading {path:?} not allowed (grant it with --allow-read {path:?}){}",
-                    self.note("--allow-read")
-                ))
+                Err(Denial {
+                    note: self.note("read grant"),
+                    ..Denial::new(format!("reading {path:?} not allowed"), Grant::Read(path.to_string()))
+                })
             }
         }
     }
@@ -283,7 +289,7 @@ impl Policy {
     ///
     /// # Errors
     /// Which address was refused, why, and how to grant it.
-    pub fn check_address(&self, host: &str, addr: SocketAddr) -> Result<(), String> {
+    pub fn check_address(&self, host: &str, addr: SocketAddr) -> Result<(), Denial> {
         let (ip, port) = (addr.ip(), addr.port());
         let Some(why) = net::special(ip, self.deny_private) else {
             return Ok(());
@@ -296,8 +302,9 @@ impl Policy {
             return Ok(());
         }
         let grant = Host::Ip(ip).grant(port);
-        Err(format!(
-            "connection to {host}:{port} refused: it resolves to {ip}, {why} (grant it with --allow {grant})"
+        Err(Denial::new(
+            format!("connection to {host}:{port} refused: it resolves to {ip}, {why}"),
+            Grant::Connect(grant),
         ))
     }
 
@@ -318,6 +325,24 @@ impl Policy {
 mod tests {
     use super::*;
 
+    /// The CLI's words for the grants these tests meet (`host/cli/src/denials.rs`),
+    /// so that the messages read as a user of `wasimap run` sees them.
+    fn flags(g: &Grant) -> String {
+        match g {
+            Grant::Connect(g) => format!("grant it with --allow {g}"),
+            Grant::Exec(g) => format!("grant it with --allow-exec {g:?}"),
+            Grant::Read(p) => format!("grant it with --allow-read {p:?}"),
+            other => denial::neutral(other),
+        }
+    }
+
+    fn denied(e: ReadError) -> String {
+        match e {
+            ReadError::Denied(d) => d.worded(flags),
+            other => panic!("not a denial: {other:?}"),
+        }
+    }
+
     fn policy(patterns: &[&str]) -> Policy {
         patterns
             .iter()
@@ -330,12 +355,15 @@ mod tests {
 
     #[test]
     fn deny_by_default_with_a_helpful_message() {
-        let err = Policy::deny_all().check(&tcp("imap.example.org", 993)).unwrap_err();
+        let err = Policy::deny_all()
+            .check(&tcp("imap.example.org", 993))
+            .unwrap_err()
+            .worded(flags);
         assert_eq!(
             err,
             "connection to imap.example.org:993 not allowed (grant it with --allow imap.example.org:993)"
         );
-        let err = Policy::deny_all().check(&tcp("::1", 143)).unwrap_err();
+        let err = Policy::deny_all().check(&tcp("::1", 143)).unwrap_err().worded(flags);
         assert!(err.ends_with("--allow [::1]:143)"), "{err}");
     }
 
@@ -366,11 +394,13 @@ mod tests {
             .check(&Request::Exec {
                 command: "/usr/lib/dovecot/imap -u x",
             })
-            .unwrap_err();
+            .unwrap_err()
+            .worded(flags);
         assert_eq!(err, "running \"/usr/lib/dovecot/imap -u x\" not allowed (grant it with --allow-exec \"/usr/lib/dovecot/imap -u x\")");
         assert!(deny
             .check(&Request::ReadFile { path: "/etc/shadow" })
             .unwrap_err()
+            .worded(flags)
             .contains("--allow-read"));
         let p = Policy::deny_all()
             .allow_exec("/usr/lib/dovecot/imap **")
@@ -399,12 +429,17 @@ mod tests {
         assert!(p.check(&exec("/usr/lib/dovecot/imap")).is_ok());
         assert!(p.check(&exec("/usr/lib/dovecot/imap -u 'a b'")).is_ok());
         assert_eq!(
-            p.check(&exec("/usr/lib/dovecot/imap x; touch /tmp/pwned")).unwrap_err(),
+            p.check(&exec("/usr/lib/dovecot/imap x; touch /tmp/pwned"))
+                .unwrap_err()
+                .worded(flags),
             "command refused: ';' (a shell operator) is not allowed; wasimap runs commands without a shell"
         );
         // Quoted, the same characters are one plain argument.
         assert!(p.check(&exec("/usr/lib/dovecot/imap 'x; touch /tmp/pwned'")).is_ok());
-        let err = Policy::deny_all().check(&exec("/bin/echo 'a b' '*'")).unwrap_err();
+        let err = Policy::deny_all()
+            .check(&exec("/bin/echo 'a b' '*'"))
+            .unwrap_err()
+            .worded(flags);
         assert_eq!(
             err,
             r#"running "/bin/echo 'a b' '*'" not allowed (grant it with --allow-exec "/bin/echo 'a b' '*'")"#
@@ -419,10 +454,13 @@ mod tests {
     fn invalid_grants_grant_nothing_and_are_named() {
         let p = Policy::deny_all().allow_exec("imap *").allow_read("certs/*");
         assert_eq!(p.invalid_grants().len(), 2);
-        let err = p.check(&exec("/bin/imap x")).unwrap_err();
-        assert!(err.contains("; ignored invalid --allow-exec grant \"imap *\""), "{err}");
-        let err = p.check(&Request::ReadFile { path: "/certs/a" }).unwrap_err();
-        assert!(err.contains("; ignored invalid --allow-read grant"), "{err}");
+        let err = p.check(&exec("/bin/imap x")).unwrap_err().worded(flags);
+        assert!(err.contains("; ignored invalid exec grant \"imap *\""), "{err}");
+        let err = p
+            .check(&Request::ReadFile { path: "/certs/a" })
+            .unwrap_err()
+            .worded(flags);
+        assert!(err.contains("; ignored invalid read grant"), "{err}");
         assert!(Policy::deny_all().try_allow_exec("/bin/sh -c $x").is_err());
         assert!(Policy::deny_all().try_allow_read("relative").is_err());
         assert!(Policy::deny_all().try_allow_exec("/bin/cat").is_ok());
@@ -441,13 +479,18 @@ mod tests {
         assert!(p.check(&tcp("127.0.0.1.attacker.example", 993)).is_err());
         assert!(p.check(&tcp("127.0.0.1.attacker.example", 143)).is_ok());
         assert!(p.check(&tcp("::ffff:127.0.0.1", 993)).is_err());
-        assert!(p.check(&tcp("127.1", 143)).unwrap_err().contains("non-standard form"));
+        assert!(p
+            .check(&tcp("127.1", 143))
+            .unwrap_err()
+            .worded(flags)
+            .contains("non-standard form"));
         assert!(p
             .check(&tcp("a b", 143))
             .unwrap_err()
+            .worded(flags)
             .starts_with("connection refused:"));
         let dots = ".".repeat(100_000);
-        let err = p.check(&tcp(&dots, 143)).unwrap_err();
+        let err = p.check(&tcp(&dots, 143)).unwrap_err().worded(flags);
         assert!(err.contains("longer than the limit of 253"), "{}", &err[..100]);
         assert!(err.len() < 200, "the message does not echo the host");
     }
@@ -470,6 +513,7 @@ mod tests {
         assert!(p
             .check(&Request::ReadFile { path: &huge })
             .unwrap_err()
+            .worded(flags)
             .contains("longer than the limit of 4096"));
         let p = Policy::deny_all().allow_exec(format!("/bin/echo {}b **", "*a".repeat(1000)));
         let cmd = format!("/bin/echo {}", "a ".repeat(255));
@@ -478,6 +522,7 @@ mod tests {
         assert!(p
             .check(&exec(&cmd))
             .unwrap_err()
+            .worded(flags)
             .contains("longer than the limit of 8192"));
     }
 
@@ -491,7 +536,7 @@ mod tests {
         assert!(p.check_address("imap.example.org", addr("192.0.2.1:143")).is_ok());
         assert!(p.check_address("imap.example.org", addr("10.0.0.1:143")).is_ok());
         assert_eq!(
-            p.check_address("evil.example", addr("127.0.0.1:143")).unwrap_err(),
+            p.check_address("evil.example", addr("127.0.0.1:143")).unwrap_err().worded(flags),
             "connection to evil.example:143 refused: it resolves to 127.0.0.1, a loopback address (grant it with --allow 127.0.0.1:143)"
         );
         // A name grant `*` does not make `localhost` loopback-capable.
@@ -510,10 +555,13 @@ mod tests {
             "[fe80::1]:143",
             "[::ffff:169.254.0.1]:143",
         ] {
-            let err = p.check_address("evil.example", addr(a)).unwrap_err();
+            let err = p.check_address("evil.example", addr(a)).unwrap_err().worded(flags);
             assert!(err.contains("refused: it resolves to"), "{a}: {err}");
         }
-        let err = p.check_address("evil.example", addr("[fe80::1]:143")).unwrap_err();
+        let err = p
+            .check_address("evil.example", addr("[fe80::1]:143"))
+            .unwrap_err()
+            .worded(flags);
         assert!(
             err.ends_with("a link-local address (grant it with --allow [fe80::1]:143)"),
             "{err}"
@@ -539,7 +587,7 @@ mod tests {
             "[fd00::1]:143",
             "[::ffff:192.168.0.1]:143",
         ] {
-            let err = p.check_address("internal.example", addr(a)).unwrap_err();
+            let err = p.check_address("internal.example", addr(a)).unwrap_err().worded(flags);
             assert!(err.contains("a private address (grant it with --allow"), "{a}: {err}");
         }
         assert!(p.check_address("internal.example", addr("10.0.0.5:143")).is_ok());
@@ -598,32 +646,26 @@ mod tests {
         // `..` out of the granted directory: denied without touching the file system.
         let err = read("certs/../other/secret").unwrap_err();
         assert_eq!(
-            err,
-            ReadError::Denied(format!(
+            denied(err),
+            format!(
                 "reading {:?} not allowed (grant it with --allow-read {:?})",
                 t.path("certs/../other/secret"),
                 t.path("certs/../other/secret")
-            ))
+            )
         );
         let err = read("certs/../../../../../../etc/shadow").unwrap_err();
         assert!(matches!(err, ReadError::Denied(_)), "{err:?}");
         // Symlinks leading out: denied, the target's contents unread.
         for rel in ["certs/out.pem", "certs/dir/secret"] {
-            let err = read(rel).unwrap_err();
-            let ReadError::Denied(msg) = &err else {
-                panic!("{rel}: {err:?}")
-            };
-            assert!(
-                msg.contains("resolves to a file outside the --allow-read grants"),
-                "{msg}"
-            );
+            let msg = denied(read(rel).unwrap_err());
+            assert!(msg.contains("resolves to a file outside the read grants"), "{msg}");
             assert!(!msg.contains("TOP SECRET"));
         }
         // Relative paths are refused.
         let err = p.read_file("certs/ca.pem").unwrap_err();
         assert_eq!(
-            err,
-            ReadError::Denied("reading refused: the path \"certs/ca.pem\" is not an absolute path".into())
+            denied(err),
+            "reading refused: the path \"certs/ca.pem\" is not an absolute path"
         );
         // Missing files fail plainly.
         assert!(matches!(read("certs/missing.pem"), Err(ReadError::Failed(_))));
@@ -643,8 +685,8 @@ mod tests {
         for what in [t.path("fifo"), t.path("dir"), "/dev/null".into(), "/dev/zero".into()] {
             let err = p.read_file(&what).unwrap_err();
             assert_eq!(
-                err,
-                ReadError::Denied(format!("reading {what:?} refused: it is not a regular file")),
+                denied(err),
+                format!("reading {what:?} refused: it is not a regular file")
             );
         }
         let ReadError::Failed(msg) = p.read_file(&t.path("big")).unwrap_err() else {
@@ -694,7 +736,8 @@ mod tests {
             let p = policy(&["mail.example.org:993"]).deny_private_networks(deny_private);
             let err = p
                 .check_address("mail.example.org", SocketAddr::new(own, 993))
-                .unwrap_err();
+                .unwrap_err()
+                .worded(flags);
             assert!(err.contains("an address of this machine"), "{err}");
             // Granted by address, it is the user's choice.
             let grant = Host::Ip(own).grant(993);

@@ -25,7 +25,7 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadError {
     /// The policy does not grant it (or the file is not a regular file).
-    Denied(String),
+    Denied(super::Denial),
     /// The file could not be read (missing, unreadable, too large).
     Failed(String),
 }
@@ -76,7 +76,7 @@ impl PathGrant {
     /// When the grant is relative, too long, holds a control character,
     /// or has a `.` or `..` component after a wildcard.
     pub fn parse(pattern: &str) -> Result<Self, String> {
-        let invalid = |e: String| format!("invalid --allow-read grant: {e}");
+        let invalid = |e: String| format!("invalid read grant: {e}");
         let components: Vec<&str> = pattern.split('/').collect();
         // The fixed directory: components before the first wildcard one,
         // and before the file name.
@@ -150,9 +150,9 @@ fn granted_canonically(grants: &[PathGrant], path: &Path) -> bool {
 /// check the caller did), at most [`MAX_FILE_BYTES`].
 pub(crate) fn read_granted(grants: &[PathGrant], path: &str) -> Result<Vec<u8>, ReadError> {
     let outside = || {
-        ReadError::Denied(format!(
-            "reading {path:?} not allowed: it resolves to a file outside the --allow-read grants \
-             (grant the file it leads to with --allow-read)"
+        ReadError::Denied(super::Denial::new(
+            format!("reading {path:?} not allowed: it resolves to a file outside the read grants"),
+            super::Grant::ReadResolved,
         ))
     };
     let failed = |e: std::io::Error| ReadError::Failed(format!("{path:?}: {e}"));
@@ -169,9 +169,9 @@ pub(crate) fn read_granted(grants: &[PathGrant], path: &str) -> Result<Vec<u8>, 
         .map_err(failed)?;
     let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
-        return Err(ReadError::Denied(format!(
+        return Err(ReadError::Denied(super::Denial::ungrantable(format!(
             "reading {path:?} refused: it is not a regular file"
-        )));
+        ))));
     }
     let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .map_err(|e| ReadError::Failed(format!("{path:?}: cannot tell which file was opened: {e}")))?;
