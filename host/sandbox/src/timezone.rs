@@ -5,33 +5,7 @@
 //! the host process's (`TZ`, else `/etc/localtime`); a plugin learns the
 //! offset at an instant, never the zone's name or rules.
 
-/// The local zone at an instant (WIT `local-offset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalOffset {
-    /// Seconds east of UTC (`tm_gmtoff`).
-    pub utc_offset: i32,
-    /// Whether daylight saving time is in effect.
-    pub is_dst: bool,
-}
-
-/// Local civil time fields, `time.struct_time`'s that `mktime` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    /// The year, e.g. 2033.
-    pub year: i32,
-    /// 1..=12.
-    pub mon: u8,
-    /// 1..=31.
-    pub mday: u8,
-    /// 0..=23.
-    pub hour: u8,
-    /// 0..=59.
-    pub min: u8,
-    /// 0..=61.
-    pub sec: u8,
-    /// 1 DST, 0 not, -1 unknown (mktime decides).
-    pub isdst: i8,
-}
+pub use wasimap_protocol::util::{LocalOffset, StructTime};
 
 extern "C" {
     /// POSIX `tzset` (the libc crate does not declare it): reads `TZ`.
@@ -71,7 +45,7 @@ pub fn offset_at(instant: i64) -> LocalOffset {
 /// `time.mktime(time)`: the instant of local fields, `isdst` the hint;
 /// `None` where CPython raises `OverflowError` (mktime's -1 with the
 /// fields left unnormalized).
-pub fn from_local(time: &LocalTime) -> Option<i64> {
+pub fn from_local(time: &StructTime) -> Option<i64> {
     // SAFETY: as above; mktime reads and normalizes `tm` in place.
     unsafe {
         tzset();
@@ -98,14 +72,16 @@ pub fn from_local(time: &LocalTime) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn fields(year: i32, mon: u8, mday: u8, isdst: i8) -> LocalTime {
-        LocalTime {
+    fn fields(year: i32, mon: u8, mday: u8, isdst: i8) -> StructTime {
+        StructTime {
             year,
             mon,
             mday,
             hour: 12,
             min: 0,
             sec: 0,
+            wday: 0,
+            yday: 0,
             isdst,
         }
     }

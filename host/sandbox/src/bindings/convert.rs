@@ -13,7 +13,7 @@ use super::generated_async::wasimap::imap::{secrets as wit_async_secrets, transp
 use crate::batch::{Batch, Session, TlsMode};
 use crate::policy::Wording;
 use crate::secrets::RevealError;
-use crate::timezone::{LocalOffset, LocalTime};
+use crate::timezone::{LocalOffset, StructTime};
 use crate::transport::TlsOptions;
 use crate::transport::{ConnectOptions, ErrorKind, TransportError};
 
@@ -136,9 +136,8 @@ impl From<TlsOptions> for wit_types::TlsOptions {
     }
 }
 
-impl From<wit_types::StructTime> for LocalTime {
+impl From<wit_types::StructTime> for StructTime {
     fn from(t: wit_types::StructTime) -> Self {
-        // wday and yday are outputs of mktime, not inputs.
         let wit_types::StructTime {
             year,
             mon,
@@ -146,17 +145,19 @@ impl From<wit_types::StructTime> for LocalTime {
             hour,
             min,
             sec,
-            wday: _,
-            yday: _,
+            wday,
+            yday,
             isdst,
         } = t;
-        LocalTime {
+        StructTime {
             year,
             mon,
             mday,
             hour,
             min,
             sec,
+            wday,
+            yday,
             isdst,
         }
     }

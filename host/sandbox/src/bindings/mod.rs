@@ -4,7 +4,7 @@
 //! sandbox speaks native types ([`crate::transport::ConnectOptions`],
 //! [`crate::transport::TransportError`] with the core's
 //! [`crate::transport::ErrorKind`], [`crate::trust::TlsOptions`],
-//! [`crate::timezone::LocalOffset`], [`crate::batch::Batch`]), and this
+//! the core's `StructTime` and `LocalOffset`, [`crate::batch::Batch`]), and this
 //! module converts at the boundary with one exhaustive `From` per type
 //! ([`convert`]) and implements every `Host` trait by calling native code
 //! ([`blocking`], [`tokio`], [`shared`]). The only edges from the
