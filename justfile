@@ -89,6 +89,7 @@ lint:
     cargo clippy --all-targets -- -D warnings
     cargo clippy -p wasimap-bench --all-targets -- -D warnings
     cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-component -p wasimap-protocol -p wasimap-sdk {{plugins}} -- -D warnings
+    cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-component --features watcher -- -D warnings
 
 # Lints then tests.
 ci: lint test

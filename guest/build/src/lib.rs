@@ -25,6 +25,20 @@ pub fn workspace_root() -> PathBuf {
 /// # Panics
 /// When cargo fails: a build script cannot continue without the guests.
 pub fn build_guests(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
+    build(packages, &[], watch)
+}
+
+/// Builds one package as [`build_guests`] does, with `features` on. The
+/// `.wasm` is where the build without them leaves its own: copy it before
+/// building the package again.
+///
+/// # Panics
+/// As [`build_guests`].
+pub fn build_guest_with_features(package: &str, features: &[&str], watch: &[&str]) -> PathBuf {
+    build(&[package], features, watch).remove(0)
+}
+
+fn build(packages: &[&str], features: &[&str], watch: &[&str]) -> Vec<PathBuf> {
     let root = workspace_root();
     for w in watch.iter().chain(&["wit", "Cargo.lock"]) {
         println!("cargo:rerun-if-changed={}", root.join(w).display());
@@ -37,6 +51,9 @@ pub fn build_guests(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
         .arg(&target_dir);
     for p in packages {
         cmd.args(["-p", p]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",

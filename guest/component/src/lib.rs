@@ -25,10 +25,32 @@ mod typed;
 #[global_allocator]
 static ALLOCATOR: wasimap_alloc::SmallObjects = wasimap_alloc::SmallObjects::new();
 
+// Two builds of one crate: `wasimap run` composes plugins with the plain
+// `protocol` world, `wasimap watch` with `protocol-watcher`, the only one
+// that imports `lend` (feature `watcher`).
+#[cfg(not(feature = "watcher"))]
 wit_bindgen::generate!({
     world: "protocol",
     path: "../../wit",
 });
+#[cfg(feature = "watcher")]
+wit_bindgen::generate!({
+    world: "protocol-watcher",
+    path: "../../wit",
+});
+
+/// The watcher's session lent to this call, if any (`lend.lent`).
+#[cfg(feature = "watcher")]
+fn lent_connection() -> Option<Connection> {
+    wasimap::imap::lend::lent()
+}
+
+/// Outside `wasimap watch` no session is ever lent: this build does not
+/// import `lend`.
+#[cfg(not(feature = "watcher"))]
+fn lent_connection() -> Option<Connection> {
+    None
+}
 
 use exports::wasimap::imap::client::{
     self as wit, FetchMessage, Guest, GuestFetchItems, GuestFetchStream, GuestIdler, GuestImap4, QuotarootResponse,
@@ -475,7 +497,7 @@ impl GuestImap4 for Session {
 
     fn open_lent(timeout: Option<f64>) -> Result<wit::Imap4, WitError> {
         let ms = timeout_ms(timeout)?;
-        let conn = host::lent().ok_or_else(|| {
+        let conn = lent_connection().ok_or_else(|| {
             error(ImapError::error_kind(
                 ErrorKind::State,
                 "no session is lent to this call: `wasimap watch` lends one to the running watch.handle, one at a time",

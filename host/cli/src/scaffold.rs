@@ -54,6 +54,7 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 pub const WIT: &[(&str, &str)] = &[
     ("body.wit", include_str!("../../../wit/body.wit")),
     ("client.wit", include_str!("../../../wit/client.wit")),
+    ("lend.wit", include_str!("../../../wit/lend.wit")),
     ("progress.wit", include_str!("../../../wit/progress.wit")),
     ("secrets.wit", include_str!("../../../wit/secrets.wit")),
     ("timezone.wit", include_str!("../../../wit/timezone.wit")),

@@ -61,7 +61,7 @@ fn import_problem(name: &str) -> Option<String> {
     // The host-side interfaces: the transport and secrets are the
     // sandbox itself; the timezone would let a plugin read the host's zone
     // directly, where it should only see local times through `client`.
-    if ["transport", "secrets", "timezone"]
+    if ["transport", "lend", "secrets", "timezone"]
         .iter()
         .any(|i| name.starts_with(&format!("wasimap:imap/{i}")))
     {
@@ -141,6 +141,9 @@ mod tests {
             .unwrap()
             .contains("only the protocol component"));
         assert!(import_problem("wasimap:imap/transport@0.1.0").is_some());
+        assert!(import_problem("wasimap:imap/lend@0.1.0")
+            .unwrap()
+            .contains("only the protocol component"));
         assert!(import_problem("wasimap:imap/timezone@0.1.0")
             .unwrap()
             .contains("only the protocol component"));
@@ -158,5 +161,24 @@ mod tests {
             i.imports.iter().any(|n| n.starts_with("wasimap:imap/transport")),
             "{i:?}"
         );
+    }
+
+    #[test]
+    fn only_the_watchers_protocol_component_imports_lend() {
+        let lends = |bytes: &[u8]| {
+            inspect(bytes)
+                .unwrap()
+                .imports
+                .iter()
+                .any(|n| n.starts_with("wasimap:imap/lend@"))
+        };
+        assert!(
+            !lends(crate::PROTOCOL_COMPONENT),
+            "wasimap run's protocol component must not lend"
+        );
+        assert!(lends(crate::PROTOCOL_WATCHER_COMPONENT));
+        let watcher = inspect(crate::PROTOCOL_WATCHER_COMPONENT).unwrap();
+        let plain = inspect(crate::PROTOCOL_COMPONENT).unwrap();
+        assert_eq!(watcher.exports, plain.exports);
     }
 }

@@ -45,9 +45,20 @@ pub use secrets::{Endpoint, SecretSource, Secrets};
 pub use trust::TlsTrust;
 pub use view::{WasimapCtx, WasimapCtxView, WasimapView};
 
-/// The protocol component (`guest/component` built for wasm32-wasip2),
-/// embedded at build time.
+/// The protocol component (`guest/component` built for wasm32-wasip2,
+/// world `protocol`), embedded at build time: what a plugin is composed
+/// with for `wasimap run` and in an embedding.
 pub const PROTOCOL_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wasimap_protocol.wasm"));
 
 /// SHA-256 of [`PROTOCOL_COMPONENT`], hex, computed at build time.
 pub const PROTOCOL_DIGEST: &str = include_str!(concat!(env!("OUT_DIR"), "/wasimap_protocol.sha256"));
+
+/// The watcher's build of the protocol component (feature `watcher`,
+/// world `protocol-watcher`): [`PROTOCOL_COMPONENT`] plus the `lend`
+/// import, so `imap4.open-lent` can take the session `wasimap watch`
+/// lends. Only [`Runner::load_watcher`] composes with it.
+pub const PROTOCOL_WATCHER_COMPONENT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/wasimap_protocol_watcher.wasm"));
+
+/// SHA-256 of [`PROTOCOL_WATCHER_COMPONENT`], hex.
+pub const PROTOCOL_WATCHER_DIGEST: &str = include_str!(concat!(env!("OUT_DIR"), "/wasimap_protocol_watcher.sha256"));

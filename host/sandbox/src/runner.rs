@@ -249,7 +249,7 @@ impl Runner {
         let engine = Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        crate::bindings::add_to_linker(&mut linker)?;
+        crate::bindings::add_to_linker_watcher(&mut linker)?;
         crate::sleep::add_to_linker(&mut linker)?;
         // wasmtime 48 engines run sync and async calls alike
         // (`Config::async_support` no longer exists as a switch), so one
@@ -296,17 +296,37 @@ impl Runner {
     }
 
     /// Checks a plugin's imports, composes it with the embedded protocol
-    /// component and compiles it. With a cache directory, the compiled
+    /// component ([`crate::PROTOCOL_COMPONENT`]) and compiles it, for
+    /// [`Runner::run`] and [`Runner::run_async`]. With a cache directory, the compiled
     /// result is stored under a hash of the plugin, the protocol component
     /// and the engine's configuration, and the next load of the same plugin
     /// maps it (after checking it) instead of composing and compiling again.
     pub fn load(&self, plugin: &[u8]) -> Result<Component> {
-        let key = self.artifact_key(plugin);
+        self.load_with(plugin, crate::PROTOCOL_COMPONENT, crate::PROTOCOL_DIGEST)
+    }
+
+    /// [`Runner::load`] for [`Runner::handle_batch`]: composes a watcher
+    /// plugin with the watcher's protocol component
+    /// ([`crate::PROTOCOL_WATCHER_COMPONENT`]), the one that can take the
+    /// session the watcher lends.
+    pub fn load_watcher(&self, plugin: &[u8]) -> Result<Component> {
+        self.load_with(
+            plugin,
+            crate::PROTOCOL_WATCHER_COMPONENT,
+            crate::PROTOCOL_WATCHER_DIGEST,
+        )
+    }
+
+    fn load_with(&self, plugin: &[u8], protocol: &[u8], protocol_digest: &str) -> Result<Component> {
+        let key = self.artifact_key(plugin, protocol_digest);
         if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, &key)) {
             self.artifact_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(component);
         }
-        let component = self.compile(plugin)?;
+        let composed = compose::compose(plugin, protocol)?;
+        let component = Component::new(&self.engine, &composed)
+            .map_err(anyhow::Error::from)
+            .context("compiling the composed plugin")?;
         self.compilations.fetch_add(1, Ordering::Relaxed);
         if let Some(cache) = &self.cache {
             // A cache that cannot be written only costs the next start.
@@ -317,23 +337,16 @@ impl Runner {
         Ok(component)
     }
 
-    fn artifact_key(&self, plugin: &[u8]) -> cache::Key {
+    fn artifact_key(&self, plugin: &[u8], protocol_digest: &str) -> cache::Key {
         use sha2::{Digest, Sha256};
         let mut engine = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut engine);
         Sha256::new()
             .chain_update(plugin)
-            .chain_update(crate::PROTOCOL_DIGEST)
+            .chain_update(protocol_digest)
             .chain_update(std::hash::Hasher::finish(&engine).to_le_bytes())
             .finalize()
             .into()
-    }
-
-    fn compile(&self, plugin: &[u8]) -> Result<Component> {
-        let composed = compose::compose(plugin, crate::PROTOCOL_COMPONENT)?;
-        Component::new(&self.engine, &composed)
-            .map_err(anyhow::Error::from)
-            .context("compiling the composed plugin")
     }
 
     /// Runs a loaded plugin's `run(args)`, blocking the calling thread

@@ -158,7 +158,7 @@ fn load_plugin(runner: &Runner, path: &Path) -> Result<Component> {
         }
         bail!("{} cannot be a watcher: {}", path.display(), why.join("; "));
     }
-    runner.load(&bytes)
+    runner.load_watcher(&bytes)
 }
 
 /// What a call of `account`'s batches may reach: its endpoint, its

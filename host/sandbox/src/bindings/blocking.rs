@@ -1,4 +1,4 @@
-//! The blocking embedding's `transport` and `secrets`: each function
+//! The blocking embedding's `transport`, `secrets` and `lend`: each function
 //! converts its arguments, calls the native checks and transports
 //! (`view.rs`, `conn.rs`), and converts the result back.
 
@@ -8,6 +8,7 @@ use super::convert::duration;
 use super::generated::wasimap::imap::transport::{ConnectOptions, TransportError};
 use super::generated::wasimap::imap::types::TlsOptions;
 use super::generated::wasimap::imap::{secrets, transport};
+use super::generated::watcher::wasimap::imap::lend;
 use crate::conn::GuardedConnection;
 use crate::limits::bounded_wait;
 use crate::transport::{self as native, Connection};
@@ -69,7 +70,11 @@ impl transport::Host for WasimapCtxView<'_> {
         tracing::debug!(%command, "started");
         Ok(self.push(GuardedConnection::process(conn), &options)?)
     }
+}
 
+/// Only the `composed-watcher` world imports `lend`: the session
+/// `wasimap watch` lends to a call.
+impl lend::Host for WasimapCtxView<'_> {
     fn lent(&mut self) -> Option<Resource<GuardedConnection>> {
         let lend = self.ctx.lend.clone()?;
         // Checked before the connection leaves the slot: over the limit,

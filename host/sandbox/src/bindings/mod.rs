@@ -41,9 +41,9 @@ mod generated {
         imports: { "wasimap:imap/body": trappable, "wasimap:imap/secrets": trappable },
     });
 
-    /// The `composed-watcher` world (`wasimap watch`): the same imports as
-    /// [`Composed`] (one linker serves both), plus the plugin's `watch`
-    /// export.
+    /// The `composed-watcher` world (`wasimap watch`): the imports of
+    /// [`Composed`] and `lend` (the runner's one blocking linker has them
+    /// all, and serves both worlds), plus the plugin's `watch` export.
     pub mod watcher {
         wasmtime::component::bindgen!({
             world: "composed-watcher",
@@ -109,6 +109,13 @@ pub fn add_to_linker<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmti
 /// When the linker already defines them.
 pub fn add_to_linker_async<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     generated_async::Composed::add_to_linker::<T, WasimapData>(linker, T::wasimap)
+}
+
+/// [`add_to_linker`] and `lend`, the import only a plugin composed for
+/// `wasimap watch` has (world `composed-watcher`): the runner's blocking
+/// linker, which runs both kinds.
+pub(crate) fn add_to_linker_watcher<T: WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    generated::watcher::ComposedWatcher::add_to_linker::<T, WasimapData>(linker, T::wasimap)
 }
 
 /// Instantiates a composed plugin with `linker` (from [`add_to_linker`])

@@ -76,12 +76,6 @@ impl transport::Host for WasimapCtxView<'_> {
         tracing::debug!(%command, "started");
         Ok(self.push(GuardedConnection::process(conn), &options)?)
     }
-
-    /// Lending is `wasimap watch`'s, whose calls are blocking ones: the
-    /// async embedding has no session to lend.
-    async fn lent(&mut self) -> Option<Resource<AsyncGuardedConnection>> {
-        None
-    }
 }
 
 impl transport::HostConnection for WasimapCtxView<'_> {
