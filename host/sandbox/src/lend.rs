@@ -1,4 +1,4 @@
-//! A session `wasimap watch` lends to one plugin call (`transport.lent`,
+//! A session `wasimap watch` lends to one plugin call (`lend.lent`,
 //! `imap4.open-lent`): the watcher's own connection, logged in, its
 //! mailbox selected, between two of the watcher's commands.
 //!

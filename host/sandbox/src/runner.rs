@@ -48,7 +48,7 @@ pub enum Stdio {
 /// What `wasimap watch` gives one plugin call besides its grants.
 #[derive(Debug, Default)]
 pub struct WatchCall {
-    /// The watcher's session, lent for the call (`transport.lent`).
+    /// The watcher's session, lent for the call (`lend.lent`).
     pub lend: Option<Lend>,
     /// The CPU slot the call runs wasm under: it gives it up at each
     /// epoch tick another call waits for one, and while it blocks in the

@@ -49,7 +49,7 @@ pub struct WasimapCtx {
     /// Where the plugin's `progress` reports go (hidden by default).
     pub progress: Progress,
     /// The session `wasimap watch` lends to this call, if any
-    /// (`transport.lent`).
+    /// (`lend.lent`).
     pub lend: Option<crate::lend::Lend>,
     /// The name lookups this context's connections may leave running at
     /// once, shared with every other context of the same account (the
