@@ -252,6 +252,43 @@ fn the_embedding_example_runs_a_plugin() {
     }
 }
 
+/// The example's deadline and store limits hold under both linkers: wasm
+/// that computes without end is stopped by the epoch, a plugin asleep in
+/// the host by the deadline clock, one that grows its memory by the
+/// store's limiter, each with the reason.
+#[test]
+fn the_embedding_example_holds_its_deadline_and_store_limits() {
+    let example = built_artifact("examples/embed", "`cargo test` builds the host's examples");
+    let hostile = plugin_path("hostile");
+    // The clock and the limiter are one code for both linkers; the epoch
+    // ends a blocking call and an async one differently. (Each run compiles
+    // the plugin with a debug host, about 10 s.)
+    let past = "ran past its 2s deadline";
+    for (mode, flags, job, reason) in [
+        (None, ["--timeout", "2"], "loop", past),
+        (None, ["--memory", "64"], "memory", "the store's Memory limit"),
+        (Some("--async"), ["--timeout", "2"], "loop", past),
+        (Some("--async"), ["--timeout", "2"], "sleep", past),
+    ] {
+        let started = std::time::Instant::now();
+        let out = Command::new(&example)
+            .args(mode)
+            .args(flags)
+            .arg(&hostile)
+            .arg("127.0.0.1:1")
+            .arg(job)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(reason),
+            "{mode:?} {job}: {stderr}"
+        );
+        // A bound on a hang, not a speed: the deadline is 2 s.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{mode:?} {job}");
+    }
+}
+
 #[test]
 fn a_grant_for_another_port_does_not_cover_this_one() {
     let d = dovecot();

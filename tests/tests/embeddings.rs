@@ -60,7 +60,8 @@ fn seeded_user() -> String {
     let user = unique_user("embed");
     let mut seed = login_lines(&user);
     for (from, subject) in [("ann@example.org", "Minutes"), ("bob@example.org", "Invoice 7")] {
-        let message = format!("From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.org>\r\n\r\nbody\r\n");
+        let message =
+            format!("From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.org>\r\n\r\nbody\r\n");
         seed.push(json!(["append", "INBOX", null, null, b(&message)]));
     }
     seed.push(json!(["logout"]));
@@ -74,7 +75,13 @@ fn seeded_user() -> String {
 /// job comes on stdin.
 fn job(plugin: &str, user: &str) -> (Vec<String>, Vec<u8>) {
     let login = plugin_login_args(user, dovecot().password());
-    let with = |more: &[&str]| login.iter().cloned().chain(more.iter().map(|s| s.to_string())).collect();
+    let with = |more: &[&str]| {
+        login
+            .iter()
+            .cloned()
+            .chain(more.iter().map(|s| s.to_string()))
+            .collect()
+    };
     match plugin {
         "shell" => {
             let mut script = login_lines(user);
@@ -112,7 +119,10 @@ fn runs_alike(runner: &Runner, plugin: &std::path::Path, name: &str, user: &str)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let blocking = ok("blocking", &runner.run(&component, &args, Stdio::Captured(stdin.clone())));
+    let blocking = ok(
+        "blocking",
+        &runner.run(&component, &args, Stdio::Captured(stdin.clone())),
+    );
     let asynchronous = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -123,7 +133,9 @@ fn runs_alike(runner: &Runner, plugin: &std::path::Path, name: &str, user: &str)
     // timing may differ.
     let comparable = |out: &str| -> String {
         if name == "bench" {
-            out.lines().map(|l| l.split(' ').next().unwrap_or_default().to_owned() + "\n").collect()
+            out.lines()
+                .map(|l| l.split(' ').next().unwrap_or_default().to_owned() + "\n")
+                .collect()
         } else {
             out.to_owned()
         }
@@ -151,7 +163,11 @@ fn every_plugin_runs_alike_under_both_embeddings() {
         );
     }
     let mut plugins: Vec<(PathBuf, &str)> = PLUGINS.iter().map(|&n| (plugin_path(n), n)).collect();
-    plugins.extend(PREBUILT.iter().map(|&(path, recipe)| (prebuilt_plugin(path, recipe), "report")));
+    plugins.extend(
+        PREBUILT
+            .iter()
+            .map(|&(path, recipe)| (prebuilt_plugin(path, recipe), "report")),
+    );
     for (path, _) in &plugins {
         assert_links(path);
     }

@@ -19,9 +19,10 @@ use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::{self, Host};
 use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
+use wasmtime_wasi::WasiView;
 
 use crate::fair::CpuSlot;
-use crate::state::HostState;
+use crate::view::WasimapView;
 
 /// WASI's clocks view, the run's deadline and its CPU slot.
 pub struct DeadlineClock<'a> {
@@ -107,15 +108,18 @@ impl Host for DeadlineClock<'_> {
 }
 
 /// Replaces the monotonic clock WASI put in `linker` (sync or async: the
-/// interface has no blocking functions) with [`DeadlineClock`].
+/// interface has no blocking functions) with [`DeadlineClock`], bounded
+/// by the store's [`crate::WasimapCtx::deadline`]. Any embedder's store
+/// data that is a `WasiView` and a [`WasimapView`] can use it: call it
+/// after `wasmtime_wasi::p2::add_to_linker_sync` (or `_async`).
 ///
 /// # Errors
 /// The linker refused the definitions.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: WasiView + WasimapView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let added = monotonic_clock::add_to_linker::<HostState, DeadlineClocks>(linker, |s| {
-        let deadline = s.wasimap.deadline;
-        let (cpu, stop) = (s.wasimap.cpu.clone(), s.wasimap.stop);
+    let added = monotonic_clock::add_to_linker::<T, DeadlineClocks>(linker, |s| {
+        let ctx = &*s.wasimap().ctx;
+        let (deadline, cpu, stop) = (ctx.deadline, ctx.cpu.clone(), ctx.stop);
         DeadlineClock {
             clocks: s.clocks(),
             deadline,
