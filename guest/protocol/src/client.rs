@@ -29,7 +29,8 @@ use crate::error::{ErrorClass, ErrorKind, ImapError, Result};
 use crate::sasl;
 use crate::session::{Action, Poll, Session, State};
 use crate::typed::FetchMessage;
-use crate::util::{self, TimeValue};
+
+pub use crate::commands::Finish;
 use crate::{pyrepr, DataItem, Response};
 
 /// How long the driver may wait for input.
@@ -122,114 +123,59 @@ pub enum Mode {
 /// A command in flight.
 #[derive(Debug)]
 pub struct Command {
-    tag: Vec<u8>,
-    name: String,
+    pub(crate) tag: Vec<u8>,
+    pub(crate) name: String,
     /// What is left to send, each batch after a continuation request.
-    batches: VecDeque<Vec<u8>>,
+    pub(crate) batches: VecDeque<Vec<u8>>,
     /// Whether all of the command has been handed to the driver.
-    sent: bool,
+    pub(crate) sent: bool,
     /// Whether `_command_complete`'s first BYE check was made.
-    bye_checked: bool,
+    pub(crate) bye_checked: bool,
     /// Whether the command completed before all of it was sent (the server
     /// refused a synchronizing literal).
-    early: bool,
-    finish: Finish,
-}
-
-/// What a completed command does with its `(typ, data)`: imaplib's
-/// per-method rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finish {
-    /// `(typ, data)` as it is.
-    Plain,
-    /// APPEND in UTF-8 mode: a server that refuses RFC 6855's `UTF8 (~{n}`
-    /// data item stored nothing (NO before the continuation, as Courier
-    /// 5.0 answers without flags and date; BAD at any point, as Cyrus 3.6
-    /// answers), so the message is sent again, once, as a plain literal,
-    /// and that is noted at debug level 1. A NO after the message went out
-    /// (quota, size) is the answer.
-    AppendUtf8 {
-        /// The arguments before the message.
-        args: Vec<Piece>,
-        /// The message, CRLF-mapped.
-        literal: Vec<u8>,
-    },
-    /// imaplib's `_untagged_response(typ, dat, NAME)`.
-    Untagged(String),
-    /// CAPABILITY at connect: sets the capabilities, checks the version.
-    Handshake,
-    /// CAPABILITY after STARTTLS: then STARTTLS's own result.
-    AfterStartTls(Response),
-    /// SELECT/EXAMINE.
-    Select {
-        /// The mailbox, for the `readonly` message.
-        mailbox: String,
-        /// Whether EXAMINE was asked for.
-        readonly: bool,
-    },
-    /// LOGIN: anything but OK raises; the state becomes AUTH.
-    Login,
-    /// AUTHENTICATE: anything but OK raises with the server's text; the
-    /// state becomes AUTH.
-    Authenticate,
-    /// CLOSE, UNSELECT: the state is AUTH afterwards, even on failure.
-    ToAuth,
-    /// LOGOUT: the connection is closed afterwards.
-    Logout,
-    /// ENABLE: `utf8` when UTF8=ACCEPT was asked for.
-    Enable {
-        /// Whether UTF8=ACCEPT was enabled.
-        utf8: bool,
-    },
-    /// GETQUOTAROOT.
-    Quotaroot,
-    /// STARTTLS: OK hands the transport over for TLS.
-    StartTls,
-    /// IDLE entered: waits for the continuation.
-    IdleEnter(Option<Duration>),
-    /// DONE sent: the state the IDLE interrupted comes back.
-    IdleDone(State),
+    pub(crate) early: bool,
+    pub(crate) finish: Finish,
 }
 
 /// An AUTHENTICATE in flight.
 #[derive(Debug)]
 pub struct Auth {
-    cmd: Command,
+    pub(crate) cmd: Command,
     /// An initial response not sent with SASL-IR: the answer to the first
     /// challenge.
-    initial: Option<Vec<u8>>,
+    pub(crate) initial: Option<Vec<u8>>,
     /// A built-in mechanism answers the challenges itself.
-    mech: Option<sasl::Mechanism>,
+    pub(crate) mech: Option<sasl::Mechanism>,
     /// A challenge was handed to the caller and awaits its answer.
-    awaiting_answer: bool,
+    pub(crate) awaiting_answer: bool,
 }
 
 /// A running IDLE.
 #[derive(Debug)]
 pub struct Idle {
-    tag: Vec<u8>,
-    saved_state: State,
+    pub(crate) tag: Vec<u8>,
+    pub(crate) saved_state: State,
     /// The end of the idle duration.
-    deadline: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
     /// The end of the current wait (`idle_next`'s timeout).
-    wait_until: Option<Instant>,
+    pub(crate) wait_until: Option<Instant>,
     /// The driver reported that the wait ran out.
-    timed_out: bool,
+    pub(crate) timed_out: bool,
 }
 
 /// A running streaming FETCH.
 #[derive(Debug)]
 pub struct Stream {
-    tag: Vec<u8>,
+    pub(crate) tag: Vec<u8>,
     /// `FETCH` or `UID`, for the completion's messages.
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// Messages parsed but not handed out yet.
-    backlog: VecDeque<FetchMessage>,
+    pub(crate) backlog: VecDeque<FetchMessage>,
     /// Dropped early: read to the end without parsing.
-    discard: bool,
+    pub(crate) discard: bool,
     /// Hand out imaplib's data items ([`Event::Items`]) instead of
     /// parsed messages.
-    raw: bool,
+    pub(crate) raw: bool,
 }
 
 /// A raw read waiting for bytes.
@@ -284,12 +230,12 @@ pub fn map_crlf(message: &[u8]) -> Vec<u8> {
     out
 }
 
-fn text(s: &str) -> Piece {
+pub(crate) fn text(s: &str) -> Piece {
     Piece::Text(s.as_bytes().to_vec())
 }
 
 /// imaplib wraps flags and sort criteria in parentheses unless they are.
-fn parenthesize(s: &str) -> String {
+pub(crate) fn parenthesize(s: &str) -> String {
     if s.starts_with('(') && s.ends_with(')') {
         s.to_string()
     } else {
@@ -297,13 +243,13 @@ fn parenthesize(s: &str) -> String {
     }
 }
 
-fn state_error(msg: &str) -> ImapError {
+pub(crate) fn state_error(msg: &str) -> ImapError {
     ImapError::error_kind(ErrorKind::State, msg)
 }
 
 /// A command's bytes as the batches the driver sends: everything up to a
 /// continuation wait goes in one write.
-fn batches(actions: Vec<Action>) -> VecDeque<Vec<u8>> {
+pub(crate) fn batches(actions: Vec<Action>) -> VecDeque<Vec<u8>> {
     let mut out = VecDeque::new();
     let mut current = Vec::new();
     for action in actions {
@@ -319,26 +265,26 @@ fn batches(actions: Vec<Action>) -> VecDeque<Vec<u8>> {
 /// One imaplib connection's protocol, without I/O.
 #[derive(Debug)]
 pub struct Client {
-    session: Session,
-    mode: Mode,
+    pub(crate) session: Session,
+    pub(crate) mode: Mode,
     /// Bytes for the driver to write, before anything else.
-    outbox: VecDeque<Vec<u8>>,
-    tls: bool,
-    endpoint: Option<(String, u16)>,
+    pub(crate) outbox: VecDeque<Vec<u8>>,
+    pub(crate) tls: bool,
+    pub(crate) endpoint: Option<(String, u16)>,
     /// The connection's read timeout: a response line must also arrive
     /// whole within it, from its first byte.
-    read_timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
     /// When the partly received line being waited for began.
-    line_started: Option<Instant>,
+    pub(crate) line_started: Option<Instant>,
     /// The caller used raw I/O (`send`, `read`, `readline`): the stream may
     /// no longer be where the session thinks it is, so secrets are refused.
-    raw_used: bool,
+    pub(crate) raw_used: bool,
     /// LOGOUT completed: the driver closes the transport; commands the
     /// LOGOUT state allows fail as on a closed socket.
-    logged_out: bool,
+    pub(crate) logged_out: bool,
     /// A session lent by its owner (`resume_authenticated`): commands that
     /// would change it for the owner, and raw I/O, are refused.
-    borrowed: bool,
+    pub(crate) borrowed: bool,
 }
 
 /// Commands a borrowed session refuses: each changes the session for its
@@ -507,20 +453,22 @@ impl Client {
     }
 
     /// Forces imaplib's state, for tests that exercise commands without a
-    /// server's login, and for embedders that resume a known session.
-    #[doc(hidden)]
+    /// server's login (feature `test-hooks`).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn force_state(&mut self, state: State) {
         self.session.force_state(state);
     }
 
-    /// Forces UTF-8 mode, as tests that script a server need.
-    #[doc(hidden)]
+    /// Forces UTF-8 mode, as tests that script a server need (feature
+    /// `test-hooks`).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn force_utf8(&mut self, on: bool) {
         self.session.utf8_enabled = on;
     }
 
-    /// Adds a capability, as tests that script a server need.
-    #[doc(hidden)]
+    /// Adds a capability, as tests that script a server need (feature
+    /// `test-hooks`).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn force_capability(&mut self, cap: &str) {
         self.session.capabilities.push(cap.to_ascii_uppercase());
     }
@@ -583,7 +531,7 @@ impl Client {
     /// Closes the connection for good with `e` (as the running command
     /// reports it: inside `_command_complete`, imaplib prefixes
     /// `command: NAME => ` and makes a `readonly` an `abort`). Returns it.
-    fn fail(&mut self, e: ImapError) -> ImapError {
+    pub(crate) fn fail(&mut self, e: ImapError) -> ImapError {
         if let Mode::Closed(first) = &self.mode {
             return first.clone();
         }
@@ -656,7 +604,7 @@ impl Client {
         }
     }
 
-    fn check_line_deadline(&mut self, now: Instant) -> Result<()> {
+    pub(crate) fn check_line_deadline(&mut self, now: Instant) -> Result<()> {
         if self.session.awaiting_literal() || self.session.framer().buffered() == 0 {
             self.line_started = None;
             return Ok(());
@@ -671,7 +619,7 @@ impl Client {
         }
     }
 
-    fn wait(&self) -> Wait {
+    pub(crate) fn wait(&self) -> Wait {
         match &self.mode {
             Mode::Idling(idle) => match (idle.wait_until, idle.deadline) {
                 (Some(a), Some(b)) => Wait::Until(a.min(b)),
@@ -684,7 +632,7 @@ impl Client {
 
     /// What the mode can answer from what is already stored, before more
     /// input is parsed.
-    fn ready_event(&mut self, now: Instant) -> Result<Option<Event>> {
+    pub(crate) fn ready_event(&mut self, now: Instant) -> Result<Option<Event>> {
         match &mut self.mode {
             Mode::Closed(e) => Err(e.clone()),
             Mode::Ready => Err(state_error("nothing is running on this connection")),
@@ -737,7 +685,7 @@ impl Client {
     }
 
     /// A command in flight: done when its tagged response has arrived.
-    fn command_step(&mut self) -> Result<Option<Event>> {
+    pub(crate) fn command_step(&mut self) -> Result<Option<Event>> {
         let Mode::Command(cmd) = &mut self.mode else {
             return Ok(None);
         };
@@ -790,194 +738,8 @@ impl Client {
         }
     }
 
-    /// The UTF8 APPEND fallback's retry: the same APPEND with a plain
-    /// literal (the session stays in UTF-8 mode); its answer is the result.
-    fn append_plain(&mut self, args: &[Piece], literal: &[u8], refusal: &str) -> Result<Option<Event>> {
-        self.session.note(|| {
-            format!(
-                "APPEND: the server refused UTF8 (~{{{}}}) ({refusal}); retrying once with a plain literal",
-                literal.len()
-            )
-        });
-        self.session.utf8_enabled = false;
-        let started = self.start("APPEND", args, Some(literal), None, Finish::Plain);
-        self.session.utf8_enabled = true;
-        started.map(|()| None)
-    }
-
-    /// The effects a command has even when it fails.
-    fn settle(&mut self, finish: &Finish) {
-        match finish {
-            Finish::ToAuth => self.session.state = State::Auth,
-            Finish::IdleDone(saved) => {
-                self.session.state = *saved;
-                self.session.end_capture();
-            }
-            Finish::IdleEnter(_) => self.session.end_capture(),
-            _ => {}
-        }
-    }
-
-    /// `_command_complete` after the tagged response: the last BYE check,
-    /// BAD raises, then the command's own rule.
-    fn complete(&mut self, cmd: Command, typ: String, data: Vec<DataItem>) -> Result<Option<Event>> {
-        self.settle(&cmd.finish);
-        if cmd.finish == Finish::Logout {
-            self.logged_out = true;
-        } else if let Err(e) = self.session.check_bye() {
-            return Err(self.fail(e));
-        }
-        if let Finish::AppendUtf8 { args, literal } = &cmd.finish {
-            if typ == "BAD" || (typ == "NO" && cmd.early) {
-                let refusal = format!("{typ} {}", pyrepr::list(&data));
-                let (args, literal) = (args.clone(), literal.clone());
-                return self.append_plain(&args, &literal, &refusal);
-            }
-        }
-        if typ == "BAD" {
-            return Err(ImapError::error_kind(
-                ErrorKind::Bad,
-                format!("{} command error: {typ} {}", cmd.name, pyrepr::list(&data)),
-            ));
-        }
-        self.finish(cmd, typ, data)
-    }
-
-    fn finish(&mut self, cmd: Command, typ: String, data: Vec<DataItem>) -> Result<Option<Event>> {
-        let done = |r: Response| Ok(Some(Event::Done(Outcome::Response(r))));
-        match cmd.finish {
-            Finish::Plain | Finish::AppendUtf8 { .. } | Finish::ToAuth | Finish::Logout | Finish::IdleDone(_) => {
-                done(Response::new(typ, data))
-            }
-            Finish::Untagged(name) => {
-                let (typ, data) = self.session.untagged_response(typ, data, &name);
-                done(Response::new(typ, data))
-            }
-            Finish::Handshake => {
-                let (typ, data) = self.session.untagged_response(typ, data, "CAPABILITY");
-                self.read_capabilities(&data)?;
-                for version in ["IMAP4REV1", "IMAP4"] {
-                    if self.session.has_capability(version) {
-                        self.session.protocol_version = version.to_string();
-                        return done(Response::new(typ, data));
-                    }
-                }
-                Err(self.fail(ImapError::error_kind(
-                    ErrorKind::Malformed,
-                    "server not IMAP4 compliant",
-                )))
-            }
-            Finish::AfterStartTls(starttls) => {
-                let (_, caps) = self.session.untagged_response(typ, data, "CAPABILITY");
-                self.read_capabilities(&caps)?;
-                let (typ, data) = self.session.untagged_response(starttls.typ, starttls.data, "STARTTLS");
-                done(Response::new(typ, data))
-            }
-            Finish::Select { mailbox, readonly } => {
-                if typ != "OK" {
-                    self.session.state = State::Auth;
-                    return done(Response::new(typ, data));
-                }
-                self.session.state = State::Selected;
-                if self.session.has_untagged("READ-ONLY") && !readonly {
-                    return Err(ImapError::readonly(format!("{mailbox} is not writable")));
-                }
-                let exists = self
-                    .session
-                    .get_untagged("EXISTS")
-                    .map(<[DataItem]>::to_vec)
-                    .unwrap_or_else(|| vec![DataItem::None]);
-                done(Response::new(typ, exists))
-            }
-            Finish::Login => {
-                if typ != "OK" {
-                    return Err(ImapError::error_kind(
-                        ErrorKind::No,
-                        data.last().map(pyrepr::item).unwrap_or_default(),
-                    ));
-                }
-                self.session.state = State::Auth;
-                done(Response::new(typ, data))
-            }
-            Finish::Authenticate => {
-                if typ != "OK" {
-                    let last = data
-                        .last()
-                        .map(|d| String::from_utf8_lossy(d.first_bytes()).into_owned())
-                        .unwrap_or_default();
-                    return Err(ImapError::error_kind(ErrorKind::No, last));
-                }
-                self.session.state = State::Auth;
-                done(Response::new(typ, data))
-            }
-            Finish::Enable { utf8 } => {
-                if typ == "OK" && utf8 {
-                    self.session.utf8_enabled = true;
-                }
-                done(Response::new(typ, data))
-            }
-            Finish::Quotaroot => {
-                let (_, quota) = self.session.untagged_response(typ.clone(), data.clone(), "QUOTA");
-                let (typ, quotaroot) = self.session.untagged_response(typ, data, "QUOTAROOT");
-                Ok(Some(Event::Done(Outcome::Quotaroot(typ, quotaroot, quota))))
-            }
-            Finish::StartTls => {
-                if typ != "OK" {
-                    return Err(ImapError::error_kind(ErrorKind::No, "Couldn't establish TLS session"));
-                }
-                if self.session.framer().buffered() > 0 {
-                    // Bytes before the handshake could be an attacker's
-                    // injected plaintext responses.
-                    return Err(self.fail(ImapError::abort(
-                        ErrorKind::Malformed,
-                        "unexpected data after STARTTLS OK, before the TLS handshake",
-                    )));
-                }
-                self.mode = Mode::UpgradingTls(Response::new(typ, data));
-                Ok(Some(Event::UpgradeTls))
-            }
-            Finish::IdleEnter(_) => {
-                if typ == "NO" {
-                    return Err(ImapError::error_kind(
-                        ErrorKind::No,
-                        format!("idle denied: {}", pyrepr::list(&data)),
-                    ));
-                }
-                let mut line = cmd.tag;
-                line.push(b' ');
-                line.extend_from_slice(typ.as_bytes());
-                if let Some(text) = data.first() {
-                    line.push(b' ');
-                    line.extend_from_slice(text.first_bytes());
-                }
-                Err(self.fail(ImapError::abort(
-                    ErrorKind::Malformed,
-                    format!("unexpected status response: {}", pyrepr::bytes(&line)),
-                )))
-            }
-        }
-    }
-
-    /// imaplib's `_get_capabilities` on CAPABILITY's data.
-    fn read_capabilities(&mut self, data: &[DataItem]) -> Result<()> {
-        let last = match data.last() {
-            None | Some(DataItem::None) => {
-                return Err(self.fail(ImapError::error_kind(
-                    ErrorKind::Malformed,
-                    "no CAPABILITY response from server",
-                )))
-            }
-            Some(item) => item.first_bytes().to_ascii_uppercase(),
-        };
-        self.session.capabilities = util::split_whitespace(&last)
-            .into_iter()
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
-            .collect();
-        Ok(())
-    }
-
     /// A continuation request arrived.
-    fn on_continuation(&mut self, now: Instant) -> Result<Option<Event>> {
+    pub(crate) fn on_continuation(&mut self, now: Instant) -> Result<Option<Event>> {
         match &mut self.mode {
             Mode::Greeting => self.on_greeting(None),
             Mode::Command(cmd) => {
@@ -1033,7 +795,7 @@ impl Client {
 
     /// The greeting (`None` for a continuation in its place, as imaplib's
     /// `welcome = None`).
-    fn on_greeting(&mut self, welcome: Option<Vec<u8>>) -> Result<Option<Event>> {
+    pub(crate) fn on_greeting(&mut self, welcome: Option<Vec<u8>>) -> Result<Option<Event>> {
         self.session.welcome = welcome.clone().unwrap_or_default();
         if self.session.has_untagged("PREAUTH") {
             self.session.state = State::Auth;
@@ -1057,7 +819,7 @@ impl Client {
     }
 
     /// A streaming FETCH: the next message, or its completion.
-    fn stream_step(&mut self) -> Result<Option<Event>> {
+    pub(crate) fn stream_step(&mut self) -> Result<Option<Event>> {
         let Mode::Streaming(stream) = &mut self.mode else {
             return Ok(None);
         };
@@ -1115,7 +877,7 @@ impl Client {
 
     /// Refuses to start `name` unless nothing else runs and the state
     /// allows it.
-    fn check_ready(&self, name: &str) -> Result<()> {
+    pub(crate) fn check_ready(&self, name: &str) -> Result<()> {
         self.check_open()?;
         match &self.mode {
             Mode::Ready => {}
@@ -1173,27 +935,27 @@ impl Client {
         Ok(())
     }
 
-    fn simple_untagged(&mut self, name: &str, args: &[Piece], untagged: &str) -> Result<()> {
+    pub(crate) fn simple_untagged(&mut self, name: &str, args: &[Piece], untagged: &str) -> Result<()> {
         self.start(name, args, None, None, Finish::Untagged(untagged.to_string()))
     }
 
-    fn arg(&self, s: &str, kind: ArgKind) -> Result<Piece> {
+    pub(crate) fn arg(&self, s: &str, kind: ArgKind) -> Result<Piece> {
         encode::encode(s.as_bytes(), kind, self.session.utf8_enabled)
     }
 
-    fn astring(&self, s: &str) -> Result<Piece> {
+    pub(crate) fn astring(&self, s: &str) -> Result<Piece> {
         self.arg(s, ArgKind::Astring)
     }
 
-    fn structural(&self, s: &str, what: &'static str) -> Result<Piece> {
+    pub(crate) fn structural(&self, s: &str, what: &'static str) -> Result<Piece> {
         self.arg(s, ArgKind::Structural(what))
     }
 
-    fn raw_args(&self, args: &[String]) -> Result<Vec<Piece>> {
+    pub(crate) fn raw_args(&self, args: &[String]) -> Result<Vec<Piece>> {
         args.iter().map(|a| self.arg(a, ArgKind::Raw)).collect()
     }
 
-    fn search_pieces(&self, criteria: &[String]) -> Result<Vec<Piece>> {
+    pub(crate) fn search_pieces(&self, criteria: &[String]) -> Result<Vec<Piece>> {
         let refs: Vec<&[u8]> = criteria.iter().map(|c| c.as_bytes()).collect();
         encode::encode_search(&refs, self.session.utf8_enabled)
     }
@@ -1201,7 +963,7 @@ impl Client {
 
 /// imaplib's `except abort: raise abort('command: NAME => …')` (which also
 /// catches `readonly`) and `except error: raise error(…)`.
-fn completion_error(name: &str, e: ImapError) -> ImapError {
+pub(crate) fn completion_error(name: &str, e: ImapError) -> ImapError {
     let class = if e.class() == ErrorClass::Error {
         ErrorClass::Error
     } else {
@@ -1210,394 +972,9 @@ fn completion_error(name: &str, e: ImapError) -> ImapError {
     e.prefixed(&format!("command: {name} => ")).with_class(class)
 }
 
-// ----- the operations whose arguments or results need more than the
-// command table's rules (see `crate::commands` for the others) -----
+// ----- the operations the driver drives: IDLE, the streaming FETCH, raw
+// access -----
 impl Client {
-    /// Encodes `s` as an astring (the argument's name is for messages).
-    pub(crate) fn astring_arg(&self, s: &str, _what: &'static str) -> Result<Piece> {
-        self.astring(s)
-    }
-
-    /// Encodes `s` as a structural argument (sequence set, item list…).
-    pub(crate) fn structural_arg(&self, s: &str, what: &'static str) -> Result<Piece> {
-        self.structural(s, what)
-    }
-
-    /// `recent()`: a stored RECENT answers at once (`Some`); otherwise a
-    /// NOOP is started and its result is the RECENT data.
-    pub fn recent(&mut self) -> Result<Option<Response>> {
-        self.check_open()?;
-        let (typ, dat) = self
-            .session
-            .untagged_response("OK".into(), vec![DataItem::None], "RECENT");
-        if dat.last().is_some_and(DataItem::is_truthy) {
-            return Ok(Some(Response::new(typ, dat)));
-        }
-        self.start("NOOP", &[], None, None, Finish::Untagged("RECENT".into()))?;
-        Ok(None)
-    }
-
-    /// `response(code)`: the stored data of `code`, without I/O.
-    pub fn response(&mut self, code: &str) -> Response {
-        let (_, dat) = self
-            .session
-            .untagged_response(code.to_string(), vec![DataItem::None], &code.to_uppercase());
-        Response::new(code, dat)
-    }
-
-    /// `append(mailbox, flags, date_time, message)`.
-    pub fn append(
-        &mut self,
-        mailbox: &str,
-        flags: Option<&str>,
-        date_time: Option<&TimeValue>,
-        message: &[u8],
-    ) -> Result<()> {
-        self.check_open()?;
-        let mailbox = if mailbox.is_empty() { "INBOX" } else { mailbox };
-        let mut args = vec![self.astring(mailbox)?];
-        if let Some(f) = flags.filter(|f| !f.is_empty()) {
-            args.push(self.structural(&parenthesize(f), "flags")?);
-        }
-        if let Some(dt) = date_time {
-            // The zone is the caller's to resolve: the protocol component
-            // turns epochs and naive tuples into quoted dates in the
-            // host's zone first; here (no zone in the core) they are UTC.
-            args.push(self.structural(&util::time2internaldate(dt, &util::Utc)?, "date_time")?);
-        }
-        let literal = map_crlf(message);
-        let finish = if self.session.utf8_enabled {
-            Finish::AppendUtf8 {
-                args: args.clone(),
-                literal: literal.clone(),
-            }
-        } else {
-            Finish::Plain
-        };
-        self.start("APPEND", &args, Some(&literal), None, finish)
-    }
-
-    /// `enable(capability)`.
-    pub fn enable(&mut self, capability: &str) -> Result<()> {
-        self.check_open()?;
-        if !self.session.has_capability("ENABLE") {
-            return Err(ImapError::error_kind(
-                ErrorKind::State,
-                "Server does not support ENABLE",
-            ));
-        }
-        let args = [self.structural(capability, "capability")?];
-        let utf8 = capability.to_uppercase().contains("UTF8=ACCEPT");
-        self.start("ENABLE", &args, None, None, Finish::Enable { utf8 })
-    }
-
-    /// `getannotation(mailbox, entry, attribute)`.
-    pub fn getannotation(&mut self, mailbox: &str, entry: &str, attribute: &str) -> Result<()> {
-        self.check_open()?;
-        let args = [
-            self.astring(mailbox)?,
-            self.arg(entry, ArgKind::Raw)?,
-            self.arg(attribute, ArgKind::Raw)?,
-        ];
-        self.simple_untagged("GETANNOTATION", &args, "ANNOTATION")
-    }
-
-    /// `getquotaroot(mailbox)`: completes as [`Outcome::Quotaroot`].
-    pub fn getquotaroot(&mut self, mailbox: &str) -> Result<()> {
-        self.check_open()?;
-        let args = [self.astring(mailbox)?];
-        self.start("GETQUOTAROOT", &args, None, None, Finish::Quotaroot)
-    }
-
-    /// `list(directory='""', pattern='*')`.
-    pub fn list(&mut self, directory: Option<&str>, pattern: Option<&str>) -> Result<()> {
-        self.list_command("LIST", directory, pattern)
-    }
-
-    /// `lsub(directory='""', pattern='*')`.
-    pub fn lsub(&mut self, directory: Option<&str>, pattern: Option<&str>) -> Result<()> {
-        self.list_command("LSUB", directory, pattern)
-    }
-
-    fn list_command(&mut self, name: &str, directory: Option<&str>, pattern: Option<&str>) -> Result<()> {
-        self.check_open()?;
-        let args = [
-            self.astring(directory.unwrap_or("\"\""))?,
-            self.arg(pattern.unwrap_or("*"), ArgKind::ListMailbox)?,
-        ];
-        self.simple_untagged(name, &args, name)
-    }
-
-    /// `login(user, password)`: a reply other than OK raises `error`.
-    pub fn login(&mut self, user: &str, password: &str) -> Result<()> {
-        self.check_open()?;
-        let args = [self.astring(user)?, self.arg(password, ArgKind::Password)?];
-        self.start("LOGIN", &args, None, Some(1), Finish::Login)
-    }
-
-    /// Refuses to use a secret unless every byte exchanged so far was the
-    /// session's own: after raw I/O a plugin could have left the server
-    /// mid-command (an open literal, a half-sent line) so that the secret
-    /// lands where the server echoes it back.
-    pub fn check_secret_ready(&self) -> Result<()> {
-        self.check_open()?;
-        if self.raw_used {
-            return Err(ImapError::error_kind(
-                ErrorKind::Denied,
-                "secrets are not used on a connection where raw I/O (send, read, readline) was used",
-            ));
-        }
-        Ok(())
-    }
-
-    /// `logout()`: completes with `('BYE', [...])`; the connection is
-    /// closed afterwards ([`Client::is_closed`]).
-    pub fn logout(&mut self) -> Result<()> {
-        self.check_open()?;
-        self.session.state = State::Logout;
-        self.start("LOGOUT", &[], None, None, Finish::Logout)
-    }
-
-    /// `search(charset, *criteria)`.
-    pub fn search(&mut self, charset: Option<&str>, criteria: &[String]) -> Result<()> {
-        self.check_open()?;
-        let mut args = Vec::new();
-        if let Some(cs) = charset.filter(|c| !c.is_empty()) {
-            if self.session.utf8_enabled {
-                return Err(ImapError::error("Non-None charset not valid in UTF8 mode"));
-            }
-            args.push(text("CHARSET"));
-            args.push(self.astring(cs)?);
-        }
-        args.extend(self.search_pieces(criteria)?);
-        self.simple_untagged("SEARCH", &args, "SEARCH")
-    }
-
-    /// `select(mailbox='INBOX', readonly=False)`.
-    pub fn select(&mut self, mailbox: Option<&str>, readonly: bool) -> Result<()> {
-        self.check_open()?;
-        let mailbox = mailbox.unwrap_or("INBOX");
-        let args = [self.astring(mailbox)?];
-        let name = if readonly { "EXAMINE" } else { "SELECT" };
-        self.check_ready(name)?;
-        self.session.clear_untagged();
-        self.session.is_readonly = readonly;
-        let finish = Finish::Select {
-            mailbox: mailbox.to_string(),
-            readonly,
-        };
-        self.start(name, &args, None, None, finish)
-    }
-
-    /// `setannotation(*args)`.
-    pub fn setannotation(&mut self, args: &[String]) -> Result<()> {
-        self.check_open()?;
-        let pieces = self.raw_args(args)?;
-        self.simple_untagged("SETANNOTATION", &pieces, "ANNOTATION")
-    }
-
-    /// `sort(sort_criteria, charset, *search_criteria)`.
-    pub fn sort(&mut self, sort_criteria: &str, charset: &str, search_criteria: &[String]) -> Result<()> {
-        self.check_open()?;
-        let mut args = vec![
-            self.structural(&parenthesize(sort_criteria), "sort_criteria")?,
-            self.astring(charset)?,
-        ];
-        args.extend(self.search_pieces(search_criteria)?);
-        self.simple_untagged("SORT", &args, "SORT")
-    }
-
-    /// `store(message_set, command, flags)`.
-    pub fn store(&mut self, message_set: &str, command: &str, flags: &str) -> Result<()> {
-        self.check_open()?;
-        let args = [
-            self.structural(message_set, "message_set")?,
-            self.structural(command, "command")?,
-            self.structural(&parenthesize(flags), "flags")?,
-        ];
-        self.simple_untagged("STORE", &args, "FETCH")
-    }
-
-    /// `thread(threading_algorithm, charset, *search_criteria)`.
-    pub fn thread(&mut self, algorithm: &str, charset: &str, search_criteria: &[String]) -> Result<()> {
-        self.check_open()?;
-        let mut args = vec![
-            self.structural(algorithm, "threading_algorithm")?,
-            self.astring(charset)?,
-        ];
-        args.extend(self.search_pieces(search_criteria)?);
-        self.simple_untagged("THREAD", &args, "THREAD")
-    }
-
-    /// `uid(command, *args)`.
-    pub fn uid(&mut self, command: &str, args: &[String]) -> Result<()> {
-        self.check_open()?;
-        let command = command.to_uppercase();
-        if self.session.allowed_states(&command).is_none() {
-            return Err(ImapError::error(format!("Unknown IMAP4 UID command: {command}")));
-        }
-        self.session.check_state(&command)?;
-        let mut pieces = vec![text(&command)];
-        pieces.extend(self.uid_args(&command, args)?);
-        let untagged = if matches!(command.as_str(), "SEARCH" | "SORT" | "THREAD") {
-            command
-        } else {
-            "FETCH".to_string()
-        };
-        self.start("UID", &pieces, None, None, Finish::Untagged(untagged))
-    }
-
-    /// Encodes the arguments of `UID command` by the grammar of `command`.
-    fn uid_args(&self, command: &str, args: &[String]) -> Result<Vec<Piece>> {
-        let at = |i: usize, kind: ArgKind| self.arg(&args[i], kind);
-        let set = ArgKind::Structural("message_set");
-        match command {
-            "SEARCH" => self.search_pieces(args),
-            "SORT" | "THREAD" if args.len() >= 2 => {
-                let mut v = vec![at(0, ArgKind::Structural("criteria"))?, at(1, ArgKind::Astring)?];
-                v.extend(self.search_pieces(&args[2..])?);
-                Ok(v)
-            }
-            "COPY" | "MOVE" if args.len() == 2 => Ok(vec![at(0, set)?, at(1, ArgKind::Astring)?]),
-            _ => (0..args.len())
-                .map(|i| at(i, if i == 0 { set } else { ArgKind::Structural("argument") }))
-                .collect(),
-        }
-    }
-
-    /// `xatom(name, *args)`: unknown names become allowed in the current state.
-    pub fn xatom(&mut self, name: &str, args: &[String]) -> Result<()> {
-        self.check_open()?;
-        let name = name.to_uppercase();
-        encode::check_line_safe(name.as_bytes())?;
-        if !name.bytes().all(encode::is_atom_char) || name.is_empty() {
-            return Err(ImapError::error(format!(
-                "malformed command name: {}",
-                pyrepr::bytes(name.as_bytes())
-            )));
-        }
-        let pieces = self.raw_args(args)?;
-        if !matches!(self.mode, Mode::Ready) {
-            // Refuses in every mode but Ready; the state table is
-            // consulted only after xatom has registered the name.
-            self.check_ready(&name)?;
-        }
-        self.session.register_command(&name);
-        self.start(&name, &pieces, None, None, Finish::Plain)
-    }
-
-    // ----- TLS and authentication -----
-
-    /// `starttls()`: on OK the next event is [`Event::UpgradeTls`].
-    ///
-    /// # Errors
-    /// imaplib's: `abort('TLS session already established')`,
-    /// `abort('TLS not supported by server')` (both leave the session
-    /// open), `error("Couldn't establish TLS session")`; and `abort` when
-    /// the server sent bytes after its OK and before the handshake.
-    pub fn starttls(&mut self) -> Result<()> {
-        self.check_open()?;
-        if self.tls {
-            return Err(ImapError::abort(ErrorKind::State, "TLS session already established"));
-        }
-        if !self.session.has_capability("STARTTLS") {
-            return Err(ImapError::abort(ErrorKind::State, "TLS not supported by server"));
-        }
-        self.start("STARTTLS", &[], None, None, Finish::StartTls)
-    }
-
-    /// The driver made the transport TLS after [`Event::UpgradeTls`]: the
-    /// capabilities are read again, and STARTTLS completes.
-    pub fn tls_upgraded(&mut self) -> Result<()> {
-        self.check_open()?;
-        let Mode::UpgradingTls(starttls) = std::mem::replace(&mut self.mode, Mode::Ready) else {
-            return Err(state_error("no STARTTLS is waiting for the TLS handshake"));
-        };
-        self.tls = true;
-        self.start("CAPABILITY", &[], None, None, Finish::AfterStartTls(starttls))
-    }
-
-    /// `authenticate(mechanism, authobject)` with a built-in mechanism,
-    /// which answers every challenge itself.
-    pub fn authenticate(&mut self, mechanism: &str, user: &str, secret: &str) -> Result<()> {
-        self.check_open()?;
-        let mut mech = sasl::Mechanism::new(mechanism, user, secret, self.endpoint.clone())?;
-        let initial = mech.initial_response();
-        let name = mech.name().to_string();
-        if initial.is_some() {
-            // Sent with SASL-IR, or as the answer to the first challenge.
-            mech.initial_sent();
-        }
-        self.start_authenticate(&name, initial.as_deref(), Some(mech))
-    }
-
-    /// Starts an AUTHENTICATE the caller drives: each challenge is an
-    /// [`Event::Challenge`], answered with [`Client::authenticate_step`]
-    /// (imaplib's authobject, turned inside out). `initial` goes with
-    /// SASL-IR when the server offers it, else as the answer to the first
-    /// (empty) challenge.
-    pub fn authenticate_start(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<()> {
-        self.check_open()?;
-        self.start_authenticate(mechanism, initial, None)
-    }
-
-    fn start_authenticate(
-        &mut self,
-        mechanism: &str,
-        initial: Option<&[u8]>,
-        mech: Option<sasl::Mechanism>,
-    ) -> Result<()> {
-        let name = mechanism.to_ascii_uppercase();
-        if name.is_empty() || !name.bytes().all(encode::is_atom_char) {
-            return Err(ImapError::error(format!(
-                "malformed mechanism name: {}",
-                pyrepr::bytes(name.as_bytes())
-            )));
-        }
-        let ir = initial.is_some() && self.session.has_capability("SASL-IR");
-        let mut args = vec![text(&name)];
-        if ir {
-            let encoded = B64.encode(initial.unwrap_or_default());
-            args.push(text(if encoded.is_empty() { "=" } else { &encoded }));
-        }
-        self.start("AUTHENTICATE", &args, None, Some(1), Finish::Authenticate)?;
-        let Mode::Command(cmd) = std::mem::replace(&mut self.mode, Mode::Ready) else {
-            unreachable!("start sets the mode")
-        };
-        self.mode = Mode::Authenticating(Box::new(Auth {
-            cmd: *cmd,
-            initial: if ir { None } else { initial.map(<[u8]>::to_vec) },
-            mech,
-            awaiting_answer: false,
-        }));
-        Ok(())
-    }
-
-    /// Answers the last challenge of a caller-driven AUTHENTICATE; `None`
-    /// cancels with `*`.
-    pub fn authenticate_step(&mut self, response: Option<&[u8]>) -> Result<()> {
-        self.check_open()?;
-        let Mode::Authenticating(auth) = &mut self.mode else {
-            return Err(state_error("no AUTHENTICATE in progress"));
-        };
-        if !auth.awaiting_answer {
-            return Err(state_error("no AUTHENTICATE challenge is waiting for an answer"));
-        }
-        auth.awaiting_answer = false;
-        let line = match response {
-            Some(r) => format!("{}\r\n", B64.encode(r)),
-            None => "*\r\n".to_string(),
-        };
-        self.session.trace(|| "> <redacted SASL response>".into());
-        self.outbox.push_back(line.into_bytes());
-        Ok(())
-    }
-
-    /// `login_cram_md5(user, password)`.
-    pub fn login_cram_md5(&mut self, user: &str, password: &str) -> Result<()> {
-        self.authenticate("CRAM-MD5", user, password)
-    }
-
     // ----- IDLE (imaplib 3.14's Idler) -----
 
     /// `idle(duration)`'s `__enter__`: sends IDLE; the next event is
@@ -1682,7 +1059,13 @@ impl Client {
         self.start_stream(message_set, message_parts, uid, true)
     }
 
-    fn start_stream(&mut self, message_set: &str, message_parts: &str, uid: bool, raw: bool) -> Result<Vec<u8>> {
+    pub(crate) fn start_stream(
+        &mut self,
+        message_set: &str,
+        message_parts: &str,
+        uid: bool,
+        raw: bool,
+    ) -> Result<Vec<u8>> {
         self.check_open()?;
         let set = self.structural(message_set, "message_set")?;
         let parts = self.structural(message_parts, "message_parts")?;
@@ -1751,7 +1134,7 @@ impl Client {
         self.start_raw(RawRead::Line)
     }
 
-    fn check_raw(&self) -> Result<()> {
+    pub(crate) fn check_raw(&self) -> Result<()> {
         self.check_open()?;
         if self.borrowed {
             return Err(state_error(
@@ -1768,7 +1151,7 @@ impl Client {
         }
     }
 
-    fn start_raw(&mut self, kind: RawRead) -> Result<()> {
+    pub(crate) fn start_raw(&mut self, kind: RawRead) -> Result<()> {
         self.check_raw()?;
         self.raw_used = true;
         self.mode = Mode::RawRead(kind);
@@ -1782,7 +1165,7 @@ mod tests {
 
     /// A client past the greeting and CAPABILITY, in `state`, driven by
     /// hand: no transport and no clock but `now`.
-    fn ready(caps: &str, state: State, now: Instant) -> Client {
+    pub(crate) fn ready(caps: &str, state: State, now: Instant) -> Client {
         let mut c = Client::new(0, 0);
         c.feed(b"* OK hi\r\n");
         assert_eq!(c.next(now).unwrap(), Event::Send(b"BAAA0 CAPABILITY\r\n".to_vec()));
@@ -1794,7 +1177,7 @@ mod tests {
     }
 
     #[test]
-    fn a_command_is_events_and_fed_bytes() {
+    pub(crate) fn a_command_is_events_and_fed_bytes() {
         let now = Instant::now();
         let mut c = ready("", State::Auth, now);
         c.create("caf\u{e9}").unwrap();
@@ -1812,7 +1195,7 @@ mod tests {
     }
 
     #[test]
-    fn the_line_limit_is_per_connection_and_its_abort_sticks() {
+    pub(crate) fn the_line_limit_is_per_connection_and_its_abort_sticks() {
         let now = Instant::now();
         let mut c = ready("", State::Auth, now);
         assert_eq!(c.max_line(), crate::framing::MAXLINE);
@@ -1833,7 +1216,7 @@ mod tests {
     }
 
     #[test]
-    fn a_response_line_must_arrive_within_the_read_timeout() {
+    pub(crate) fn a_response_line_must_arrive_within_the_read_timeout() {
         let t0 = Instant::now();
         let mut c = ready("", State::Auth, t0);
         c.set_read_timeout(Some(Duration::from_secs(2)));
@@ -1852,7 +1235,7 @@ mod tests {
     }
 
     #[test]
-    fn idle_waits_until_the_earlier_of_timeout_and_duration() {
+    pub(crate) fn idle_waits_until_the_earlier_of_timeout_and_duration() {
         let t0 = Instant::now();
         let mut c = ready("IDLE", State::Selected, t0);
         c.idle_start(Some(Duration::from_secs(10))).unwrap();
@@ -1884,7 +1267,7 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_outside_idle_closes_the_connection() {
+    pub(crate) fn a_timeout_outside_idle_closes_the_connection() {
         let now = Instant::now();
         let mut c = ready("", State::Auth, now);
         c.noop().unwrap();
@@ -1899,7 +1282,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_reads_are_refused_while_an_operation_runs() {
+    pub(crate) fn raw_reads_are_refused_while_an_operation_runs() {
         let now = Instant::now();
         let mut c = ready("", State::Selected, now);
         c.fetch_stream_start("1:*", "(UID)", false).unwrap();

@@ -41,22 +41,65 @@ impl State {
 
 use State::{Auth, Logout, NonAuth, Selected};
 
-/// imaplib's `Commands` table: the states each command is allowed in.
+const ANY: &[State] = &[NonAuth, Auth, Selected, Logout];
+const AUTH_SEL: &[State] = &[Auth, Selected];
+const SEL: &[State] = &[Selected];
+
+/// imaplib's `Commands` table: each command and the states it is allowed
+/// in, in imaplib's order (`tests/command_table.rs` compares it with the
+/// Python `imaplib` module's).
+pub const COMMAND_STATES: &[(&str, &[State])] = &[
+    ("APPEND", AUTH_SEL),
+    ("AUTHENTICATE", &[NonAuth]),
+    ("CAPABILITY", ANY),
+    ("CHECK", SEL),
+    ("CLOSE", SEL),
+    ("COPY", SEL),
+    ("CREATE", AUTH_SEL),
+    ("DELETE", AUTH_SEL),
+    ("DELETEACL", AUTH_SEL),
+    ("ENABLE", &[Auth]),
+    ("EXAMINE", AUTH_SEL),
+    ("EXPUNGE", SEL),
+    ("FETCH", SEL),
+    ("GETACL", AUTH_SEL),
+    ("GETANNOTATION", AUTH_SEL),
+    ("GETQUOTA", AUTH_SEL),
+    ("GETQUOTAROOT", AUTH_SEL),
+    ("IDLE", AUTH_SEL),
+    ("MYRIGHTS", AUTH_SEL),
+    ("LIST", AUTH_SEL),
+    ("LOGIN", &[NonAuth]),
+    ("LOGOUT", ANY),
+    ("LSUB", AUTH_SEL),
+    ("MOVE", SEL),
+    ("NAMESPACE", AUTH_SEL),
+    ("NOOP", ANY),
+    ("PARTIAL", SEL),
+    ("PROXYAUTH", &[Auth]),
+    ("RENAME", AUTH_SEL),
+    ("SEARCH", SEL),
+    ("SELECT", AUTH_SEL),
+    ("SETACL", AUTH_SEL),
+    ("SETANNOTATION", AUTH_SEL),
+    ("SETQUOTA", AUTH_SEL),
+    ("SORT", SEL),
+    ("STARTTLS", &[NonAuth]),
+    ("STATUS", AUTH_SEL),
+    ("STORE", SEL),
+    ("SUBSCRIBE", AUTH_SEL),
+    ("THREAD", SEL),
+    ("UID", SEL),
+    ("UNSUBSCRIBE", AUTH_SEL),
+    ("UNSELECT", SEL),
+];
+
+/// The states imaplib's `Commands` allows `name` in ([`COMMAND_STATES`]).
 pub fn command_states(name: &str) -> Option<&'static [State]> {
-    const ANY: &[State] = &[NonAuth, Auth, Selected, Logout];
-    const AUTH_SEL: &[State] = &[Auth, Selected];
-    const SEL: &[State] = &[Selected];
-    Some(match name {
-        "APPEND" | "CREATE" | "DELETE" | "DELETEACL" | "EXAMINE" | "GETACL" | "GETANNOTATION" | "GETQUOTA"
-        | "GETQUOTAROOT" | "MYRIGHTS" | "LIST" | "LSUB" | "NAMESPACE" | "RENAME" | "SELECT" | "SETACL"
-        | "SETANNOTATION" | "SETQUOTA" | "STATUS" | "SUBSCRIBE" | "UNSUBSCRIBE" | "IDLE" => AUTH_SEL,
-        "AUTHENTICATE" | "LOGIN" | "STARTTLS" => &[NonAuth],
-        "CAPABILITY" | "LOGOUT" | "NOOP" => ANY,
-        "CHECK" | "CLOSE" | "COPY" | "EXPUNGE" | "FETCH" | "MOVE" | "PARTIAL" | "SEARCH" | "SORT" | "STORE"
-        | "THREAD" | "UID" | "UNSELECT" => SEL,
-        "ENABLE" | "PROXYAUTH" => &[Auth],
-        _ => return None,
-    })
+    COMMAND_STATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, states)| *states)
 }
 
 /// What the driver must do to send a command.
@@ -352,6 +395,14 @@ impl Session {
     }
 
     /// The framer, for the driver's raw `read`/`readline` and for feeding.
+    #[cfg(not(any(test, feature = "test-hooks")))]
+    pub(crate) fn framer(&mut self) -> &mut Framer {
+        &mut self.framer
+    }
+
+    /// The framer, public for tests, fuzzing and benchmarks that feed a
+    /// session bytes without a client (feature `test-hooks`).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn framer(&mut self) -> &mut Framer {
         &mut self.framer
     }
@@ -431,8 +482,9 @@ impl Session {
     }
 
     /// Forces the state, for parsers driven without a login (fuzzing,
-    /// benchmarks, tests); the client changes it only by the protocol.
-    #[doc(hidden)]
+    /// benchmarks, tests; feature `test-hooks`); the client changes it only
+    /// by the protocol.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn force_state(&mut self, state: State) {
         self.state = state;
     }

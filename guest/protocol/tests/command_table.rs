@@ -1,6 +1,10 @@
-//! The command table and the hand-written WIT contract agree: every
-//! method of `resource imap4` in wit/client.wit is a table entry with the
-//! same parameters, and every entry is in the contract.
+//! The command table and what is written from it by hand agree: every
+//! method of `resource imap4` in wit/client.wit (parsed with wit-parser)
+//! is a table entry with the same parameters, and every entry is in the
+//! contract; the Python `imaplib` module has the table's methods and its
+//! state table, as CPython's has. (The Rust SDK's `Client::raw()` is the
+//! binding generated from that WIT, so it has every method by
+//! construction.)
 
 use std::collections::BTreeMap;
 
@@ -98,4 +102,105 @@ fn types_wit_error_kinds_are_the_cores_in_order() {
     let names: Vec<&str> = kinds.cases.iter().map(|c| c.name.as_str()).collect();
     let core: Vec<&str> = wasimap_protocol::ErrorKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names, core);
+}
+
+/// What `python3` finds in the Python `imaplib` module plugins import
+/// (`guest/python/imaplib/imaplib.py`, read with `ast`, not imported: it
+/// needs the component's bindings) and in CPython's own `imaplib`: the
+/// `Commands` table and the public methods of each `IMAP4`.
+fn python_imaplibs() -> serde_json::Value {
+    const PROBE: &str = r#"
+import ast, imaplib, inspect, json, sys
+tree = ast.parse(open(sys.argv[1]).read())
+commands, methods = None, []
+for node in tree.body:
+    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "Commands":
+        commands = ast.literal_eval(node.value)
+    if isinstance(node, ast.ClassDef) and node.name == "IMAP4":
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef) and not item.name.startswith("_"):
+                if not any(getattr(d, "id", None) == "property" or getattr(d, "attr", None) == "setter"
+                           for d in item.decorator_list):
+                    methods.append(item.name)
+cpython = [n for n, v in inspect.getmembers(imaplib.IMAP4, inspect.isfunction) if not n.startswith("_")]
+print(json.dumps({"commands": commands, "methods": methods, "cpython": cpython,
+                  "cpython_commands": imaplib.Commands}))
+"#;
+    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/../python/imaplib/imaplib.py");
+    let out = std::process::Command::new("python3")
+        .args(["-c", PROBE, module])
+        .output()
+        .expect("python3 (the Python imaplib module is checked with it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The Python module's `Commands` is the core's `COMMAND_STATES`, and
+/// CPython's own table (3.11 here) has nothing either lacks.
+#[test]
+fn the_python_modules_state_table_is_the_cores() {
+    let found = python_imaplibs();
+    let as_map = |v: &serde_json::Value| -> BTreeMap<String, Vec<String>> {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, states)| (k.clone(), names(states)))
+            .collect()
+    };
+    let core: BTreeMap<String, Vec<String>> = wasimap_protocol::session::COMMAND_STATES
+        .iter()
+        .map(|(name, states)| (name.to_string(), states.iter().map(|s| s.name().to_string()).collect()))
+        .collect();
+    assert_eq!(as_map(&found["commands"]), core);
+    for (name, states) in as_map(&found["cpython_commands"]) {
+        assert_eq!(core.get(&name), Some(&states), "CPython's Commands[{name:?}]");
+    }
+}
+
+/// Every method of the command table that is imaplib's is a method of the
+/// Python module's `IMAP4`, every method CPython's `IMAP4` has is one of
+/// the Python module's, and each of those is in the table, but for what
+/// a sandbox does not offer as CPython does (`open`, `socket`:
+/// connections are made by the constructors; `print_log`: debug output
+/// goes to stderr as it is written).
+#[test]
+fn the_python_module_and_cpython_have_the_tables_methods() {
+    let found = python_imaplibs();
+    let python = names(&found["methods"]);
+    let cpython = names(&found["cpython"]);
+    assert!(python.len() > 50 && cpython.len() > 45, "{python:?} {cpython:?}");
+    let table: Vec<&str> = COMMANDS.iter().map(imaplib_name).collect();
+    const SANDBOX_ONLY_PYTHON: [&str; 3] = ["open", "socket", "print_log"];
+    for name in &cpython {
+        assert!(
+            python.contains(name),
+            "CPython's IMAP4.{name} is not in the Python module"
+        );
+        assert!(
+            table.contains(&name.as_str()) || SANDBOX_ONLY_PYTHON.contains(&name.as_str()),
+            "CPython's IMAP4.{name} is not in the command table"
+        );
+    }
+    for name in &python {
+        assert!(
+            table.contains(&name.as_str()) || SANDBOX_ONLY_PYTHON.contains(&name.as_str()),
+            "the Python module's IMAP4.{name} is not in the command table"
+        );
+    }
+    // The table's imaplib methods: those CPython has, and imaplib 3.14's
+    // `idle` and RFC 6851's `move`, which the Python module offers too.
+    for spec in COMMANDS {
+        let name = imaplib_name(spec);
+        if cpython.iter().any(|c| c == name) || ["idle", "move"].contains(&name) {
+            assert!(python.iter().any(|p| p == name), "the Python module lacks {name}");
+        }
+    }
 }

@@ -1,15 +1,25 @@
 //! The command table: every imaplib method declared once, with its
 //! arguments' grammar positions, its IMAP command and its result rule.
+//! Beside it, the argument builders of the methods whose arguments need
+//! more than the table's encodings ([`builders`]) and the result rules
+//! ([`Finish`], in `finish.rs`): adding a method is a row here, plus its
+//! builder in `builders.rs` when it is a `written` one.
 //!
 //! From one declaration [`command_table!`] writes the [`Client`] method that
 //! starts the command (for the methods whose arguments need only the
 //! table's encodings), the blocking [`Imap4`] method that drives it, and the
 //! [`COMMANDS`] list that the WIT contract, the shell plugin and the SDK
 //! are checked against (`tests/command_table.rs` fails when `client.wit`
-//! and the table disagree). The allowed states are imaplib's `Commands`
-//! table, keyed by the IMAP command ([`crate::session::command_states`]).
+//! and the table disagree; it also holds the Python `imaplib` module to
+//! it). The allowed states are imaplib's `Commands` table, keyed by the
+//! IMAP command ([`crate::session::COMMAND_STATES`]).
 
-use crate::client::{Client, Finish};
+mod builders;
+mod finish;
+
+pub use finish::Finish;
+
+use crate::client::Client;
 use crate::error::Result;
 use crate::imap4::{Imap4, Transport};
 use crate::util::TimeValue;
