@@ -4,7 +4,9 @@
 //! run` and embedders) and the watcher's (feature `watcher`, world
 //! `protocol-watcher`, which imports `lend`). Set `WASIMAP_PROTOCOL_WASM`
 //! or `WASIMAP_PROTOCOL_WATCHER_WASM` to a prebuilt component to skip
-//! that nested build.
+//! that nested build; built from its published package, outside the
+//! repository, the crate has no guest sources and needs both (`just
+//! build-guest` and a build with `--features watcher` make them).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,16 @@ fn embed(out_dir: &Path, name: &str, prebuilt_var: &str, features: &[&str]) {
     let out = out_dir.join(format!("{name}.wasm"));
     let built = match env::var(prebuilt_var) {
         Ok(prebuilt) => PathBuf::from(prebuilt),
+        Err(_) if wasimap_guest_build::find_workspace_root().is_none() => panic!(
+            "{prebuilt_var} is not set and the wasimap repository is not here to build the protocol component \
+             from: set it to a prebuilt one (in the repository: `cargo build --release --target wasm32-wasip2 \
+             -p wasimap-component{}`)",
+            if features.is_empty() {
+                String::new()
+            } else {
+                format!(" --features {}", features.join(","))
+            }
+        ),
         Err(_) => wasimap_guest_build::build_guest_with_features("wasimap-component", features, &SOURCES),
     };
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));

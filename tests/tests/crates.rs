@@ -59,3 +59,56 @@ fn the_watcher_links_no_cli_crates() {
         assert!(!watch.iter().any(|d| d == cli_only), "wasimap-watch links {cli_only}");
     }
 }
+
+/// The crates people depend on package as they are published: each with
+/// its README and metadata, the SDK and the sandbox with the WIT contract
+/// they generate bindings from (`wit/`, a link to the repository's), the
+/// core without its fuzz targets. `cargo package --no-verify` (no build:
+/// a packaged sandbox builds from prebuilt protocol components), offline,
+/// into a target directory of its own.
+#[test]
+fn the_library_crates_package() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let crates = [
+        "wasimap-alloc",
+        "wasimap-protocol",
+        "wasimap-sdk",
+        "wasimap-guest-build",
+        "wasimap-sandbox",
+    ];
+    let target = root.join("target/package-check");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["package", "--offline", "--no-verify", "--allow-dirty", "--target-dir"])
+        .arg(&target)
+        .current_dir(root);
+    for name in crates {
+        cargo.args(["-p", name]);
+    }
+    let out = cargo.output().expect("cargo package runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = |name: &str| -> Vec<String> {
+        let out = Command::new(env!("CARGO"))
+            .args(["package", "--offline", "--list", "--allow-dirty", "-p", name])
+            .current_dir(root)
+            .output()
+            .expect("cargo package --list runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    };
+    for name in crates {
+        let files = listing(name);
+        assert!(files.iter().any(|f| f == "README.md"), "{name}: {files:?}");
+        assert!(
+            target.join(format!("package/{name}-0.1.0.crate")).is_file(),
+            "{name} was not packaged"
+        );
+    }
+    for name in ["wasimap-sdk", "wasimap-sandbox"] {
+        let files = listing(name);
+        for wit in ["wit/worlds.wit", "wit/client.wit", "wit/lend.wit"] {
+            assert!(files.iter().any(|f| f == wit), "{name} lacks {wit}");
+        }
+    }
+    assert!(!listing("wasimap-protocol").iter().any(|f| f.starts_with("fuzz/")));
+}

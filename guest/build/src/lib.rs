@@ -9,13 +9,26 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The workspace root, from a build script's `CARGO_MANIFEST_DIR`.
+///
+/// # Panics
+/// Outside the wasimap repository (a crate built from its package):
+/// see [`find_workspace_root`].
 pub fn workspace_root() -> PathBuf {
+    find_workspace_root().expect("the wasimap repository (wit/ and guest/component/ beside a Cargo.toml)")
+}
+
+/// The repository's root, if the build script runs inside it: the first
+/// ancestor of `CARGO_MANIFEST_DIR` holding `wit/`, `guest/component/` and
+/// a `Cargo.toml`. `None` for a crate built from its published package,
+/// which has no guest sources to build.
+pub fn find_workspace_root() -> Option<PathBuf> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
     manifest
         .ancestors()
-        .find(|d| d.join("wit").is_dir() && d.join("Cargo.toml").is_file())
-        .expect("workspace root with wit/")
-        .to_path_buf()
+        .find(|d| {
+            d.join("wit").is_dir() && d.join("guest/component/Cargo.toml").is_file() && d.join("Cargo.toml").is_file()
+        })
+        .map(Path::to_path_buf)
 }
 
 /// Builds `packages` in release mode for wasm32-wasip2 and returns the path

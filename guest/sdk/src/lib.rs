@@ -49,7 +49,7 @@ static ALLOCATOR: wasimap_alloc::SmallObjects = wasimap_alloc::SmallObjects::new
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "wasimap_sdk::bindings",
@@ -62,7 +62,7 @@ pub mod bindings {
 pub mod watch_bindings {
     wit_bindgen::generate!({
         world: "watcher",
-        path: "../../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_watcher_world",
         default_bindings_module: "wasimap_sdk::watch_bindings",

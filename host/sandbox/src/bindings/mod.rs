@@ -30,7 +30,7 @@ use crate::view::{WasimapCtxView, WasimapView};
 mod generated {
     wasmtime::component::bindgen!({
         world: "composed",
-        path: "../../wit",
+        path: "wit",
         with: {
             "wasimap:imap/transport.connection": crate::conn::GuardedConnection,
             "wasimap:imap/body.body": crate::body::Body,
@@ -47,7 +47,7 @@ mod generated {
     pub mod watcher {
         wasmtime::component::bindgen!({
             world: "composed-watcher",
-            path: "../../wit",
+            path: "wit",
             with: {
                 "wasimap:imap/types": super::wasimap::imap::types,
                 "wasimap:imap/transport": super::wasimap::imap::transport,
@@ -68,7 +68,7 @@ mod generated {
 mod generated_async {
     wasmtime::component::bindgen!({
         world: "composed",
-        path: "../../wit",
+        path: "wit",
         imports: { default: async, "wasimap:imap/secrets": async | trappable },
         exports: { default: async },
         with: {
