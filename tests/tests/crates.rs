@@ -94,7 +94,11 @@ fn the_library_crates_package() {
             .output()
             .expect("cargo package --list runs");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
     };
     for name in crates {
         let files = listing(name);
