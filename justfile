@@ -88,6 +88,7 @@ lint:
     cargo fmt --all --check
     cargo clippy --all-targets -- -D warnings
     cargo clippy -p wasimap-bench --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p wasimap-protocol -p wasimap-sdk -p wasimap-sandbox -p wasimap-watch
     cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-component -p wasimap-protocol -p wasimap-sdk {{plugins}} -- -D warnings
     cargo clippy --release --target wasm32-wasip2 --target-dir {{guest_target}} -p wasimap-component --features watcher -- -D warnings
 

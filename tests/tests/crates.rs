@@ -116,3 +116,41 @@ fn the_library_crates_package() {
     }
     assert!(!listing("wasimap-protocol").iter().any(|f| f.starts_with("fuzz/")));
 }
+
+/// The sandbox's public API is the documented list in its `lib.rs`: a
+/// module made public (or private) changes this test and the list.
+#[test]
+fn the_sandboxs_public_modules_are_the_documented_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let lib = std::fs::read_to_string(root.join("host/sandbox/src/lib.rs")).unwrap();
+    let public: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+        .collect();
+    let documented = [
+        "batch",
+        "compose",
+        "conn",
+        "fair",
+        "lend",
+        "limits",
+        "manifest",
+        "policy",
+        "private_dir",
+        "progress",
+        "runner",
+        "secrets",
+        "sleep",
+        "terminal",
+        "transport",
+        "trust",
+    ];
+    assert_eq!(public, documented);
+    let api = &lib[lib.find("## The public API").expect("lib.rs documents its public API")..];
+    for module in documented {
+        assert!(
+            api.contains(&format!("[`{module}")),
+            "lib.rs's API list does not name {module}"
+        );
+    }
+}

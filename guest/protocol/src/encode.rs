@@ -452,7 +452,7 @@ fn search_value(arg: &[u8], value: Value, stack: &mut Vec<Need>, utf8: bool) -> 
 
 /// Encodes SEARCH (and SORT/THREAD) criteria given as separate arguments,
 /// as imaplib's `search(charset, *criteria)` receives them, by the search
-/// grammar (RFC 3501 `search-key` with the extensions [`search_key`] lists).
+/// grammar (RFC 3501 `search-key` with the extensions `search_key` lists).
 ///
 /// - An argument that is a search-key expression by the grammar passes
 ///   unchanged: `UNSEEN`, `(UNSEEN)`, `NOT (SEEN)`, `(OR FROM "a b" (TO c))`,

@@ -126,7 +126,7 @@ pub struct CommandPlan {
 pub enum Poll {
     /// The buffered bytes do not hold a whole response yet.
     NeedInput,
-    /// A continuation request; its text is in [`Session::continuation`].
+    /// A continuation request; its text is in `Session::continuation`.
     Continuation,
     /// A tagged or untagged response was stored; this is its first line.
     Response(Vec<u8>),
@@ -597,7 +597,7 @@ impl Session {
     ///
     /// # Errors
     /// `abort` when the stored responses would exceed
-    /// [`Session::untagged_limit`].
+    /// `Session::untagged_limit`.
     pub fn append_untagged(&mut self, typ: &str, item: DataItem) -> Result<()> {
         self.check_budget(self.cost(typ, &item))?;
         self.store_untagged(typ, item);
@@ -807,7 +807,7 @@ impl Session {
     /// continuation; `NeedInput` if the buffer does not hold it yet.
     ///
     /// The untagged response still arriving counts against
-    /// [`Session::untagged_limit`] with what is stored: a driver that
+    /// `Session::untagged_limit` with what is stored: a driver that
     /// feeds one read and polls again can buffer at most one read more
     /// than the limit allows, whatever size the server announced.
     ///

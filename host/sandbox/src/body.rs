@@ -25,11 +25,6 @@ impl Body {
         self.bytes.len() as u64
     }
 
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
     /// Up to `max` bytes from `offset`; empty past the end.
     pub fn read(&self, offset: u64, max: u32) -> &[u8] {
         let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());

@@ -76,6 +76,7 @@ impl ArtifactCache {
     }
 
     /// The directory holding the artifacts.
+    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -25,7 +25,7 @@ use crate::transport::{ConnectOptions, ErrorKind, TransportError};
 use crate::transport::{Connection, Stream};
 
 /// A guarded connection, over a blocking [`Connection`] or (in the async
-/// embedding) an [`crate::asyncio::AsyncConnection`]: the guards are the
+/// embedding) an `AsyncConnection`: the guards are the
 /// same code.
 #[derive(Debug)]
 pub struct GuardedConnection<S = Connection> {

@@ -27,11 +27,6 @@ pub struct EchoGuard {
 pub struct Echoed;
 
 impl EchoGuard {
-    /// Whether any secret was revealed for the connection.
-    pub fn is_armed(&self) -> bool {
-        !self.forms.is_empty()
-    }
-
     /// Arms the guard with `secret`: the value itself, its quoted-string
     /// form (`\` and `"` escaped) and the base64 text that encodes it at
     /// each of the three byte alignments it can have inside a SASL payload.

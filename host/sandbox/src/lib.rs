@@ -2,23 +2,46 @@
 //!
 //! The native side of wasimap: it composes a plugin with the embedded
 //! protocol component, runs it under wasmtime with WASI limited to stdio,
-//! clocks and random, and implements the `wasimap:imap/transport` import
-//! over TCP, subject to a deny-by-default [`policy::Policy`], and
-//! `wasimap:imap/progress` with a progress bar on a terminal ([`progress`]).
+//! clocks and random, and implements the host's imports (`transport`,
+//! `secrets`, `timezone`, `progress`, `body`, and `lend` for `wasimap
+//! watch`), subject to a deny-by-default [`Policy`].
 //!
 //! Two embeddings share one sandbox: [`add_to_linker`] with blocking
-//! transports, and [`add_to_linker_async`] with tokio transports
-//! for platforms that run wasmtime on an async runtime. Only [`bindings`]
-//! names the types `bindgen!` generates; everything else is native.
+//! transports, and [`add_to_linker_async`] with tokio transports for
+//! platforms that run wasmtime on an async runtime. One private module
+//! names the types `bindgen!` generates; everything public is native.
+//!
+//! ## The public API
+//!
+//! - **Your own wasmtime setup**: [`WasimapCtx`] in your store data,
+//!   [`WasimapView`] on it, [`add_to_linker`] or [`add_to_linker_async`],
+//!   [`sleep::add_to_linker`] (sleeps ended by the deadline),
+//!   [`compose::compose`] with [`PROTOCOL_COMPONENT`], then [`call_run`]
+//!   or [`call_run_async`]; [`limits`] for the store's limiter and the
+//!   transport's counts (`examples/embed.rs`).
+//! - **Running plugins the way `wasimap run` does**: [`Runner`] and
+//!   [`RunnerConfig`] (engine, artifact cache, limits, a fresh store per
+//!   run), [`runner::Stdio`], [`runner::Outcome`], [`runner::RunError`].
+//! - **What a plugin may reach**: [`Policy`] and [`policy`] (grants, and
+//!   [`policy::Denial`], a refusal as data you word with a
+//!   [`policy::Wording`]), [`Secrets`] and [`SecretSource`] ([`secrets`]: where each
+//!   may be revealed), [`TlsTrust`] ([`trust`]: CAs, unverified endpoints),
+//!   [`manifest`] (the same grants from a TOML file).
+//! - **Showing a plugin's output**: [`progress`] (a [`progress::ProgressDisplay`]
+//!   you supply) and [`terminal`] (escaping what plugins and servers wrote).
+//! - **For `wasimap-watch`**: [`batch`], [`conn`] (the guarded connection
+//!   every path uses), [`lend`], [`fair`], [`private_dir`] and
+//!   [`transport`], with [`Runner::handle_batch`] and
+//!   [`Runner::load_watcher`].
 
-pub mod asyncio;
+mod asyncio;
 pub mod batch;
-pub mod bindings;
-pub mod body;
-pub mod cache;
+mod bindings;
+mod body;
+mod cache;
 pub mod compose;
 pub mod conn;
-pub mod echo;
+mod echo;
 pub mod fair;
 pub mod lend;
 pub mod limits;
@@ -29,13 +52,13 @@ pub mod progress;
 pub mod runner;
 pub mod secrets;
 pub mod sleep;
-pub mod state;
-pub mod stdio;
+mod state;
+mod stdio;
 pub mod terminal;
-pub mod timezone;
+mod timezone;
 pub mod transport;
 pub mod trust;
-pub mod view;
+mod view;
 
 pub use bindings::{add_to_linker, add_to_linker_async, call_run, call_run_async};
 pub use policy::Policy;

@@ -1,6 +1,6 @@
 //! Directories only this user can change, and files in them that are
 //! opened without following links: the compiled-plugin cache
-//! ([`crate::cache`]) and the watcher's state (`wasimap_watch::store`).
+//! and the watcher's state (`wasimap_watch::store`).
 //!
 //! Whoever can write such a directory could replace what wasimap reads
 //! there (compiled code that runs as the user, the record of which

@@ -441,7 +441,7 @@ impl Runner {
     }
 
     /// Runs a loaded plugin's `run(args)` as a future, with the async
-    /// transports ([`crate::asyncio`]): a plugin waiting for its server
+    /// transports (tokio TCP, tokio-rustls, tokio child processes): a plugin waiting for its server
     /// suspends, and the thread polling it runs other tasks. Must be polled
     /// inside a tokio runtime with its I/O and time drivers.
     ///

@@ -105,7 +105,7 @@ impl Client {
         self.simple_untagged("GETANNOTATION", &args, "ANNOTATION")
     }
 
-    /// `getquotaroot(mailbox)`: completes as [`Outcome::Quotaroot`].
+    /// `getquotaroot(mailbox)`: completes as [`crate::client::Outcome::Quotaroot`].
     pub fn getquotaroot(&mut self, mailbox: &str) -> Result<()> {
         self.check_open()?;
         let args = [self.astring(mailbox)?];
@@ -291,7 +291,7 @@ impl Client {
 
     // ----- TLS and authentication -----
 
-    /// `starttls()`: on OK the next event is [`Event::UpgradeTls`].
+    /// `starttls()`: on OK the next event is [`crate::client::Event::UpgradeTls`].
     ///
     /// # Errors
     /// imaplib's: `abort('TLS session already established')`,
@@ -309,7 +309,7 @@ impl Client {
         self.start("STARTTLS", &[], None, None, Finish::StartTls)
     }
 
-    /// The driver made the transport TLS after [`Event::UpgradeTls`]: the
+    /// The driver made the transport TLS after [`crate::client::Event::UpgradeTls`]: the
     /// capabilities are read again, and STARTTLS completes.
     pub fn tls_upgraded(&mut self) -> Result<()> {
         self.check_open()?;
@@ -335,7 +335,7 @@ impl Client {
     }
 
     /// Starts an AUTHENTICATE the caller drives: each challenge is an
-    /// [`Event::Challenge`], answered with [`Client::authenticate_step`]
+    /// [`crate::client::Event::Challenge`], answered with [`Client::authenticate_step`]
     /// (imaplib's authobject, turned inside out). `initial` goes with
     /// SASL-IR when the server offers it, else as the answer to the first
     /// (empty) challenge.

@@ -1,11 +1,11 @@
 //! The command table: every imaplib method declared once, with its
 //! arguments' grammar positions, its IMAP command and its result rule.
 //! Beside it, the argument builders of the methods whose arguments need
-//! more than the table's encodings ([`builders`]) and the result rules
+//! more than the table's encodings (`builders.rs`) and the result rules
 //! ([`Finish`], in `finish.rs`): adding a method is a row here, plus its
 //! builder in `builders.rs` when it is a `written` one.
 //!
-//! From one declaration [`command_table!`] writes the [`Client`] method that
+//! From one declaration `command_table!` writes the [`Client`] method that
 //! starts the command (for the methods whose arguments need only the
 //! table's encodings), the blocking [`Imap4`] method that drives it, and the
 //! [`COMMANDS`] list that the WIT contract, the shell plugin and the SDK

@@ -1,8 +1,10 @@
 //! Deny-by-default permissions for what plugins may reach.
 //!
-//! Every transport request maps, in one exhaustive function
-//! ([`required_permission`]), to the permission it needs; the [`Policy`]
-//! grants permissions. A denial names the flag that would grant it.
+//! Every transport request goes through one exhaustive match,
+//! [`Policy::check`]: a new kind of [`Request`] does not compile until it
+//! says what grants it. A refusal is a [`Denial`] carrying the [`Grant`]
+//! that would admit it; the embedder words it ([`Wording`]: `wasimap run`
+//! names its flags).
 //!
 //! Every grant admits exactly what it names:
 //!
@@ -27,7 +29,6 @@ mod glob;
 pub mod net;
 pub mod path;
 
-use std::fmt;
 use std::net::SocketAddr;
 
 pub use denial::{Denial, Grant, Wording};
@@ -66,46 +67,6 @@ pub enum Request<'a> {
         /// The path as the plugin gave it.
         path: &'a str,
     },
-}
-
-/// A permission a user can grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Permission {
-    /// Connect to `host:port` (`--allow HOST:PORT`).
-    Connect {
-        /// Host name or IP literal.
-        host: String,
-        /// Port.
-        port: u16,
-    },
-    /// Run this command line (`--allow-exec COMMAND`).
-    Exec(String),
-    /// Read this file (`--allow-read PATH`).
-    ReadFile(String),
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Permission::Connect { host, port } => Endpoint::new(host, *port).fmt(f),
-            Permission::Exec(command) => write!(f, "{command}"),
-            Permission::ReadFile(path) => write!(f, "{path}"),
-        }
-    }
-}
-
-/// The permission each request needs. Exhaustive on purpose: a new kind of
-/// request does not compile until it says what it needs.
-pub fn required_permission(request: &Request<'_>) -> Permission {
-    match *request {
-        Request::ConnectTcp { host, port } | Request::ConnectTls { host, port } => Permission::Connect {
-            host: host.to_ascii_lowercase(),
-            port,
-        },
-        Request::Exec { command } => Permission::Exec(command.to_string()),
-        Request::ReadFile { path } => Permission::ReadFile(path.to_string()),
-    }
 }
 
 /// What the user granted. The default grants nothing.
@@ -211,17 +172,6 @@ impl Policy {
     fn with_invalid(mut self, e: String) -> Self {
         self.invalid.push(e);
         self
-    }
-
-    /// Whether `permission` is granted.
-    pub fn grants(&self, permission: &Permission) -> bool {
-        match permission {
-            Permission::Connect { host, port } => {
-                Host::parse(host).is_ok_and(|h| self.allow.iter().any(|p| p.matches(&h, *port)))
-            }
-            Permission::Exec(command) => split_command(command).is_ok_and(|argv| self.grants_argv(&argv)),
-            Permission::ReadFile(path) => path::granted_lexically(&self.allow_read, path).unwrap_or(false),
-        }
     }
 
     fn grants_argv(&self, argv: &[String]) -> bool {
@@ -446,8 +396,16 @@ mod tests {
         );
         let one = Policy::deny_all().allow_exec("/usr/lib/dovecot/imap *");
         assert!(one.check(&exec("/usr/lib/dovecot/imap -u x")).is_err());
-        assert!(one.grants(&Permission::Exec("/usr/lib/dovecot/imap -u".into())));
-        assert!(!one.grants(&Permission::Exec("/usr/lib/dovecot/imap -u;x".into())));
+        assert!(one
+            .check(&Request::Exec {
+                command: "/usr/lib/dovecot/imap -u"
+            })
+            .is_ok());
+        assert!(!one
+            .check(&Request::Exec {
+                command: "/usr/lib/dovecot/imap -u;x"
+            })
+            .is_ok());
     }
 
     #[test]
@@ -500,10 +458,6 @@ mod tests {
         let p = policy(&["*.*.*.example.org:993"]);
         let dots = ".".repeat(100_000);
         assert!(p.check(&tcp(&dots, 993)).is_err());
-        assert!(!p.grants(&Permission::Connect {
-            host: dots.clone(),
-            port: 993
-        }));
         let long = format!("{}example.org", "a.".repeat(120));
         assert!(p.check(&tcp(&long, 993)).is_ok());
         let p = Policy::deny_all().allow_read(format!("/{}x", "*a".repeat(1000)));

@@ -46,7 +46,7 @@ pub enum Connection {
 
 /// What the host's guards and limits need of a byte stream, whichever
 /// transport carries it: [`Connection`] (blocking) or
-/// [`crate::asyncio::AsyncConnection`] (tokio). The policy, limit, deadline
+/// `AsyncConnection` (tokio). The policy, limit, deadline
 /// and secret logic in `view.rs` and `conn.rs` is written once against it.
 pub trait Stream: Send + 'static {
     /// Whether the stream is TLS.
