@@ -5,8 +5,10 @@
 
 use crate::transport::TlsOptions;
 
-/// How the session of a batch is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the session of a batch is secured; also the watch manifest's
+/// `tls = "none" | "starttls" | "implicit"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     /// Plain TCP (the manifest must say so).
     None,

@@ -116,7 +116,7 @@ pub struct Account {
     /// Server port.
     pub port: u16,
     /// `"none"`, `"starttls"` or `"implicit"`.
-    pub tls: Tls,
+    pub tls: TlsMode,
     /// Login name.
     pub user: String,
     /// The name of its password in `[secrets]`.
@@ -139,29 +139,6 @@ fn two() -> usize {
 
 fn inbox() -> Vec<String> {
     vec!["INBOX".into()]
-}
-
-/// The manifest's spelling of [`TlsMode`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Tls {
-    /// Plain TCP.
-    None,
-    /// STARTTLS before login.
-    Starttls,
-    /// TLS from the first byte.
-    Implicit,
-}
-
-impl Tls {
-    /// The batch's form.
-    pub fn mode(self) -> TlsMode {
-        match self {
-            Tls::None => TlsMode::None,
-            Tls::Starttls => TlsMode::Starttls,
-            Tls::Implicit => TlsMode::Implicit,
-        }
-    }
 }
 
 /// Which messages the first start of a mailbox hands out.
@@ -384,7 +361,7 @@ mod tests {
     #[test]
     fn the_issues_example_parses_with_defaults() {
         let m = parse(GOOD).unwrap();
-        assert_eq!(m.accounts[0].tls, Tls::Implicit);
+        assert_eq!(m.accounts[0].tls, TlsMode::Implicit);
         assert_eq!(m.accounts[0].start, Start::New);
         assert_eq!(m.on_uidvalidity_change, UidValidityPolicy::Stop);
         assert_eq!(m.retry.max_attempts, 5);

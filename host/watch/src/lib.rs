@@ -429,7 +429,7 @@ impl Watcher {
             session: BatchSession {
                 host: account.host.clone(),
                 port: account.port,
-                tls: account.tls.mode(),
+                tls: account.tls,
                 tls_options: session::tls_options(account),
                 user: account.user.clone(),
                 secret: account.secret.clone(),

@@ -20,7 +20,8 @@ use wasimap_sandbox::runner::Grants;
 use wasimap_sandbox::transport::TlsOptions;
 use wasimap_sandbox::transport::{ConnectOptions, TransportError};
 
-use super::config::{Account, Tls};
+use super::config::Account;
+use wasimap_sandbox::batch::TlsMode;
 
 /// How many times an empty UID SEARCH whose answer announced new messages
 /// is asked again before the session waits (a server announcing without
@@ -147,8 +148,8 @@ impl Session {
             wording: wasimap_sandbox::policy::denial::neutral,
         };
         let conn = match account.tls {
-            Tls::Implicit => GuardedConnection::open_tls(host, port, &options, &tls, ca.as_deref(), &connect),
-            Tls::None | Tls::Starttls => GuardedConnection::open_tcp(host, port, &options, &connect),
+            TlsMode::Implicit => GuardedConnection::open_tls(host, port, &options, &tls, ca.as_deref(), &connect),
+            TlsMode::None | TlsMode::Starttls => GuardedConnection::open_tcp(host, port, &options, &connect),
         }
         .and_then(|mut c| {
             c.stop_on(&super::STOP);
@@ -174,11 +175,11 @@ impl Session {
         let mut imap = Imap4::connect_with(NativeTransport(conn), client).map_err(|e| SessionError::from_imap(&e))?;
         imap.set_default_read_timeout(Some(read_timeout));
         imap.set_endpoint(&account.host, account.port);
-        if account.tls == Tls::Starttls {
+        if account.tls == TlsMode::Starttls {
             let host = account.host.clone();
             imap.starttls(|t| t.0.start_tls(&host, &tls, ca.as_deref()).map_err(core_error))
                 .map_err(|e| SessionError::from_imap(&e))?;
-        } else if account.tls == Tls::Implicit {
+        } else if account.tls == TlsMode::Implicit {
             imap.set_tls_established();
         }
         // Revealed on the connection (never held here): the echo guard is
